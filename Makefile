@@ -1,0 +1,42 @@
+# Two commands matter: `make run` and `make test`. Both set up .venv by themselves.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+RUN_ARGS ?=
+
+.PHONY: run test lint bench venv clean lock
+
+venv: $(STAMP)
+
+# Reinstall only when the pinned dependency set changes.
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "peaktrade-daemon needs Python 3.11+")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+run: $(STAMP)
+	$(VENV)/bin/peaktrade-daemon --root . $(RUN_ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2 --dist loadfile $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check peaktrade_daemon tests bench
+	$(VENV)/bin/ruff format --check peaktrade_daemon tests bench
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(PY) bench/run_all.py
+
+# Regenerate the full transitive pin set after changing pyproject.toml.
+lock:
+	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
+	.lockvenv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	.lockvenv/bin/pip freeze --exclude-editable | grep -v '^peaktrade-daemon' > constraints.txt
+	rm -rf .lockvenv
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,134 @@
+"""Parse the command line, dispatch to one handler, map errors to exit codes (§3.2).
+
+Global options come before the subcommand (``peaktrade-daemon --root /srv/pt config show``).
+With no subcommand the daemon runs (``--continuous`` unless ``--once``). Each subcommand lives in
+its own module with a ``register(subparsers, common)`` function; handlers take the parsed
+arguments and return an exit code (or a coroutine that does, run on uvloop).
+
+Errors print one line, ``peaktrade-daemon: error: ...``, never a traceback unless ``--verbose``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import uvloop
+
+from peaktrade_daemon.cli import config_cmd, overrides_cmd, run_cmd
+from peaktrade_daemon.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, PeakTradeError
+
+PROG = "peaktrade-daemon"
+
+# Each module adds its subcommands. Order is the order in --help.
+COMMAND_MODULES: tuple[Any, ...] = (config_cmd, overrides_cmd)
+
+EPILOG = """\
+exit codes:
+  0    success (also a daemon stopped by SIGTERM/SIGINT)
+  1    the work ran and failed (a workflow failed, a check found a problem)
+  2    usage or configuration error (nothing written)
+  3    refused for safety (policy missing or invalid, lock held, global promotion lock)
+  130  a one-shot command interrupted by Ctrl-C
+
+Paths resolve against --root (default: $PEAKTRADE_ROOT, else the current directory).
+Settings come from <root>/config/daemon.toml, overridable as PEAKTRADE_<SECTION>__<KEY>.
+"""
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options accepted both before and after a subcommand (after wins)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="write nothing outside logs/; print what would be done",
+    )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="more detail (each monitor, criteria breakdown); tracebacks on errors",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Autonomous operations daemon for a trading desk: watches markets, signals and "
+            "portfolio performance, decides with explainable weighted criteria, runs analysis "
+            "workflows on a schedule, and promotes learned config changes to live overrides "
+            "through a fail-closed governance policy."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--root", metavar="DIR", help="root directory (default $PEAKTRADE_ROOT or .)")
+    parser.add_argument(
+        "--config", metavar="PATH", help="trading config file (default <root>/config/config.toml)"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="write nothing outside logs/")
+    parser.add_argument("-v", "--verbose", action="store_true", help="more detail; tracebacks")
+    run_cmd.add_run_options(parser)
+    parser.set_defaults(handler=run_cmd.handle)
+
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    common = common_options()
+    for module in COMMAND_MODULES:
+        module.register(subparsers, common)
+    return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    verbose = bool(getattr(args, "verbose", False))
+    if not logging.getLogger().handlers:
+        _configure_logging(verbose)
+    handler: Callable[[argparse.Namespace], Any] = args.handler
+    try:
+        result = handler(args)
+        if inspect.iscoroutine(result):
+            result = uvloop.run(result)
+        return int(result or 0)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except PeakTradeError as exc:
+        if verbose:
+            traceback.print_exc()
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # an unexpected failure still gets one clear line
+        if verbose:
+            traceback.print_exc()
+        print(
+            f"{PROG}: error: unexpected {type(exc).__name__}: {exc} (run with --verbose for details)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+
+def usage_error(message: str) -> int:
+    """Print a usage error the same way argparse does and return exit code 2."""
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return EXIT_USAGE

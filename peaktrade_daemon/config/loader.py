@@ -1,0 +1,250 @@
+"""Loading the trading system's configuration (§2.1–§2.5).
+
+``load_config`` reads the base file; ``load_config_with_live_overrides`` adds the
+``[auto_applied]`` live overrides behind the environment gate; ``load_effective_config`` is the
+full picture (base, offline learning overrides in backtest/drill, live overrides in live-like
+modes) with the provenance of every key. Override files never make a loader raise: a bad file or
+entry is skipped and reported in ``PeakConfig.warnings`` (and logged).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+from peaktrade_daemon.config.overrides import (
+    OverrideWarning,
+    apply_overrides,
+    flatten,
+    is_live_like,
+    is_missing,
+    is_offline,
+    live_trading_flag,
+    lookup,
+    override_table,
+    set_path,
+)
+from peaktrade_daemon.errors import ConfigError
+from peaktrade_daemon.settings import read_toml_file, resolve_root
+
+logger = logging.getLogger(__name__)
+
+CONFIG_PATH_ENV = "PEAK_TRADE_CONFIG_PATH"
+DEFAULT_CONFIG = Path("config/config.toml")
+DEFAULT_LIVE_OVERRIDES = Path("config/live_overrides/auto.toml")
+DEFAULT_OFFLINE_DIR = Path("config/auto")
+LIVE_TABLE = "auto_applied"
+OFFLINE_TABLE = "overrides"
+OFFLINE_GLOB = "*.override.toml"
+
+Source = Literal["base", "offline", "live"]
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where one effective value came from: the base file, an offline file, or auto.toml."""
+
+    source: Source
+    file: str
+
+
+class PeakConfig:
+    """An immutable view of a configuration with dotted-path access.
+
+    ``get`` returns copies of tables and arrays, so no caller can change the object; derive a new
+    one with ``with_updates``. ``provenance`` maps every leaf key to where its value came from.
+    """
+
+    __slots__ = ("_data", "_provenance", "source_path", "warnings")
+
+    def __init__(
+        self,
+        data: Mapping[str, Any],
+        *,
+        source_path: Path | None = None,
+        provenance: Mapping[str, Provenance] | None = None,
+        warnings: tuple[OverrideWarning, ...] = (),
+    ) -> None:
+        self._data: dict[str, Any] = copy.deepcopy(dict(data))
+        self.source_path = source_path
+        if provenance is None:
+            origin = str(source_path) if source_path else "<memory>"
+            provenance = {key: Provenance("base", origin) for key, _ in flatten(self._data)}
+        self._provenance = MappingProxyType(dict(provenance))
+        self.warnings = warnings
+
+    def get(self, dotted: str, default: Any = None) -> Any:
+        """Value at a dotted path (``"portfolio.leverage"``), or ``default``."""
+        value = lookup(self._data, dotted)
+        if is_missing(value):
+            return default
+        return copy.deepcopy(value) if isinstance(value, dict | list) else value
+
+    def __contains__(self, dotted: object) -> bool:
+        return isinstance(dotted, str) and not is_missing(lookup(self._data, dotted))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A deep copy of the whole configuration."""
+        return copy.deepcopy(self._data)
+
+    def leaves(self) -> Iterator[tuple[str, Any]]:
+        """Every ``(dotted.key, value)`` leaf, in document order."""
+        yield from flatten(copy.deepcopy(self._data))
+
+    @property
+    def provenance(self) -> Mapping[str, Provenance]:
+        """Leaf key to :class:`Provenance`."""
+        return self._provenance
+
+    def with_updates(self, updates: Mapping[str, Any], *, source: Source = "base") -> PeakConfig:
+        """A new config with ``{dotted: value}`` set (existing keys only); this one is unchanged."""
+        data = self.to_dict()
+        provenance = dict(self._provenance)
+        for dotted, value in updates.items():
+            if is_missing(lookup(data, dotted)):
+                raise KeyError(f"unknown config key {dotted!r}")
+            set_path(data, dotted, copy.deepcopy(value))
+            provenance[dotted] = Provenance(source, "<with_updates>")
+        return PeakConfig(
+            data, source_path=self.source_path, provenance=provenance, warnings=self.warnings
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PeakConfig) and self._data == other._data
+
+    __hash__ = None  # type: ignore[assignment]  # equality is by content; tables are unhashable
+
+    def __repr__(self) -> str:
+        return f"PeakConfig(source_path={self.source_path!s}, keys={len(self._provenance)})"
+
+
+def _base_path(path: str | os.PathLike[str] | None, root: str | os.PathLike[str] | None) -> Path:
+    if path is not None:
+        return Path(path)
+    from_env = os.environ.get(CONFIG_PATH_ENV)
+    if from_env:
+        return Path(from_env)
+    return resolve_root(root) / DEFAULT_CONFIG
+
+
+def _read_base(path: Path, mode_override: str | None = None) -> dict[str, Any]:
+    data = read_toml_file(path, what="config file")
+    if mode_override is not None:
+        data.setdefault("environment", {})
+        if not isinstance(data["environment"], dict):
+            raise ConfigError("[environment] must be a table", file=path, key="environment")
+        data["environment"]["mode"] = mode_override
+    try:
+        live_trading_flag(data)
+    except TypeError as exc:
+        raise ConfigError(str(exc), file=path, key="environment.enable_live_trading") from exc
+    return data
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, *, root: str | os.PathLike[str] | None = None
+) -> PeakConfig:
+    """The base configuration: ``path``, else ``$PEAK_TRADE_CONFIG_PATH``, else
+    ``<root>/config/config.toml``. Raises ConfigError naming the file and TOML position."""
+    base_path = _base_path(path, root)
+    return PeakConfig(_read_base(base_path), source_path=base_path)
+
+
+def _read_override_file(path: Path, table: str) -> tuple[Mapping[str, Any] | None, OverrideWarning | None]:
+    """Parse one override file; never raises. Missing file -> (None, None)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        logger.debug("no override file at %s", path)
+        return None, None
+    except OSError as exc:
+        return None, OverrideWarning(str(path), None, f"cannot be read: {exc.strerror}")
+    try:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return None, OverrideWarning(str(path), None, f"not UTF-8 text (byte {exc.start}); ignored")
+    except tomllib.TOMLDecodeError as exc:
+        return None, OverrideWarning(str(path), None, f"invalid TOML ({exc}); no overrides applied")
+    return override_table(document, table), None
+
+
+@dataclass(slots=True)
+class _Layering:
+    data: dict[str, Any]
+    provenance: dict[str, Provenance]
+    warnings: list[OverrideWarning]
+
+    def apply_file(self, path: Path, table: str, source: Source) -> None:
+        overrides, problem = _read_override_file(path, table)
+        if problem is not None:
+            self.warnings.append(problem)
+        if not overrides:
+            return
+        self.data, applied, refused = apply_overrides(self.data, overrides, file=str(path))
+        self.warnings.extend(refused)
+        for change in applied:
+            self.provenance[change.key] = Provenance(source, str(path))
+
+    def build(self, source_path: Path) -> PeakConfig:
+        for warning in self.warnings:
+            logger.warning("override not applied: %s", warning)
+        return PeakConfig(
+            self.data,
+            source_path=source_path,
+            provenance=self.provenance,
+            warnings=tuple(self.warnings),
+        )
+
+
+def _start(base_path: Path, mode_override: str | None) -> _Layering:
+    data = _read_base(base_path, mode_override)
+    provenance = {key: Provenance("base", str(base_path)) for key, _ in flatten(data)}
+    return _Layering(data, provenance, [])
+
+
+def load_config_with_live_overrides(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    auto_overrides_path: str | os.PathLike[str] | None = None,
+    force_apply_overrides: bool = False,
+    root: str | os.PathLike[str] | None = None,
+) -> PeakConfig:
+    """Base config plus ``[auto_applied]`` from the live-overrides file when the environment is
+    live-like (or ``force_apply_overrides``). In other environments the file is not even read."""
+    base_path = _base_path(path, root)
+    layers = _start(base_path, None)
+    if force_apply_overrides or is_live_like(layers.data):
+        live = Path(auto_overrides_path) if auto_overrides_path else resolve_root(root) / DEFAULT_LIVE_OVERRIDES
+        layers.apply_file(live, LIVE_TABLE, "live")
+    return layers.build(base_path)
+
+
+def load_effective_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    auto_overrides_path: str | os.PathLike[str] | None = None,
+    offline_dir: str | os.PathLike[str] | None = None,
+    mode: str | None = None,
+) -> PeakConfig:
+    """The config every component uses: base, then offline learning overrides (backtest and drill
+    only, in file-name order), then live overrides (live-like only). ``mode`` previews the result
+    as if ``environment.mode`` in the base file were ``mode`` (``config show --env``)."""
+    base_path = _base_path(path, root)
+    root_dir = resolve_root(root)
+    layers = _start(base_path, mode)
+    if is_offline(layers.data):
+        directory = Path(offline_dir) if offline_dir else root_dir / DEFAULT_OFFLINE_DIR
+        for file in sorted(directory.glob(OFFLINE_GLOB)) if directory.is_dir() else []:
+            layers.apply_file(file, OFFLINE_TABLE, "offline")
+    if is_live_like(layers.data):
+        live = Path(auto_overrides_path) if auto_overrides_path else root_dir / DEFAULT_LIVE_OVERRIDES
+        layers.apply_file(live, LIVE_TABLE, "live")
+    return layers.build(base_path)

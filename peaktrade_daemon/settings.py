@@ -1,0 +1,366 @@
+"""The daemon's own settings: ``config/daemon.toml``, env ``PEAKTRADE_<SECTION>__<KEY>``, CLI flags.
+
+Precedence, highest first: CLI flags (``cli_overrides``), environment, ``daemon.toml``, defaults.
+``load_settings`` returns one frozen, validated :class:`DaemonSettings` snapshot or raises a
+:class:`~peaktrade_daemon.errors.ConfigError` naming the file (or environment variable), the key
+and the problem. A reload builds a new snapshot the same way and swaps it; nothing mutates one.
+
+Relative paths resolve against ``root`` (``--root``, else ``PEAKTRADE_ROOT``, else the current
+directory), never against where the package is installed.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from peaktrade_daemon.errors import ConfigError
+
+ENV_PREFIX = "PEAKTRADE_"
+SETTINGS_FILE = Path("config/daemon.toml")
+
+WorkflowType = Literal["signal_analysis", "risk_check", "market_scan", "portfolio_analysis"]
+WORKFLOW_TYPES: tuple[WorkflowType, ...] = (
+    "signal_analysis",
+    "risk_check",
+    "market_scan",
+    "portfolio_analysis",
+)
+
+
+class Section(BaseModel):
+    """Base of every settings section: immutable, and unknown keys are errors (typos fail loudly)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+class DaemonSection(Section):
+    """Process-wide behaviour."""
+
+    timezone: str = "UTC"
+    poll_interval_s: float = Field(300.0, gt=0)
+    drain_timeout_s: float = Field(30.0, ge=0)
+    workflow_type: Literal[
+        "auto", "signal_analysis", "risk_check", "market_scan", "portfolio_analysis"
+    ] = "auto"
+    restart_backoff_initial_s: float = Field(1.0, gt=0)
+    restart_backoff_max_s: float = Field(60.0, gt=0)
+
+    _zone = field_validator("timezone")(_check_zone)
+
+
+class PathsSection(Section):
+    """Where things live, relative to the root (absolute paths are taken as given)."""
+
+    config_file: Path = Path("config/config.toml")
+    live_overrides_file: Path = Path("config/live_overrides/auto.toml")
+    offline_overrides_dir: Path = Path("config/auto")
+    promotion_policy_file: Path = Path("config/promotion.toml")
+    jobs_file: Path = Path("config/scheduler/jobs.toml")
+    state_dir: Path = Path("state")
+    logs_dir: Path = Path("logs")
+    alert_log: Path = Path("logs/autonomous_alerts.log")
+    daemon_log: Path = Path("logs/daemon.log")
+    reports_dir: Path = Path("reports")
+    learning_snippets_dir: Path = Path("reports/learning_snippets")
+    audit_log: Path = Path("reports/promotion_audit/audit.jsonl")
+    data_dir: Path = Path("data/samples")
+
+
+class RetentionSection(Section):
+    """Rows kept per table; the oldest beyond the limit are pruned."""
+
+    workflow_runs: int = Field(10_000, ge=1)
+    decisions: int = Field(50_000, ge=1)
+    alerts: int = Field(50_000, ge=1)
+    outbox_delivered: int = Field(10_000, ge=1)
+
+
+class StateSection(Section):
+    """The state database; an empty URL means SQLite at ``state/peaktrade.db`` under the root."""
+
+    database_url: str = ""
+    retention: RetentionSection = RetentionSection()
+
+
+class HttpSection(Section):
+    """The optional HTTP listener (health, metrics, review page). Off by default."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(8787, ge=0, le=65535)
+    token: SecretStr | None = None
+
+
+class AlertSinkSettings(Section):
+    """One delivery target beyond the log file, fed from the durable outbox."""
+
+    name: str = Field(min_length=1)
+    kind: Literal["webhook", "slack"]
+    url: str = Field(pattern=r"^https?://")
+    min_level: Literal["info", "warning", "critical"] = "warning"
+    timeout_s: float = Field(5.0, gt=0)
+    enabled: bool = True
+
+
+class AlertsSection(Section):
+    """Alert log, console echo, de-duplication and the outbox's retry policy."""
+
+    console: bool = True
+    dedup_window_s: float = Field(300.0, ge=0)
+    sinks: tuple[AlertSinkSettings, ...] = ()
+    retry_initial_s: float = Field(2.0, gt=0)
+    retry_max_s: float = Field(300.0, gt=0)
+    max_attempts: int = Field(50, ge=1)
+
+
+class CalendarSettings(Section):
+    """A trading calendar: ``always`` (24/7), ``fx`` (24/5, Sunday 17:00 to Friday 17:00 New York)
+    or ``session`` (an exchange session in its own zone on the given weekdays, Monday = 0)."""
+
+    kind: Literal["always", "fx", "session"]
+    timezone: str = "UTC"
+    open: str = "09:30"
+    close: str = "16:00"
+    weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)
+
+    _zone = field_validator("timezone")(_check_zone)
+
+
+def _default_calendars() -> dict[str, CalendarSettings]:
+    return {
+        "crypto": CalendarSettings(kind="always"),
+        "fx": CalendarSettings(kind="fx", timezone="America/New_York"),
+        "nasdaq": CalendarSettings(kind="session", timezone="America/New_York"),
+    }
+
+
+class SymbolSettings(Section):
+    """How one symbol is fed: a replay file under ``paths.data_dir`` or an exchange through ccxt."""
+
+    feed: Literal["replay", "ccxt"] = "replay"
+    file: str | None = None
+    exchange_symbol: str | None = None
+    timeframe: str = "1h"
+    calendar: str = "crypto"
+
+
+class ReplaySection(Section):
+    """Replay time: ``start`` is the data time that corresponds to the daemon's start; replay time
+    then runs ``speed`` times as fast as the daemon's clock. Empty ``start`` = each file's end."""
+
+    start: datetime | None = None
+    speed: float = Field(1.0, gt=0)
+    stale_after_bars: float = Field(3.0, gt=0)
+
+
+class CcxtSection(Section):
+    """Live market data through ccxt.async_support (imported only when a symbol uses it)."""
+
+    exchange: str = "binance"
+    timeout_s: float = Field(10.0, gt=0)
+    max_retries: int = Field(3, ge=0)
+    retry_initial_s: float = Field(0.5, gt=0)
+    enable_rate_limit: bool = True
+    urls: dict[str, str] = {}
+
+
+class WorkflowTypeSettings(Section):
+    """Per workflow type: timeout, concurrency, and optionally an external command instead."""
+
+    timeout_s: float = Field(300.0, gt=0)
+    max_concurrent: int = Field(1, ge=1)
+    command: tuple[str, ...] | None = None
+    env: dict[str, str] = {}
+    cwd: Path | None = None
+
+
+class SchedulerSection(Section):
+    """The in-daemon scheduler over ``jobs.toml``."""
+
+    enabled: bool = True
+    timezone: str | None = None
+    misfire_grace_s: float = Field(3600.0, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else _check_zone(value)
+
+
+class PromotionSection(Section):
+    """The promotion worker inside the daemon."""
+
+    worker_enabled: bool = True
+    lock_timeout_s: float = Field(30.0, gt=0)
+
+
+class DaemonSettings(BaseSettings):
+    """One validated, frozen snapshot of everything the daemon reads from ``daemon.toml``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    root: Path = Path(".")
+    daemon: DaemonSection = DaemonSection()
+    paths: PathsSection = PathsSection()
+    state: StateSection = StateSection()
+    http: HttpSection = HttpSection()
+    alerts: AlertsSection = AlertsSection()
+    calendars: dict[str, CalendarSettings] = Field(default_factory=_default_calendars)
+    symbols: dict[str, SymbolSettings] = {}
+    replay: ReplaySection = ReplaySection()
+    ccxt: CcxtSection = CcxtSection()
+    workflows: dict[str, WorkflowTypeSettings] = {}
+    scheduler: SchedulerSection = SchedulerSection()
+    promotion: PromotionSection = PromotionSection()
+    # Sections owned by later components are validated by those components' own models; they are
+    # kept here as plain tables so daemon.toml stays one file.
+    monitors: dict[str, Any] = {}
+    decision: dict[str, Any] = {}
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings merges file, environment and CLI itself so it can say where a bad value
+        # came from; construction then only validates what it is given.
+        return (init_settings,)
+
+    def path(self, relative: Path | str) -> Path:
+        """Resolve a configured path against the root."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.root / p
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL of the state database."""
+        if self.state.database_url:
+            return self.state.database_url
+        return f"sqlite+aiosqlite:///{self.path(self.paths.state_dir) / 'peaktrade.db'}"
+
+    def workflow(self, workflow_type: str) -> WorkflowTypeSettings:
+        """Settings of one workflow type (defaults when not configured)."""
+        return self.workflows.get(workflow_type, WorkflowTypeSettings())
+
+
+def resolve_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """``root`` if given, else env ``PEAKTRADE_ROOT``, else the current directory; absolute."""
+    chosen = root if root is not None else os.environ.get(f"{ENV_PREFIX}ROOT") or "."
+    return Path(chosen).expanduser().resolve()
+
+
+def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _has_path(data: Mapping[str, Any], path: tuple[str | int, ...]) -> bool:
+    node: Any = data
+    for part in path:
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
+            return False
+    return True
+
+
+def read_toml_file(path: Path, *, what: str) -> dict[str, Any]:
+    """Parse a TOML file with tomllib, or raise ConfigError naming file and position."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{what} not found", file=path) from exc
+    except OSError as exc:
+        raise ConfigError(f"{what} cannot be read: {exc.strerror}", file=path) from exc
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} is not UTF-8 text (byte {exc.start})", file=path) from exc
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        column = getattr(exc, "colno", None)
+        message = getattr(exc, "msg", str(exc))
+        raise ConfigError(f"invalid TOML: {message}", file=path, line=line, column=column) from exc
+
+
+def load_settings(
+    root: str | os.PathLike[str] | None = None,
+    *,
+    settings_file: str | os.PathLike[str] | None = None,
+    cli_overrides: Mapping[str, Any] | None = None,
+) -> DaemonSettings:
+    """Build the settings snapshot for ``root``.
+
+    ``settings_file`` defaults to ``<root>/config/daemon.toml``; a missing default file means
+    all defaults, a missing explicitly named file is an error. ``cli_overrides`` is a nested dict
+    (``{"daemon": {"poll_interval_s": 60}}``) from command-line flags.
+    """
+    resolved_root = resolve_root(root)
+    explicit = settings_file is not None
+    file_path = Path(settings_file) if explicit else resolved_root / SETTINGS_FILE
+    if not file_path.is_absolute():
+        file_path = resolved_root / file_path
+    file_data: dict[str, Any] = {}
+    if explicit or file_path.exists():
+        file_data = read_toml_file(file_path, what="daemon settings file")
+    file_data.pop("root", None)  # the root is where the file lives, never set inside it
+
+    try:
+        env_data = dict(EnvSettingsSource(DaemonSettings)())
+    except (ValueError, ValidationError) as exc:
+        raise ConfigError(f"invalid environment override: {exc}", file="environment") from exc
+    env_data.pop("root", None)
+    cli_data = dict(cli_overrides or {})
+
+    merged = _deep_merge(_deep_merge(file_data, env_data), cli_data)
+    merged["root"] = resolved_root
+    try:
+        return DaemonSettings(**merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        key = ".".join(str(p) for p in loc)
+        if _has_path(cli_data, loc):
+            source: str | Path = "command line"
+        elif _has_path(env_data, loc):
+            source = f"environment {ENV_PREFIX}{'__'.join(str(p) for p in loc).upper()}"
+        else:
+            source = file_path
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise ConfigError(f"{first['msg']}{more}", file=source, key=key) from exc
