@@ -12,6 +12,7 @@ directory), never against where the package is installed.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from datetime import datetime
@@ -313,10 +314,19 @@ def read_toml_file(path: Path, *, what: str) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{what} is not UTF-8 text (byte {exc.start})", file=path) from exc
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        column = getattr(exc, "colno", None)
-        message = getattr(exc, "msg", str(exc))
+        message, line, column = toml_error_position(exc)
         raise ConfigError(f"invalid TOML: {message}", file=path, line=line, column=column) from exc
+
+
+_POSITION = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$")
+
+
+def toml_error_position(exc: tomllib.TOMLDecodeError) -> tuple[str, int | None, int | None]:
+    """Message, line and column of a tomllib error (Python 3.11 only embeds them in the text)."""
+    match = _POSITION.match(str(exc))
+    if match is None:
+        return str(exc), None, None
+    return match["msg"], int(match["line"]), int(match["col"])
 
 
 def load_settings(
@@ -333,7 +343,7 @@ def load_settings(
     """
     resolved_root = resolve_root(root)
     explicit = settings_file is not None
-    file_path = Path(settings_file) if explicit else resolved_root / SETTINGS_FILE
+    file_path = Path(settings_file) if settings_file is not None else resolved_root / SETTINGS_FILE
     if not file_path.is_absolute():
         file_path = resolved_root / file_path
     file_data: dict[str, Any] = {}

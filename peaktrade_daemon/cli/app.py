@@ -73,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--root", metavar="DIR", help="root directory (default $PEAKTRADE_ROOT or .)")
+    parser.add_argument(
+        "--root", metavar="DIR", help="root directory (default $PEAKTRADE_ROOT or .)"
+    )
     parser.add_argument(
         "--config", metavar="PATH", help="trading config file (default <root>/config/config.toml)"
     )

@@ -33,7 +33,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--symbol", action="append", metavar="SYMBOL", help="symbol (repeatable)")
     parser.add_argument("--strategy", metavar="NAME", help="restrict signals to one strategy")
     parser.add_argument("--no-alerts", action="store_true", help="do not send alerts")
-    parser.add_argument("--alert-log", metavar="PATH", help="alert log file (default logs/autonomous_alerts.log)")
+    parser.add_argument(
+        "--alert-log", metavar="PATH", help="alert log file (default logs/autonomous_alerts.log)"
+    )
     parser.add_argument("--include-tags", metavar="A,B", help="only scheduled jobs with these tags")
     parser.add_argument("--exclude-tags", metavar="C", help="skip scheduled jobs with these tags")
     parser.add_argument("--no-scheduler", action="store_true", help="do not run scheduled jobs")
