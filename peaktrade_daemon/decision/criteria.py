@@ -76,7 +76,8 @@ class DecisionCriteria:
     metric_name: str = ""
     comparison: Comparison = "gt"
     required: bool = False
-    _test: Callable[[float, float], bool] = field(init=False, repr=False, compare=False)
+    test: Callable[[float, float], bool] = field(init=False, repr=False, compare=False)
+    """``test(value, threshold)``: the comparison function itself, set from ``comparison``."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -102,11 +103,11 @@ class DecisionCriteria:
         object.__setattr__(self, "threshold", threshold)
         object.__setattr__(self, "weight", weight)
         object.__setattr__(self, "metric_name", self.metric_name.strip() or self.name)
-        object.__setattr__(self, "_test", _TESTS[self.comparison])
+        object.__setattr__(self, "test", _TESTS[self.comparison])
 
     def is_met(self, value: float) -> bool:
         """Whether a known, finite ``value`` satisfies the criterion."""
-        return self._test(value, self.threshold)
+        return self.test(value, self.threshold)
 
     def describe(self) -> str:
         """``metric >= threshold`` for reasons and reports."""

@@ -37,6 +37,7 @@ import numbers
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from peaktrade_daemon.decision.criteria import CriterionError, DecisionCriteria
@@ -177,7 +178,8 @@ class DecisionEngine:
             value = float(raw) if kind is float or kind is int else _number(raw)
             # value - value is 0.0 exactly for every finite float, NaN for NaN and inf.
             if value is not None and value - value == 0.0 and metric not in stale:
-                if criterion.is_met(value):
+                # criterion.is_met inlined: this loop is the engine's hot path.
+                if criterion.test(value, criterion.threshold):
                     met_weight += criterion.weight
                     append(CriterionResult(criterion, value, _MET, criterion.weight / total))
                 else:
@@ -186,7 +188,7 @@ class DecisionEngine:
             note = _unknown_note(metric, raw, stale, ctx)
             append(CriterionResult(criterion, None, _UNKNOWN, 0.0, note))
             unknown_weight += criterion.weight
-            unknown.append(f"{metric} ({note})")
+            unknown.append(metric)
             if criterion.required:
                 required_unknown.append(criterion.name)
         return _conclude(
@@ -240,6 +242,11 @@ def _conclude(
     else:
         confidence = met_weight / total
         share = unknown_weight / total
+        described = (
+            "; ".join(f"{r.metric_name} ({r.note})" for r in results if r.outcome is _UNKNOWN)
+            if unknown
+            else ""
+        )
         if required_unknown or share > bands.max_unknown_weight_share + BAND_TOLERANCE:
             action = DecisionAction.WAIT
             why = (
@@ -248,7 +255,7 @@ def _conclude(
                 else f"unknown weight share {share:.2f} > allowed "
                 f"{bands.max_unknown_weight_share:.2f}"
             )
-            reasoning = f"waiting for data: {'; '.join(unknown)}; {why}"
+            reasoning = f"waiting for data: {described}; {why}"
         elif confidence >= bands.execute_band - BAND_TOLERANCE:
             action = DecisionAction.EXECUTE
             reasoning = f"confidence {confidence:.2f} >= execute band {bands.execute_band:.2f}"
@@ -259,7 +266,7 @@ def _conclude(
             action = DecisionAction.SKIP
             reasoning = f"confidence {confidence:.2f} < alert band {bands.alert_band:.2f}"
         if unknown and action is not DecisionAction.WAIT:
-            reasoning += f"; unknown (counted as not met): {'; '.join(unknown)}"
+            reasoning += f"; unknown (counted as not met): {described}"
     metadata: dict[str, Any] = {
         "workflow_type": workflow_type,
         "decided_at": None,
@@ -271,7 +278,7 @@ def _conclude(
         "met_weight": met_weight,
         "unknown_weight": unknown_weight,
         "unknown_weight_share": share,
-        "missing_metrics": [r.metric_name for r in results if r.outcome is _UNKNOWN],
+        "missing_metrics": unknown,
         "required_unknown": required_unknown,
         "forced": False,
         "forced_by": None,
@@ -293,7 +300,7 @@ def _conclude(
                 f"criteria alone: {action.value} ({reasoning})"
             )
             action, confidence = ctx.force, 1.0
-    return WorkflowDecision(action, confidence, reasoning, results, metadata)
+    return WorkflowDecision(action, confidence, reasoning, results, MappingProxyType(metadata))
 
 
 def _read_context(context: Mapping[str, Any]) -> _Context:

@@ -9,8 +9,8 @@ reports) and ``from_dict`` reads that back, so a stored decision can be re-exami
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from peaktrade_daemon.decision.criteria import DecisionCriteria
@@ -96,20 +96,21 @@ class CriterionResult(NamedTuple):
         )
 
 
-@dataclass(frozen=True, slots=True)
-class WorkflowDecision:
-    """The engine's verdict for one workflow type on one metrics snapshot.
+class WorkflowDecision(NamedTuple):
+    """The engine's verdict for one workflow type on one metrics snapshot (immutable).
 
-    ``metadata`` always holds ``workflow_type``, the bands used, the weights (total, met,
-    unknown), ``missing_metrics``, ``forced`` and, when forced, ``forced_by``; ``decided_at`` is
-    the ISO time the caller passed as ``context["now"]`` (None when it passed none).
+    ``metadata`` (a read-only mapping) always holds ``workflow_type``, the bands used, the
+    weights (total, met, unknown), ``missing_metrics``, ``forced`` and, when forced,
+    ``forced_by``; ``decided_at`` is the ISO time the caller passed as ``context["now"]`` (None
+    when it passed none). A NamedTuple for the same construction-cost reason as
+    :class:`CriterionResult`.
     """
 
     action: DecisionAction
     confidence: float
     reasoning: str
     criteria_results: tuple[CriterionResult, ...]
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = MappingProxyType({})
 
     @property
     def workflow_type(self) -> str:
@@ -139,7 +140,7 @@ class WorkflowDecision:
             confidence=float(data["confidence"]),
             reasoning=str(data["reasoning"]),
             criteria_results=tuple(CriterionResult.from_dict(r) for r in data["criteria_results"]),
-            metadata=_plain(data.get("metadata", {})),
+            metadata=MappingProxyType(_plain(data.get("metadata", {}))),
         )
 
 
