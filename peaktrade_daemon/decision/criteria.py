@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Literal, get_args
 
 from peaktrade_daemon.errors import ConfigError
@@ -32,20 +33,18 @@ Comparison = Literal["gt", "gte", "lt", "lte", "eq"]
 COMPARISONS: tuple[Comparison, ...] = get_args(Comparison)
 EQ_TOLERANCE = 1e-6
 
-SYMBOLS: dict[Comparison, str] = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "=="}
+SYMBOLS: Mapping[Comparison, str] = MappingProxyType(
+    {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "=="}
+)
 
 
 def _eq(value: float, threshold: float) -> bool:
     return abs(value - threshold) <= EQ_TOLERANCE
 
 
-_TESTS: dict[Comparison, Callable[[float, float], bool]] = {
-    "gt": operator.gt,
-    "gte": operator.ge,
-    "lt": operator.lt,
-    "lte": operator.le,
-    "eq": _eq,
-}
+_TESTS: Mapping[Comparison, Callable[[float, float], bool]] = MappingProxyType(
+    {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le, "eq": _eq}
+)
 
 
 class CriterionError(ConfigError, ValueError):

@@ -54,7 +54,7 @@ from peaktrade_daemon.settings import DaemonSettings, DecisionSection, DecisionT
 _KNOWN_CONTEXT = frozenset(
     {"now", "stale_metrics", "missing_reasons", "force_execute", "force_skip", "forced_by"}
 )
-_EMPTY: Mapping[str, Any] = {}
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 BAND_TOLERANCE = 1e-9
 _MET = CriterionOutcome.MET
 _NOT_MET = CriterionOutcome.NOT_MET
