@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -217,6 +225,87 @@ class PromotionSection(Section):
     lock_timeout_s: float = Field(30.0, gt=0)
 
 
+class CriterionSettings(Section):
+    """One decision criterion in ``daemon.toml``; the same rules as
+    :class:`peaktrade_daemon.decision.criteria.DecisionCriteria` (finite threshold, weight > 0,
+    an empty ``metric_name`` means the metric named ``name``)."""
+
+    name: str = Field(min_length=1)
+    threshold: float = Field(allow_inf_nan=False)
+    weight: float = Field(1.0, gt=0, allow_inf_nan=False)
+    metric_name: str = ""
+    comparison: Literal["gt", "gte", "lt", "lte", "eq"] = "gt"
+    required: bool = False
+
+    @field_validator("threshold", "weight", mode="before")
+    @classmethod
+    def _not_bool(cls, value: object) -> object:
+        # pydantic takes true as 1.0 for a float; in a criterion that is always a typo.
+        if isinstance(value, bool):
+            raise ValueError("must be a number, not true/false")
+        return value
+
+
+class DecisionTypeSettings(Section):
+    """Bands and criteria of one workflow type.
+
+    ``criteria`` absent (None) means the built-in defaults of that type; an explicit empty list
+    means no criteria, so the type is skipped ("no criteria defined") unless ``unconditional``,
+    which means "always EXECUTE" and therefore takes no criteria at all.
+    """
+
+    execute_band: float = Field(0.6, ge=0, le=1)
+    alert_band: float = Field(0.4, ge=0, le=1)
+    max_unknown_weight_share: float = Field(0.0, ge=0, le=1)
+    unconditional: bool = False
+    criteria: tuple[CriterionSettings, ...] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DecisionTypeSettings:
+        if self.alert_band > self.execute_band:
+            raise ValueError(
+                f"alert_band {self.alert_band} is above execute_band {self.execute_band}"
+            )
+        if self.unconditional and self.criteria:
+            raise ValueError("an unconditional type takes no criteria (it always executes)")
+        names = [c.name for c in self.criteria or ()]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate criterion names: {', '.join(duplicates)}")
+        return self
+
+
+class DecisionSection(Section):
+    """Decision bands and criteria per workflow type (SPEC §4.3); other types under ``custom``."""
+
+    signal_analysis: DecisionTypeSettings = DecisionTypeSettings()
+    risk_check: DecisionTypeSettings = DecisionTypeSettings()
+    market_scan: DecisionTypeSettings = DecisionTypeSettings()
+    portfolio_analysis: DecisionTypeSettings = DecisionTypeSettings()
+    custom: dict[str, DecisionTypeSettings] = {}
+
+    @field_validator("custom")
+    @classmethod
+    def _no_builtin_in_custom(
+        cls, value: dict[str, DecisionTypeSettings]
+    ) -> dict[str, DecisionTypeSettings]:
+        clash = sorted(set(value) & set(WORKFLOW_TYPES))
+        if clash:
+            raise ValueError(f"{', '.join(clash)} belong in [decision.<type>], not under custom")
+        return value
+
+    def for_type(self, workflow_type: str) -> DecisionTypeSettings:
+        """Settings of one workflow type (defaults for a type configured nowhere)."""
+        if workflow_type in WORKFLOW_TYPES:
+            section: DecisionTypeSettings = getattr(self, workflow_type)
+            return section
+        return self.custom.get(workflow_type, DecisionTypeSettings())
+
+    def configured_types(self) -> tuple[str, ...]:
+        """The four built-in types, then every custom type."""
+        return (*WORKFLOW_TYPES, *self.custom)
+
+
 class DaemonSettings(BaseSettings):
     """One validated, frozen snapshot of everything the daemon reads from ``daemon.toml``."""
 
@@ -243,7 +332,7 @@ class DaemonSettings(BaseSettings):
     # Sections owned by later components are validated by those components' own models; they are
     # kept here as plain tables so daemon.toml stays one file.
     monitors: dict[str, Any] = {}
-    decision: dict[str, Any] = {}
+    decision: DecisionSection = DecisionSection()
 
     @classmethod
     def settings_customise_sources(
