@@ -108,7 +108,10 @@ READER = textwrap.dedent(
 
 def test_sigkill_writer_never_leaves_a_torn_file(tmp_path: Path) -> None:
     target = tmp_path / "auto.toml"
-    target.write_text("[auto_applied]\ncounter = 0\n")
+    # Generation 0 is complete too, so the check holds even if the first writer dies before
+    # finishing its first update.
+    keys = "".join(f'"key.{i}" = "0-"\n' for i in range(100))
+    target.write_text(f"[auto_applied]\ncounter = 0\n{keys}")
     stop = tmp_path / "stop"
     env = subprocess_env()
     readers = [
