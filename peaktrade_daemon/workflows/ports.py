@@ -10,6 +10,7 @@ structurally and tests can pass small implementations of their own.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
@@ -121,3 +122,18 @@ def criteria_of(decision: WorkflowDecisionLike) -> list[dict[str, Any]]:
 def _as_dict(value: Any) -> dict[str, Any]:
     data = plain(value)
     return data if isinstance(data, dict) else {"value": data}
+
+
+async def check_symbols(
+    monitor: Monitor, symbols: Sequence[str]
+) -> dict[str, MonitorResultLike | Exception]:
+    """Run one monitor for every symbol concurrently; a failing symbol yields its exception."""
+    results = await asyncio.gather(
+        *(monitor.check_conditions(symbol) for symbol in symbols), return_exceptions=True
+    )
+    out: dict[str, MonitorResultLike | Exception] = {}
+    for symbol, result in zip(symbols, results, strict=True):
+        if isinstance(result, BaseException) and not isinstance(result, Exception):
+            raise result
+        out[symbol] = result
+    return out

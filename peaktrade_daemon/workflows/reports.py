@@ -78,3 +78,18 @@ async def write_report(reports_root: Path, record: WorkflowRecord, output: Workf
         raise ValueError(f"run id {record.run_id!r} is not safe as a directory name")
     document = report_document(record, output)
     return await asyncio.to_thread(_write, reports_root / record.run_id, document, output)
+
+
+def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A GitHub-style Markdown table; floats with 4 significant digits, None as an em dash."""
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "—"
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
