@@ -204,10 +204,13 @@ class CycleRunner:
         success = bool(views) or not chosen_symbols
         error = None if success else "every monitor failed: " + "; ".join(errors.values())
         if action == "EXECUTE":
+            parameters: dict[str, Any] = {"focus_symbol": selection.symbol}
+            if selection.workflow_type != "market_scan":  # a scan always covers every symbol
+                parameters["symbols"] = chosen_symbols
             run_id = self._engine.create_workflow(
                 f"cycle-{cycle_id}",
                 selection.workflow_type,
-                {"symbols": chosen_symbols, "focus_symbol": selection.symbol},
+                parameters,
                 trigger=trigger,
                 tag=tag,
             )
