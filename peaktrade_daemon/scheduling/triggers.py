@@ -22,7 +22,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from peaktrade_daemon.scheduling.jobs import JobConfig, parse_hhmm
 
-_TICK = timedelta(microseconds=1)
+_SECOND = timedelta(seconds=1)
+
+
+def _ceil_second(when: datetime) -> datetime:
+    # CronTrigger ignores microseconds and would return a start time of 08:15:00.5 as a fire
+    # time; cron has whole-second resolution, so start on the next whole second.
+    return when if not when.microsecond else when.replace(microsecond=0) + _SECOND
 
 
 def _run_at(job: JobConfig, zone: ZoneInfo, now: datetime) -> datetime:
@@ -33,7 +39,7 @@ def _run_at(job: JobConfig, zone: ZoneInfo, now: datetime) -> datetime:
 
 def build_trigger(job: JobConfig, zone: ZoneInfo, now: datetime) -> Any:
     """The APScheduler trigger of ``job``, starting at ``now`` (aware)."""
-    local_now = now.astimezone(zone)
+    local_now = _ceil_second(now).astimezone(zone)
     if job.schedule_type == "daily":
         hour, minute = parse_hhmm(job.daily_time or "")
         return CronTrigger(hour=hour, minute=minute, timezone=zone, start_time=local_now)
@@ -48,7 +54,7 @@ def build_trigger(job: JobConfig, zone: ZoneInfo, now: datetime) -> Any:
 
 def fire_times(job: JobConfig, zone: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
     """Every fire time in ``[start, end]`` of a cron-like job (daily/cron), in order."""
-    trigger = build_trigger(job, zone, start)
+    trigger = build_trigger(job, zone, _ceil_second(start))
     times: list[datetime] = []
     while (fire := trigger.next()) is not None and fire <= end:
         times.append(fire)
@@ -87,7 +93,7 @@ def due_fire_time(
         steps = (now - last_fire) // step
         return last_fire + steps * step if steps >= 1 else None
     start = now - grace
-    if last_fire is not None and last_fire + _TICK > start:
-        start = last_fire + _TICK
-    times = fire_times(job, zone, start, now)
+    if last_fire is not None and last_fire + _SECOND > start:
+        start = last_fire + _SECOND
+    times = fire_times(job, zone, _ceil_second(start), now)
     return times[-1] if times else None
