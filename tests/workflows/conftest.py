@@ -6,7 +6,8 @@ monitors on the replay feed (with a ManualClock) is a change here only.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,16 +50,27 @@ CRITERIA = {
 }
 
 
+Alert = tuple[AlertLevel, str, str, dict[str, Any]]
+
+
 class RecordingAlerts:
     """An AlertEmitter that keeps every alert."""
 
     def __init__(self) -> None:
         self.alerts: list[tuple[AlertLevel, str, str, dict[str, Any]]] = []
+        self._changed = asyncio.Event()
 
     async def emit(
         self, level: AlertLevel, source: str, message: str, context: dict[str, Any] | None = None
     ) -> None:
         self.alerts.append((level, source, message, dict(context or {})))
+        self._changed.set()
+
+    async def wait_for(self, predicate: Callable[[list[Alert]], bool]) -> None:
+        """Return once ``predicate(alerts)`` holds; the caller bounds it with a timeout."""
+        while not predicate(self.alerts):
+            self._changed.clear()
+            await self._changed.wait()
 
     def levels(self) -> list[AlertLevel]:
         return [a[0] for a in self.alerts]
