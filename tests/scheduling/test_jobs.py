@@ -54,7 +54,7 @@ def test_command_argv_from_args(load: Loader) -> None:
 [[job]]
 name = "legacy"
 command = "python -u"
-args = { workflow_type = "auto", script = "scripts/run.py", verbose = true, quiet = false, limit = 5 }
+args = { workflow_type = "auto", script = "scripts/run.py", verbose = true, quiet = false, n = 5 }
 env = { PEAK = "1" }
 schedule_type = "interval"
 interval_seconds = 60
@@ -67,7 +67,7 @@ interval_seconds = 60
         "--workflow-type",
         "auto",
         "--verbose",
-        "--limit",
+        "--n",
         "5",
     ]
 

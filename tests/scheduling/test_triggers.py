@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -58,7 +59,7 @@ def test_daily_jobs_in_berlin_keep_local_time_across_dst(
 def test_daily_jobs_in_utc_ignore_dst(name: str, span: tuple[datetime, datetime]) -> None:
     times = fire_times(job(name), UTC_ZONE, *span)
     assert [(t.astimezone(UTC).hour, t.minute) for t in times] == [DAILY[name]] * 4
-    assert all(b - a == timedelta(days=1) for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a == timedelta(days=1) for a, b in itertools.pairwise(times))
 
 
 def test_hourly_job_fires_every_real_hour_on_dst_days() -> None:
@@ -85,7 +86,7 @@ def test_hourly_job_fires_every_real_hour_on_dst_days() -> None:
     ]
     # (aware datetimes of one tzinfo subtract as wall-clock times, so compare in UTC)
     in_utc = [t.astimezone(UTC) for t in autumn]
-    gaps = {b - a for a, b in zip(in_utc, in_utc[1:], strict=False)}
+    gaps = {b - a for a, b in itertools.pairwise(in_utc)}
     assert gaps == {timedelta(hours=1)}
 
 
