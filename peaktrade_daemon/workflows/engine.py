@@ -313,6 +313,11 @@ class WorkflowEngine:
         )
         if not dry_run:
             await self._persist(record)
+            if self._store is not None:
+                retention = self.settings.state.retention
+                await self._store.prune(
+                    workflow_runs=retention.workflow_runs, decisions=retention.decisions
+                )
             if self._publish is not None:
                 self._publish(
                     WorkflowFinished(

@@ -17,6 +17,7 @@ import time_machine
 
 from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.clock import SystemClock
+from peaktrade_daemon.component import Component
 from peaktrade_daemon.errors import JobConfigError
 from peaktrade_daemon.scheduling.runner import JobRunner
 from peaktrade_daemon.scheduling.scheduler import JobScheduler
@@ -183,3 +184,18 @@ async def test_tag_filters_and_disabling_remove_schedules(stack: Stack) -> None:
                 await scheduler.reload(stack.settings)
             assert scheduler.last_sync.removed == ["autonomous_midday_check"]
             assert "autonomous_midday_check" not in await scheduler.next_fire_times()
+
+
+async def test_scheduler_is_a_component_and_drain_ends_run(stack: Stack) -> None:
+    runner = JobRunner(engine=stack.engine, clock=SystemClock(), store=stack.store)
+    scheduler = JobScheduler(settings=stack.settings, runner=runner, clock=SystemClock())
+    assert isinstance(scheduler, Component)
+    with time_machine.travel(utc(2, 5, 0), tick=True):
+        await scheduler.start()
+        task = asyncio.create_task(scheduler.run())
+        async with asyncio.timeout(15):
+            await scheduler.wait_ready()
+            await scheduler.drain()  # no job running: intake stops and run() returns by itself
+            await task
+    assert await scheduler.next_fire_times() == {}
+    await scheduler.stop()  # idempotent after the fact
