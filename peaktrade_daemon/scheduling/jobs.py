@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from peaktrade_daemon.errors import ConfigError, JobConfigError
 from peaktrade_daemon.settings import read_toml_file
-from peaktrade_daemon.workflows.engine import command_flags
+from peaktrade_daemon.workflows.command import command_flags
 
 ScheduleType = Literal["once", "interval", "daily", "cron"]
 JobWorkflow = Literal["auto", "signal_analysis", "risk_check", "market_scan", "portfolio_analysis"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from peaktrade_daemon.workflows import market_scan, portfolio_analysis, risk_check, signal_analysis
-from peaktrade_daemon.workflows.engine import WorkflowFn
+from peaktrade_daemon.workflows.model import WorkflowFn
 from peaktrade_daemon.workflows.sources import WorkflowSources
 
 

@@ -16,8 +16,10 @@ import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from peaktrade_daemon.errors import WorkflowError
+from peaktrade_daemon.workflows.model import WorkflowFn, WorkflowOutput, WorkflowRun
 
 logger = logging.getLogger(__name__)
 
@@ -115,3 +117,51 @@ async def run_command(
             stderr=result.stderr,
         )
     return result
+
+
+def command_flags(parameters: Mapping[str, Any]) -> list[str]:
+    """``{"symbol": "X", "dry_run": True, "quiet": False}`` → ``--symbol X --dry-run``.
+
+    ``true`` is a bare flag, ``false`` and ``None`` are omitted, a list repeats the flag.
+    """
+    argv: list[str] = []
+    for key, value in parameters.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif value is False or value is None:
+            continue
+        elif isinstance(value, list | tuple):
+            for item in value:
+                argv += [flag, str(item)]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def _command_output(result: CommandResult) -> WorkflowOutput:
+    summary = {
+        "argv": list(result.argv),
+        "returncode": result.returncode,
+        "pid": result.pid,
+        "stdout_tail": result.stdout,
+        "stderr_tail": result.stderr,
+    }
+    markdown = (
+        f"# Command run\n\n- command: `{' '.join(result.argv)}`\n- exit code: {result.returncode}\n"
+    )
+    return WorkflowOutput(summary=summary, markdown=markdown)
+
+
+def command_workflow(argv: list[str], env: dict[str, str], cwd: Path) -> WorkflowFn:
+    """A workflow implementation that runs ``argv`` (a dry run only says what it would run)."""
+
+    async def run(run: WorkflowRun) -> WorkflowOutput:
+        if run.dry_run:
+            return WorkflowOutput(
+                summary={"argv": argv, "would_run": True},
+                markdown=f"# Dry run\n\nwould run `{' '.join(argv)}`\n",
+            )
+        return _command_output(await run_command(argv, env=env, cwd=cwd))
+
+    return run

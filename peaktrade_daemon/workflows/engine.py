@@ -17,7 +17,7 @@ import asyncio
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,10 @@ from peaktrade_daemon.errors import WorkflowError
 from peaktrade_daemon.events import Event
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.runs import RunStore, WorkflowRunRow
-from peaktrade_daemon.workflows.command import CommandFailed, CommandResult, run_command
+from peaktrade_daemon.workflows.command import CommandFailed, command_flags, command_workflow
 from peaktrade_daemon.workflows.model import (
     WorkflowFinished,
+    WorkflowFn,
     WorkflowOutput,
     WorkflowRecord,
     WorkflowResult,
@@ -40,43 +41,8 @@ from peaktrade_daemon.workflows.reports import to_jsonable, write_report
 
 logger = logging.getLogger(__name__)
 
-WorkflowFn = Callable[[WorkflowRun], Coroutine[Any, Any, WorkflowOutput]]
 COMMAND_TYPE = "command"
 KEEP_FINISHED_IN_MEMORY = 500
-
-
-def command_flags(parameters: Mapping[str, Any]) -> list[str]:
-    """``{"symbol": "X", "dry_run": True, "quiet": False}`` → ``--symbol X --dry-run``.
-
-    ``true`` is a bare flag, ``false`` and ``None`` are omitted, a list repeats the flag.
-    """
-    argv: list[str] = []
-    for key, value in parameters.items():
-        flag = "--" + key.replace("_", "-")
-        if value is True:
-            argv.append(flag)
-        elif value is False or value is None:
-            continue
-        elif isinstance(value, list | tuple):
-            for item in value:
-                argv += [flag, str(item)]
-        else:
-            argv += [flag, str(value)]
-    return argv
-
-
-def _command_output(result: CommandResult) -> WorkflowOutput:
-    summary = {
-        "argv": list(result.argv),
-        "returncode": result.returncode,
-        "pid": result.pid,
-        "stdout_tail": result.stdout,
-        "stderr_tail": result.stderr,
-    }
-    markdown = (
-        f"# Command run\n\n- command: `{' '.join(result.argv)}`\n- exit code: {result.returncode}\n"
-    )
-    return WorkflowOutput(summary=summary, markdown=markdown)
 
 
 class WorkflowEngine:
@@ -202,26 +168,13 @@ class WorkflowEngine:
             argv = [str(a) for a in record.parameters.get("argv", ())]
             env = {str(k): str(v) for k, v in dict(record.parameters.get("env", {})).items()}
             cwd = record.parameters.get("cwd")
-            return self._command_fn(argv, env, Path(cwd) if cwd else None)
+            return command_workflow(argv, env, Path(cwd) if cwd else self.settings.root)
         if type_settings.command:
             params = {k: v for k, v in record.parameters.items() if k not in ("env", "cwd")}
             argv = [*type_settings.command, *command_flags(params)]
             cwd = self.settings.path(type_settings.cwd) if type_settings.cwd else None
-            return self._command_fn(argv, dict(type_settings.env), cwd)
+            return command_workflow(argv, dict(type_settings.env), cwd or self.settings.root)
         return self._workflows[record.workflow_type]
-
-    def _command_fn(self, argv: list[str], env: dict[str, str], cwd: Path | None) -> WorkflowFn:
-        root = self.settings.root
-
-        async def run(run: WorkflowRun) -> WorkflowOutput:
-            if run.dry_run:
-                return WorkflowOutput(
-                    summary={"argv": argv, "would_run": True},
-                    markdown=f"# Dry run\n\nwould run `{' '.join(argv)}`\n",
-                )
-            return _command_output(await run_command(argv, env=env, cwd=cwd or root))
-
-        return run
 
     async def execute_workflow(self, run_id: str, dry_run: bool = False) -> WorkflowResult:
         """Run a pending workflow to a final state and return its result (never raises for a

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -107,3 +107,6 @@ class WorkflowFinished(Event):
     state: WorkflowState
     duration_s: float
     error: str | None = None
+
+
+WorkflowFn = Callable[[WorkflowRun], Coroutine[Any, Any, WorkflowOutput]]

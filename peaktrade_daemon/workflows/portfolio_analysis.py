@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 
 from peaktrade_daemon.errors import WorkflowError
-from peaktrade_daemon.workflows.engine import WorkflowFn
-from peaktrade_daemon.workflows.model import WorkflowOutput, WorkflowRun
+from peaktrade_daemon.workflows.model import WorkflowFn, WorkflowOutput, WorkflowRun
 from peaktrade_daemon.workflows.ports import check_symbols
 from peaktrade_daemon.workflows.reports import markdown_table
 from peaktrade_daemon.workflows.sources import (

@@ -19,8 +19,7 @@ import asyncio
 from typing import Any
 
 from peaktrade_daemon.alerts.model import AlertLevel
-from peaktrade_daemon.workflows.engine import WorkflowFn
-from peaktrade_daemon.workflows.model import WorkflowAlert, WorkflowOutput, WorkflowRun
+from peaktrade_daemon.workflows.model import WorkflowAlert, WorkflowFn, WorkflowOutput, WorkflowRun
 from peaktrade_daemon.workflows.ports import check_symbols
 from peaktrade_daemon.workflows.reports import markdown_table
 from peaktrade_daemon.workflows.sources import (

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from peaktrade_daemon.workflows.engine import WorkflowFn
-from peaktrade_daemon.workflows.model import WorkflowOutput, WorkflowRun
+from peaktrade_daemon.workflows.model import WorkflowFn, WorkflowOutput, WorkflowRun
 from peaktrade_daemon.workflows.ports import check_symbols
 from peaktrade_daemon.workflows.reports import markdown_table
 from peaktrade_daemon.workflows.sources import (

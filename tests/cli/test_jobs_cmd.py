@@ -148,24 +148,27 @@ def test_list_shows_next_fire_in_the_jobs_zone(
 
 
 async def test_shipped_autonomous_jobs_due_at_0816_and_0814(stack: Stack) -> None:
-    from peaktrade_daemon.scheduling.runner import JobRunner
+    async with asyncio.timeout(60):
+        from peaktrade_daemon.scheduling.runner import JobRunner
 
-    jobs = load_jobs(Path(stack.settings.root) / "config" / "scheduler" / "jobs.toml")
-    runner = JobRunner(engine=stack.engine, clock=stack.clock, cycle=stack.cycle, store=stack.store)
-    stack.at("2017-04-26T17:00")
-    common = {"default_zone": "UTC", "grace_s": 3600.0, "last_fire_times": {}}
-    async with asyncio.timeout(30):
-        none = await run_due_jobs(
-            jobs, runner, now=datetime(2026, 3, 2, 8, 14, tzinfo=UTC), **common
-        )  # type: ignore[arg-type]
-        ran = await run_due_jobs(
-            jobs, runner, now=datetime(2026, 3, 2, 8, 16, tzinfo=UTC), **common
-        )  # type: ignore[arg-type]
-    assert none == []
-    assert [(o.job_name, o.success, o.outcome) for o in ran] == [
-        ("autonomous_morning_analysis", True, "cycle execute")
-    ]
-    [row] = await stack.store.job_runs()
-    assert row.fire_time == datetime(2026, 3, 2, 8, 15, tzinfo=UTC)
-    [cycle] = await stack.store.cycles()
-    assert cycle.tag == "autonomous_morning_analysis" and cycle.run_id == ran[0].run_id
+        jobs = load_jobs(Path(stack.settings.root) / "config" / "scheduler" / "jobs.toml")
+        runner = JobRunner(
+            engine=stack.engine, clock=stack.clock, cycle=stack.cycle, store=stack.store
+        )
+        stack.at("2017-04-26T17:00")
+        common = {"default_zone": "UTC", "grace_s": 3600.0, "last_fire_times": {}}
+        async with asyncio.timeout(30):
+            none = await run_due_jobs(
+                jobs, runner, now=datetime(2026, 3, 2, 8, 14, tzinfo=UTC), **common
+            )  # type: ignore[arg-type]
+            ran = await run_due_jobs(
+                jobs, runner, now=datetime(2026, 3, 2, 8, 16, tzinfo=UTC), **common
+            )  # type: ignore[arg-type]
+        assert none == []
+        assert [(o.job_name, o.success, o.outcome) for o in ran] == [
+            ("autonomous_morning_analysis", True, "cycle execute")
+        ]
+        [row] = await stack.store.job_runs()
+        assert row.fire_time == datetime(2026, 3, 2, 8, 15, tzinfo=UTC)
+        [cycle] = await stack.store.cycles()
+        assert cycle.tag == "autonomous_morning_analysis" and cycle.run_id == ran[0].run_id

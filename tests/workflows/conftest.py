@@ -104,7 +104,8 @@ async def stack(project_root: Path) -> AsyncIterator[Stack]:
     settings = stack_settings(project_root)
     window = DataWindow(project_root, FILES, datetime(2017, 4, 26, 17, tzinfo=UTC))
     clock = ManualClock(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
-    database = await open_database(f"sqlite+aiosqlite:///{project_root / 'state' / 'pt.db'}")
+    async with asyncio.timeout(30):
+        database = await open_database(f"sqlite+aiosqlite:///{project_root / 'state' / 'pt.db'}")
     store = RunStore(database)
     alerts = RecordingAlerts()
     performance = SamplePerformanceMonitor(window)
@@ -135,4 +136,5 @@ async def stack(project_root: Path) -> AsyncIterator[Stack]:
         out=output.append,
     )
     yield Stack(settings, window, clock, database, store, alerts, engine, cycle, output)
-    await database.close()
+    async with asyncio.timeout(30):
+        await database.close()

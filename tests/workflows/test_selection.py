@@ -87,9 +87,10 @@ def test_missing_metric_never_triggers_a_rule() -> None:
 async def test_auto_reaches_every_type_from_real_data(
     stack: Stack, data_now: str, symbol: str, clock_hour: int, expected: str
 ) -> None:
-    stack.at(data_now)
-    async with asyncio.timeout(10):
-        await stack.clock.set(datetime(2026, 3, 2, clock_hour, 30, tzinfo=UTC))
-    async with asyncio.timeout(30):
-        summary = await stack.cycle.run_cycle(symbols=[symbol], dry_run=True)
-    assert summary.workflow_type == expected, summary.selection_reason
+    async with asyncio.timeout(60):
+        stack.at(data_now)
+        async with asyncio.timeout(10):
+            await stack.clock.set(datetime(2026, 3, 2, clock_hour, 30, tzinfo=UTC))
+        async with asyncio.timeout(30):
+            summary = await stack.cycle.run_cycle(symbols=[symbol], dry_run=True)
+        assert summary.workflow_type == expected, summary.selection_reason
