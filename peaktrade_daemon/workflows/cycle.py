@@ -184,13 +184,13 @@ class CycleRunner:
             first = chosen_symbols[0] if chosen_symbols else None
             selection = Selection(requested, first, 0, "requested")
         metrics, missing, labels = self._merge(results, selection.symbol)
+        # The decision engine names missing metrics with the monitors' reasons (stale data...).
         decision_context = {
             "now": started,
             "cycle_id": cycle_id,
             "symbol": selection.symbol,
             "tag": tag,
-            "missing": missing,
-            "labels": labels,
+            "missing_reasons": missing,
             **(context or {}),
         }
         decision = self._decider.make_decision(selection.workflow_type, metrics, decision_context)
@@ -258,7 +258,7 @@ class CycleRunner:
             for reason in reasons:
                 self._out(f"  reason: {reason}")
         if not dry_run:
-            await self._record(summary, decision, criteria, metrics, tag)
+            await self._record(summary, decision, criteria, metrics, labels, tag)
             if self._publish is not None:
                 self._publish(CycleCompleted(summary=summary))
         return summary
@@ -339,6 +339,7 @@ class CycleRunner:
         decision: Any,
         criteria: list[dict[str, Any]],
         metrics: dict[str, float],
+        labels: dict[str, str],
         tag: str | None,
     ) -> None:
         if self._store is None:
@@ -353,7 +354,9 @@ class CycleRunner:
                 confidence=summary.confidence,
                 reasoning=list(summary.reasons),
                 criteria=to_jsonable(criteria),
-                details=to_jsonable({"metrics": metrics, "metadata": dict(decision.metadata)}),
+                details=to_jsonable(
+                    {"metrics": metrics, "labels": labels, "metadata": dict(decision.metadata)}
+                ),
             )
         )
         await self._store.add(

@@ -95,7 +95,12 @@ def reasons_of(decision: WorkflowDecisionLike) -> list[str]:
 
 
 def plain(value: Any) -> Any:
-    """A criterion result (dataclass, pydantic model, mapping, enum) as plain data."""
+    """A criterion result (record with ``to_dict``, NamedTuple, dataclass, pydantic model,
+    mapping, enum) as plain data."""
+    if callable(getattr(value, "to_dict", None)):
+        return plain(value.to_dict())
+    if callable(getattr(value, "_asdict", None)):  # NamedTuple: keep the field names
+        return plain(value._asdict())
     if hasattr(value, "model_dump"):
         return plain(value.model_dump())
     if is_dataclass(value) and not isinstance(value, type):
