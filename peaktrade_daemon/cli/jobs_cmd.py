@@ -107,7 +107,7 @@ async def _runtime(
     settings: DaemonSettings, jobs: list[JobConfig], dry_run: bool
 ) -> AsyncIterator[WorkflowRuntime]:
     needs_components = any(job.workflow is not None for job in jobs)
-    components = load_components(settings) if needs_components else None
+    components = load_components(settings, SystemClock()) if needs_components else None
     # A dry run must not even create the state database.
     database = None if dry_run else await open_database(settings.database_url)
     try:

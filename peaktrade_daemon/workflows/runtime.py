@@ -48,11 +48,27 @@ class WorkflowRuntime:
     store: RunStore | None
 
 
-def load_components(settings: DaemonSettings) -> WorkflowComponents:
+class SnapshotEquity:
+    """An :class:`EquitySource` over a portfolio source whose ``snapshot(symbol)`` has
+    ``timestamps`` (UTC nanoseconds) and ``equity`` arrays (the paper portfolio, the ledger)."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+
+    async def equity_curve(self, symbol: str) -> list[tuple[datetime, float]]:
+        snapshot = await self._source.snapshot(symbol)
+        return [
+            (datetime.fromtimestamp(int(ns) / 1e9, UTC), float(value))
+            for ns, value in zip(snapshot.timestamps, snapshot.equity, strict=True)
+        ]
+
+
+def load_components(settings: DaemonSettings, clock: Clock | None = None) -> WorkflowComponents:
     """The real monitors, equity source and decision engine for ``settings``.
 
     Imported by name so the workflow side has no import-time dependency on packages that are
-    assembled by the Daemon; a missing package is a WorkflowError naming it.
+    assembled by the Daemon; a missing package is a WorkflowError naming it. The Daemon builds
+    its own (sharing feeds with the monitor supervisor) and passes them to ``build_runtime``.
     """
     try:
         market = importlib.import_module("peaktrade_daemon.monitors.market")
@@ -63,15 +79,15 @@ def load_components(settings: DaemonSettings) -> WorkflowComponents:
         raise WorkflowError(
             f"in-process workflows need the monitors and decision packages: {exc}"
         ) from exc
-    performance_monitor: Any = performance.PerformanceMonitor(settings=settings)
+    performance_monitor: Any = performance.PerformanceMonitor(settings=settings, clock=clock)
     return WorkflowComponents(
         monitors=CycleMonitors(
-            market=market.MarketMonitor(settings=settings),
-            signals=signals.SignalMonitor(settings=settings),
+            market=market.MarketMonitor(settings=settings, clock=clock),
+            signals=signals.SignalMonitor(settings=settings, clock=clock),
             performance=performance_monitor,
         ),
-        equity=performance_monitor,
-        decider=decision.DecisionEngine(settings=settings),
+        equity=SnapshotEquity(performance_monitor.source),
+        decider=decision.DecisionEngine(settings),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.workflows.model import WorkflowResult, WorkflowState
 from peaktrade_daemon.workflows.portfolio_analysis import curve_stats, drawdown_series
+from peaktrade_daemon.workflows.runtime import SnapshotEquity
 from tests.workflows.conftest import Stack
 
 
@@ -141,3 +143,25 @@ def test_drawdown_math() -> None:
     assert drawdown_series(equity).tolist() == pytest.approx([0.0, 0.0, 0.25, 0.0, 0.1])
     assert curve_stats(equity)["max_drawdown"] == 0.25
     assert curve_stats(equity)["return_pct"] == pytest.approx(17.0)
+
+
+async def test_snapshot_equity_adapter() -> None:
+    """The paper portfolio/ledger snapshot shape (UTC ns timestamps, equity array) → a curve."""
+
+    class Snapshot:
+        timestamps = np.array(
+            [1_700_000_000_000_000_000, 1_700_003_600_000_000_000], dtype=np.int64
+        )
+        equity = np.array([100_000.0, 100_250.5])
+
+    class Source:
+        async def snapshot(self, symbol: str) -> Snapshot:
+            assert symbol == "GOOG"
+            return Snapshot()
+
+    async with asyncio.timeout(5):
+        curve = await SnapshotEquity(Source()).equity_curve("GOOG")
+    assert curve == [
+        (datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC), 100_000.0),
+        (datetime(2023, 11, 14, 23, 13, 20, tzinfo=UTC), 100_250.5),
+    ]
