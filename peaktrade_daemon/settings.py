@@ -211,11 +211,31 @@ class SchedulerSection(Section):
     enabled: bool = True
     timezone: str | None = None
     misfire_grace_s: float = Field(3600.0, gt=0)
+    # A fixed identity lets a restarted daemon reclaim its own jobs at once (STACK_NOTES).
+    identity: str = Field("peaktrade-daemon", min_length=1)
 
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
         return None if value is None else _check_zone(value)
+
+
+class CycleSection(Section):
+    """The autonomous cycle (§5.1): which symbols it watches and the thresholds of the documented
+    ``auto`` selection rule (see ``workflows/selection.py``). Empty ``symbols`` = every configured
+    symbol."""
+
+    symbols: tuple[str, ...] = ()
+    risk_drawdown: float = Field(0.10, ge=0)
+    risk_daily_loss_pct: float = Field(3.0, ge=0)
+    strong_signal: float = Field(0.7, ge=0, le=1)
+    min_signal_consistency: float = Field(0.5, ge=0, le=1)
+    unusual_volume_ratio: float = Field(2.0, gt=0)
+    unusual_price_change: float = Field(0.02, gt=0)
+    high_activity: float = Field(0.8, ge=0, le=1)
+    evening_review_start: str = Field("20:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    evening_review_end: str = Field("23:59", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    default_workflow: WorkflowType = "market_scan"
 
 
 class PromotionSection(Section):
@@ -328,6 +348,7 @@ class DaemonSettings(BaseSettings):
     ccxt: CcxtSection = CcxtSection()
     workflows: dict[str, WorkflowTypeSettings] = {}
     scheduler: SchedulerSection = SchedulerSection()
+    cycle: CycleSection = CycleSection()
     promotion: PromotionSection = PromotionSection()
     # Sections owned by later components are validated by those components' own models; they are
     # kept here as plain tables so daemon.toml stays one file.
