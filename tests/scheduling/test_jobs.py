@@ -141,7 +141,9 @@ def test_duplicate_names(load: Loader) -> None:
 
 
 def test_invalid_toml_and_unknown_tables(load: Loader) -> None:
-    with pytest.raises(JobConfigError, match=r"jobs\.toml(:2:\d+: invalid TOML|: invalid TOML: .*line 2)"):
+    with pytest.raises(
+        JobConfigError, match=r"jobs\.toml(:2:\d+: invalid TOML|: invalid TOML: .*line 2)"
+    ):
         load("[[job]]\nname = \n")
     with pytest.raises(JobConfigError, match="unknown top-level key"):
         load("[jobs]\nname = 'x'\n")
