@@ -114,7 +114,7 @@ class AlertStore:
     async def record(
         self, alert: Alert, *, fingerprint: str = "", sinks: Sequence[str] = ()
     ) -> tuple[int, list[str]]:
-        """Insert the alert and one pending outbox row per sink; returns (alert id, delivery keys)."""
+        """Insert the alert and a pending outbox row per sink; returns (alert id, delivery keys)."""
         keys = [secrets.token_hex(16) for _ in sinks]
         async with self._db.session() as session:
             row = AlertRow(
