@@ -145,7 +145,7 @@ class Supervisor:
         """Cancel every supervised task still running; returns the names cancelled."""
         cancelled = [name for name, task in self._tasks.items() if not task.done()]
         for name in cancelled:
-            logger.warning("cancelling component %s: %s", name, reason)
+            logger.info("cancelling component %s: %s", name, reason)
             self._tasks[name].cancel(reason)
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         return cancelled
