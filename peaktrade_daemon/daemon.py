@@ -394,7 +394,6 @@ class Daemon:
             await self._start_components()
             self._started_at = self.clock.now()
             self._transition(RunState.RUNNING, "started")
-            self.notifier.ready(status=f"running (generation {self.snapshot.generation})")
             await self._dispatcher.emit(
                 AlertLevel.INFO,
                 SOURCE,
@@ -407,6 +406,8 @@ class Daemon:
                 },
             )
             await self._report_config_warnings(self.snapshot)
+            # READY last: whoever waits for it (systemd, tests) finds start-up fully recorded.
+            self.notifier.ready(status=f"running (generation {self.snapshot.generation})")
             watchdog = self._start_watchdog()
             try:
                 code = await (self._run_once() if self.options.once else self._run_continuous())
@@ -581,6 +582,7 @@ class Daemon:
         if not work:
             return []
         forced = asyncio.ensure_future(self._force.wait())
+        await asyncio.sleep(0)  # drains with nothing in flight finish here, even when forced
         try:
             async with asyncio.timeout(timeout_s):
                 pending = set(work)
@@ -608,6 +610,8 @@ class Daemon:
         self._transition(RunState.STOPPING, reason)
         self.notifier.stopping()
         self._intake_closed.set()
+        # Emitted before the drain so the outbox's final pass can still deliver it.
+        await self._dispatcher.emit(AlertLevel.INFO, SOURCE, "daemon stopping", {"reason": reason})
         timeout_s = self.snapshot.settings.daemon.drain_timeout_s
         cancelled = await self._drain(timeout_s)
         if cancelled:
@@ -618,7 +622,6 @@ class Daemon:
                 "shutdown cancelled unfinished work",
                 {"cancelled": cancelled, "drain_timeout_s": timeout_s},
             )
-        await self._dispatcher.emit(AlertLevel.INFO, SOURCE, "daemon stopped", {"reason": reason})
         if self._supervisor is not None:
             await self._supervisor.cancel_all(f"daemon stopping ({reason})")
         for component in reversed(self._started):
