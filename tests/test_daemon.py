@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -43,6 +42,10 @@ def tail(project_root: Path) -> AsyncIterator[AlertTail]:
 def _enable_http(root: Path) -> None:
     set_toml(root / "config" / "daemon.toml", "enabled = false ", "enabled = true ")
     set_toml(root / "config" / "daemon.toml", "port = 8787", "port = 0")
+
+
+def _files_outside_logs(root: Path) -> list[Path]:
+    return sorted(p.relative_to(root) for p in root.rglob("*") if "logs" not in p.parts)
 
 
 async def _healthz(root: Path) -> dict[str, object]:
@@ -212,9 +215,7 @@ async def test_dry_run_writes_only_logs_and_alerts_on_invalid_live_overrides(
 ) -> None:
     set_toml(project_root / "config" / "config.toml", 'mode = "paper"', 'mode = "live"')
     (project_root / "config" / "live_overrides" / "auto.toml").write_text("[auto_applied\n")
-    before = sorted(
-        p.relative_to(project_root) for p in project_root.rglob("*") if "logs" not in p.parts
-    )
+    before = _files_outside_logs(project_root)
     daemon = await DaemonProcess(project_root, "--dry-run", notify=notify).start()
     try:
         await notify.expect("READY")
@@ -227,9 +228,7 @@ async def test_dry_run_writes_only_logs_and_alerts_on_invalid_live_overrides(
         assert await daemon.wait() == 0
     finally:
         await daemon.kill()
-    after = sorted(
-        p.relative_to(project_root) for p in project_root.rglob("*") if "logs" not in p.parts
-    )
+    after = _files_outside_logs(project_root)
     assert after == before
     assert list((project_root / "state").iterdir()) == []
 
@@ -285,4 +284,3 @@ async def test_continuous_cycles_every_poll_interval_and_sigterm_ends_the_wait(
         assert time.monotonic() - sent < 5
     finally:
         await daemon.kill()
-    assert os.path.exists(project_root / "logs" / "daemon.log")

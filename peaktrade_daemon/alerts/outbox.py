@@ -43,6 +43,9 @@ class _SinkState:
     def __init__(self, sink: WebhookSink) -> None:
         self.sink = sink
         self.wake = asyncio.Event()
+        # One delivery pass per sink at a time: the sink loop and drain()'s final pass would
+        # otherwise both pick up the same due row and send it twice.
+        self.busy = asyncio.Lock()
         self.failing_since: datetime | None = None
         self.last_report_at: datetime | None = None
         self.failures_since_report = 0
@@ -162,13 +165,14 @@ class OutboxWorker:
             await sleep_unless(state.wake, self._clock, delay)
 
     async def _deliver_due(self, state: _SinkState) -> None:
-        while True:
-            items = await self._store.due(state.sink.name, self._clock.now(), limit=_BATCH)
-            for item in items:
-                if not await self._attempt(state, item):
+        async with state.busy:
+            while True:
+                items = await self._store.due(state.sink.name, self._clock.now(), limit=_BATCH)
+                for item in items:
+                    if not await self._attempt(state, item):
+                        return
+                if len(items) < _BATCH:
                     return
-            if len(items) < _BATCH:
-                return
 
     def _backoff_s(self, attempts: int) -> float:
         s = self._settings
