@@ -93,15 +93,24 @@ async def test_ready_reload_good_and_bad_second_instance_and_graceful_stop(
         assert health["config_generation"] == 2
         assert health["run_state"] == "running"
 
+        # logrotate moves the logs away; the SIGHUP below makes the daemon reopen them.
+        logs = project_root / "logs"
+        (logs / "autonomous_alerts.log").rename(logs / "autonomous_alerts.log.1")
+        (logs / "daemon.log").rename(logs / "daemon.log.1")
+        fresh = AlertTail(logs / "autonomous_alerts.log")
+
         # SIGHUP with a broken file: the old snapshot stays, a critical alert line is written.
         good = (project_root / "config" / "daemon.toml").read_text()
         (project_root / "config" / "daemon.toml").write_text("[daemon\npoll_interval_s = ")
         daemon.signal(SIGHUP)
         await notify.expect("RELOADING")
         await notify.expect("READY")
-        failed = await tail.wait_for(
+        failed = await fresh.wait_for(
             "configuration reload failed; keeping the previous configuration"
         )
+        fresh.close()
+        assert "reload refused" in (logs / "daemon.log").read_text()
+        assert "configuration reload failed" not in (logs / "autonomous_alerts.log.1").read_text()
         assert str(failed.level) == "critical"
         assert "daemon.toml" in str(failed.context["error"])
         health = await _healthz(project_root)
@@ -111,7 +120,9 @@ async def test_ready_reload_good_and_bad_second_instance_and_graceful_stop(
         daemon.signal(SIGTERM)
         await notify.expect("STOPPING")
         assert await daemon.wait() == 0
-        await tail.wait_for("daemon stopping", reason="SIGTERM")
+        stopping = AlertTail(logs / "autonomous_alerts.log")
+        await stopping.wait_for("daemon stopping", reason="SIGTERM")
+        stopping.close()
         assert not (project_root / "state" / "daemon.pid").exists()
         (project_root / "config" / "daemon.toml").write_text(good)
         code, out, _ = await run_cli(project_root, "health")
@@ -216,11 +227,15 @@ async def test_dry_run_writes_only_logs_and_alerts_on_invalid_live_overrides(
     set_toml(project_root / "config" / "config.toml", 'mode = "paper"', 'mode = "live"')
     (project_root / "config" / "live_overrides" / "auto.toml").write_text("[auto_applied\n")
     before = _files_outside_logs(project_root)
-    daemon = await DaemonProcess(project_root, "--dry-run", notify=notify).start()
+    daemon = DaemonProcess(
+        project_root, "--dry-run", notify=notify, env={"WATCHDOG_USEC": "200000"}
+    )
+    await daemon.start()
     try:
         await notify.expect("READY")
         alert = await tail.wait_for("daemon started")
         assert alert.context["dry_run"] is True
+        await notify.expect("WATCHDOG")  # pinged every 0.1 s (half of WATCHDOG_USEC)
         bad = [a for a in tail.seen if a.source == "config"]
         assert bad and str(bad[0].level) == "critical"
         assert "auto.toml" in str(bad[0].context["file"])
