@@ -16,6 +16,7 @@ class ReopenableFileHandler(logging.FileHandler):
     """
 
     def __init__(self, path: Path) -> None:
+        self.previous_root_level = logging.NOTSET
         path.parent.mkdir(parents=True, exist_ok=True)
         super().__init__(path, mode="a", encoding="utf-8", delay=True)
         self.setFormatter(logging.Formatter(LOG_FORMAT))
@@ -37,6 +38,7 @@ def attach_daemon_log(path: Path, level: int = logging.INFO) -> ReopenableFileHa
     handler = ReopenableFileHandler(path)
     handler.setLevel(level)
     root = logging.getLogger()
+    handler.previous_root_level = root.level
     if root.getEffectiveLevel() > level:
         # Lowering the root level for the file must not make the console chattier: pin the
         # existing handlers (the CLI's stderr handler) at the level they effectively had.
@@ -48,7 +50,9 @@ def attach_daemon_log(path: Path, level: int = logging.INFO) -> ReopenableFileHa
     return handler
 
 
-def detach(handler: logging.Handler) -> None:
-    """Remove and close a handler added by :func:`attach_daemon_log`."""
-    logging.getLogger().removeHandler(handler)
+def detach(handler: ReopenableFileHandler) -> None:
+    """Remove and close a handler added by :func:`attach_daemon_log`; restore the root level."""
+    root = logging.getLogger()
+    root.removeHandler(handler)
+    root.setLevel(handler.previous_root_level)
     handler.close()
