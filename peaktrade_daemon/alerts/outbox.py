@@ -151,6 +151,7 @@ class OutboxWorker:
             try:
                 await self._deliver_due(state)
                 next_at = await self._store.next_due_at(state.sink.name)
+                await self._export_pending(state.sink.name)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -220,6 +221,11 @@ class OutboxWorker:
         if state.failing_since is not None:
             await self._on_recovery(state)
         return True
+
+    async def _export_pending(self, sink: str) -> None:
+        if self._metrics is not None:
+            counts = await self._store.outbox_counts()
+            self._metrics.outbox_pending.labels(sink=sink).set(counts.get((sink, "pending"), 0))
 
     def _count(self, sink: str, outcome: str) -> None:
         if self._metrics is not None:

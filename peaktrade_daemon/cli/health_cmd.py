@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,14 +81,19 @@ def _local_check(settings: DaemonSettings) -> tuple[bool, str]:
     return True, f"healthy: pid {pid} {beat.get('run_state')}, heartbeat {age:.0f}s ago"
 
 
-def check_health(args: argparse.Namespace) -> int:
-    """Run the HTTP or local check and print one line."""
+def check_health(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
+    """Run the HTTP check (a coroutine the CLI runs on uvloop) or the local one; one line out."""
     settings = settings_from_args(args)
     if settings.http.enabled:
         beat = read_heartbeat(settings.path(settings.paths.state_dir)) or {}
         url = beat.get("http_url") or f"http://{settings.http.host}:{settings.http.port}"
-        healthy, line = asyncio.run(_http_check(str(url), args.timeout))
-    else:
-        healthy, line = _local_check(settings)
+        return _report_http(str(url), args.timeout)
+    healthy, line = _local_check(settings)
+    print(line)
+    return EXIT_OK if healthy else EXIT_FAILED
+
+
+async def _report_http(url: str, timeout_s: float) -> int:
+    healthy, line = await _http_check(url, timeout_s)
     print(line)
     return EXIT_OK if healthy else EXIT_FAILED

@@ -105,6 +105,12 @@ class DaemonMetrics:
             ["sink", "outcome"],
             registry=r,
         )
+        self.outbox_pending = Gauge(
+            "peaktrade_alert_outbox_pending",
+            "Alert deliveries waiting in the outbox, by sink",
+            ["sink"],
+            registry=r,
+        )
         self.overrides_applied = Counter(
             "peaktrade_overrides_applied",
             "Live override changes written, by key",

@@ -14,6 +14,7 @@ from peaktrade_daemon.alerts.log import AlertLog, parse_line
 from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.alerts.outbox import OutboxWorker
 from peaktrade_daemon.clock import SystemClock
+from peaktrade_daemon.http.metrics import DaemonMetrics
 from peaktrade_daemon.settings import AlertSinkSettings, AlertsSection
 from peaktrade_daemon.storage.alert_store import AlertStore
 from peaktrade_daemon.storage.db import Database, open_database
@@ -48,7 +49,10 @@ class Harness:
         clock = SystemClock()
         self.store = AlertStore(db)
         self.dispatcher = AlertDispatcher(settings, clock, AlertLog(log_path), store=self.store)
-        self.worker = OutboxWorker(self.store, settings, clock, report=self.dispatcher.emit_local)
+        self.metrics = DaemonMetrics()
+        self.worker = OutboxWorker(
+            self.store, settings, clock, report=self.dispatcher.emit_local, metrics=self.metrics
+        )
         self.dispatcher.set_on_queued(self.worker.notify)
         self.task: asyncio.Task[None] | None = None
 
@@ -142,3 +146,6 @@ async def test_dead_sink_does_not_block_a_healthy_one_and_levels_route(
     assert {"type": "mrkdwn", "text": "*symbol*: GOOG"} in body["blocks"][1]["fields"]
     assert len(receiver.accepted) == 1  # the info alert never went to the warning-level sink
     assert (await store.outbox_counts())[("slack", "delivered")] == 1
+    text = h.metrics.render().decode()
+    assert 'peaktrade_alert_deliveries_total{outcome="dead",sink="dead"} 2.0' in text
+    assert 'peaktrade_alert_deliveries_total{outcome="delivered",sink="slack"} 1.0' in text
