@@ -75,6 +75,7 @@ class DaemonSection(Section):
     ] = "auto"
     restart_backoff_initial_s: float = Field(1.0, gt=0)
     restart_backoff_max_s: float = Field(60.0, gt=0)
+    heartbeat_interval_s: float = Field(10.0, gt=0)
 
     _zone = field_validator("timezone")(_check_zone)
 
@@ -111,6 +112,7 @@ class StateSection(Section):
 
     database_url: str = ""
     retention: RetentionSection = RetentionSection()
+    retention_interval_s: float = Field(3600.0, gt=0)
 
 
 class HttpSection(Section):
@@ -142,6 +144,7 @@ class AlertsSection(Section):
     retry_initial_s: float = Field(2.0, gt=0)
     retry_max_s: float = Field(300.0, gt=0)
     max_attempts: int = Field(50, ge=1)
+    sink_report_interval_s: float = Field(600.0, gt=0)
 
 
 class CalendarSettings(Section):
