@@ -212,7 +212,8 @@ def plan_rollback(records: Sequence[Mapping[str, Any]], steps: int, operator: st
             if values.get(key) != record["after"]:
                 raise StateError(
                     f"auto.toml: {key} is {values.get(key)!r} but audit record {record['seq']} "
-                    f"left it {record['after']!r}; run `overrides verify-audit`; nothing rolled back"
+                    f"left it {record['after']!r}; run `overrides verify-audit`; "
+                    "nothing rolled back"
                 )
             why = f"rollback by {operator} of change {record['seq']}"
             plan.changes.append(

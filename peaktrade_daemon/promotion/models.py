@@ -1,4 +1,4 @@
-"""Value types of promotion (§8): the policy, candidates, verdicts, proposals and applied changes."""
+"""Value types of promotion (§8): policy, candidates, verdicts, proposals, applied changes."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class AutoApplyBounds(_Frozen):
     max_step: Number
 
     def __init__(self, min_value: float, max_value: float, max_step: float) -> None:
-        super().__init__(min_value=min_value, max_value=max_value, max_step=max_step)
+        super().__init__(min_value=min_value, max_value=max_value, max_step=max_step)  # type: ignore[call-arg]
 
     @model_validator(mode="after")
     def _consistent(self) -> AutoApplyBounds:
@@ -186,7 +186,7 @@ class ApplyOutcome:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OverridesChanged(Event):
-    """auto.toml changed (apply, approval, rollback, guard); ``changes`` are ``(key, before, after)``."""
+    """auto.toml changed (apply, approval, rollback, guard); ``changes``: (key, before, after)."""
 
     actor: str
     proposal_id: str | None

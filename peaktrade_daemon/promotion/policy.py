@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from peaktrade_daemon.config.overrides import is_missing, lookup, value_kind
 from peaktrade_daemon.learning.models import ConfigPatch, PatchStatus, Scalar
@@ -54,7 +54,7 @@ def blacklist_entry(key: str, blacklist: Sequence[str]) -> str | None:
     return next((entry for entry in blacklist if segments_match(key, entry)), None)
 
 
-def is_numeric(value: Any) -> bool:
+def is_numeric(value: Any) -> TypeGuard[int | float]:
     """A finite int or float; bool is not numeric."""
     return (
         isinstance(value, int | float)
@@ -163,7 +163,8 @@ def decide(
         found.append(
             (
                 Verdict.REJECTED_BY_SANITY_CHECK,
-                f"SANITY: type mismatch: base is {value_kind(base_value)}, patch is {value_kind(value)}",
+                f"SANITY: type mismatch: base is {value_kind(base_value)}, "
+                f"patch is {value_kind(value)}",
             )
         )
     found.extend((Verdict.REJECTED_BY_SANITY_CHECK, r) for r in firewall_reasons(key, value))
@@ -244,19 +245,22 @@ def auto_apply_block(
         return "only numeric values are auto-applied: manual review"
     if firewall_reasons(key, value) or not bounds.contains(float(value)):
         return "proposed value fails the firewall or bounds"
-    if not bounds.contains(float(live_value)):  # type: ignore[arg-type]
+    if not bounds.contains(float(live_value)):
         return f"current live value {live_value} outside bounds: manual review"
     score = decision.candidate.patch.confidence_score or 0.0
     if score < policy.min_confidence_for_auto_apply:
         return f"confidence {score:.2f} below min_confidence_for_auto_apply"
     if frozen:
         return "key is frozen by the rollback guard until an operator clears it"
-    if math.isclose(float(live_value), float(value), rel_tol=0.0, abs_tol=1e-12):  # type: ignore[arg-type]
+    if math.isclose(float(live_value), float(value), rel_tol=0.0, abs_tol=1e-12):
         return "already at the proposed value"
     if applies_in_last_day >= policy.max_auto_applies_per_day:
         return f"rate limit: {applies_in_last_day} auto-applies in the last 24h"
     if last_change_at is not None:
         ready = last_change_at + timedelta(minutes=policy.cooldown_minutes)
         if now < ready:
-            return f"cooldown: key changed at {last_change_at.isoformat()}, next step after {ready.isoformat()}"
+            return (
+                f"cooldown: key changed at {last_change_at.isoformat()}, "
+                f"next step after {ready.isoformat()}"
+            )
     return None
