@@ -20,13 +20,26 @@ from typing import Any
 
 import uvloop
 
-from peaktrade_daemon.cli import config_cmd, overrides_cmd, run_cmd
+from peaktrade_daemon.cli import (
+    config_cmd,
+    learn_cmd,
+    overrides_cmd,
+    promote_cmd,
+    proposals_cmd,
+    run_cmd,
+)
 from peaktrade_daemon.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, PeakTradeError
 
 PROG = "peaktrade-daemon"
 
 # Each module adds its subcommands. Order is the order in --help.
-COMMAND_MODULES: tuple[Any, ...] = (config_cmd, overrides_cmd)
+COMMAND_MODULES: tuple[Any, ...] = (
+    config_cmd,
+    overrides_cmd,
+    learn_cmd,
+    promote_cmd,
+    proposals_cmd,
+)
 
 EPILOG = """\
 exit codes:

@@ -132,3 +132,21 @@ def read_snippets(directory: Path, *, max_files: int | None = None) -> SnippetRe
         logger.warning("learning snippet: %s", warning)
     report.patches = list(winners.values())
     return report
+
+
+def read_snippet_file(path: Path) -> tuple[list[ConfigPatch], list[str]]:
+    """Every valid patch of one file in any snippet shape, in file order (no per-target
+    de-duplication: ``promote --input`` judges each patch), plus warnings for skipped entries.
+
+    Raises ``OSError``/``ValueError`` when the file itself cannot be read or parsed.
+    """
+    patches: list[ConfigPatch] = []
+    warnings: list[str] = []
+    for label, raw in _entries(path, path.read_text(encoding="utf-8")):
+        try:
+            if isinstance(raw, ValueError):
+                raise raw
+            patches.append(_entry_to_patch(raw, f"{path.name}:{label}"))
+        except (TypeError, ValueError) as exc:
+            warnings.append(f"{path}: {label}: skipped: {exc}")
+    return patches, warnings

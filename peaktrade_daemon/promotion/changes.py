@@ -111,9 +111,15 @@ def plan_bounded_apply(
 
 
 def manual_apply_block(
-    decision: PromotionDecision, policy: AutoApplyPolicy, current: Scalar | None
+    decision: PromotionDecision,
+    policy: AutoApplyPolicy,
+    current: Scalar | None,
+    *,
+    last_change_at: datetime | None = None,
+    now: datetime | None = None,
 ) -> str | None:
-    """Why an operator-approved decision still may not be written (firewall, bounds, lock)."""
+    """Why an operator-approved decision still may not be written (firewall, bounds, lock,
+    and the per-key bake time: an approval does not shorten the observation of a change)."""
     value = decision.candidate.patch.new_value
     if policy.global_promotion_lock:
         return "global_promotion_lock is set"
@@ -131,6 +137,10 @@ def manual_apply_block(
             return f"current live value {current} outside bounds: change the base config instead"
     if current == value and type(current) is type(value):
         return "already at the proposed value"
+    if last_change_at is not None and now is not None:
+        ready = last_change_at + timedelta(minutes=policy.cooldown_minutes)
+        if now < ready:
+            return f"cooldown: key changed at {last_change_at.isoformat()}, approve after {ready.isoformat()}"
     return None
 
 
@@ -139,6 +149,7 @@ def plan_approved_apply(
     policy: AutoApplyPolicy,
     base: Mapping[str, Any],
     operator: str,
+    now: datetime,
 ) -> Planner:
     """An operator's approval: one bounded step per bounded numeric key, the value itself for
     keys without bounds; the firewall and bounds always hold (§8.7)."""
@@ -148,7 +159,9 @@ def plan_approved_apply(
         for decision in _latest_per_key(decisions):
             key = decision.target
             current = live_value(state, base, key)
-            reason = manual_apply_block(decision, policy, current)
+            reason = manual_apply_block(
+                decision, policy, current, last_change_at=state.last_change.get(key), now=now
+            )
             if reason is not None:
                 plan.outcome.append(ApplyOutcome(key, False, current, current, reason))
                 continue
