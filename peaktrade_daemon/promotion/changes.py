@@ -140,7 +140,7 @@ def manual_apply_block(
     if last_change_at is not None and now is not None:
         ready = last_change_at + timedelta(minutes=policy.cooldown_minutes)
         if now < ready:
-            return f"cooldown: key changed at {last_change_at.isoformat()}, approve after {ready:%H:%M}"
+            return f"cooldown: changed at {last_change_at.isoformat()}, approve after {ready:%H:%M}"
     return None
 
 
