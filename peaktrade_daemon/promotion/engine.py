@@ -164,8 +164,8 @@ def materialize_promotion_proposals(
     built in a temp directory and renamed). On an id collision a fresh id is drawn; returns the
     proposals as written (ids possibly changed)."""
     written: list[PromotionProposal] = []
-    reports_dir.mkdir(parents=True, exist_ok=True)
     for proposal in proposals:
+        reports_dir.mkdir(parents=True, exist_ok=True)
         for _ in range(5):
             try:
                 _write_proposal(reports_dir / proposal.proposal_id, proposal)
