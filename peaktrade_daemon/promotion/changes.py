@@ -137,7 +137,7 @@ def manual_apply_block(
             return f"current live value {current} outside bounds: change the base config instead"
     if current == value and type(current) is type(value):
         return "already at the proposed value"
-    if last_change_at is not None and now is not None:
+    if last_change_at is not None and now is not None and policy.cooldown_minutes > 0:
         ready = last_change_at + timedelta(minutes=policy.cooldown_minutes)
         if now < ready:
             return f"cooldown: changed at {last_change_at.isoformat()}, approve after {ready:%H:%M}"

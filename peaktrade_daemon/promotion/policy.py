@@ -256,7 +256,9 @@ def auto_apply_block(
         return "already at the proposed value"
     if applies_in_last_day >= policy.max_auto_applies_per_day:
         return f"rate limit: {applies_in_last_day} auto-applies in the last 24h"
-    if last_change_at is not None:
+    # cooldown 0 means no bake time (and must not trip over a few ms of clock skew between
+    # processes whose "now" was taken before the lock).
+    if last_change_at is not None and policy.cooldown_minutes > 0:
         ready = last_change_at + timedelta(minutes=policy.cooldown_minutes)
         if now < ready:
             return (
