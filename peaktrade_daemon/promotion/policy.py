@@ -41,6 +41,7 @@ SECRET_MARKERS = (
 )
 #: Steps are rounded to this many decimals so 0.25 + 0.1 lands on 0.35, not 0.35000000000000003.
 STEP_DECIMALS = 10
+MAX_PLANNED_STEPS = 1000
 
 
 def segments_match(key: str, entry: str) -> bool:
@@ -105,10 +106,11 @@ def build_candidate(patch: ConfigPatch, policy: AutoApplyPolicy) -> PromotionCan
 
 
 def plan_steps(current: float, target: float, bounds: AutoApplyBounds) -> tuple[float, ...]:
-    """The successive live values one bounded apply at a time would write, ending at ``target``."""
+    """The successive live values one bounded apply at a time would write, ending at ``target``
+    (listing at most the first ``MAX_PLANNED_STEPS``: the plan is for display, not a limit)."""
     steps: list[float] = []
     value = float(current)
-    while not math.isclose(value, target, rel_tol=0.0, abs_tol=1e-12) and len(steps) < 1000:
+    while not math.isclose(value, target, rel_tol=0.0, abs_tol=1e-12) and len(steps) < MAX_PLANNED_STEPS:
         value = next_step(value, target, bounds)
         steps.append(value)
     return tuple(steps)
