@@ -57,6 +57,19 @@ class Series:
         return dict(self.value)
 
 
+class ParkingClock(ManualClock):
+    """A ManualClock that signals when a task parks in ``sleep`` (so a test can advance time
+    exactly when the worker waits on it, instead of polling)."""
+
+    def __init__(self, start) -> None:
+        super().__init__(start)
+        self.parked = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.parked.set()
+        await super().sleep(seconds)
+
+
 class Recorder:
     """Alerts and bus events the worker raised, awaitable."""
 
@@ -157,7 +170,7 @@ async def test_unknown_at_end_of_bake_window_reverts(project_root: Path) -> None
 
 async def test_run_loop_takes_the_next_step_after_a_healthy_bake(project_root: Path) -> None:
 
-    clock, recorder, series = ManualClock(T0), Recorder(), Series(BASE)
+    clock, recorder, series = ParkingClock(T0), Recorder(), Series(BASE)
     worker = _worker(project_root, series, recorder, clock)
     await worker.start()
     task = asyncio.create_task(worker.run())
@@ -168,8 +181,8 @@ async def test_run_loop_takes_the_next_step_after_a_healthy_bake(project_root: P
         # Drive simulated time minute by minute until the second step lands (cooldown 60 min).
         async with asyncio.timeout(20):
             while _live(project_root)["auto_applied"]["portfolio.leverage"] != 1.5:
-                while clock.pending_sleepers == 0:
-                    await asyncio.sleep(0.001)
+                await clock.parked.wait()
+                clock.parked.clear()
                 await clock.advance(60)
         second = await recorder.next(OverridesChanged)
         assert second.changes == (("portfolio.leverage", 1.25, 1.5),)
