@@ -110,7 +110,10 @@ def plan_steps(current: float, target: float, bounds: AutoApplyBounds) -> tuple[
     (listing at most the first ``MAX_PLANNED_STEPS``: the plan is for display, not a limit)."""
     steps: list[float] = []
     value = float(current)
-    while not math.isclose(value, target, rel_tol=0.0, abs_tol=1e-12) and len(steps) < MAX_PLANNED_STEPS:
+    while (
+        not math.isclose(value, target, rel_tol=0.0, abs_tol=1e-12)
+        and len(steps) < MAX_PLANNED_STEPS
+    ):
         value = next_step(value, target, bounds)
         steps.append(value)
     return tuple(steps)

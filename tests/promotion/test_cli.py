@@ -15,13 +15,19 @@ from tests.promotion.conftest import DEMO, make_patch
 
 def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        cli_command("--root", str(root), *args), capture_output=True, text=True, env=subprocess_env(), timeout=60
+        cli_command("--root", str(root), *args),
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=60,
     )
 
 
 def _demo_file(root: Path) -> Path:
     path = root / "demo_patches.json"
-    path.write_text(patches_to_json([make_patch(t, n, old=o, confidence=c, pid=i) for i, t, o, n, c, _ in DEMO]))
+    path.write_text(
+        patches_to_json([make_patch(t, n, old=o, confidence=c, pid=i) for i, t, o, n, c, _ in DEMO])
+    )
     return path
 
 
@@ -33,14 +39,25 @@ def _alerts(root: Path) -> list[list[str]]:
 def test_missing_policy_exits_3_writes_nothing_and_alerts(project_root: Path) -> None:
     (project_root / "config/promotion.toml").unlink()
     before = (project_root / "config/live_overrides/auto.toml").read_bytes()
-    proc = cli(project_root, "promote", "--auto-apply-mode", "bounded_auto", "--input", str(_demo_file(project_root)))
+    proc = cli(
+        project_root,
+        "promote",
+        "--auto-apply-mode",
+        "bounded_auto",
+        "--input",
+        str(_demo_file(project_root)),
+    )
     assert proc.returncode == 3, proc.stderr
     assert "promotion policy not found" in proc.stderr
     assert (project_root / "config/live_overrides/auto.toml").read_bytes() == before
     assert not (project_root / "reports/live_promotion").exists()
     assert not (project_root / "reports/promotion_audit").exists()
     [alert] = _alerts(project_root)
-    assert alert[1] == "critical" and alert[2] == "promotion" and json.loads(alert[4])["error"] == "PolicyError"
+    assert (
+        alert[1] == "critical"
+        and alert[2] == "promotion"
+        and json.loads(alert[4])["error"] == "PolicyError"
+    )
 
 
 def test_invalid_policy_exits_3(project_root: Path) -> None:
@@ -55,10 +72,19 @@ def test_invalid_policy_exits_3(project_root: Path) -> None:
 def test_unparseable_auto_toml_is_refused_with_a_critical_alert(project_root: Path) -> None:
     auto = project_root / "config/live_overrides/auto.toml"
     auto.write_text("[auto_applied\nbroken")
-    proc = cli(project_root, "promote", "--auto-apply-mode", "bounded_auto", "--input", str(_demo_file(project_root)))
+    proc = cli(
+        project_root,
+        "promote",
+        "--auto-apply-mode",
+        "bounded_auto",
+        "--input",
+        str(_demo_file(project_root)),
+    )
     assert proc.returncode == 3
     assert auto.read_text() == "[auto_applied\nbroken"
-    assert any(a[1] == "critical" and "refusing to overwrite" in a[3] for a in _alerts(project_root))
+    assert any(
+        a[1] == "critical" and "refusing to overwrite" in a[3] for a in _alerts(project_root)
+    )
 
 
 def test_manual_only_then_approve_and_reject(project_root: Path) -> None:
@@ -74,13 +100,22 @@ def test_manual_only_then_approve_and_reject(project_root: Path) -> None:
     assert "- [ ] Leverage within bounds" in show.stdout
     assert cli(project_root, "proposals", "show", "../../etc").returncode == 2
 
-    approve = cli(project_root, "proposals", "approve", proposal_id, "--by", "alice", "--note", "ok")
+    approve = cli(
+        project_root, "proposals", "approve", proposal_id, "--by", "alice", "--note", "ok"
+    )
     assert approve.returncode == 0, approve.stderr
     live = tomllib.loads(auto.read_text())["auto_applied"]
-    assert live == {"portfolio.leverage": 1.25, "strategy.trigger_delay": 8.0, "macro.regime_weight": 0.35}
+    assert live == {
+        "portfolio.leverage": 1.25,
+        "strategy.trigger_delay": 8.0,
+        "macro.regime_weight": 0.35,
+    }
     again = cli(project_root, "proposals", "approve", proposal_id, "--by", "alice")
     assert "cooldown" in again.stdout  # the bake time holds for approvals too
-    changes = [json.loads(line) for line in (project_root / "reports/promotion_audit/audit.jsonl").read_text().splitlines()]
+    changes = [
+        json.loads(line)
+        for line in (project_root / "reports/promotion_audit/audit.jsonl").read_text().splitlines()
+    ]
     assert {r["actor"] for r in changes if r["event"] == "change"} == {"alice"}
     db = sqlite3.connect(project_root / "state/peaktrade.db")
     status, reviewer = db.execute(
@@ -91,9 +126,13 @@ def test_manual_only_then_approve_and_reject(project_root: Path) -> None:
     assert indexed == len(changes)
 
     second = cli(project_root, "promote", "--input", str(_demo_file(project_root)))
-    other = next(p.name for p in (project_root / "reports/live_promotion").iterdir() if p.name != proposal_id)
+    other = next(
+        p.name for p in (project_root / "reports/live_promotion").iterdir() if p.name != proposal_id
+    )
     assert second.returncode == 0
-    assert cli(project_root, "proposals", "reject", other, "--by", "bob").returncode == 2  # --note required
+    assert (
+        cli(project_root, "proposals", "reject", other, "--by", "bob").returncode == 2
+    )  # --note required
     reject = cli(project_root, "proposals", "reject", other, "--by", "bob", "--note", "not now")
     assert reject.returncode == 0
     assert cli(project_root, "proposals", "approve", other, "--by", "bob").returncode == 2
@@ -101,9 +140,23 @@ def test_manual_only_then_approve_and_reject(project_root: Path) -> None:
 
 def test_overrides_rollback_clear_and_dry_run(project_root: Path) -> None:
     auto = project_root / "config/live_overrides/auto.toml"
-    assert cli(project_root, "promote", "--auto-apply-mode", "bounded_auto", "--input", str(_demo_file(project_root))).returncode == 0
+    assert (
+        cli(
+            project_root,
+            "promote",
+            "--auto-apply-mode",
+            "bounded_auto",
+            "--input",
+            str(_demo_file(project_root)),
+        ).returncode
+        == 0
+    )
     applied = tomllib.loads(auto.read_text())["auto_applied"]
-    assert applied == {"portfolio.leverage": 1.25, "strategy.trigger_delay": 8.0, "macro.regime_weight": 0.35}
+    assert applied == {
+        "portfolio.leverage": 1.25,
+        "strategy.trigger_delay": 8.0,
+        "macro.regime_weight": 0.35,
+    }
 
     snapshot = auto.read_bytes()
     assert cli(project_root, "--dry-run", "overrides", "clear").returncode == 0
@@ -111,20 +164,35 @@ def test_overrides_rollback_clear_and_dry_run(project_root: Path) -> None:
 
     assert cli(project_root, "overrides", "clear", "--by", "carol").returncode == 0
     assert tomllib.loads(auto.read_text())["auto_applied"] == {}
-    assert cli(project_root, "overrides", "rollback", "--steps", "3", "--by", "carol").returncode == 0
+    assert (
+        cli(project_root, "overrides", "rollback", "--steps", "3", "--by", "carol").returncode == 0
+    )
     assert tomllib.loads(auto.read_text())["auto_applied"] == applied
-    assert cli(project_root, "overrides", "rollback", "--steps", "3", "--by", "carol").returncode == 0
+    assert (
+        cli(project_root, "overrides", "rollback", "--steps", "3", "--by", "carol").returncode == 0
+    )
     assert tomllib.loads(auto.read_text())["auto_applied"] == {}
-    assert cli(project_root, "overrides", "rollback", "--to-backup", "--by", "carol").returncode == 0
+    assert (
+        cli(project_root, "overrides", "rollback", "--to-backup", "--by", "carol").returncode == 0
+    )
     assert tomllib.loads(auto.read_text())["auto_applied"] == applied
     show = cli(project_root, "overrides", "show")
     assert '"portfolio.leverage"' not in show.stdout and "portfolio.leverage = 1.25" in show.stdout
     assert cli(project_root, "overrides", "verify-audit").returncode == 0
-    assert cli(project_root, "overrides", "rollback", "--steps", "1", "--by", "auto").returncode == 3
+    assert (
+        cli(project_root, "overrides", "rollback", "--steps", "1", "--by", "auto").returncode == 3
+    )
 
 
 def test_disabled_mode_writes_nothing_at_all(project_root: Path) -> None:
-    proc = cli(project_root, "promote", "--auto-apply-mode", "disabled", "--input", str(_demo_file(project_root)))
+    proc = cli(
+        project_root,
+        "promote",
+        "--auto-apply-mode",
+        "disabled",
+        "--input",
+        str(_demo_file(project_root)),
+    )
     assert proc.returncode == 0 and "disabled" in proc.stdout
     assert not (project_root / "reports/live_promotion").exists()
     assert not (project_root / "reports/promotion_audit").exists()
@@ -133,7 +201,9 @@ def test_disabled_mode_writes_nothing_at_all(project_root: Path) -> None:
 
 def test_global_lock_exits_3(project_root: Path) -> None:
     policy = project_root / "config/promotion.toml"
-    policy.write_text(policy.read_text().replace("global_promotion_lock = false", "global_promotion_lock = true"))
+    policy.write_text(
+        policy.read_text().replace("global_promotion_lock = false", "global_promotion_lock = true")
+    )
     proc = cli(project_root, "promote", "--input", str(_demo_file(project_root)))
     assert proc.returncode == 3 and "global_promotion_lock" in proc.stderr
     assert not (project_root / "reports/live_promotion").exists()
