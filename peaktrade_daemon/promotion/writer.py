@@ -43,7 +43,7 @@ from tomlkit.toml_document import TOMLDocument
 from peaktrade_daemon.config.overrides import flatten
 from peaktrade_daemon.learning.models import Scalar
 from peaktrade_daemon.promotion.audit import AuditTrail, file_sha256
-from peaktrade_daemon.storage.atomic import update_toml_locked
+from peaktrade_daemon.storage.atomic import read_toml_document, update_toml_locked
 
 logger = logging.getLogger(__name__)
 
@@ -189,11 +189,22 @@ class OverridesWriter:
         self.path = Path(path)
         self.audit = audit
         self.lock_timeout_s = lock_timeout_s
+        # The document this writer last wrote, keyed by the SHA-256 of its bytes: when the file
+        # still holds exactly those bytes, re-parsing it (the dominant cost) is skipped.
+        self._cached: tuple[str, TOMLDocument] | None = None
+
+    def _read_document(self, path: Path) -> TOMLDocument | None:
+        cached, self._cached = self._cached, None
+        if cached is not None:
+            try:
+                if hashlib.sha256(path.read_bytes()).hexdigest() == cached[0]:
+                    return cached[1]
+            except FileNotFoundError:
+                return None
+        return read_toml_document(path)
 
     def read(self) -> LiveState:
         """The current state without locking (for display; planners get a locked read)."""
-        from peaktrade_daemon.storage.atomic import read_toml_document
-
         doc = read_toml_document(self.path)
         return read_state(doc.unwrap() if doc is not None else {})
 
@@ -208,6 +219,8 @@ class OverridesWriter:
     ) -> WriteResult:
         """Plan and perform one write under the lock; see the module docstring for the steps."""
         written: list[dict[str, Any]] = []
+
+        rendered: list[tuple[str, TOMLDocument]] = []
 
         def mutate(doc: TOMLDocument) -> WritePlan:
             before_hash = self._reconcile(now)
@@ -250,6 +263,7 @@ class OverridesWriter:
                 )
             _governance(doc, state, now)
             after_hash = hashlib.sha256(tomlkit.dumps(doc).encode("utf-8")).hexdigest()
+            rendered.append((after_hash, doc))
             common = {
                 "time": _iso(now),
                 "actor": actor,
@@ -269,9 +283,11 @@ class OverridesWriter:
                 default_text=DEFAULT_TEXT,
                 backup=True,
                 timeout_s=self.lock_timeout_s,
+                read=self._read_document,
             )
         except _NothingToWrite as nothing:
             return WriteResult(False, (), nothing.plan.outcome)
+        self._cached = rendered[-1]
         logger.info("auto.toml: %d audit record(s) written by %s", len(written), actor)
         return WriteResult(True, tuple(written), plan.outcome)
 
