@@ -80,7 +80,8 @@ def plan_bounded_apply(
         for decision in _latest_per_key(decisions):
             key = decision.target
             current = live_value(state, base, key)
-            reason = hold(key) or auto_apply_block(
+            # Policy first, so a hold is only reported for keys that would otherwise move.
+            reason = auto_apply_block(
                 decision,
                 policy,
                 mode,
@@ -89,7 +90,7 @@ def plan_bounded_apply(
                 applies_in_last_day=applies,
                 last_change_at=state.last_change.get(key),
                 now=now,
-            )
+            ) or hold(key)
             target = decision.candidate.patch.new_value
             if reason is not None:
                 plan.outcome.append(ApplyOutcome(key, False, current, current, reason))
