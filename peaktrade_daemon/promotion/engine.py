@@ -139,7 +139,9 @@ def _dump(data: Any) -> str:
 
 
 def _write_proposal(final: Path, proposal: PromotionProposal) -> None:
-    tmp = final.with_name(f".{final.name}.{os.getpid()}-{secrets.token_hex(3)}.ptmp")
+    # Not ".ptmp": storage/atomic.clean_stale_temp_files unlinks those and this is a directory.
+    # A directory left by a killed writer is ignored (not a proposal id) and harmless.
+    tmp = final.with_name(f".{final.name}.{os.getpid()}-{secrets.token_hex(3)}.tmpdir")
     tmp.mkdir(parents=True)
     try:
         patches = {

@@ -182,12 +182,13 @@ class PromotionWorker:
             hold = await self._hold_function()
             now = self._clock.now()
             try:
+                base = await asyncio.to_thread(self._workspace.base)
                 run = await asyncio.to_thread(
                     run_promotion,
                     list(patches),
                     policy=policy,
                     mode=mode,
-                    base=self._workspace.base(),
+                    base=base,
                     writer=self._workspace.writer(),
                     audit=self._workspace.audit(),
                     proposals_dir=self._workspace.proposals_dir,
@@ -290,13 +291,14 @@ class PromotionWorker:
         )
         hold = await self._hold_function()
         try:
+            base = await asyncio.to_thread(self._workspace.base)
             outcomes = await asyncio.to_thread(
                 apply_proposals_to_live_overrides,
                 [proposal],
                 self.policy,
                 self.mode,
                 self._workspace.writer(),
-                self._workspace.base(),
+                base,
                 self._clock.now(),
                 hold=hold,
             )

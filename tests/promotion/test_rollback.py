@@ -222,3 +222,18 @@ async def test_missing_policy_alerts_and_promotes_nothing(project_root: Path) ->
     assert await worker.process([make_patch("portfolio.leverage", 1.5)]) is None
     assert [a[0] for a in recorder.alerts] == [AlertLevel.CRITICAL, AlertLevel.CRITICAL]
     assert not (project_root / "reports/live_promotion").exists()
+
+
+def test_worker_is_a_component(project_root: Path) -> None:
+    from peaktrade_daemon.component import Component
+
+    worker = _worker(project_root, None, Recorder(), ManualClock(T0))
+    assert isinstance(worker, Component) and worker.name == "promotion"
+
+
+async def test_without_a_performance_source_nothing_is_auto_applied(project_root: Path) -> None:
+    worker = _worker(project_root, None, Recorder(), ManualClock(T0))
+    await worker.start()
+    run = await worker.process([make_patch("portfolio.leverage", 1.5)])
+    assert run is not None and run.outcomes[0].reason.startswith("held: no performance source")
+    assert run.proposals  # the proposal is still written for an operator
