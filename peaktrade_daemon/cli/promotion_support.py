@@ -15,7 +15,7 @@ from peaktrade_daemon.errors import AuditError, SafetyRefusal
 from peaktrade_daemon.promotion.models import PromotionProposal
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.storage.db import open_database
-from peaktrade_daemon.storage.promotion_store import sync_audit_index, upsert_proposal
+from peaktrade_daemon.storage.promotion_store import record_promotion
 
 
 def workspace_from_args(args: argparse.Namespace) -> tuple[PromotionWorkspace, FileAlertEmitter]:
@@ -49,16 +49,6 @@ async def mirror_to_database(
     """Record new proposals as pending and index new audit records in the state database."""
     database = await open_database(workspace.database_url)
     try:
-        for proposal in proposals:
-            await upsert_proposal(
-                database,
-                proposal_id=proposal.proposal_id,
-                created_at=proposal.created_at,
-                mode=proposal.mode.value,
-                source=proposal.source,
-                candidates=len(proposal.decisions),
-                accepted=len(proposal.accepted),
-            )
-        await sync_audit_index(database, workspace.audit())
+        await record_promotion(database, workspace.audit(), proposals)
     finally:
         await database.close()

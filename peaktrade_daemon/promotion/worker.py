@@ -50,7 +50,7 @@ from peaktrade_daemon.promotion.rollback import (
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.db import Database
-from peaktrade_daemon.storage.promotion_store import sync_audit_index, upsert_proposal
+from peaktrade_daemon.storage.promotion_store import record_promotion
 
 logger = logging.getLogger(__name__)
 
@@ -386,16 +386,6 @@ class PromotionWorker:
         if self._database is None:
             return
         try:
-            for proposal in proposals:
-                await upsert_proposal(
-                    self._database,
-                    proposal_id=proposal.proposal_id,
-                    created_at=proposal.created_at,
-                    mode=proposal.mode.value,
-                    source=proposal.source,
-                    candidates=len(proposal.decisions),
-                    accepted=len(proposal.accepted),
-                )
-            await sync_audit_index(self._database, self._workspace.audit())
+            await record_promotion(self._database, self._workspace.audit(), proposals)
         except Exception as exc:  # the files are the record; a DB hiccup must not stop promotion
             logger.warning("promotion: state database mirror failed: %s", exc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import DateTime, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from peaktrade_daemon.promotion.audit import AuditTrail, canonical_line, line_hash
+from peaktrade_daemon.promotion.models import PromotionProposal
 from peaktrade_daemon.storage.db import Base, Database
 
 REVIEW_STATES = ("pending", "approved", "applied", "rejected")
@@ -153,3 +155,20 @@ async def key_history(db: Database, key: str) -> list[AuditIndexRow]:
     )
     async with db.session() as session:
         return list((await session.scalars(query)).all())
+
+
+async def record_promotion(
+    db: Database, audit: AuditTrail, proposals: Sequence[PromotionProposal] = ()
+) -> None:
+    """Record new proposals as pending and index new audit records (after any promotion write)."""
+    for proposal in proposals:
+        await upsert_proposal(
+            db,
+            proposal_id=proposal.proposal_id,
+            created_at=proposal.created_at,
+            mode=proposal.mode.value,
+            source=proposal.source,
+            candidates=len(proposal.decisions),
+            accepted=len(proposal.accepted),
+        )
+    await sync_audit_index(db, audit)

@@ -237,3 +237,30 @@ async def test_without_a_performance_source_nothing_is_auto_applied(project_root
     run = await worker.process([make_patch("portfolio.leverage", 1.5)])
     assert run is not None and run.outcomes[0].reason.startswith("held: no performance source")
     assert run.proposals  # the proposal is still written for an operator
+
+
+async def test_worker_mirrors_proposals_and_audit_into_the_database(project_root: Path) -> None:
+    from peaktrade_daemon.storage.db import open_database
+    from peaktrade_daemon.storage.promotion_store import key_history, list_proposals
+
+    database = await open_database(f"sqlite+aiosqlite:///{project_root / 'state/peaktrade.db'}")
+    try:
+        recorder = Recorder()
+        worker = PromotionWorker(
+            load_settings(project_root),
+            clock=ManualClock(T0),
+            alerts=recorder,
+            metrics=Series(BASE),
+            database=database,
+            mode_override=AutoApplyMode.BOUNDED_AUTO,
+        )
+        await worker.start()
+        async with asyncio.timeout(10):
+            run = await worker.process([make_patch("portfolio.leverage", 1.5)])
+            assert run is not None
+            [row] = await list_proposals(database)
+            assert row.proposal_id == run.proposals[0].proposal_id and row.status == "pending"
+            [change] = await key_history(database, "portfolio.leverage")
+            assert (change.actor, change.after_json) == ("auto", "1.25")
+    finally:
+        await database.close()
