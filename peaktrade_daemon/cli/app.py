@@ -26,7 +26,10 @@ from peaktrade_daemon.cli import (
     health_cmd,
     history_cmd,
     jobs_cmd,
+    learn_cmd,
     overrides_cmd,
+    promote_cmd,
+    proposals_cmd,
     run_cmd,
 )
 from peaktrade_daemon.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, PeakTradeError
@@ -39,6 +42,9 @@ COMMAND_MODULES: tuple[Any, ...] = (
     overrides_cmd,
     jobs_cmd,
     history_cmd,
+    learn_cmd,
+    promote_cmd,
+    proposals_cmd,
     alerts_cmd,
     health_cmd,
 )

@@ -189,6 +189,7 @@ def update_toml_locked(
     default_text: str = "",
     backup: bool = False,
     timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    read: Callable[[Path], TOMLDocument | None] = read_toml_document,
 ) -> T:
     """Locked read-modify-write of a TOML file that keeps comments and formatting.
 
@@ -196,11 +197,13 @@ def update_toml_locked(
     the document in place and returns a result, optionally copy the previous bytes to
     ``<name>.backup``, write atomically, then re-read and check the file parses to what was
     written. ``default_text`` seeds a file that does not exist yet. Returns ``mutate``'s result.
+    ``read`` (under the lock) parses the file; a caller may pass one that reuses a document it
+    already holds for the same bytes (tomlkit parsing dominates the cost of small updates).
     Blocking: from asyncio call it through :func:`run_locked_update`.
     """
     target = Path(path)
     with sidecar_lock(target, timeout_s=timeout_s):
-        doc = read_toml_document(target)
+        doc = read(target)
         previous: bytes | None = None
         if doc is None:
             doc = tomlkit.parse(default_text)

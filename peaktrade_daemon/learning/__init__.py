@@ -1,0 +1,1 @@
+"""The learning loop (System 1, §7): patches from learning snippets and signals."""

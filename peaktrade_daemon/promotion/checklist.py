@@ -1,0 +1,102 @@
+"""``OPERATOR_CHECKLIST.md`` of a proposal (§8.2.4): what an operator reviews before Go/No-Go."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from peaktrade_daemon.promotion.models import ApplyOutcome, PromotionDecision, PromotionProposal
+
+REVIEW_BOXES = (
+    "The changes are safe for live",
+    "No R&D strategies included",
+    "Risk limits respected",
+    "Leverage within bounds",
+    "TestHealth / backtests done",
+    "Go/No-Go decision per the governance runbook",
+)
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else json.dumps(value)
+
+
+def _warnings(proposal: PromotionProposal) -> list[str]:
+    warnings: list[str] = []
+    for decision in proposal.accepted:
+        flags = decision.safety_flags
+        if "touches_leverage" in flags:
+            warnings.append(f"`{decision.target}` changes leverage: check exposure and margin.")
+        if "no_bounds_manual_review_only" in flags:
+            warnings.append(
+                f"`{decision.target}` has no bounds in the policy: review the value itself."
+            )
+        if "non_numeric_manual_review_only" in flags:
+            warnings.append(
+                f"`{decision.target}` is not numeric: it can only be applied by approval."
+            )
+        if len(decision.planned_steps) > 1:
+            warnings.append(
+                f"`{decision.target}` needs {len(decision.planned_steps)} bounded steps, "
+                "each after the cooldown."
+            )
+    rejected = [d for d in proposal.decisions if not d.accepted]
+    if rejected:
+        warnings.append(
+            f"{len(rejected)} candidate(s) were rejected and are listed for the record."
+        )
+    return warnings or ["None raised by the policy; review each change anyway."]
+
+
+def _section(decision: PromotionDecision, outcome: ApplyOutcome | None) -> list[str]:
+    patch = decision.candidate.patch
+    steps = ", ".join(_fmt(s) for s in decision.planned_steps) or "-"
+    lines = [
+        f"### `{patch.target}` ({decision.verdict.value})",
+        "",
+        f"- Patch id: `{patch.id}`",
+        f"- Current live value: {_fmt(decision.current_live_value)}",
+        f"- Proposed value: {_fmt(patch.new_value)}",
+        f"- Planned steps: {steps}",
+        f"- Confidence: {_fmt(patch.confidence_score)}",
+        f"- Tags: {', '.join(decision.candidate.tags) or '-'}",
+        f"- Safety flags: {', '.join(decision.safety_flags) or '-'}",
+        "- Reasons:",
+        *[f"  - {reason}" for reason in decision.reasons],
+    ]
+    if outcome is not None:
+        done = (
+            f"applied {_fmt(outcome.before)} -> {_fmt(outcome.after)}"
+            if outcome.applied
+            else "not applied"
+        )
+        lines.append(f"- Auto-apply: {done} ({outcome.reason})")
+    lines += ["", *[f"- [ ] {box}" for box in REVIEW_BOXES], ""]
+    return lines
+
+
+def render_checklist(proposal: PromotionProposal, outcomes: Sequence[ApplyOutcome] = ()) -> str:
+    """The Markdown checklist: title, summary, safety warnings, one section per patch."""
+    by_key = {o.key: o for o in outcomes}
+    accepted = proposal.accepted
+    lines = [
+        f"# Live promotion proposal {proposal.proposal_id}",
+        "",
+        "## Summary",
+        "",
+        f"- Created: {proposal.created_at.isoformat()}",
+        f"- Mode: {proposal.mode.value}",
+        f"- Candidates: {len(proposal.decisions)}, accepted for proposal: {len(accepted)}",
+        f"- Approve with `peaktrade-daemon proposals approve {proposal.proposal_id} --by NAME`",
+        "",
+        "## Safety warnings",
+        "",
+        *[f"- {warning}" for warning in _warnings(proposal)],
+        "",
+        "## Changes",
+        "",
+    ]
+    for decision in proposal.decisions:
+        lines += _section(decision, by_key.get(decision.target) if decision.accepted else None)
+    return "\n".join(lines)

@@ -1,0 +1,70 @@
+"""Fixtures for promotion tests: the demo patch set, the shipped policy, a workspace on a root."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from peaktrade_daemon.learning.models import ConfigPatch, PatchStatus
+from peaktrade_daemon.promotion.models import AutoApplyPolicy, Verdict
+from peaktrade_daemon.promotion.policy_file import load_policy
+from peaktrade_daemon.promotion.workspace import PromotionWorkspace
+from peaktrade_daemon.settings import load_settings
+
+T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+
+# (id, target, old, new, confidence, expected verdict)
+DEMO = [
+    ("demo-1", "portfolio.leverage", 1.0, 1.75, 0.95, Verdict.ACCEPTED_FOR_PROPOSAL),
+    ("demo-2", "strategy.trigger_delay", 10.0, 8.0, 0.90, Verdict.ACCEPTED_FOR_PROPOSAL),
+    ("demo-3", "macro.regime_weight", 0.25, 0.35, 0.93, Verdict.ACCEPTED_FOR_PROPOSAL),
+    ("demo-4", "risk.stop_loss", 0.02, 0.015, 0.97, Verdict.REJECTED_BY_POLICY),
+    ("demo-5", "portfolio.leverage", 2.0, 3.5, 0.97, Verdict.REJECTED_BY_SANITY_CHECK),
+    ("demo-6", "macro.regime_weight", 0.35, 0.45, 0.65, Verdict.REJECTED_BY_POLICY),
+]
+
+
+def make_patch(
+    target: str,
+    new: float | str | bool,
+    *,
+    confidence: float | None = 0.95,
+    old: float | str | bool | None = None,
+    pid: str | None = None,
+    live_ready: bool = True,
+    tags: tuple[str, ...] = (),
+    status: PatchStatus = PatchStatus.APPLIED_OFFLINE,
+) -> ConfigPatch:
+    """An offline-applied, live-ready patch unless told otherwise."""
+    meta: dict[str, object] = {"is_live_ready": live_ready}
+    if tags:
+        meta["tags"] = list(tags)
+    return ConfigPatch(
+        id=pid or f"p-{target}-{new}",
+        target=target,
+        old_value=old,
+        new_value=new,
+        status=status,
+        confidence_score=confidence,
+        meta=meta,
+    )
+
+
+@pytest.fixture
+def demo_patches() -> list[ConfigPatch]:
+    """The demo patch set of issue 6, all APPLIED_OFFLINE with meta.is_live_ready true."""
+    return [make_patch(t, n, old=o, confidence=c, pid=i) for i, t, o, n, c, _ in DEMO]
+
+
+@pytest.fixture
+def workspace(project_root: Path) -> PromotionWorkspace:
+    """Promotion paths on a fresh copy of the shipped root."""
+    return PromotionWorkspace.from_settings(load_settings(project_root))
+
+
+@pytest.fixture
+def shipped_policy(workspace: PromotionWorkspace) -> AutoApplyPolicy:
+    """config/promotion.toml as shipped."""
+    return load_policy(workspace.policy_file)
