@@ -1,0 +1,83 @@
+"""The signal metrics of the metric contract, over a window of bars, for many symbols at once.
+
+With strategies k (the enabled ones), directions D_k and strengths S_k ``(symbols, bars)``,
+signals E_k (bars where D_k becomes non-zero or flips), ``W`` = ``consistency_window`` and
+``H`` = ``forward_bars``:
+
+- ``signal_strength``     max_k S_k at the last bar (0 when every strategy is flat)
+- ``signal_direction``    D at the last bar of the strategy with that maximum (first in the
+                          enabled order on ties); 0 when all are flat
+- ``signal_consistency``  of the last ``W`` signals of each strategy, pooled, the share whose
+                          direction equals ``signal_direction``; NaN when flat or no signals
+- ``false_signal_rate``   of the signals with ``H`` bars after them, the share where
+                          D x (c_{t+H} / c_t - 1) < 0; NaN when none can be judged yet
+- ``signal_frequency``    total signals of all strategies per 100 bars of the window
+
+:mod:`peaktrade_daemon.strategies.history` computes the same numbers from the recorded, bounded
+signal history; for a history built from one window they are equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from peaktrade_daemon.market.bars import FloatArray
+from peaktrade_daemon.strategies.base import StrategyOutput, signal_mask
+
+
+@dataclass(frozen=True, slots=True)
+class SignalParams:
+    """How the signal history is judged (from ``[monitors.signals]``)."""
+
+    consistency_window: int = 10
+    forward_bars: int = 5
+
+
+def current_signal(outputs: Sequence[StrategyOutput]) -> tuple[FloatArray, FloatArray]:
+    """(strength, direction) of the strongest current signal per symbol."""
+    strengths = np.stack([o.strength[:, -1] for o in outputs])
+    directions = np.stack([o.direction[:, -1] for o in outputs]).astype(np.float64)
+    best = np.argmax(strengths, axis=0)
+    cols = np.arange(strengths.shape[1])
+    return strengths[best, cols], directions[best, cols]
+
+
+def signal_metrics(
+    outputs: Sequence[StrategyOutput], close: FloatArray, params: SignalParams
+) -> dict[str, FloatArray]:
+    """Every signal metric per symbol (see the module docstring)."""
+    n_sym, n_bar = close.shape
+    strength, direction = current_signal(outputs)
+    horizon = params.forward_bars
+    forward = np.full(close.shape, np.nan)
+    if n_bar > horizon:
+        forward[:, :-horizon] = close[:, horizon:] / close[:, :-horizon] - 1.0
+    judged = np.isfinite(forward)
+    agree = np.zeros(n_sym)
+    recent = np.zeros(n_sym)
+    wrong = np.zeros(n_sym)
+    evaluated = np.zeros(n_sym)
+    count = np.zeros(n_sym)
+    for out in outputs:
+        events = signal_mask(out.direction)
+        from_end = np.cumsum(events[:, ::-1], axis=1)[:, ::-1]
+        last_w = events & (from_end <= params.consistency_window)
+        recent += last_w.sum(axis=1)
+        agree += (last_w & (out.direction == direction[:, None])).sum(axis=1)
+        judge = events & judged
+        evaluated += judge.sum(axis=1)
+        wrong += (judge & (out.direction * np.where(judged, forward, 0.0) < 0)).sum(axis=1)
+        count += events.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        consistency = np.where((recent > 0) & (direction != 0), agree / recent, np.nan)
+        false_rate = np.where(evaluated > 0, wrong / evaluated, np.nan)
+    return {
+        "signal_strength": strength,
+        "signal_direction": direction,
+        "signal_consistency": consistency,
+        "false_signal_rate": false_rate,
+        "signal_frequency": count / n_bar * 100.0 if n_bar else np.full(n_sym, np.nan),
+    }
