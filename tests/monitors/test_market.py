@@ -165,9 +165,8 @@ async def test_thresholds_from_settings_raise_status(project_root: Path) -> None
     )
     result = await check(settings, ManualClock(), "GOOG")
     assert result.status == "critical"
-    assert result.alerts == [
-        f"GOOG: volatility {result.metrics['volatility']:.6g} is at or above the critical level 0.05"
-    ]
+    vol = result.metrics["volatility"]
+    assert result.alerts == [f"GOOG: volatility {vol:.6g} is at or above the critical level 0.05"]
 
 
 async def test_unknown_symbol_is_a_config_error(project_root: Path) -> None:
