@@ -3,8 +3,8 @@
 
 upper_t = max(h_{t-lookback} .. h_{t-1}),  lower_t = min(l_{t-lookback} .. l_{t-1})
 direction_t = +1 if c > upper for the last ``confirm_bars`` bars, -1 if c < lower for them, else 0
-strength_t  = min(1, (c_t - upper_t) / ATR_t) when long, min(1, (lower_t - c_t) / ATR_t) when
-              short (how far beyond the channel, in average true ranges)
+strength_t  = g / (g + 1) with g = (c_t - upper_t) / ATR_t when long, (lower_t - c_t) / ATR_t when
+              short: how far beyond the channel, in average true ranges (0.5 at one ATR)
 
 Parameters (``[strategy.breakout]``): ``lookback`` (20), ``confirm_bars`` (1), ``atr_period`` (14).
 """
@@ -60,7 +60,8 @@ class Breakout:
         direction = np.where(up == 1.0, 1.0, np.where(down == 1.0, -1.0, 0.0))
         direction = np.where(np.isnan(upper), np.nan, direction)
         atr = inputs.atr(self.atr_period)
-        beyond = np.where(direction > 0, close - upper, lower - close)
+        beyond = np.maximum(np.where(direction > 0, close - upper, lower - close), 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            strength = np.where(atr > 0, beyond / atr, np.nan)
+            in_atr = np.where(atr > 0, beyond / atr, np.nan)
+        strength = in_atr / (in_atr + 1.0)
         return finish(direction, strength)

@@ -1,7 +1,9 @@
 """Moving-average crossover: long while the fast SMA is above the slow SMA, short while below.
 
 direction_t = sign(SMA_fast_t - SMA_slow_t)
-strength_t  = min(1, |SMA_fast_t - SMA_slow_t| / ATR_t)   (the MA gap in average true ranges)
+strength_t  = g / (g + 1) with g = |SMA_fast_t - SMA_slow_t| / ATR_t, the MA gap in average true
+              ranges: 0.5 at a gap of one ATR, approaching 1 for wide gaps (it never saturates,
+              so strong trends still rank against each other)
 
 Parameters (``[strategy.ma_crossover]``): ``fast_window`` (10), ``slow_window`` (30, must be
 larger), ``atr_period`` (14).
@@ -49,5 +51,6 @@ class MaCrossover:
         gap = ind.sma(inputs.close, self.fast_window) - ind.sma(inputs.close, self.slow_window)
         atr = inputs.atr(self.atr_period)
         with np.errstate(divide="ignore", invalid="ignore"):
-            strength = np.where(atr > 0, np.abs(gap) / atr, np.nan)
+            in_atr = np.where(atr > 0, np.abs(gap) / atr, np.nan)
+        strength = in_atr / (in_atr + 1.0)
         return finish(gap, strength)
