@@ -350,6 +350,7 @@ class PerformanceMonitorSettings(Section):
     history_bars: int = Field(500, ge=2)
     ledger_fills: Path = Path("data/ledger/fills.csv")
     ledger_equity: Path = Path("data/ledger/equity.csv")
+    ledger_stale_after_s: float = Field(3 * 86_400.0, gt=0)
     stale_status: Literal["ok", "warning", "critical"] = "warning"
     thresholds: dict[str, ThresholdSettings] = _thresholds(
         current_drawdown=(0.10, 0.20, "above"),

@@ -1,0 +1,151 @@
+"""The paper portfolio: trades the enabled strategies' signals on a symbol's bars, with fees and
+the effective ``portfolio.leverage``, one book per symbol.
+
+Rules (all at bar closes, so no bar's trade uses a later price):
+
+- target direction after bar t = sign of the sum of the enabled strategies' directions at t
+  (a net vote: long, short or flat);
+- when the target differs from the held direction, the open position is closed and, unless the
+  target is flat, a new one opened with notional = equity x ``max_position_pct`` x ``leverage``;
+  positions are not resized between changes;
+- each fill pays ``fee_bps`` / 10 000 of its notional; a closed trade's pnl is net of both fees;
+- equity_t = cash + units x close_t; when it reaches 0 or less the position is closed at that
+  bar (a margin call) and the book stays flat from then on.
+
+The book starts flat with ``initial_capital`` at the first bar of the window the feed returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from peaktrade_daemon.config import PeakConfig
+from peaktrade_daemon.errors import ConfigError
+from peaktrade_daemon.market.bars import Bars, FloatArray, IntArray, timeframe_seconds
+from peaktrade_daemon.market.feeds import MarketSource
+from peaktrade_daemon.portfolio.snapshot import ClosedTrade, PortfolioSnapshot, Position
+from peaktrade_daemon.strategies.base import DirectionArray, Strategy, StrategyInputs
+from peaktrade_daemon.strategies.registry import enabled_strategies
+
+
+def _number(config: PeakConfig, key: str, default: float, *, positive: bool) -> float:
+    value = config.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"must be a number, got {value!r}", key=key)
+    if value < 0 or (positive and value == 0):
+        raise ConfigError(f"must be {'> 0' if positive else '>= 0'}, got {value!r}", key=key)
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class PaperParams:
+    """Sizing and costs from ``[portfolio]`` of the effective config."""
+
+    initial_capital: float = 100_000.0
+    leverage: float = 1.0
+    fee_bps: float = 5.0
+    max_position_pct: float = 0.25
+
+    @classmethod
+    def from_config(cls, config: PeakConfig) -> PaperParams:
+        """Read and validate ``portfolio.*`` (leverage as the overrides left it)."""
+        return cls(
+            initial_capital=_number(config, "portfolio.initial_capital", 100_000.0, positive=True),
+            leverage=_number(config, "portfolio.leverage", 1.0, positive=True),
+            fee_bps=_number(config, "portfolio.fee_bps", 5.0, positive=False),
+            max_position_pct=_number(config, "portfolio.max_position_pct", 0.25, positive=True),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PaperBook:
+    """The simulated book: equity per bar, closed trades, the open position."""
+
+    equity: FloatArray
+    trades: tuple[ClosedTrade, ...]
+    position: Position | None
+
+
+def net_direction(directions: list[DirectionArray]) -> DirectionArray:
+    """Sign of the sum of the strategies' directions, per bar (1-D)."""
+    return np.sign(np.sum(np.stack(directions).astype(np.int64), axis=0)).astype(np.int8)
+
+
+def simulate(
+    symbol: str, timestamps: IntArray, close: FloatArray, target: DirectionArray, params: PaperParams
+) -> PaperBook:
+    """Run the book over one symbol's bars (see the module docstring)."""
+    fee_rate = params.fee_bps / 10_000.0
+    size = params.max_position_pct * params.leverage
+    cash, units = params.initial_capital, 0.0
+    entry_price = entry_fee = 0.0
+    entry_ns = 0
+    equity = np.empty(len(close))
+    trades: list[ClosedTrade] = []
+    ruined = False
+    for t, price in enumerate(close):
+        held = int(np.sign(units))
+        # A book whose equity is gone is liquidated (a margin call) and trades no more.
+        ruined = ruined or cash + units * price <= 0
+        want = 0 if ruined else int(target[t])
+        if want != held:
+            if units:
+                fee = abs(units) * price * fee_rate
+                cash += units * price - fee
+                trades.append(
+                    ClosedTrade(
+                        symbol=symbol, opened_ns=entry_ns, closed_ns=int(timestamps[t]),
+                        direction=held, quantity=abs(units), entry_price=entry_price,
+                        exit_price=float(price), fees=entry_fee + fee,
+                        pnl=units * (price - entry_price) - entry_fee - fee,
+                    )
+                )
+                units = 0.0
+            if want and cash > 0:
+                notional = cash * size
+                units = want * notional / price
+                entry_fee = notional * fee_rate
+                cash -= units * price + entry_fee
+                entry_price, entry_ns = float(price), int(timestamps[t])
+        equity[t] = cash + units * price
+    position = Position(symbol, units, float(close[-1])) if units and len(close) else None
+    return PaperBook(equity=equity, trades=tuple(trades), position=position)
+
+
+class PaperPortfolio:
+    """A :class:`PortfolioSource` trading the strategies on the feed's bars of each symbol."""
+
+    name = "paper"
+
+    def __init__(self, feeds: MarketSource, config: PeakConfig, history_bars: int) -> None:
+        self._feeds = feeds
+        self.params = PaperParams.from_config(config)
+        self._strategies: tuple[Strategy, ...] = enabled_strategies(config)
+        self._history_bars = history_bars
+
+    def _book(self, bars: Bars) -> PaperBook:
+        inputs = StrategyInputs(bars.high[None, :], bars.low[None, :], bars.close[None, :])
+        target = net_direction([s.evaluate(inputs).direction[0] for s in self._strategies])
+        return simulate(bars.symbol, bars.timestamps, bars.close, target, self.params)
+
+    async def snapshot(self, symbol: str) -> PortfolioSnapshot:
+        """The paper book of ``symbol`` over the feed's latest ``history_bars`` bars."""
+        bars = await self._feeds.bars(symbol, self._history_bars)
+        freshness = self._feeds.freshness(bars)
+        book = await asyncio.to_thread(self._book, bars)
+        tf_s = timeframe_seconds(bars.timeframe)
+        return PortfolioSnapshot(
+            source=self.name,
+            scope=symbol,
+            timestamps=bars.timestamps,
+            equity=book.equity,
+            trades=book.trades,
+            positions=(book.position,) if book.position else (),
+            bars_per_year=self._feeds.calendar(symbol).bars_per_year(tf_s),
+            as_of=bars.as_of,
+            stale_reason=freshness.reason if freshness.stale else "",
+        )
