@@ -92,7 +92,9 @@ def _records(path: Path, raw: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
                 header = [f.strip().lower() for f in fields]
                 continue
             if len(fields) != len(header):
-                raise DataError(f"{path}: line {line}: {len(fields)} fields, the header has {len(header)}")
+                raise DataError(
+                    f"{path}: line {line}: {len(fields)} fields, the header has {len(header)}"
+                )
             yield line, dict(zip(header, (f.strip() for f in fields), strict=True))
     else:
         raise DataError(f"{path}: unknown ledger format; use .csv or .jsonl")
@@ -199,10 +201,15 @@ def round_trips(fills: list[Fill]) -> tuple[tuple[ClosedTrade, ...], tuple[Posit
                 held[fill.symbol] = 0.0
                 trades.append(
                     ClosedTrade(
-                        symbol=fill.symbol, opened_ns=trade.opened_ns, closed_ns=fill.timestamp_ns,
-                        direction=trade.direction, quantity=trade.quantity,
-                        entry_price=trade.entry_value / trade.quantity, exit_price=fill.price,
-                        fees=trade.fees, pnl=trade.cash - trade.fees,
+                        symbol=fill.symbol,
+                        opened_ns=trade.opened_ns,
+                        closed_ns=fill.timestamp_ns,
+                        direction=trade.direction,
+                        quantity=trade.quantity,
+                        entry_price=trade.entry_value / trade.quantity,
+                        exit_price=fill.price,
+                        fees=trade.fees,
+                        pnl=trade.cash - trade.fees,
                     )
                 )
                 del open_[fill.symbol]

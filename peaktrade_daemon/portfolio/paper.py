@@ -76,7 +76,11 @@ def net_direction(directions: list[DirectionArray]) -> DirectionArray:
 
 
 def simulate(
-    symbol: str, timestamps: IntArray, close: FloatArray, target: DirectionArray, params: PaperParams
+    symbol: str,
+    timestamps: IntArray,
+    close: FloatArray,
+    target: DirectionArray,
+    params: PaperParams,
 ) -> PaperBook:
     """Run the book over one symbol's bars (see the module docstring)."""
     fee_rate = params.fee_bps / 10_000.0
@@ -98,9 +102,14 @@ def simulate(
                 cash += units * price - fee
                 trades.append(
                     ClosedTrade(
-                        symbol=symbol, opened_ns=entry_ns, closed_ns=int(timestamps[t]),
-                        direction=held, quantity=abs(units), entry_price=entry_price,
-                        exit_price=float(price), fees=entry_fee + fee,
+                        symbol=symbol,
+                        opened_ns=entry_ns,
+                        closed_ns=int(timestamps[t]),
+                        direction=held,
+                        quantity=abs(units),
+                        entry_price=entry_price,
+                        exit_price=float(price),
+                        fees=entry_fee + fee,
                         pnl=units * (price - entry_price) - entry_fee - fee,
                     )
                 )
