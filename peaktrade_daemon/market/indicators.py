@@ -3,7 +3,7 @@
 Every function takes 2-D arrays shaped ``(symbols, bars)``, oldest bar first, and works along the
 bar axis; one symbol is simply a ``(1, bars)`` array. Values that are not defined yet (too few
 bars for the window) are NaN, never zero. Recursive indicators (Wilder smoothing) loop over time
-but stay vectorised across symbols.
+but stay vectorised across symbols (in blocks of bars, see ``wilder``).
 
 Formulas (``c`` close, ``h`` high, ``l`` low, ``v`` volume, ``t`` the bar index):
 
@@ -17,7 +17,7 @@ Formulas (``c`` close, ``h`` high, ``l`` low, ``v`` volume, ``t`` the bar index)
 - ATR               Wilder smoothing of TR (first value at t = p)
 - RSI (Wilder)      gains/losses of c_t - c_{t-1}, each Wilder-smoothed (first value at t = p);
                     RSI = 100 - 100 / (1 + gain / loss); 100 when loss = 0 < gain; 50 when both 0
-- rolling high/low  max/min of the last ``w`` values (van Herk / Gil-Werman, O(bars))
+- rolling high/low  max/min of the last ``w`` values (sparse table, log2(w) + 1 array passes)
 - efficiency ratio  |c_t - c_{t-L}| / sum of |c_i - c_{i-1}| over the last ``L`` changes
                     (Kaufman), in [0, 1]; NaN when the price did not move at all
 """
@@ -63,44 +63,71 @@ def volume_ratio(volume: FloatArray, lookback: int) -> FloatArray:
     return np.where(mean > 0, ratio, np.nan)
 
 
-def sma(x: FloatArray, window: int) -> FloatArray:
-    """Simple moving average series (cumulative sums of de-meaned values, so O(bars) and exact
-    to ~1e-13 relative even for large price levels)."""
-    out = _nan_like(x)
-    if x.shape[1] < window:
-        return out
+def smas(x: FloatArray, windows: tuple[int, ...]) -> list[FloatArray]:
+    """Simple moving average series for several windows from one cumulative sum (of de-meaned
+    values, so O(bars) and exact to ~1e-13 relative even for large price levels)."""
     centre = x.mean(axis=1, keepdims=True)
-    csum = np.cumsum(x - centre, axis=1)
-    sums = csum[:, window - 1 :].copy()
-    sums[:, 1:] -= csum[:, :-window]
-    out[:, window - 1 :] = sums / window + centre
-    return out
+    csum = np.subtract(x, centre)
+    np.cumsum(csum, axis=1, out=csum)
+    result = []
+    for window in windows:
+        out = np.empty_like(x)
+        out[:, : window - 1] = np.nan
+        if x.shape[1] >= window:
+            sums = out[:, window - 1 :]
+            sums[:, 0] = csum[:, window - 1]
+            np.subtract(csum[:, window:], csum[:, :-window], out=sums[:, 1:])
+            sums *= 1.0 / window
+            sums += centre
+        result.append(out)
+    return result
+
+
+def sma(x: FloatArray, window: int) -> FloatArray:
+    """Simple moving average series."""
+    return smas(x, (window,))[0]
+
+
+_BLOCK = 32
 
 
 def wilder(x: FloatArray, period: int, start: int = 0) -> FloatArray:
-    """Wilder smoothing of ``x`` from column ``start`` on (earlier columns are undefined)."""
+    """Wilder smoothing of ``x`` from column ``start`` on (earlier columns are undefined).
+
+    The recursion y_t = a y_{t-1} + b x_t (a = (p - 1) / p, b = 1 / p) is evaluated in blocks of
+    32 bars: inside a block, y = x_block @ T + a^(k+1) y_carry with T[j, k] = b a^(k - j) for
+    j <= k, one matrix product for every symbol at once instead of a Python step per bar. Every
+    weight is positive and below 1, so this is as accurate as the step-by-step recursion.
+    """
     out = _nan_like(x)
     first = start + period - 1
     if x.shape[1] <= first:
         return out
-    out[:, first] = x[:, start : first + 1].mean(axis=1)
-    keep = (period - 1) / period
-    weight = 1.0 / period
-    prev = out[:, first]
-    for t in range(first + 1, x.shape[1]):
-        prev = prev * keep + x[:, t] * weight
-        out[:, t] = prev
+    carry = x[:, start : first + 1].mean(axis=1)
+    out[:, first] = carry
+    keep, weight = (period - 1) / period, 1.0 / period
+    lag = np.arange(_BLOCK)[None, :] - np.arange(_BLOCK)[:, None]
+    kernel = np.where(lag >= 0, weight * keep ** np.maximum(lag, 0), 0.0)
+    decay = keep ** np.arange(1, _BLOCK + 1)
+    for lo in range(first + 1, x.shape[1], _BLOCK):
+        hi = min(lo + _BLOCK, x.shape[1])
+        n = hi - lo
+        block = x[:, lo:hi] @ kernel[:n, :n]
+        block += carry[:, None] * decay[None, :n]
+        out[:, lo:hi] = block
+        carry = block[:, -1]
     return out
 
 
 def true_range(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
-    """True range series; column 0 is NaN (no previous close)."""
+    """True range series; column 0 is NaN (no previous close). Computed as
+    max(h, c_prev) - min(l, c_prev), which is the same subtraction the three-way maximum picks
+    (for h >= l), in two passes instead of six."""
     out = _nan_like(close)
     prev = close[:, :-1]
-    out[:, 1:] = np.maximum(
-        high[:, 1:] - low[:, 1:],
-        np.maximum(np.abs(high[:, 1:] - prev), np.abs(low[:, 1:] - prev)),
-    )
+    tr = out[:, 1:]
+    np.maximum(high[:, 1:], prev, out=tr)
+    tr -= np.minimum(low[:, 1:], prev)
     return out
 
 
@@ -111,32 +138,40 @@ def atr(high: FloatArray, low: FloatArray, close: FloatArray, period: int) -> Fl
 
 def rsi(close: FloatArray, period: int) -> FloatArray:
     """Relative strength index (Wilder), first defined at column ``period``."""
-    change = np.zeros_like(close)
-    change[:, 1:] = np.diff(close, axis=1)
-    gain = wilder(np.maximum(change, 0.0), period, start=1)
-    loss = wilder(np.maximum(-change, 0.0), period, start=1)
+    n_sym = close.shape[0]
+    moves = np.zeros((2 * n_sym, close.shape[1]))
+    gain, loss = moves[:n_sym], moves[n_sym:]
+    np.subtract(close[:, 1:], close[:, :-1], out=loss[:, 1:])  # the change, for now
+    np.maximum(loss, 0.0, out=gain)
+    np.subtract(gain, loss, out=loss)  # max(-change, 0) = max(change, 0) - change
+    smooth = wilder(moves, period, start=1)  # gains and losses in one pass
+    avg_gain, avg_loss = smooth[:n_sym], smooth[n_sym:]
     with np.errstate(divide="ignore", invalid="ignore"):
-        value = 100.0 - 100.0 / (1.0 + gain / loss)
-    value = np.where(loss == 0, np.where(gain > 0, 100.0, 50.0), value)
-    return np.where(np.isnan(gain), np.nan, value)
+        # 100 - 100 / (1 + g / l) = 100 g / (g + l): 100 when l = 0 < g; NaN stays NaN.
+        value = avg_gain / (avg_gain + avg_loss)
+    value *= 100.0
+    flat = (avg_gain == 0) & (avg_loss == 0)
+    if flat.any():
+        value[flat] = 50.0
+    return value
 
 
 def _rolling_extreme(x: FloatArray, window: int, take_max: bool) -> FloatArray:
+    """Rolling max/min by doubling (a sparse table): extremes of spans 1, 2, 4, ... are combined
+    pairwise, then two overlapping spans cover the window. log2(window) + 1 array operations."""
     out = _nan_like(x)
-    n_sym, n_bar = x.shape
+    n_bar = x.shape[1]
     if n_bar < window:
         return out
-    fill = -np.inf if take_max else np.inf
-    accumulate = np.maximum.accumulate if take_max else np.minimum.accumulate
     combine = np.maximum if take_max else np.minimum
-    blocks = -(-n_bar // window)
-    padded = np.full((n_sym, blocks * window), fill)
-    padded[:, :n_bar] = x
-    shaped = padded.reshape(n_sym, blocks, window)
-    prefix = accumulate(shaped, axis=2).reshape(n_sym, -1)
-    suffix = accumulate(shaped[:, :, ::-1], axis=2)[:, :, ::-1].reshape(n_sym, -1)
-    # window [s, t] with t = s + window - 1: the suffix of s's block and the prefix of t's block.
-    out[:, window - 1 :] = combine(suffix[:, : n_bar - window + 1], prefix[:, window - 1 : n_bar])
+    span, table = 1, x  # table[:, i] = extreme of x[:, i : i + span]
+    while span * 2 <= window:
+        table = combine(table[:, :-span], table[:, span:])
+        span *= 2
+    count = n_bar - window + 1
+    combine(
+        table[:, :count], table[:, window - span : window - span + count], out=out[:, window - 1 :]
+    )
     return out
 
 

@@ -67,14 +67,18 @@ def market_metrics(
     timeframe_s: float,
     bars_per_year: FloatArray | float,
     params: MarketParams,
+    atr_series: FloatArray | None = None,
 ) -> dict[str, FloatArray]:
     """Every bar-derived market metric for each symbol (spread and market hours come from the
-    ticker and the calendar, not from bars)."""
+    ticker and the calendar, not from bars). ``atr_series``: the ATR of ``params.atr_period``
+    when the caller already has it (the strategies use the same one)."""
     lookback = params.lookback
     vol = ind.realised_volatility(close, lookback, bars_per_year)
     vol_long = ind.realised_volatility(close, params.long_lookback, bars_per_year)
     vratio = ind.volume_ratio(volume, lookback)
-    atr_last = ind.atr(high, low, close, params.atr_period)[:, -1]
+    if atr_series is None:
+        atr_series = ind.atr(high, low, close, params.atr_period)
+    atr_last = atr_series[:, -1]
     with np.errstate(divide="ignore", invalid="ignore"):
         range_ratio = np.where(atr_last > 0, (high[:, -1] - low[:, -1]) / atr_last, np.nan)
         vol_ratio = np.where(vol_long > 0, vol / vol_long, np.nan)

@@ -72,7 +72,8 @@ class PaperBook:
 
 def net_direction(directions: list[DirectionArray]) -> DirectionArray:
     """Sign of the sum of the strategies' directions, per bar (1-D)."""
-    return np.sign(np.sum(np.stack(directions).astype(np.int64), axis=0)).astype(np.int8)
+    total = np.sum(np.stack(directions).astype(np.int64), axis=0)
+    return np.asarray(np.sign(total), dtype=np.int8)
 
 
 def simulate(

@@ -24,6 +24,7 @@ from peaktrade_daemon.market import indicators as ind
 from peaktrade_daemon.market.bars import FloatArray
 
 DirectionArray = npt.NDArray[np.int8]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(slots=True)
@@ -64,18 +65,24 @@ class Strategy(Protocol):
 
 
 def finish(direction: FloatArray, strength: FloatArray) -> StrategyOutput:
-    """Normalise raw arrays: undefined (NaN) -> flat, strength clipped to [0, 1], 0 when flat."""
-    valid = np.isfinite(direction) & np.isfinite(strength)
-    d = np.where(valid, np.sign(direction), 0.0).astype(np.int8)
-    s = np.where(d != 0, np.clip(np.where(valid, strength, 0.0), 0.0, 1.0), 0.0)
+    """Normalise raw arrays: direction is the sign of ``direction`` (NaN -> flat), strength is
+    clipped to [0, 1] (NaN -> 0), and a bar is flat unless both are defined and the strength is
+    positive. Every built-in strategy's strength is positive exactly when it has a direction, so
+    "strength 0" and "flat" are the same thing. Arithmetic on masks instead of ``np.where``:
+    this runs on every bar of every symbol."""
+    s = np.fmin(np.fmax(strength, 0.0), 1.0)  # fmax/fmin drop NaN
+    live = s > 0
+    d = (direction > 0).view(np.int8) - (direction < 0).view(np.int8)
+    d *= live.view(np.int8)
+    s *= d != 0
     return StrategyOutput(direction=d, strength=s)
 
 
 def signal_mask(direction: DirectionArray) -> npt.NDArray[np.bool_]:
     """True at signal bars: the direction became non-zero or flipped."""
-    prev = np.zeros_like(direction)
-    prev[:, 1:] = direction[:, :-1]
-    return np.asarray((direction != 0) & (direction != prev), dtype=np.bool_)
+    events: npt.NDArray[np.bool_] = np.not_equal(direction, 0)
+    events[:, 1:] &= direction[:, 1:] != direction[:, :-1]
+    return events
 
 
 def param_int(config: PeakConfig, strategy: str, key: str, default: int, minimum: int = 1) -> int:

@@ -17,19 +17,21 @@ import numpy as np
 
 from peaktrade_daemon.config import PeakConfig
 from peaktrade_daemon.market import indicators as ind
-from peaktrade_daemon.market.bars import FloatArray
-from peaktrade_daemon.strategies.base import StrategyInputs, StrategyOutput, finish, param_int
+from peaktrade_daemon.strategies.base import (
+    BoolArray,
+    StrategyInputs,
+    StrategyOutput,
+    finish,
+    param_int,
+)
 
 
-def _shift(x: FloatArray) -> FloatArray:
-    out = np.full(x.shape, np.nan)
-    out[:, 1:] = x[:, :-1]
-    return out
-
-
-def _held(condition: FloatArray, bars: int) -> FloatArray:
-    """1.0 where ``condition`` (0/1 floats) held for the last ``bars`` bars."""
-    return condition if bars == 1 else ind.rolling_min(condition, bars)
+def _held(condition: BoolArray, bars: int) -> BoolArray:
+    """True where ``condition`` held for the last ``bars`` bars (the current one included)."""
+    if bars == 1:
+        return condition
+    held = ind.rolling_min(condition.astype(np.float64), bars) == 1.0
+    return np.asarray(held, dtype=np.bool_)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,16 +54,19 @@ class Breakout:
 
     def evaluate(self, inputs: StrategyInputs) -> StrategyOutput:
         """Direction and strength per symbol and bar."""
-        upper = _shift(ind.rolling_max(inputs.high, self.lookback))
-        lower = _shift(ind.rolling_min(inputs.low, self.lookback))
         close = inputs.close
-        up = _held((close > upper).astype(np.float64), self.confirm_bars)
-        down = _held((close < lower).astype(np.float64), self.confirm_bars)
-        direction = np.where(up == 1.0, 1.0, np.where(down == 1.0, -1.0, 0.0))
-        direction = np.where(np.isnan(upper), np.nan, direction)
-        atr = inputs.atr(self.atr_period)
-        beyond = np.maximum(np.where(direction > 0, close - upper, lower - close), 0.0)
+        # The channel of the previous `lookback` bars: the rolling extreme one bar back.
+        upper = np.full(close.shape, np.nan)
+        lower = np.full(close.shape, np.nan)
+        upper[:, 1:] = ind.rolling_max(inputs.high, self.lookback)[:, :-1]
+        lower[:, 1:] = ind.rolling_min(inputs.low, self.lookback)[:, :-1]
+        up = _held(close > upper, self.confirm_bars)  # NaN (no channel yet) compares False
+        down = _held(close < lower, self.confirm_bars)
+        direction = up.view(np.int8) - down.view(np.int8)
+        with np.errstate(invalid="ignore"):
+            beyond = (close - upper) * up
+            beyond += (lower - close) * down
         with np.errstate(divide="ignore", invalid="ignore"):
-            in_atr = np.where(atr > 0, beyond / atr, np.nan)
-        strength = in_atr / (in_atr + 1.0)
-        return finish(direction, strength)
+            in_atr = beyond / inputs.atr(self.atr_period)
+            strength = in_atr / (in_atr + 1.0)
+        return finish(direction.astype(np.float64), strength)

@@ -48,9 +48,9 @@ class MaCrossover:
 
     def evaluate(self, inputs: StrategyInputs) -> StrategyOutput:
         """Direction and strength per symbol and bar."""
-        gap = ind.sma(inputs.close, self.fast_window) - ind.sma(inputs.close, self.slow_window)
-        atr = inputs.atr(self.atr_period)
+        fast, slow = ind.smas(inputs.close, (self.fast_window, self.slow_window))
+        gap = fast - slow
         with np.errstate(divide="ignore", invalid="ignore"):
-            in_atr = np.where(atr > 0, np.abs(gap) / atr, np.nan)
-        strength = in_atr / (in_atr + 1.0)
+            in_atr = np.abs(gap) / inputs.atr(self.atr_period)
+            strength = in_atr / (in_atr + 1.0)
         return finish(gap, strength)

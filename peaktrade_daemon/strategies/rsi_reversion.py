@@ -54,12 +54,10 @@ class RsiReversion:
     def evaluate(self, inputs: StrategyInputs) -> StrategyOutput:
         """Direction and strength per symbol and bar."""
         value = ind.rsi(inputs.close, self.period)
-        direction = np.where(
-            value < self.oversold, 1.0, np.where(value > self.overbought, -1.0, 0.0)
-        )
-        strength = np.where(
-            direction > 0,
-            (self.oversold - value) / self.oversold,
-            (value - self.overbought) / (100.0 - self.overbought),
-        )
-        return finish(np.where(np.isnan(value), np.nan, direction), strength)
+        long = value < self.oversold
+        short = value > self.overbought
+        direction = long.view(np.int8) - short.view(np.int8)
+        # NaN (RSI undefined) compares False: flat, and fmax in finish() drops its strength.
+        strength = (self.oversold - value) / self.oversold * long
+        strength += (value - self.overbought) / (100.0 - self.overbought) * short
+        return finish(direction.astype(np.float64), strength)

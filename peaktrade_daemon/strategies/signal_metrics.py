@@ -52,10 +52,9 @@ def signal_metrics(
     n_sym, n_bar = close.shape
     strength, direction = current_signal(outputs)
     horizon = params.forward_bars
-    forward = np.full(close.shape, np.nan)
-    if n_bar > horizon:
-        forward[:, :-horizon] = close[:, horizon:] / close[:, :-horizon] - 1.0
-    judged = np.isfinite(forward)
+    judged_bars = max(n_bar - horizon, 0)
+    forward = close[:, horizon:] / close[:, :judged_bars] - 1.0 if judged_bars else None
+    current = direction.astype(np.int8)[:, None]
     agree = np.zeros(n_sym)
     recent = np.zeros(n_sym)
     wrong = np.zeros(n_sym)
@@ -63,14 +62,17 @@ def signal_metrics(
     count = np.zeros(n_sym)
     for out in outputs:
         events = signal_mask(out.direction)
-        from_end = np.cumsum(events[:, ::-1], axis=1)[:, ::-1]
-        last_w = events & (from_end <= params.consistency_window)
+        total = events.sum(axis=1)
+        # The last W signals: those with at most W - 1 signals after them.
+        before = np.cumsum(events, axis=1, dtype=np.int32)
+        last_w = events & (before > (total - params.consistency_window)[:, None])
         recent += last_w.sum(axis=1)
-        agree += (last_w & (out.direction == direction[:, None])).sum(axis=1)
-        judge = events & judged
-        evaluated += judge.sum(axis=1)
-        wrong += (judge & (out.direction * np.where(judged, forward, 0.0) < 0)).sum(axis=1)
-        count += events.sum(axis=1)
+        agree += (last_w & (out.direction == current)).sum(axis=1)
+        if forward is not None:
+            judge = events[:, :judged_bars]
+            evaluated += judge.sum(axis=1)
+            wrong += (judge & (out.direction[:, :judged_bars] * forward < 0)).sum(axis=1)
+        count += total
     with np.errstate(divide="ignore", invalid="ignore"):
         consistency = np.where((recent > 0) & (direction != 0), agree / recent, np.nan)
         false_rate = np.where(evaluated > 0, wrong / evaluated, np.nan)

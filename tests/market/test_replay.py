@@ -67,5 +67,5 @@ async def test_edited_file_is_reread_unchanged_file_is_cached(project_root: Path
 async def test_missing_file_is_a_data_error(project_root: Path) -> None:
     (project_root / "data/samples/GOOG.csv").unlink()
     feeds = Feeds(load_settings(project_root), ManualClock())
-    with pytest.raises(DataError, match="GOOG.csv: no market data file for GOOG"):
+    with pytest.raises(DataError, match=r"GOOG\.csv: no market data file for GOOG"):
         await feeds.bars("GOOG", 3)

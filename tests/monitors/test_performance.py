@@ -1,4 +1,4 @@
-"""PerformanceMonitor: every metric against pandas on the paper book of real data and on a ledger."""
+"""PerformanceMonitor: every metric against pandas, on the paper book and on a ledger."""
 
 from __future__ import annotations
 

@@ -84,7 +84,10 @@ async def test_both_formats_give_the_same_book(project_root: Path, fmt: str) -> 
 
 
 def test_crossing_fill_splits_its_fee() -> None:
-    raw = b"timestamp,symbol,side,quantity,price,fee\n2024-01-01,X,buy,1,10,1\n2024-01-02,X,sell,3,12,3\n"
+    raw = (
+        b"timestamp,symbol,side,quantity,price,fee\n"
+        b"2024-01-01,X,buy,1,10,1\n2024-01-02,X,sell,3,12,3\n"
+    )
     trades, positions = round_trips(parse_fills(Path("f.csv"), raw))
     assert trades[0].pnl == pytest.approx(2.0 - 1.0 - 1.0)
     assert positions[0].quantity == pytest.approx(-2.0)
@@ -123,5 +126,5 @@ async def test_stale_equity_and_mtime_cache(project_root: Path) -> None:
 
 async def test_missing_ledger_is_a_data_error(project_root: Path) -> None:
     source = ledger_source(project_root, "csv", ManualClock())
-    with pytest.raises(DataError, match="equity.csv: ledger file unreadable"):
+    with pytest.raises(DataError, match=r"equity\.csv: ledger file unreadable"):
         await source.snapshot("GOOG")

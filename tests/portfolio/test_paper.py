@@ -89,5 +89,5 @@ def test_blown_book_is_liquidated_and_stays_flat() -> None:
 def test_invalid_portfolio_config() -> None:
     config = load_config(PROJECT_ROOT / "config/config.toml")
     assert PaperParams.from_config(config) == PaperParams(100_000.0, 1.0, 5.0, 0.25)
-    with pytest.raises(ConfigError, match="portfolio.leverage"):
+    with pytest.raises(ConfigError, match=r"portfolio\.leverage"):
         PaperParams.from_config(config.with_updates({"portfolio.leverage": 0.0}))

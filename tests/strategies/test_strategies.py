@@ -144,9 +144,9 @@ def test_parameters_come_from_config_and_are_validated() -> None:
     names = [s.name for s in enabled_strategies(config)]
     assert names == ["ma_crossover", "rsi_reversion", "breakout"]
     assert enabled_strategies(config)[0] == MaCrossover(fast_window=7, slow_window=30)
-    with pytest.raises(ConfigError, match="strategy.ma_crossover.fast_window"):
+    with pytest.raises(ConfigError, match=r"strategy\.ma_crossover\.fast_window"):
         enabled_strategies(shipped().with_updates({"strategy.ma_crossover.fast_window": 40}))
-    with pytest.raises(ConfigError, match="strategy.breakout.lookback"):
+    with pytest.raises(ConfigError, match=r"strategy\.breakout\.lookback"):
         enabled_strategies(shipped().with_updates({"strategy.breakout.lookback": 0}))
     with pytest.raises(ConfigError, match="unknown strategy 'momo'"):
         enabled_strategies(shipped().with_updates({"strategy.enabled": ["momo"]}))
