@@ -95,27 +95,39 @@ def wilder(x: FloatArray, period: int, start: int = 0) -> FloatArray:
     """Wilder smoothing of ``x`` from column ``start`` on (earlier columns are undefined).
 
     The recursion y_t = a y_{t-1} + b x_t (a = (p - 1) / p, b = 1 / p) is evaluated in blocks of
-    32 bars: inside a block, y = x_block @ T + a^(k+1) y_carry with T[j, k] = b a^(k - j) for
-    j <= k, one matrix product for every symbol at once instead of a Python step per bar. Every
-    weight is positive and below 1, so this is as accurate as the step-by-step recursion.
+    32 bars: each block's own response (starting from 0) is one matrix product for every block of
+    every symbol at once, x_blocks @ T with T[j, k] = b a^(k - j) for j <= k; then the value
+    carried into each block (a^(k+1) y_before) is added block by block. All weights are positive
+    and below 1, so this is as accurate as the step-by-step recursion and far faster than a
+    Python step per bar.
     """
     out = _nan_like(x)
     first = start + period - 1
-    if x.shape[1] <= first:
+    n_sym, n_bar = x.shape
+    if n_bar <= first:
         return out
-    carry = x[:, start : first + 1].mean(axis=1)
-    out[:, first] = carry
+    seed = x[:, start : first + 1].mean(axis=1)
+    out[:, first] = seed
+    rest = n_bar - first - 1
+    if rest == 0:
+        return out
     keep, weight = (period - 1) / period, 1.0 / period
-    lag = np.arange(_BLOCK)[None, :] - np.arange(_BLOCK)[:, None]
+    size = min(_BLOCK, rest)
+    blocks = -(-rest // size)
+    lag = np.arange(size)[None, :] - np.arange(size)[:, None]
     kernel = np.where(lag >= 0, weight * keep ** np.maximum(lag, 0), 0.0)
-    decay = keep ** np.arange(1, _BLOCK + 1)
-    for lo in range(first + 1, x.shape[1], _BLOCK):
-        hi = min(lo + _BLOCK, x.shape[1])
-        n = hi - lo
-        block = x[:, lo:hi] @ kernel[:n, :n]
-        block += carry[:, None] * decay[None, :n]
-        out[:, lo:hi] = block
-        carry = block[:, -1]
+    decay = keep ** np.arange(1, size + 1)
+    padded = np.zeros((n_sym, blocks * size))
+    padded[:, :rest] = x[:, first + 1 :]
+    local = (padded.reshape(n_sym * blocks, size) @ kernel).reshape(n_sym, blocks, size)
+    # The value carried into block b: c_b = local_end_{b-1} + a^size c_{b-1}, c_0 = the seed.
+    carries = np.empty((n_sym, blocks))
+    carries[:, 0] = seed
+    ends = local[:, :, -1]
+    for b in range(1, blocks):
+        carries[:, b] = ends[:, b - 1] + decay[-1] * carries[:, b - 1]
+    local += carries[:, :, None] * decay
+    out[:, first + 1 :] = local.reshape(n_sym, blocks * size)[:, :rest]
     return out
 
 
@@ -138,17 +150,17 @@ def atr(high: FloatArray, low: FloatArray, close: FloatArray, period: int) -> Fl
 
 def rsi(close: FloatArray, period: int) -> FloatArray:
     """Relative strength index (Wilder), first defined at column ``period``."""
-    n_sym = close.shape[0]
-    moves = np.zeros((2 * n_sym, close.shape[1]))
-    gain, loss = moves[:n_sym], moves[n_sym:]
+    gain = np.zeros_like(close)
+    loss = np.zeros_like(close)
     np.subtract(close[:, 1:], close[:, :-1], out=loss[:, 1:])  # the change, for now
     np.maximum(loss, 0.0, out=gain)
     np.subtract(gain, loss, out=loss)  # max(-change, 0) = max(change, 0) - change
-    smooth = wilder(moves, period, start=1)  # gains and losses in one pass
-    avg_gain, avg_loss = smooth[:n_sym], smooth[n_sym:]
+    avg_gain = wilder(gain, period, start=1)
+    avg_loss = wilder(loss, period, start=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         # 100 - 100 / (1 + g / l) = 100 g / (g + l): 100 when l = 0 < g; NaN stays NaN.
-        value = avg_gain / (avg_gain + avg_loss)
+        total = avg_gain + avg_loss
+        value = np.divide(avg_gain, total, out=total)
     value *= 100.0
     flat = (avg_gain == 0) & (avg_loss == 0)
     if flat.any():
@@ -158,15 +170,20 @@ def rsi(close: FloatArray, period: int) -> FloatArray:
 
 def _rolling_extreme(x: FloatArray, window: int, take_max: bool) -> FloatArray:
     """Rolling max/min by doubling (a sparse table): extremes of spans 1, 2, 4, ... are combined
-    pairwise, then two overlapping spans cover the window. log2(window) + 1 array operations."""
+    pairwise, then two overlapping spans cover the window. log2(window) + 1 array passes, between
+    two buffers allocated once."""
     out = _nan_like(x)
     n_bar = x.shape[1]
     if n_bar < window:
         return out
     combine = np.maximum if take_max else np.minimum
     span, table = 1, x  # table[:, i] = extreme of x[:, i : i + span]
+    spare = [np.empty_like(x), np.empty_like(x)]
     while span * 2 <= window:
-        table = combine(table[:, :-span], table[:, span:])
+        target = spare[0][:, : n_bar - span * 2 + 1]
+        combine(table[:, : n_bar - span * 2 + 1], table[:, span : n_bar - span + 1], out=target)
+        table = target
+        spare.reverse()
         span *= 2
     count = n_bar - window + 1
     combine(

@@ -64,18 +64,22 @@ class Strategy(Protocol):
         ...
 
 
-def finish(direction: FloatArray, strength: FloatArray) -> StrategyOutput:
-    """Normalise raw arrays: direction is the sign of ``direction`` (NaN -> flat), strength is
-    clipped to [0, 1] (NaN -> 0), and a bar is flat unless both are defined and the strength is
-    positive. Every built-in strategy's strength is positive exactly when it has a direction, so
-    "strength 0" and "flat" are the same thing. Arithmetic on masks instead of ``np.where``:
-    this runs on every bar of every symbol."""
-    s = np.fmin(np.fmax(strength, 0.0), 1.0)  # fmax/fmin drop NaN
-    live = s > 0
-    d = (direction > 0).view(np.int8) - (direction < 0).view(np.int8)
-    d *= live.view(np.int8)
+def finish(direction: DirectionArray, strength: FloatArray) -> StrategyOutput:
+    """Normalise raw outputs (``strength`` is modified in place): strength is clipped to [0, 1]
+    with NaN -> 0, and a bar is flat unless its strength is positive. Every built-in strategy's
+    strength is positive exactly when it has a direction, so "strength 0" and "flat" are the same
+    thing. Mask arithmetic instead of ``np.where``: this runs on every bar of every symbol."""
+    s = np.fmax(strength, 0.0, out=strength)  # fmax/fmin drop NaN
+    np.fmin(s, 1.0, out=s)
+    d = direction * (s > 0).view(np.int8)
     s *= d != 0
     return StrategyOutput(direction=d, strength=s)
+
+
+def sign8(values: FloatArray) -> DirectionArray:
+    """Sign as int8, NaN -> 0."""
+    positive: DirectionArray = (values > 0).view(np.int8)
+    return positive - (values < 0).view(np.int8)
 
 
 def signal_mask(direction: DirectionArray) -> npt.NDArray[np.bool_]:

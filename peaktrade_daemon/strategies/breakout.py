@@ -55,18 +55,24 @@ class Breakout:
     def evaluate(self, inputs: StrategyInputs) -> StrategyOutput:
         """Direction and strength per symbol and bar."""
         close = inputs.close
-        # The channel of the previous `lookback` bars: the rolling extreme one bar back.
-        upper = np.full(close.shape, np.nan)
-        lower = np.full(close.shape, np.nan)
-        upper[:, 1:] = ind.rolling_max(inputs.high, self.lookback)[:, :-1]
-        lower[:, 1:] = ind.rolling_min(inputs.low, self.lookback)[:, :-1]
-        up = _held(close > upper, self.confirm_bars)  # NaN (no channel yet) compares False
-        down = _held(close < lower, self.confirm_bars)
+        # The channel of the previous `lookback` bars is the rolling extreme one bar back; bar 0
+        # has no channel and stays flat (NaN compares False).
+        upper = ind.rolling_max(inputs.high, self.lookback)[:, :-1]
+        lower = ind.rolling_min(inputs.low, self.lookback)[:, :-1]
+        now = close[:, 1:]
+        up = np.zeros(close.shape, dtype=np.bool_)
+        down = np.zeros(close.shape, dtype=np.bool_)
+        np.greater(now, upper, out=up[:, 1:])
+        np.less(now, lower, out=down[:, 1:])
+        up, down = _held(up, self.confirm_bars), _held(down, self.confirm_bars)
         direction = up.view(np.int8) - down.view(np.int8)
-        with np.errstate(invalid="ignore"):
-            beyond = (close - upper) * up
-            beyond += (lower - close) * down
-        with np.errstate(divide="ignore", invalid="ignore"):
-            in_atr = beyond / inputs.atr(self.atr_period)
-            strength = in_atr / (in_atr + 1.0)
-        return finish(direction.astype(np.float64), strength)
+        beyond = np.zeros(close.shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            # Only one of the two is non-zero at a bar; NaN from an undefined channel is dropped
+            # by finish() (flat there anyway).
+            np.subtract(now, upper, out=beyond[:, 1:])
+            beyond *= up
+            beyond[:, 1:] += (lower - now) * down[:, 1:]
+            beyond /= inputs.atr(self.atr_period)
+            strength = beyond / (beyond + 1.0)
+        return finish(direction, strength)

@@ -18,7 +18,13 @@ import numpy as np
 from peaktrade_daemon.config import PeakConfig
 from peaktrade_daemon.errors import ConfigError
 from peaktrade_daemon.market import indicators as ind
-from peaktrade_daemon.strategies.base import StrategyInputs, StrategyOutput, finish, param_int
+from peaktrade_daemon.strategies.base import (
+    StrategyInputs,
+    StrategyOutput,
+    finish,
+    param_int,
+    sign8,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +55,9 @@ class MaCrossover:
     def evaluate(self, inputs: StrategyInputs) -> StrategyOutput:
         """Direction and strength per symbol and bar."""
         fast, slow = ind.smas(inputs.close, (self.fast_window, self.slow_window))
-        gap = fast - slow
+        gap = np.subtract(fast, slow, out=fast)
         with np.errstate(divide="ignore", invalid="ignore"):
-            in_atr = np.abs(gap) / inputs.atr(self.atr_period)
+            in_atr = np.abs(gap, out=slow)
+            in_atr /= inputs.atr(self.atr_period)
             strength = in_atr / (in_atr + 1.0)
-        return finish(gap, strength)
+        return finish(sign8(gap), strength)

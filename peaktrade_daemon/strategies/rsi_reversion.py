@@ -54,10 +54,9 @@ class RsiReversion:
     def evaluate(self, inputs: StrategyInputs) -> StrategyOutput:
         """Direction and strength per symbol and bar."""
         value = ind.rsi(inputs.close, self.period)
-        long = value < self.oversold
-        short = value > self.overbought
-        direction = long.view(np.int8) - short.view(np.int8)
-        # NaN (RSI undefined) compares False: flat, and fmax in finish() drops its strength.
-        strength = (self.oversold - value) / self.oversold * long
-        strength += (value - self.overbought) / (100.0 - self.overbought) * short
-        return finish(direction.astype(np.float64), strength)
+        direction = (value < self.oversold).view(np.int8) - (value > self.overbought).view(np.int8)
+        # Outside a zone both depths are negative and finish() clips them to 0; NaN (RSI not
+        # defined yet) compares False and is dropped the same way.
+        long = (self.oversold - value) * (1.0 / self.oversold)
+        short = (value - self.overbought) * (1.0 / (100.0 - self.overbought))
+        return finish(direction, np.fmax(long, short, out=long))

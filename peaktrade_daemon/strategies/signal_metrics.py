@@ -53,25 +53,29 @@ def signal_metrics(
     strength, direction = current_signal(outputs)
     horizon = params.forward_bars
     judged_bars = max(n_bar - horizon, 0)
-    forward = close[:, horizon:] / close[:, :judged_bars] - 1.0 if judged_bars else None
+    # Byte masks of the forward move, computed once (counting on bytes is far cheaper than
+    # multiplying directions into float arrays per strategy).
+    move = close[:, horizon:] / close[:, :judged_bars] if judged_bars else np.ones((n_sym, 0))
+    fell, rose = move < 1.0, move > 1.0
     current = direction.astype(np.int8)[:, None]
-    agree = np.zeros(n_sym)
-    recent = np.zeros(n_sym)
-    wrong = np.zeros(n_sym)
-    evaluated = np.zeros(n_sym)
-    count = np.zeros(n_sym)
+    agree = np.zeros(n_sym, dtype=np.int64)
+    recent = np.zeros(n_sym, dtype=np.int64)
+    wrong = np.zeros(n_sym, dtype=np.int64)
+    evaluated = np.zeros(n_sym, dtype=np.int64)
+    count = np.zeros(n_sym, dtype=np.int64)
     for out in outputs:
         events = signal_mask(out.direction)
-        total = events.sum(axis=1)
+        total = np.count_nonzero(events, axis=1)
         # The last W signals: those with at most W - 1 signals after them.
         before = np.cumsum(events, axis=1, dtype=np.int32)
         last_w = events & (before > (total - params.consistency_window)[:, None])
-        recent += last_w.sum(axis=1)
-        agree += (last_w & (out.direction == current)).sum(axis=1)
-        if forward is not None:
-            judge = events[:, :judged_bars]
-            evaluated += judge.sum(axis=1)
-            wrong += (judge & (out.direction[:, :judged_bars] * forward < 0)).sum(axis=1)
+        recent += np.count_nonzero(last_w, axis=1)
+        agree += np.count_nonzero(last_w & (out.direction == current), axis=1)
+        judge = events[:, :judged_bars]
+        d = out.direction[:, :judged_bars]
+        evaluated += np.count_nonzero(judge, axis=1)
+        against = ((d > 0) & fell) | ((d < 0) & rose)
+        wrong += np.count_nonzero(judge & against, axis=1)
         count += total
     with np.errstate(divide="ignore", invalid="ignore"):
         consistency = np.where((recent > 0) & (direction != 0), agree / recent, np.nan)
