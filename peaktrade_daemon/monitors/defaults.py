@@ -28,3 +28,9 @@ def resolve(
     clock = clock if clock is not None else SystemClock()
     feeds = feeds if feeds is not None else Feeds(settings, clock)
     return settings, feeds, clock
+
+
+async def close_feeds(feeds: MarketSource) -> None:
+    """Close ``feeds`` if it holds connections (``Feeds`` does; a test double may not)."""
+    if isinstance(feeds, Feeds):
+        await feeds.close()

@@ -19,7 +19,7 @@ from peaktrade_daemon.errors import DataError, FeedError
 from peaktrade_daemon.market.bars import Bars, timeframe_seconds
 from peaktrade_daemon.market.feeds import MarketSource
 from peaktrade_daemon.market.metrics import REGIME_NAMES, MarketParams, market_metrics
-from peaktrade_daemon.monitors.defaults import resolve
+from peaktrade_daemon.monitors.defaults import close_feeds, resolve
 from peaktrade_daemon.monitors.result import MonitorResult, ResultBuilder
 from peaktrade_daemon.settings import DaemonSettings, MarketMonitorSettings
 
@@ -59,6 +59,7 @@ class MarketMonitor:
         feeds: MarketSource | None = None,
         clock: Clock | None = None,
     ) -> None:
+        self._owns_feeds = feeds is None
         self.settings, self.feeds, self.clock = resolve(settings, feeds, clock)
 
     def _compute(self, bars: Bars) -> dict[str, float]:
@@ -81,6 +82,12 @@ class MarketMonitor:
             ),
         )
         return {name: float(array[0]) for name, array in values.items()}
+
+    async def close(self) -> None:
+        """Close the market data feeds this monitor built itself (injected ones are the
+        caller's to close)."""
+        if self._owns_feeds:
+            await close_feeds(self.feeds)
 
     async def check_conditions(self, symbol: str) -> MonitorResult:
         """Every market metric of ``symbol`` (missing ones with their reason) and the status."""

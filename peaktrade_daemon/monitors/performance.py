@@ -14,7 +14,7 @@ from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.config import PeakConfig
 from peaktrade_daemon.errors import DataError, FeedError
 from peaktrade_daemon.market.feeds import MarketSource
-from peaktrade_daemon.monitors.defaults import resolve, trading_config
+from peaktrade_daemon.monitors.defaults import close_feeds, resolve, trading_config
 from peaktrade_daemon.monitors.result import MonitorResult, ResultBuilder
 from peaktrade_daemon.portfolio.ledger import LedgerPortfolio
 from peaktrade_daemon.portfolio.paper import PaperPortfolio
@@ -45,6 +45,7 @@ class PerformanceMonitor:
         source: PortfolioSource | None = None,
         clock: Clock | None = None,
     ) -> None:
+        self._owns_feeds = feeds is None
         self.settings, self.feeds, self.clock = resolve(settings, feeds, clock)
         cfg = self.settings.monitors.performance
         if source is None:
@@ -54,6 +55,12 @@ class PerformanceMonitor:
                 config = config if config is not None else trading_config(self.settings)
                 source = PaperPortfolio(self.feeds, config, cfg.history_bars)
         self.source = source
+
+    async def close(self) -> None:
+        """Close the market data feeds this monitor built itself (injected ones are the
+        caller's to close)."""
+        if self._owns_feeds:
+            await close_feeds(self.feeds)
 
     async def check_conditions(self, symbol: str) -> MonitorResult:
         """Every performance metric (missing ones with their reason) and the status."""

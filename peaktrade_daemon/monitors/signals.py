@@ -18,7 +18,7 @@ from peaktrade_daemon.config import PeakConfig
 from peaktrade_daemon.errors import DataError, FeedError
 from peaktrade_daemon.market.bars import Bars
 from peaktrade_daemon.market.feeds import MarketSource
-from peaktrade_daemon.monitors.defaults import resolve, trading_config
+from peaktrade_daemon.monitors.defaults import close_feeds, resolve, trading_config
 from peaktrade_daemon.monitors.result import MonitorResult, ResultBuilder
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.strategies.base import Strategy, StrategyInputs
@@ -52,6 +52,7 @@ class SignalMonitor:
         config: PeakConfig | None = None,
         clock: Clock | None = None,
     ) -> None:
+        self._owns_feeds = feeds is None
         self.settings, self.feeds, self.clock = resolve(settings, feeds, clock)
         self.config = config if config is not None else trading_config(self.settings)
         self.strategies: tuple[Strategy, ...] = enabled_strategies(self.config)
@@ -96,6 +97,12 @@ class SignalMonitor:
             history=history_metrics(histories, float(direction[0]), params),
             recorded=sum(len(h.records) for h in histories),
         )
+
+    async def close(self) -> None:
+        """Close the market data feeds this monitor built itself (injected ones are the
+        caller's to close)."""
+        if self._owns_feeds:
+            await close_feeds(self.feeds)
 
     async def check_conditions(self, symbol: str) -> MonitorResult:
         """Every signal metric of ``symbol`` (missing ones with their reason) and the status."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from peaktrade_daemon.market.calendars import TradingCalendar
@@ -111,3 +113,29 @@ def test_annualisation_factors() -> None:
 def test_invalid_calendar_settings_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         CalendarSettings(**bad)  # type: ignore[arg-type]
+
+
+moments = st.datetimes(
+    min_value=datetime(2023, 1, 1), max_value=datetime(2025, 12, 31), timezones=st.just(UTC)
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(moments, st.integers(0, 10 * 86_400), st.integers(0, 10 * 86_400))
+def test_open_time_is_additive_and_bounded(start: datetime, first_s: int, second_s: int) -> None:
+    middle = start + timedelta(seconds=first_s)
+    end = middle + timedelta(seconds=second_s)
+    for cal in (FX, NASDAQ, CRYPTO):
+        whole = cal.open_seconds_between(start, end)
+        parts = cal.open_seconds_between(start, middle) + cal.open_seconds_between(middle, end)
+        assert whole == pytest.approx(parts, abs=1e-6)
+        assert 0 <= whole <= (end - start).total_seconds()
+
+
+@settings(max_examples=150, deadline=None)
+@given(moments)
+def test_is_open_agrees_with_open_time(moment: datetime) -> None:
+    moment = moment.replace(second=0, microsecond=0)
+    for cal in (FX, NASDAQ, CRYPTO):
+        one_minute = cal.open_seconds_between(moment, moment + timedelta(minutes=1))
+        assert (one_minute == 60) is cal.is_open(moment)
