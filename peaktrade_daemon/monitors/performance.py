@@ -75,10 +75,9 @@ class PerformanceMonitor:
             return out.build()
         out.labels.update(source=snap.source, scope=snap.scope)
         if len(snap.equity) == 0:
-            out.lack((*CURRENT, *HISTORICAL), snap.stale_reason or "no equity points")
-            out.raise_status(
-                cfg.stale_status, f"{symbol}: {snap.stale_reason or 'no equity points'}"
-            )
+            out.lack((*CURRENT, *HISTORICAL), snap.stale_reason or snap.insufficient or "no equity")
+            if snap.stale_reason:
+                out.raise_status(cfg.stale_status, f"{symbol}: {snap.stale_reason}")
             return out.build()
         values = await asyncio.to_thread(performance_metrics, snap)
         if snap.stale_reason:

@@ -21,7 +21,7 @@ from peaktrade_daemon.market.feeds import MarketSource
 from peaktrade_daemon.monitors.defaults import close_feeds, resolve, trading_config
 from peaktrade_daemon.monitors.result import MonitorResult, ResultBuilder
 from peaktrade_daemon.settings import DaemonSettings
-from peaktrade_daemon.strategies.base import Strategy, StrategyInputs
+from peaktrade_daemon.strategies.base import Strategy, StrategyInputs, warmup
 from peaktrade_daemon.strategies.history import StrategyHistory, history_metrics
 from peaktrade_daemon.strategies.registry import enabled_strategies
 from peaktrade_daemon.strategies.signal_metrics import SignalParams, current_signal
@@ -119,6 +119,11 @@ class SignalMonitor:
         if bars.empty:
             out.lack((*CURRENT, *HISTORICAL), freshness.reason)
             out.raise_status(cfg.stale_status, f"{symbol}: {freshness.reason}")
+            return out.build()
+        need = warmup(self.strategies)
+        if len(bars) < need:
+            reason = f"not enough data: {len(bars)} bars, the enabled strategies need {need}"
+            out.lack((*CURRENT, *HISTORICAL), reason)
             return out.build()
         async with self._lock:
             scan = await asyncio.to_thread(self._scan, bars)

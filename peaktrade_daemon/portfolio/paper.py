@@ -28,7 +28,7 @@ from peaktrade_daemon.errors import ConfigError
 from peaktrade_daemon.market.bars import Bars, FloatArray, IntArray, timeframe_seconds
 from peaktrade_daemon.market.feeds import MarketSource
 from peaktrade_daemon.portfolio.snapshot import ClosedTrade, PortfolioSnapshot, Position
-from peaktrade_daemon.strategies.base import DirectionArray, Strategy, StrategyInputs
+from peaktrade_daemon.strategies.base import DirectionArray, Strategy, StrategyInputs, warmup
 from peaktrade_daemon.strategies.registry import enabled_strategies
 
 
@@ -146,8 +146,23 @@ class PaperPortfolio:
         """The paper book of ``symbol`` over the feed's latest ``history_bars`` bars."""
         bars = await self._feeds.bars(symbol, self._history_bars)
         freshness = self._feeds.freshness(bars)
-        book = await asyncio.to_thread(self._book, bars)
         tf_s = timeframe_seconds(bars.timeframe)
+        need = warmup(self._strategies)
+        if len(bars) < need:
+            # Not enough bars for the strategies to have traded: no book to judge.
+            return PortfolioSnapshot(
+                source=self.name,
+                scope=symbol,
+                timestamps=bars.timestamps[:0],
+                equity=bars.close[:0],
+                trades=(),
+                positions=(),
+                bars_per_year=self._feeds.calendar(symbol).bars_per_year(tf_s),
+                as_of=bars.as_of,
+                stale_reason=freshness.reason if freshness.stale else "",
+                insufficient=f"not enough data: {len(bars)} bars, the strategies need {need}",
+            )
+        book = await asyncio.to_thread(self._book, bars)
         return PortfolioSnapshot(
             source=self.name,
             scope=symbol,

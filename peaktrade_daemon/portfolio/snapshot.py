@@ -53,6 +53,7 @@ class PortfolioSnapshot:
     bars_per_year: float
     as_of: datetime
     stale_reason: str = ""
+    insufficient: str = ""  # why there is no curve yet (too few bars), when that is the case
 
 
 class PortfolioSource(Protocol):

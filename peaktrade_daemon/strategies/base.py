@@ -59,9 +59,19 @@ class Strategy(Protocol):
         """The strategy's name (its config table)."""
         ...
 
+    @property
+    def warmup_bars(self) -> int:
+        """Bars needed before the strategy has a view at the last bar."""
+        ...
+
     def evaluate(self, inputs: StrategyInputs) -> StrategyOutput:
         """Direction and strength for every symbol and bar of ``inputs``."""
         ...
+
+
+def warmup(strategies: tuple[Strategy, ...]) -> int:
+    """Bars every one of ``strategies`` needs (a current signal is only known past this)."""
+    return max((s.warmup_bars for s in strategies), default=1)
 
 
 def finish(direction: DirectionArray, strength: FloatArray) -> StrategyOutput:

@@ -52,6 +52,11 @@ class Breakout:
             atr_period=param_int(config, "breakout", "atr_period", 14),
         )
 
+    @property
+    def warmup_bars(self) -> int:
+        """A full channel before the bar, confirmed, and the ATR defined."""
+        return max(self.lookback + self.confirm_bars, self.atr_period + 1)
+
     def evaluate(self, inputs: StrategyInputs) -> StrategyOutput:
         """Direction and strength per symbol and bar."""
         close = inputs.close

@@ -52,6 +52,11 @@ class MaCrossover:
             atr_period=param_int(config, "ma_crossover", "atr_period", 14),
         )
 
+    @property
+    def warmup_bars(self) -> int:
+        """The slow average and the ATR must both be defined."""
+        return max(self.slow_window, self.atr_period + 1)
+
     def evaluate(self, inputs: StrategyInputs) -> StrategyOutput:
         """Direction and strength per symbol and bar."""
         fast, slow = ind.smas(inputs.close, (self.fast_window, self.slow_window))

@@ -51,6 +51,11 @@ class RsiReversion:
             overbought=param_float(config, "rsi_reversion", "overbought", 70.0),
         )
 
+    @property
+    def warmup_bars(self) -> int:
+        """RSI is first defined at bar ``period``."""
+        return self.period + 1
+
     def evaluate(self, inputs: StrategyInputs) -> StrategyOutput:
         """Direction and strength per symbol and bar."""
         value = ind.rsi(inputs.close, self.period)

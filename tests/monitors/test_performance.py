@@ -132,3 +132,13 @@ async def test_no_ledger_file_is_critical(project_root: Path) -> None:
         result = await PerformanceMonitor(settings, clock=ManualClock()).check_conditions("GOOG")
     assert result.status == "critical" and result.metrics == {}
     assert "ledger file unreadable" in result.missing["win_rate"]
+
+
+async def test_too_few_bars_for_a_paper_book(project_root: Path) -> None:
+    settings = load_settings(
+        project_root, cli_overrides={"replay": {"start": "2004-09-20T00:00:00"}}
+    )
+    async with asyncio.timeout(10):
+        result = await PerformanceMonitor(settings, clock=ManualClock()).check_conditions("GOOG")
+    assert result.metrics == {} and result.status == "ok"
+    assert result.missing["total_trades"] == "not enough data: 22 bars, the strategies need 30"

@@ -83,3 +83,16 @@ async def test_thresholds_from_settings(project_root: Path) -> None:
         result = await SignalMonitor(settings, clock=ManualClock()).check_conditions("GOOG")
     assert result.status == "warning"
     assert result.alerts[0].startswith("GOOG: signal_frequency ")
+
+
+async def test_too_few_bars_for_the_strategies_is_missing_not_flat(project_root: Path) -> None:
+    # GOOG's 22nd bar: the slow average (30 bars) is not defined yet, so "no signal" is unknown.
+    settings = load_settings(
+        project_root, cli_overrides={"replay": {"start": "2004-09-20T00:00:00"}}
+    )
+    async with asyncio.timeout(10):
+        result = await SignalMonitor(settings, clock=ManualClock()).check_conditions("GOOG")
+    assert result.metrics == {}
+    assert result.missing["signal_strength"] == (
+        "not enough data: 22 bars, the enabled strategies need 30"
+    )
