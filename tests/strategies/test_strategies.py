@@ -7,6 +7,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from peaktrade_daemon.config import PeakConfig, load_config
 from peaktrade_daemon.errors import ConfigError
@@ -150,3 +153,28 @@ def test_parameters_come_from_config_and_are_validated() -> None:
         enabled_strategies(shipped().with_updates({"strategy.breakout.lookback": 0}))
     with pytest.raises(ConfigError, match="unknown strategy 'momo'"):
         enabled_strategies(shipped().with_updates({"strategy.enabled": ["momo"]}))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    arrays(
+        np.float64, st.tuples(st.integers(1, 4), st.integers(2, 120)), elements=st.floats(-0.2, 0.2)
+    ),
+    st.integers(1, 40),
+)
+def test_outputs_and_metrics_stay_in_range(steps: np.ndarray, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(steps, axis=1))
+    high = close * (1 + rng.uniform(0, 0.05, close.shape))
+    low = close * (1 - rng.uniform(0, 0.05, close.shape))
+    inp = StrategyInputs(high, low, close)
+    outputs = [s.evaluate(inp) for s in enabled_strategies(shipped())]
+    for out in outputs:
+        assert set(np.unique(out.direction)) <= {-1, 0, 1}
+        assert ((out.strength > 0) == (out.direction != 0)).all()
+        assert ((out.strength >= 0) & (out.strength <= 1)).all()
+    metrics = signal_metrics(outputs, close, SignalParams())
+    for name in ("signal_strength", "signal_consistency", "false_signal_rate"):
+        values = metrics[name][~np.isnan(metrics[name])]
+        assert ((values >= 0) & (values <= 1)).all(), name
+    assert (metrics["signal_frequency"] >= 0).all()
