@@ -318,6 +318,7 @@ class MarketMonitorSettings(Section):
     atr_period: int = Field(14, ge=1)
     volatile_ratio: float = Field(1.5, gt=0)
     trend_threshold: float = Field(0.3, ge=0, le=1)
+    ticker_max_age_s: float = Field(300.0, gt=0)
     stale_status: Literal["ok", "warning", "critical"] = "warning"
     thresholds: dict[str, ThresholdSettings] = _thresholds(
         volatility=(1.0, 2.0, "above"),

@@ -1,7 +1,8 @@
 """MarketMonitor: the market metrics of one symbol from its feed, calendar and ticker.
 
 Metric formulas are in :mod:`peaktrade_daemon.market.metrics`; ``spread`` is (ask - bid) / mid
-of the feed's ticker (missing for feeds without tickers, like replay) and ``is_market_hours`` is
+of the feed's ticker (missing for feeds without tickers, like replay, and for a ticker older
+than ``ticker_max_age_s``) and ``is_market_hours`` is
 the symbol's calendar at the feed's now (replay time for replayed symbols). When the bars are
 stale (see :mod:`peaktrade_daemon.market.freshness`) every bar-derived metric is missing with
 the staleness as its reason, and the status is at least ``stale_status``.
@@ -18,6 +19,7 @@ from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.errors import DataError, FeedError
 from peaktrade_daemon.market.bars import Bars, timeframe_seconds
 from peaktrade_daemon.market.feeds import MarketSource
+from peaktrade_daemon.market.freshness import describe_age
 from peaktrade_daemon.market.metrics import REGIME_NAMES, MarketParams, market_metrics
 from peaktrade_daemon.monitors.defaults import close_feeds, resolve
 from peaktrade_daemon.monitors.result import MonitorResult, ResultBuilder
@@ -133,6 +135,11 @@ class MarketMonitor:
             return
         if ticker is None:
             out.put("spread", None, f"no ticker: the {self.feeds.spec(symbol).feed} feed has none")
+            return
+        age_s = (self.clock.now() - ticker.timestamp).total_seconds()
+        limit_s = self.settings.monitors.market.ticker_max_age_s
+        if age_s > limit_s:
+            out.put("spread", None, f"stale ticker: {describe_age(age_s)} old (limit {limit_s:g}s)")
             return
         spread = ticker.spread
         out.put(

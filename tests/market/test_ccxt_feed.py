@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -234,3 +234,17 @@ def test_embedded_default_does_not_import_ccxt(project_root: Path) -> None:
     )
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report == {"ccxt": False, "n": 7}
+
+
+async def test_old_ticker_gives_no_spread(project_root: Path, binance: FakeBinance) -> None:
+    settings = feed_settings(project_root, binance.url)
+    # The stub stamps tickers with the wall clock; a monitor clock an hour later sees it as old.
+    clock = ManualClock(datetime.now(UTC) + timedelta(hours=1))
+    feeds = Feeds(settings, clock)
+    try:
+        async with asyncio.timeout(10):
+            result = await MarketMonitor(settings, feeds, clock).check_conditions("BTC/USDT")
+    finally:
+        await feeds.close()
+    reason = result.missing["spread"]
+    assert reason.startswith("stale ticker: ") and reason.endswith("old (limit 300s)"), reason
