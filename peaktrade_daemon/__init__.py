@@ -9,6 +9,12 @@ from peaktrade_daemon.config import (
     load_config_with_live_overrides,
     load_effective_config,
 )
+from peaktrade_daemon.decision import (
+    DecisionAction,
+    DecisionCriteria,
+    DecisionEngine,
+    WorkflowDecision,
+)
 from peaktrade_daemon.errors import ConfigError, PeakTradeError
 from peaktrade_daemon.settings import DaemonSettings, load_settings
 
@@ -17,8 +23,12 @@ __version__ = "0.1.0"
 __all__ = [
     "ConfigError",
     "DaemonSettings",
+    "DecisionAction",
+    "DecisionCriteria",
+    "DecisionEngine",
     "PeakConfig",
     "PeakTradeError",
+    "WorkflowDecision",
     "__version__",
     "load_config",
     "load_config_with_live_overrides",

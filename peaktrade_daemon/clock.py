@@ -77,7 +77,9 @@ class ManualClock:
             await asyncio.sleep(0)
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._now + timedelta(seconds=seconds), next(self._seq), fut))
+        heapq.heappush(
+            self._sleepers, (self._now + timedelta(seconds=seconds), next(self._seq), fut)
+        )
         await fut
 
     async def advance(self, seconds: float) -> None:

@@ -12,6 +12,7 @@ directory), never against where the package is installed.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from datetime import datetime
@@ -74,6 +75,7 @@ class DaemonSection(Section):
     ] = "auto"
     restart_backoff_initial_s: float = Field(1.0, gt=0)
     restart_backoff_max_s: float = Field(60.0, gt=0)
+    heartbeat_interval_s: float = Field(10.0, gt=0)
 
     _zone = field_validator("timezone")(_check_zone)
 
@@ -110,6 +112,7 @@ class StateSection(Section):
 
     database_url: str = ""
     retention: RetentionSection = RetentionSection()
+    retention_interval_s: float = Field(3600.0, gt=0)
 
 
 class HttpSection(Section):
@@ -141,6 +144,7 @@ class AlertsSection(Section):
     retry_initial_s: float = Field(2.0, gt=0)
     retry_max_s: float = Field(300.0, gt=0)
     max_attempts: int = Field(50, ge=1)
+    sink_report_interval_s: float = Field(600.0, gt=0)
 
 
 class CalendarSettings(Section):
@@ -386,6 +390,8 @@ class SchedulerSection(Section):
     enabled: bool = True
     timezone: str | None = None
     misfire_grace_s: float = Field(3600.0, gt=0)
+    # A fixed identity lets a restarted daemon reclaim its own jobs at once (STACK_NOTES).
+    identity: str = Field("peaktrade-daemon", min_length=1)
 
     @field_validator("timezone")
     @classmethod
@@ -393,11 +399,110 @@ class SchedulerSection(Section):
         return None if value is None else _check_zone(value)
 
 
+class CycleSection(Section):
+    """The autonomous cycle (§5.1): which symbols it watches and the thresholds of the documented
+    ``auto`` selection rule (see ``workflows/selection.py``). Empty ``symbols`` = every configured
+    symbol."""
+
+    symbols: tuple[str, ...] = ()
+    risk_drawdown: float = Field(0.10, ge=0)
+    risk_daily_loss_pct: float = Field(3.0, ge=0)
+    strong_signal: float = Field(0.7, ge=0, le=1)
+    min_signal_consistency: float = Field(0.5, ge=0, le=1)
+    unusual_volume_ratio: float = Field(2.0, gt=0)
+    unusual_price_change: float = Field(0.02, gt=0)
+    high_activity: float = Field(0.8, ge=0, le=1)
+    evening_review_start: str = Field("20:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    evening_review_end: str = Field("23:59", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    default_workflow: WorkflowType = "market_scan"
+
+
 class PromotionSection(Section):
     """The promotion worker inside the daemon."""
 
     worker_enabled: bool = True
     lock_timeout_s: float = Field(30.0, gt=0)
+
+
+class CriterionSettings(Section):
+    """One decision criterion in ``daemon.toml``; the same rules as
+    :class:`peaktrade_daemon.decision.criteria.DecisionCriteria` (finite threshold, weight > 0,
+    an empty ``metric_name`` means the metric named ``name``)."""
+
+    name: str = Field(min_length=1)
+    threshold: float = Field(allow_inf_nan=False)
+    weight: float = Field(1.0, gt=0, allow_inf_nan=False)
+    metric_name: str = ""
+    comparison: Literal["gt", "gte", "lt", "lte", "eq"] = "gt"
+    required: bool = False
+
+    @field_validator("threshold", "weight", mode="before")
+    @classmethod
+    def _not_bool(cls, value: object) -> object:
+        # pydantic takes true as 1.0 for a float; in a criterion that is always a typo.
+        if isinstance(value, bool):
+            raise ValueError("must be a number, not true/false")
+        return value
+
+
+class DecisionTypeSettings(Section):
+    """Bands and criteria of one workflow type.
+
+    ``criteria`` absent (None) means the built-in defaults of that type; an explicit empty list
+    means no criteria, so the type is skipped ("no criteria defined") unless ``unconditional``,
+    which means "always EXECUTE" and therefore takes no criteria at all.
+    """
+
+    execute_band: float = Field(0.6, ge=0, le=1)
+    alert_band: float = Field(0.4, ge=0, le=1)
+    max_unknown_weight_share: float = Field(0.0, ge=0, le=1)
+    unconditional: bool = False
+    criteria: tuple[CriterionSettings, ...] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DecisionTypeSettings:
+        if self.alert_band > self.execute_band:
+            raise ValueError(
+                f"alert_band {self.alert_band} is above execute_band {self.execute_band}"
+            )
+        if self.unconditional and self.criteria:
+            raise ValueError("an unconditional type takes no criteria (it always executes)")
+        names = [c.name for c in self.criteria or ()]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate criterion names: {', '.join(duplicates)}")
+        return self
+
+
+class DecisionSection(Section):
+    """Decision bands and criteria per workflow type (SPEC §4.3); other types under ``custom``."""
+
+    signal_analysis: DecisionTypeSettings = DecisionTypeSettings()
+    risk_check: DecisionTypeSettings = DecisionTypeSettings()
+    market_scan: DecisionTypeSettings = DecisionTypeSettings()
+    portfolio_analysis: DecisionTypeSettings = DecisionTypeSettings()
+    custom: dict[str, DecisionTypeSettings] = {}
+
+    @field_validator("custom")
+    @classmethod
+    def _no_builtin_in_custom(
+        cls, value: dict[str, DecisionTypeSettings]
+    ) -> dict[str, DecisionTypeSettings]:
+        clash = sorted(set(value) & set(WORKFLOW_TYPES))
+        if clash:
+            raise ValueError(f"{', '.join(clash)} belong in [decision.<type>], not under custom")
+        return value
+
+    def for_type(self, workflow_type: str) -> DecisionTypeSettings:
+        """Settings of one workflow type (defaults for a type configured nowhere)."""
+        if workflow_type in WORKFLOW_TYPES:
+            section: DecisionTypeSettings = getattr(self, workflow_type)
+            return section
+        return self.custom.get(workflow_type, DecisionTypeSettings())
+
+    def configured_types(self) -> tuple[str, ...]:
+        """The four built-in types, then every custom type."""
+        return (*WORKFLOW_TYPES, *self.custom)
 
 
 class DaemonSettings(BaseSettings):
@@ -422,11 +527,10 @@ class DaemonSettings(BaseSettings):
     ccxt: CcxtSection = CcxtSection()
     workflows: dict[str, WorkflowTypeSettings] = {}
     scheduler: SchedulerSection = SchedulerSection()
+    cycle: CycleSection = CycleSection()
     promotion: PromotionSection = PromotionSection()
-    # Sections owned by later components are validated by those components' own models; they are
-    # kept here as plain tables so daemon.toml stays one file.
     monitors: MonitorsSection = MonitorsSection()
-    decision: dict[str, Any] = {}
+    decision: DecisionSection = DecisionSection()
 
     @classmethod
     def settings_customise_sources(
@@ -497,10 +601,19 @@ def read_toml_file(path: Path, *, what: str) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{what} is not UTF-8 text (byte {exc.start})", file=path) from exc
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        column = getattr(exc, "colno", None)
-        message = getattr(exc, "msg", str(exc))
+        message, line, column = toml_error_position(exc)
         raise ConfigError(f"invalid TOML: {message}", file=path, line=line, column=column) from exc
+
+
+_POSITION = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$")
+
+
+def toml_error_position(exc: tomllib.TOMLDecodeError) -> tuple[str, int | None, int | None]:
+    """Message, line and column of a tomllib error (Python 3.11 only embeds them in the text)."""
+    match = _POSITION.match(str(exc))
+    if match is None:
+        return str(exc), None, None
+    return match["msg"], int(match["line"]), int(match["col"])
 
 
 def load_settings(
@@ -517,7 +630,7 @@ def load_settings(
     """
     resolved_root = resolve_root(root)
     explicit = settings_file is not None
-    file_path = Path(settings_file) if explicit else resolved_root / SETTINGS_FILE
+    file_path = Path(settings_file) if settings_file is not None else resolved_root / SETTINGS_FILE
     if not file_path.is_absolute():
         file_path = resolved_root / file_path
     file_data: dict[str, Any] = {}

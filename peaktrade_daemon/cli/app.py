@@ -20,13 +20,28 @@ from typing import Any
 
 import uvloop
 
-from peaktrade_daemon.cli import config_cmd, overrides_cmd, run_cmd
+from peaktrade_daemon.cli import (
+    alerts_cmd,
+    config_cmd,
+    health_cmd,
+    history_cmd,
+    jobs_cmd,
+    overrides_cmd,
+    run_cmd,
+)
 from peaktrade_daemon.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, PeakTradeError
 
 PROG = "peaktrade-daemon"
 
 # Each module adds its subcommands. Order is the order in --help.
-COMMAND_MODULES: tuple[Any, ...] = (config_cmd, overrides_cmd)
+COMMAND_MODULES: tuple[Any, ...] = (
+    config_cmd,
+    overrides_cmd,
+    jobs_cmd,
+    history_cmd,
+    alerts_cmd,
+    health_cmd,
+)
 
 EPILOG = """\
 exit codes:
@@ -73,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--root", metavar="DIR", help="root directory (default $PEAKTRADE_ROOT or .)")
+    parser.add_argument(
+        "--root", metavar="DIR", help="root directory (default $PEAKTRADE_ROOT or .)"
+    )
     parser.add_argument(
         "--config", metavar="PATH", help="trading config file (default <root>/config/config.toml)"
     )

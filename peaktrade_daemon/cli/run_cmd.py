@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
 
-from peaktrade_daemon.cli.context import settings_from_args
-from peaktrade_daemon.errors import EXIT_OK
+from peaktrade_daemon.daemon import Daemon, DaemonOptions, Plugins, default_plugins
+from peaktrade_daemon.snapshot import SnapshotSpec
 
 WORKFLOW_CHOICES = ("auto", "signal_analysis", "risk_check", "market_scan", "portfolio_analysis")
 
@@ -13,11 +16,19 @@ WORKFLOW_CHOICES = ("auto", "signal_analysis", "risk_check", "market_scan", "por
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The global options that shape a daemon run."""
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--once", action="store_true", help="run one autonomous cycle, then exit")
+    mode.add_argument(
+        "--once",
+        action="store_true",
+        help="run one autonomous cycle, then exit 0 if it succeeded, 1 if it failed "
+        "(130 when interrupted by Ctrl-C)",
+    )
     mode.add_argument(
         "--continuous",
         action="store_true",
-        help="run until stopped: a cycle every poll interval plus the scheduler (the default)",
+        help="run until stopped (the default): a cycle every poll interval plus the scheduler, "
+        "monitors and promotion worker. SIGTERM/SIGINT drain running work (daemon.drain_timeout_s) "
+        "and exit 0, a second signal forces; SIGHUP reloads every config file (kept unchanged "
+        "if any is invalid) and reopens the log files",
     )
     parser.add_argument(
         "--poll-interval",
@@ -32,16 +43,66 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--symbol", action="append", metavar="SYMBOL", help="symbol (repeatable)")
     parser.add_argument("--strategy", metavar="NAME", help="restrict signals to one strategy")
-    parser.add_argument("--no-alerts", action="store_true", help="do not send alerts")
-    parser.add_argument("--alert-log", metavar="PATH", help="alert log file (default logs/autonomous_alerts.log)")
+    parser.add_argument(
+        "--no-alerts",
+        action="store_true",
+        help="do not deliver alerts to the configured sinks (the alert log and console still "
+        "get every alert)",
+    )
+    parser.add_argument(
+        "--alert-log",
+        metavar="PATH",
+        help="alert log file (default logs/autonomous_alerts.log)",
+    )
     parser.add_argument("--include-tags", metavar="A,B", help="only scheduled jobs with these tags")
     parser.add_argument("--exclude-tags", metavar="C", help="skip scheduled jobs with these tags")
     parser.add_argument("--no-scheduler", action="store_true", help="do not run scheduled jobs")
     parser.add_argument("--tag", metavar="TEXT", help="label recorded on this run")
 
 
-def handle(args: argparse.Namespace) -> int:
-    """Run the daemon. Until the runtime lands this validates the settings and says so."""
-    settings = settings_from_args(args)
-    print(f"peaktrade-daemon: settings valid for root {settings.root}")
-    return EXIT_OK
+def _tags(text: str | None) -> tuple[str, ...]:
+    return tuple(t.strip() for t in (text or "").split(",") if t.strip())
+
+
+def cli_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Settings the command line overrides (kept for every reload of this process)."""
+    overrides: dict[str, dict[str, Any]] = {}
+    if getattr(args, "poll_interval", None) is not None:
+        overrides.setdefault("daemon", {})["poll_interval_s"] = args.poll_interval
+    if getattr(args, "workflow_type", None) is not None:
+        overrides.setdefault("daemon", {})["workflow_type"] = args.workflow_type
+    if getattr(args, "alert_log", None) is not None:
+        overrides.setdefault("paths", {})["alert_log"] = Path(args.alert_log).resolve()
+    if getattr(args, "config", None):
+        overrides.setdefault("paths", {})["config_file"] = Path(args.config).resolve()
+    if getattr(args, "no_scheduler", False):
+        overrides.setdefault("scheduler", {})["enabled"] = False
+    return overrides
+
+
+def options_from_args(args: argparse.Namespace) -> DaemonOptions:
+    """The daemon options the parsed command line describes."""
+    return DaemonOptions(
+        spec=SnapshotSpec(root=args.root, cli_overrides=cli_overrides(args)),
+        once=bool(args.once),
+        dry_run=bool(getattr(args, "dry_run", False)),
+        no_alerts=bool(args.no_alerts),
+        no_scheduler=bool(args.no_scheduler),
+        tag=args.tag,
+        symbols=tuple(args.symbol or ()),
+        strategy=args.strategy,
+        include_tags=_tags(args.include_tags),
+        exclude_tags=_tags(args.exclude_tags),
+    )
+
+
+def run_daemon(
+    args: argparse.Namespace, plugins: Plugins | None = None
+) -> Coroutine[Any, Any, int]:
+    """The daemon's main coroutine for ``args`` (scripts may pass extra plugins)."""
+    return Daemon(options_from_args(args), plugins=plugins or default_plugins()).run()
+
+
+def handle(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
+    """Run the daemon; the CLI frame runs the coroutine on uvloop and maps errors to exit codes."""
+    return run_daemon(args)

@@ -157,7 +157,9 @@ def load_config(
     return PeakConfig(_read_base(base_path), source_path=base_path)
 
 
-def _read_override_file(path: Path, table: str) -> tuple[Mapping[str, Any] | None, OverrideWarning | None]:
+def _read_override_file(
+    path: Path, table: str
+) -> tuple[Mapping[str, Any] | None, OverrideWarning | None]:
     """Parse one override file; never raises. Missing file -> (None, None)."""
     try:
         raw = path.read_bytes()
@@ -221,7 +223,11 @@ def load_config_with_live_overrides(
     base_path = _base_path(path, root)
     layers = _start(base_path, None)
     if force_apply_overrides or is_live_like(layers.data):
-        live = Path(auto_overrides_path) if auto_overrides_path else resolve_root(root) / DEFAULT_LIVE_OVERRIDES
+        live = (
+            Path(auto_overrides_path)
+            if auto_overrides_path
+            else resolve_root(root) / DEFAULT_LIVE_OVERRIDES
+        )
         layers.apply_file(live, LIVE_TABLE, "live")
     return layers.build(base_path)
 
@@ -245,6 +251,8 @@ def load_effective_config(
         for file in sorted(directory.glob(OFFLINE_GLOB)) if directory.is_dir() else []:
             layers.apply_file(file, OFFLINE_TABLE, "offline")
     if is_live_like(layers.data):
-        live = Path(auto_overrides_path) if auto_overrides_path else root_dir / DEFAULT_LIVE_OVERRIDES
+        live = (
+            Path(auto_overrides_path) if auto_overrides_path else root_dir / DEFAULT_LIVE_OVERRIDES
+        )
         layers.apply_file(live, LIVE_TABLE, "live")
     return layers.build(base_path)

@@ -70,7 +70,9 @@ def render_config(
     return lines
 
 
-def render_diff(base: PeakConfig, effective: PeakConfig, keys: Iterable[str] | None = None) -> list[str]:
+def render_diff(
+    base: PeakConfig, effective: PeakConfig, keys: Iterable[str] | None = None
+) -> list[str]:
     """One line per overridden key: ``key: base -> effective  [source file]``."""
     rows: list[str] = []
     for key, value in effective.leaves():
@@ -79,5 +81,7 @@ def render_diff(base: PeakConfig, effective: PeakConfig, keys: Iterable[str] | N
             continue
         if origin is None or origin.source == "base":
             continue
-        rows.append(f"{key}: {_fmt(base.get(key))} -> {_fmt(value)}    [{origin.source}: {origin.file}]")
+        rows.append(
+            f"{key}: {_fmt(base.get(key))} -> {_fmt(value)}    [{origin.source}: {origin.file}]"
+        )
     return rows

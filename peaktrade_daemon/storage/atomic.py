@@ -52,7 +52,9 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> None:
+def atomic_write_bytes(
+    path: str | os.PathLike[str], data: bytes, *, mode: int | None = None
+) -> None:
     """Replace ``path`` with ``data`` atomically and durably.
 
     The file's permission bits are kept when it exists (else ``mode`` or 0o644). On any failure
@@ -170,7 +172,9 @@ def read_toml_document(path: Path) -> TOMLDocument | None:
     except FileNotFoundError:
         return None
     except UnicodeDecodeError as exc:
-        raise UnparseableFileError(f"{path}: not UTF-8 text ({exc}); refusing to overwrite") from exc
+        raise UnparseableFileError(
+            f"{path}: not UTF-8 text ({exc}); refusing to overwrite"
+        ) from exc
     try:
         tomllib.loads(text)  # the strict parser decides validity; tomlkit is only for editing
         return tomlkit.parse(text)

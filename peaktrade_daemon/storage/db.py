@@ -4,26 +4,114 @@ Every table is declared on :class:`Base` in the ``storage`` module of the concep
 (``storage/runs.py``, ``storage/alert_store.py`` ...); :func:`open_database` imports them all,
 creates or migrates the schema, and returns a :class:`Database` the composition root hands to
 components.
+
+Schema evolution: ``create_all`` creates tables that do not exist yet (a new install, or a table a
+new module declares). Changes to *existing* tables (a new column, an index, a data fix) are
+:class:`Migration` steps in :data:`MIGRATIONS`, applied in version order, each in its own
+transaction together with the bump of the ``schema_version`` row. A brand-new database already has
+the current shape from ``create_all``, so it is stamped with the latest version without running the
+steps. A database stamped with a version this code does not know (written by a newer release) is
+refused with a :class:`~peaktrade_daemon.errors.StateError` rather than used half-understood.
+
+Retention: :func:`prune_oldest` deletes the oldest rows beyond a per-table limit (settings
+``[state.retention]``), in one statement, so history stays bounded on a long-running desk.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+    delete,
+    event,
+    inspect,
+    select,
+)
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
+
+from peaktrade_daemon.errors import StateError
 
 logger = logging.getLogger(__name__)
 
 
 class Base(DeclarativeBase):
     """Declarative base of every table in the state database."""
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC and read back timezone-aware.
+
+    SQLite has no time zone type; storing every value normalised to UTC keeps ``<`` comparisons
+    and ``ORDER BY`` correct, and refusing naive input keeps local times from sneaking in.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given for a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+SCHEMA_VERSION_TABLE = "schema_version"
+
+# Kept outside Base.metadata on purpose: create_all must not create it, so its absence tells a
+# brand-new database from an existing one.
+_version_table = Table(
+    SCHEMA_VERSION_TABLE,
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("description", String(200), nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One ordered schema change; ``apply`` runs on a sync connection inside a transaction."""
+
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _baseline(_conn: Connection) -> None:
+    """Version 1 is the schema as ``create_all`` builds it from the declared tables."""
+
+
+#: Every schema change, in order. Append; never edit or reorder a released step.
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "baseline: tables as declared", _baseline),)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -61,18 +149,109 @@ class Database:
         async with self._sessions() as session, session.begin():
             yield session
 
-    async def create_schema(self) -> None:
-        """Create every table declared on :class:`Base` that does not exist yet."""
+    async def create_schema(self, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+        """Create missing tables and apply pending migrations; returns the schema version."""
         async with self.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
+            return await conn.run_sync(_migrate, tuple(migrations))
+
+    async def schema_version(self) -> int | None:
+        """The stamped schema version, or None for a database never opened by the daemon."""
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(_read_version)
 
     async def close(self) -> None:
         """Dispose of the engine's connections."""
         await self.engine.dispose()
 
 
-async def open_database(url: str) -> Database:
+def _read_version(conn: Connection) -> int | None:
+    if not inspect(conn).has_table(SCHEMA_VERSION_TABLE):
+        return None
+    return conn.execute(select(_version_table.c.version).where(_version_table.c.id == 1)).scalar()
+
+
+def _stamp(conn: Connection, migration: Migration) -> None:
+    values = {
+        "version": migration.version,
+        "description": migration.description,
+        "applied_at": datetime.now(UTC),
+    }
+    updated = conn.execute(
+        _version_table.update().where(_version_table.c.id == 1).values(**values)
+    ).rowcount
+    if not updated:
+        conn.execute(_version_table.insert().values(id=1, **values))
+
+
+def _migrate(conn: Connection, migrations: tuple[Migration, ...]) -> int:
+    ordered = sorted(migrations, key=lambda m: m.version)
+    versions = [m.version for m in ordered]
+    if len(set(versions)) != len(versions):
+        raise StateError(f"duplicate schema migration versions: {versions}")
+    latest = ordered[-1] if ordered else None
+    current = _read_version(conn)
+    _version_table.create(conn, checkfirst=True)
+    Base.metadata.create_all(conn)
+    if latest is None:
+        return current or 0
+    if current is None:
+        _stamp(conn, latest)
+        logger.info("new state database stamped at schema version %d", latest.version)
+        return latest.version
+    if current > latest.version:
+        raise StateError(
+            f"state database schema version {current} is newer than this release knows "
+            f"({latest.version}); upgrade peaktrade-daemon or point state.database_url elsewhere"
+        )
+    for migration in ordered:
+        if migration.version > current:
+            # One transaction for the whole run (the caller's): a failing step leaves the
+            # database exactly as it was, stamped with the old version.
+            migration.apply(conn)
+            _stamp(conn, migration)
+            logger.info(
+                "state database migrated to version %d: %s",
+                migration.version,
+                migration.description,
+            )
+    return max(current, latest.version)
+
+
+async def prune_oldest(
+    session: AsyncSession,
+    table: Table,
+    *,
+    keep: int,
+    order_by: Column[Any],
+    where: ColumnElement[bool] | None = None,
+) -> int:
+    """Delete the oldest rows of ``table`` (by ``order_by``) beyond the newest ``keep``.
+
+    ``where`` restricts both what counts and what may be deleted (for example only delivered
+    outbox rows). Returns the number of rows deleted.
+    """
+    if keep < 0:
+        raise ValueError("keep must be >= 0")
+    newest = select(order_by)
+    if where is not None:
+        newest = newest.where(where)
+    newest = newest.order_by(order_by.desc()).offset(keep).limit(1)
+    cutoff = (await session.execute(newest)).scalar()
+    if cutoff is None:
+        return 0
+    stmt = delete(table).where(order_by <= cutoff)
+    if where is not None:
+        stmt = stmt.where(where)
+    result = await session.execute(stmt)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def open_database(url: str, *, migrations: Sequence[Migration] = MIGRATIONS) -> Database:
     """Open the state database at ``url`` and make sure its schema is current."""
     database = Database(create_engine_for(url))
-    await database.create_schema()
+    try:
+        await database.create_schema(migrations)
+    except BaseException:
+        await database.close()
+        raise
     return database

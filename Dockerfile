@@ -1,0 +1,56 @@
+# peaktrade-daemon image: the daemon as PID 1 on the embedded default (replay feed, SQLite state).
+#
+# Build:  docker build -t peaktrade-daemon:0.1.0 .
+# Run:    docker run -d --name peaktrade \
+#           -v peaktrade-config:/srv/peaktrade/config -v peaktrade-state:/srv/peaktrade/state \
+#           -v peaktrade-logs:/srv/peaktrade/logs -v peaktrade-reports:/srv/peaktrade/reports \
+#           peaktrade-daemon:0.1.0
+# Other commands run in the same image and root, e.g.
+#         docker exec peaktrade peaktrade-daemon proposals list
+#         docker run --rm -v peaktrade-config:/srv/peaktrade/config peaktrade-daemon:0.1.0 config check
+# Stop:   docker stop peaktrade   (SIGTERM: running workflows drain for up to 30 s, then exit 0;
+#                                  give a longer drain more time with `docker stop -t 60`)
+# Reload: docker kill --signal=HUP peaktrade   (re-reads every config file, reopens log files)
+# Alerts: docker exec peaktrade tail -f logs/autonomous_alerts.log
+
+# Pinned by version; bump deliberately together with the constraints.
+FROM python:3.11.7-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PEAKTRADE_ROOT=/srv/peaktrade
+
+# A dedicated unprivileged user; fixed ids so volume ownership is stable across rebuilds.
+RUN groupadd --system --gid 10001 peaktrade \
+ && useradd --system --uid 10001 --gid peaktrade --home-dir /srv/peaktrade \
+        --no-create-home --shell /usr/sbin/nologin peaktrade
+
+# Install: every dependency pinned through constraints.txt; the build backend pinned here and used
+# without build isolation so no unpinned setuptools is fetched behind our back.
+WORKDIR /opt/peaktrade
+COPY pyproject.toml constraints.txt README.md ./
+COPY peaktrade_daemon ./peaktrade_daemon
+RUN pip install setuptools==75.8.0 wheel==0.45.1 \
+ && pip install --no-build-isolation --constraint constraints.txt . \
+ && peaktrade-daemon --help >/dev/null
+
+# The root: shipped config and the bundled real samples; state, logs and reports start empty.
+WORKDIR /srv/peaktrade
+COPY --chown=peaktrade:peaktrade config ./config
+COPY --chown=peaktrade:peaktrade data ./data
+RUN mkdir -p state logs reports config/auto config/live_overrides \
+ && chown -R peaktrade:peaktrade /srv/peaktrade
+VOLUME ["/srv/peaktrade/config", "/srv/peaktrade/state", "/srv/peaktrade/logs", "/srv/peaktrade/reports"]
+
+USER peaktrade:peaktrade
+
+# The daemon is PID 1 and handles SIGTERM itself (graceful drain, exit 0): exec form, no shell
+# in between that would swallow the signal. It reaps its own workflow subprocesses; add
+# `docker run --init` only if external workflow commands leave orphaned grandchildren behind.
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+    CMD ["peaktrade-daemon", "health"]
+ENTRYPOINT ["peaktrade-daemon"]
+CMD ["--continuous"]

@@ -1,0 +1,125 @@
+"""The alert log ``logs/autonomous_alerts.log``: one tab-separated line per alert (§6).
+
+Fields: ISO-8601 UTC timestamp, level, source, message, compact JSON context. Backslash, tab,
+newline and carriage return inside any field are escaped (``\\\\``, ``\\t``, ``\\n``, ``\\r``), so a
+line is always exactly five fields and one line, whatever a message contains; :func:`parse_line`
+reverses it. The file is opened append-only and line-buffered, so each alert reaches the file as
+one ``write`` when it is emitted and ``tail -f`` sees whole lines. ``reopen`` closes and reopens the
+path (SIGHUP after logrotate moved the file away).
+
+Writes happen on the event loop: one short append to a local file costs microseconds, the same
+trade-off the ``logging`` module makes, and it keeps the line's order identical to emit order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from peaktrade_daemon.alerts.model import Alert, AlertLevel
+
+logger = logging.getLogger(__name__)
+
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_UNESCAPES = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
+
+
+def escape_field(text: str) -> str:
+    """Make ``text`` safe as one TSV field on one line."""
+    if not any(c in text for c in _ESCAPES):
+        return text
+    return "".join(_ESCAPES.get(c, c) for c in text)
+
+
+def unescape_field(text: str) -> str:
+    """Reverse :func:`escape_field`."""
+    if "\\" not in text:
+        return text
+    out: list[str] = []
+    chars = iter(text)
+    for c in chars:
+        if c == "\\":
+            nxt = next(chars, "")
+            out.append(_UNESCAPES.get(nxt, "\\" + nxt))
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def format_timestamp(when: datetime) -> str:
+    """ISO-8601 in UTC with milliseconds and a ``Z`` suffix."""
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def compact_json(context: dict[str, Any]) -> str:
+    """Context as compact, key-sorted JSON; values JSON cannot express are written as strings."""
+    return json.dumps(
+        context, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False
+    )
+
+
+def format_line(alert: Alert) -> str:
+    """The log line for ``alert``, with its trailing newline."""
+    fields = (
+        format_timestamp(alert.timestamp),
+        str(alert.level),
+        alert.source,
+        alert.message,
+        compact_json(alert.context),
+    )
+    return "\t".join(escape_field(f) for f in fields) + "\n"
+
+
+def parse_line(line: str) -> Alert:
+    """Read back one log line; raises ``ValueError`` for a line that is not five fields."""
+    parts = line.rstrip("\n").split("\t")
+    if len(parts) != 5:
+        raise ValueError(f"alert log line has {len(parts)} fields, expected 5")
+    ts, level, source, message, context = (unescape_field(p) for p in parts)
+    return Alert(
+        timestamp=datetime.fromisoformat(ts),
+        level=AlertLevel(level),
+        source=source,
+        message=message,
+        context=json.loads(context),
+    )
+
+
+class AlertLog:
+    """The append-only alert log file; opened lazily, reopened on request."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: TextIO | None = None
+
+    def _open(self) -> TextIO:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # buffering=1: line-buffered, every alert is flushed as one whole line.
+        return self.path.open("a", buffering=1, encoding="utf-8")
+
+    def write(self, alert: Alert) -> None:
+        """Append one line; an I/O error is logged, never raised (alerts must not crash callers)."""
+        try:
+            if self._file is None:
+                self._file = self._open()
+            self._file.write(format_line(alert))
+        except OSError as exc:
+            logger.error("cannot write alert log %s: %s", self.path, exc)
+
+    def reopen(self, path: Path | None = None) -> None:
+        """Close and reopen (logrotate), optionally at a new path (reload changed it)."""
+        self.close()
+        if path is not None:
+            self.path = path
+
+    def close(self) -> None:
+        """Flush and close the file; the next write opens it again."""
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError as exc:
+                logger.error("cannot close alert log %s: %s", self.path, exc)
+            self._file = None

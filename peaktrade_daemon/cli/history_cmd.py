@@ -1,0 +1,72 @@
+"""``history``: recent workflow runs from the state database (§3.2)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from peaktrade_daemon.cli.context import settings_from_args
+from peaktrade_daemon.errors import EXIT_OK
+from peaktrade_daemon.settings import DaemonSettings
+from peaktrade_daemon.storage.db import open_database
+from peaktrade_daemon.storage.runs import RunStore, WorkflowRunRow
+from peaktrade_daemon.workflows.reports import to_jsonable
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+    """Add ``history``."""
+    history = subparsers.add_parser(
+        "history",
+        parents=[common],
+        help="recent workflow runs (state, duration, error, report directory)",
+    )
+    history.add_argument("--limit", type=int, default=20, metavar="N", help="rows (default 20)")
+    history.add_argument("--type", dest="workflow_type", metavar="TYPE", help="only this type")
+    history.add_argument("--json", action="store_true", help="one JSON object per line")
+    history.set_defaults(handler=show_history)
+
+
+def database_missing(settings: DaemonSettings) -> bool:
+    """True when the state database is a SQLite file that does not exist yet."""
+    url = make_url(settings.database_url)
+    return url.get_backend_name() == "sqlite" and not Path(url.database or "").exists()
+
+
+async def _rows(settings: DaemonSettings, limit: int) -> list[WorkflowRunRow]:
+    database = await open_database(settings.database_url)
+    try:
+        return list(await RunStore(database).runs(limit))
+    finally:
+        await database.close()
+
+
+async def _show(args: argparse.Namespace, settings: DaemonSettings) -> int:
+    # Reading history must not create a database where none exists.
+    rows = [] if database_missing(settings) else await _rows(settings, max(args.limit, 0) * 10)
+    if args.workflow_type:
+        rows = [r for r in rows if r.workflow_type == args.workflow_type]
+    rows = rows[: args.limit]
+    if not rows:
+        print("no workflow runs recorded")
+        return EXIT_OK
+    for row in rows:
+        if args.json:
+            record = {c.name: getattr(row, c.name) for c in WorkflowRunRow.__table__.columns}
+            print(json.dumps(to_jsonable(record), sort_keys=True))
+            continue
+        started = f"{row.started_at:%Y-%m-%d %H:%M:%S}" if row.started_at else "-"
+        duration = f"{row.duration_s:.1f}s" if row.duration_s is not None else "-"
+        error = f"  {row.error}" if row.error else ""
+        print(
+            f"{started}  {row.run_id}  {row.workflow_type:<18} {row.state:<9} "
+            f"{duration:>8}  {row.trigger}{error}"
+        )
+    return EXIT_OK
+
+
+def show_history(args: argparse.Namespace) -> object:
+    """Print recent workflow runs, newest first."""
+    return _show(args, settings_from_args(args))

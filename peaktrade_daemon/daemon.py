@@ -1,0 +1,636 @@
+"""The Daemon: the one composition root, owner of the run state, start-up and shutdown (§3.3, §3.4).
+
+Start-up, in order: load and validate the full configuration snapshot (:mod:`snapshot`), win the
+single-instance lock in ``state/`` (exit 3 if another daemon holds it), remove stale temp files
+left by a crash, attach the daemon log, open (create or migrate) the state database, build the
+core components (alerts, outbox, retention, HTTP, heartbeat) and then every registered plugin
+component, start them in order (returning from ``start()`` is the readiness handshake), supervise
+their ``run()``, report ``READY=1`` to systemd. ``--dry-run`` skips everything that writes outside
+``logs/``: no lock, no temp clean-up, no database, no heartbeat, no deliveries.
+
+Run states: ``starting → running ⇄ reloading → stopping → stopped``; every transition is checked
+against :data:`~peaktrade_daemon.events.RUN_STATE_TRANSITIONS` and published on the bus.
+
+Signal handlers only record intent (:meth:`Daemon.request_stop`, :meth:`Daemon.request_reload`);
+the main coroutine acts on it. SIGTERM/SIGINT: stop intake (no new cycle, components'
+``drain()``), wait for in-flight work up to ``daemon.drain_timeout_s``, cancel the rest with the
+reason logged and alerted, stop components in reverse order, exit 0. A second signal cuts the drain
+short. SIGHUP: reopen log files, load a new snapshot through the same path as start-up, and either
+swap it in and call every component's ``reload()`` or keep the old one and raise a critical alert.
+
+What plugs in (monitors, workflows, scheduler, promotion worker, review page) is registered in
+:func:`default_plugins`, the one place the lead wires the product together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from peaktrade_daemon.alerts.console import ConsoleSink
+from peaktrade_daemon.alerts.dispatcher import AlertDispatcher
+from peaktrade_daemon.alerts.log import AlertLog
+from peaktrade_daemon.alerts.model import AlertEmitter, AlertLevel
+from peaktrade_daemon.alerts.outbox import OutboxWorker
+from peaktrade_daemon.bus import EventBus
+from peaktrade_daemon.clock import Clock, SystemClock
+from peaktrade_daemon.component import Component
+from peaktrade_daemon.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from peaktrade_daemon.events import (
+    RUN_STATE_TRANSITIONS,
+    ComponentFailed,
+    ConfigReloaded,
+    ConfigReloadFailed,
+    CycleFinished,
+    RunState,
+    RunStateChanged,
+)
+from peaktrade_daemon.heartbeat import Heartbeat
+from peaktrade_daemon.http.app import HttpServer, RouteModule
+from peaktrade_daemon.http.health import HealthReport
+from peaktrade_daemon.http.metrics import DaemonMetrics
+from peaktrade_daemon.instance import InstanceLock
+from peaktrade_daemon.logfile import ReopenableFileHandler, attach_daemon_log, detach
+from peaktrade_daemon.snapshot import ConfigLoader, Snapshot, SnapshotSpec, load_snapshot
+from peaktrade_daemon.storage.alert_store import AlertStore
+from peaktrade_daemon.storage.atomic import clean_stale_temp_files
+from peaktrade_daemon.storage.db import Database, open_database
+from peaktrade_daemon.storage.retention import RetentionRule, RetentionWorker
+from peaktrade_daemon.supervisor import Supervisor, sleep_unless
+from peaktrade_daemon.systemd import SystemdNotifier
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "daemon"
+_STOP_TIMEOUT_S = 10.0
+
+
+class CycleResult(Protocol):
+    """What one autonomous cycle reports back; only ``success`` is required."""
+
+    @property
+    def success(self) -> bool:
+        """True when the cycle did its work (a SKIP or WAIT decision is a success)."""
+        ...
+
+
+class CycleRunner(Protocol):
+    """Runs one autonomous cycle (§5.1); the workflows package supplies the implementation."""
+
+    async def run_cycle(self) -> CycleResult:
+        """Monitor, decide, act once; raise only for an unexpected failure."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonOptions:
+    """What the command line decided for this process."""
+
+    spec: SnapshotSpec = field(default_factory=SnapshotSpec)
+    once: bool = False
+    dry_run: bool = False
+    no_alerts: bool = False
+    no_scheduler: bool = False
+    tag: str | None = None
+    symbols: tuple[str, ...] = ()
+    strategy: str | None = None
+    include_tags: tuple[str, ...] = ()
+    exclude_tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """The shared parts handed to every plugin factory (dependencies by constructor, no globals)."""
+
+    options: DaemonOptions
+    clock: Clock
+    bus: EventBus
+    alerts: AlertEmitter
+    metrics: DaemonMetrics
+    database: Database | None
+    snapshot: Callable[[], Snapshot]
+
+
+ComponentFactory = Callable[[Runtime], Component]
+CycleRunnerFactory = Callable[[Runtime], CycleRunner]
+RetentionRuleFactory = Callable[[Runtime], RetentionRule]
+
+
+@dataclass(frozen=True, slots=True)
+class Plugins:
+    """Everything beyond the runtime core, registered explicitly (see :func:`default_plugins`)."""
+
+    loaders: tuple[ConfigLoader, ...] = ()
+    components: tuple[ComponentFactory, ...] = ()
+    cycle_runner: CycleRunnerFactory | None = None
+    routes: tuple[RouteModule, ...] = ()
+    retention_rules: tuple[RetentionRuleFactory, ...] = ()
+
+
+def default_plugins() -> Plugins:
+    """The product's parts wired into the daemon.
+
+    Add here, at merge: config loaders (``jobs.toml``, ``promotion.toml``) that raise
+    ``ConfigError``; component factories (monitor supervisor, scheduler, promotion worker) in start
+    order; the cycle runner; HTTP route modules (review page); retention rules of other tables.
+    """
+    return Plugins()
+
+
+class Daemon:
+    """One daemon process (see the module docstring)."""
+
+    def __init__(
+        self,
+        options: DaemonOptions,
+        *,
+        plugins: Plugins | None = None,
+        clock: Clock | None = None,
+        notifier: SystemdNotifier | None = None,
+    ) -> None:
+        self.options = options
+        self.plugins = plugins or default_plugins()
+        self.clock = clock or SystemClock()
+        self.notifier = notifier or SystemdNotifier()
+        self.spec = dataclasses.replace(options.spec, loaders=self.plugins.loaders)
+        self.bus = EventBus()
+        self.metrics = DaemonMetrics()
+        self.metrics.watch_bus(self.bus)
+        self.state = RunState.STARTING
+        self.stop_reason = ""
+        self._stop = asyncio.Event()
+        self._force = asyncio.Event()
+        self._reload = asyncio.Event()
+        self._wakeup = asyncio.Event()
+        self._intake_closed = asyncio.Event()
+        self._snapshot: Snapshot | None = None
+        self._components: list[Component] = []
+        self._started: list[Component] = []
+        self._supervisor: Supervisor | None = None
+        self._dispatcher: AlertDispatcher | None = None
+        self._heartbeat: Heartbeat | None = None
+        self._http: HttpServer | None = None
+        self._log_handler: ReopenableFileHandler | None = None
+        self._runner: CycleRunner | None = None
+        self._cycle_loop: asyncio.Task[None] | None = None
+        self._once_cycle: asyncio.Task[bool] | None = None
+        self._last_cycle: dict[str, Any] = {}
+        self._started_at: datetime | None = None
+        self._beats: set[asyncio.Future[None]] = set()
+
+    # -- intent (signal handlers and tests call these; the main coroutine acts) ---------------
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Ask for a graceful stop; a second request forces cancellation of the drain."""
+        if self._stop.is_set():
+            logger.warning("second stop request (%s): forcing shutdown", reason)
+            self._force.set()
+        else:
+            self.stop_reason = reason
+            self._stop.set()
+        self._wakeup.set()
+
+    def request_reload(self) -> None:
+        """Ask for a configuration reload (SIGHUP)."""
+        self._reload.set()
+        self._wakeup.set()
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The configuration snapshot in force."""
+        if self._snapshot is None:
+            raise RuntimeError("the daemon has not loaded its configuration yet")
+        return self._snapshot
+
+    # -- state, health ------------------------------------------------------------------------
+
+    def _transition(self, new: RunState, reason: str = "") -> None:
+        old = self.state
+        if new not in RUN_STATE_TRANSITIONS[old]:
+            raise RuntimeError(f"illegal run state transition {old} -> {new}")
+        self.state = new
+        self.metrics.set_run_state(new)
+        logger.info("run state %s -> %s%s", old, new, f" ({reason})" if reason else "")
+        self.bus.publish(RunStateChanged(previous=old, current=new, reason=reason))
+        if self._heartbeat is not None and new is not RunState.STOPPED:
+            beat = asyncio.ensure_future(self._safe_beat())
+            self._beats.add(beat)  # keep a reference until done (the loop only holds weak ones)
+            beat.add_done_callback(self._beats.discard)
+
+    async def _safe_beat(self) -> None:
+        if self._heartbeat is None:
+            return
+        try:
+            await self._heartbeat.beat()
+        except OSError as exc:
+            logger.warning("heartbeat not written: %s", exc)
+
+    def _status(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "run_state": str(self.state),
+            "started_at": self._started_at.isoformat() if self._started_at else None,
+            "http_url": self._http.url if self._http else None,
+            "last_cycle": self._last_cycle or None,
+            "config_generation": self._snapshot.generation if self._snapshot else None,
+        }
+
+    def health(self) -> HealthReport:
+        """The ``/healthz`` answer: healthy while running with no component in restart backoff."""
+        components = self._supervisor.health if self._supervisor else {}
+        serving = self.state in (RunState.RUNNING, RunState.RELOADING)
+        healthy = serving and all(h.healthy for h in components.values())
+        body = {
+            **self._status(),
+            "status": "ok" if healthy else ("degraded" if serving else str(self.state)),
+            "mode": "once" if self.options.once else "continuous",
+            "dry_run": self.options.dry_run,
+            "components": {name: h.as_dict() for name, h in components.items()},
+        }
+        return HealthReport(healthy, body)
+
+    # -- the process ----------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Run until stopped; returns the process exit code. Start-up errors raise (CLI maps)."""
+        self._snapshot = await asyncio.to_thread(load_snapshot, self.spec)
+        settings = self._snapshot.settings
+        with contextlib.ExitStack() as stack:
+            if not self.options.dry_run:
+                stack.enter_context(InstanceLock(settings.path(settings.paths.state_dir)))
+                removed = clean_stale_temp_files(
+                    settings.root / "config",
+                    settings.path(settings.paths.state_dir),
+                    settings.path(settings.paths.reports_dir),
+                    settings.path(settings.paths.logs_dir),
+                )
+                if removed:
+                    logger.warning(
+                        "removed %d stale temp files from an earlier crash", len(removed)
+                    )
+            self._log_handler = attach_daemon_log(settings.path(settings.paths.daemon_log))
+            stack.callback(detach, self._log_handler)
+            self._install_signals()
+            stack.callback(self._remove_signals)
+            database = None
+            if not self.options.dry_run:
+                database = await open_database(settings.database_url)
+            try:
+                return await self._serve(database)
+            finally:
+                if database is not None:
+                    await database.close()
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+
+    def _remove_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+
+    def _build(self, database: Database | None) -> Runtime:
+        settings = self.snapshot.settings
+        store = AlertStore(database) if database is not None else None
+        dispatcher = AlertDispatcher(
+            settings.alerts,
+            self.clock,
+            AlertLog(settings.path(settings.paths.alert_log)),
+            console=ConsoleSink(),
+            store=store,
+            bus=self.bus,
+            metrics=self.metrics,
+            deliver=not self.options.no_alerts,
+        )
+        self._dispatcher = dispatcher
+        self._components = [dispatcher]
+        if store is not None and not self.options.no_alerts:
+            outbox = OutboxWorker(
+                store,
+                settings.alerts,
+                self.clock,
+                report=dispatcher.emit_local,
+                metrics=self.metrics,
+            )
+            dispatcher.set_on_queued(outbox.notify)
+            self._components.append(outbox)
+        runtime = Runtime(
+            options=self.options,
+            clock=self.clock,
+            bus=self.bus,
+            alerts=dispatcher,
+            metrics=self.metrics,
+            database=database,
+            snapshot=lambda: self.snapshot,
+        )
+        if store is not None:
+            rules = [store.prune, *(factory(runtime) for factory in self.plugins.retention_rules)]
+            self._components.append(RetentionWorker(settings, self.clock, rules))
+        if settings.http.enabled:
+            self._http = HttpServer(
+                settings.http,
+                health_provider=self.health,
+                metrics=self.metrics,
+                routes=self.plugins.routes,
+            )
+            self._components.append(self._http)
+        if not self.options.dry_run:
+            self._heartbeat = Heartbeat(settings, self.clock, self._status)
+            self._components.append(self._heartbeat)
+        self._components.extend(factory(runtime) for factory in self.plugins.components)
+        if self.plugins.cycle_runner is not None:
+            self._runner = self.plugins.cycle_runner(runtime)
+        return runtime
+
+    async def _on_component_failure(
+        self, name: str, exc: BaseException, restarts: int, backoff_s: float
+    ) -> None:
+        self.metrics.component_restarts.labels(component=name).inc()
+        error = f"{type(exc).__name__}: {exc}"
+        self.bus.publish(
+            ComponentFailed(component=name, error=error, restarts=restarts, backoff_s=backoff_s)
+        )
+        assert self._dispatcher is not None
+        await self._dispatcher.emit(
+            AlertLevel.CRITICAL,
+            SOURCE,
+            f"component {name} failed; restarting",
+            {"component": name, "error": error, "restarts": restarts, "backoff_s": backoff_s},
+        )
+
+    async def _start_components(self) -> None:
+        settings = self.snapshot.settings.daemon
+        self._supervisor = Supervisor(
+            self.clock,
+            backoff_initial_s=settings.restart_backoff_initial_s,
+            backoff_max_s=settings.restart_backoff_max_s,
+            on_failure=self._on_component_failure,
+        )
+        for component in self._components:
+            self._supervisor.register(component)
+            logger.info("starting component %s", component.name)
+            await component.start()
+            self._started.append(component)
+        for component in self._started:
+            self._supervisor.supervise(component)
+
+    async def _serve(self, database: Database | None) -> int:
+        self._build(database)
+        assert self._dispatcher is not None
+        code = EXIT_FAILED
+        try:
+            await self._start_components()
+            self._started_at = self.clock.now()
+            self._transition(RunState.RUNNING, "started")
+            await self._dispatcher.emit(
+                AlertLevel.INFO,
+                SOURCE,
+                "daemon started",
+                {
+                    "pid": os.getpid(),
+                    "root": str(self.snapshot.settings.root),
+                    "mode": "once" if self.options.once else "continuous",
+                    "dry_run": self.options.dry_run,
+                },
+            )
+            await self._report_config_warnings(self.snapshot)
+            # READY last: whoever waits for it (systemd, tests) finds start-up fully recorded.
+            self.notifier.ready(status=f"running (generation {self.snapshot.generation})")
+            watchdog = self._start_watchdog()
+            try:
+                code = await (self._run_once() if self.options.once else self._run_continuous())
+            finally:
+                if watchdog is not None:
+                    watchdog.cancel()
+                    await asyncio.gather(watchdog, return_exceptions=True)
+        except Exception as exc:
+            logger.exception("daemon failed")
+            await self._dispatcher.emit(
+                AlertLevel.CRITICAL,
+                SOURCE,
+                "daemon failed",
+                {"error": f"{type(exc).__name__}: {exc}"},
+            )
+            raise
+        finally:
+            await self._shutdown()
+        cycle = self._once_cycle
+        finished = cycle is not None and cycle.done() and not cycle.cancelled()
+        if self.options.once and cycle is not None and finished and cycle.exception() is None:
+            # The cycle may have completed during the drain after a stop request.
+            return EXIT_OK if cycle.result() else EXIT_FAILED
+        return code
+
+    def _start_watchdog(self) -> asyncio.Task[None] | None:
+        interval = self.notifier.watchdog_interval_s
+        if interval is None:
+            return None
+
+        async def ping() -> None:
+            while True:
+                self.notifier.watchdog()
+                await self.clock.sleep(interval)
+
+        return asyncio.create_task(ping(), name="systemd-watchdog")
+
+    async def _run_continuous(self) -> int:
+        if self._runner is not None:
+            self._cycle_loop = asyncio.create_task(self._cycles(), name="cycle-loop")
+        else:
+            logger.info("no cycle runner registered: running alerts, outbox and HTTP only")
+        while not self._stop.is_set():
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            if self._reload.is_set() and not self._stop.is_set():
+                self._reload.clear()
+                await self._do_reload()
+        return EXIT_OK
+
+    async def _run_once(self) -> int:
+        if self._runner is None:
+            logger.error("--once: no cycle runner is registered in this build")
+            print(
+                "peaktrade-daemon: error: --once has no autonomous cycle to run "
+                "(no cycle runner is registered in this build)",
+                file=sys.stderr,
+                flush=True,
+            )
+            return EXIT_FAILED
+        self._once_cycle = asyncio.create_task(self._one_cycle(), name="once-cycle")
+        while not self._once_cycle.done() and not self._stop.is_set():
+            waker = asyncio.ensure_future(self._wakeup.wait())
+            await asyncio.wait({self._once_cycle, waker}, return_when=asyncio.FIRST_COMPLETED)
+            waker.cancel()
+            self._wakeup.clear()
+            if self._reload.is_set() and not self._stop.is_set():
+                self._reload.clear()
+                await self._do_reload()
+        if self._once_cycle.done():
+            return EXIT_OK if self._once_cycle.result() else EXIT_FAILED
+        return EXIT_INTERRUPTED if self.stop_reason == "SIGINT" else EXIT_FAILED
+
+    async def _cycles(self) -> None:
+        while not self._intake_closed.is_set():
+            await self._one_cycle()
+            interval = self.snapshot.settings.daemon.poll_interval_s
+            await sleep_unless(self._intake_closed, self.clock, interval)
+
+    async def _one_cycle(self) -> bool:
+        assert self._runner is not None and self._dispatcher is not None
+        started = self.clock.monotonic()
+        summary = ""
+        try:
+            result = await self._runner.run_cycle()
+            success = bool(result.success)
+            summary = str(result)
+        except Exception as exc:
+            success = False
+            summary = f"{type(exc).__name__}: {exc}"
+            logger.exception("autonomous cycle failed")
+            await self._dispatcher.emit(
+                AlertLevel.CRITICAL, SOURCE, "autonomous cycle failed", {"error": summary}
+            )
+        duration = self.clock.monotonic() - started
+        self.metrics.record_cycle(success=success, duration_s=duration)
+        self._last_cycle = {
+            "at": self.clock.now().isoformat(),
+            "success": success,
+            "duration_s": round(duration, 3),
+        }
+        self.bus.publish(CycleFinished(success=success, duration_s=duration, summary=summary))
+        return success
+
+    async def _report_config_warnings(self, snapshot: Snapshot) -> None:
+        assert self._dispatcher is not None
+        for warning in snapshot.warnings:
+            whole_file = warning.key is None
+            await self._dispatcher.emit(
+                AlertLevel.CRITICAL if whole_file else AlertLevel.WARNING,
+                "config",
+                f"override not applied: {warning.reason}",
+                {"file": warning.file, "key": warning.key, "generation": snapshot.generation},
+            )
+
+    async def _do_reload(self) -> None:
+        assert self._dispatcher is not None
+        self._transition(RunState.RELOADING, "SIGHUP")
+        self.notifier.reloading()
+        if self._log_handler is not None:
+            self._log_handler.reopen()
+        old = self.snapshot
+        try:
+            new = await asyncio.to_thread(load_snapshot, self.spec, generation=old.generation + 1)
+        except Exception as exc:
+            self._dispatcher.reopen_log()
+            self.metrics.reloads.labels(outcome="failed").inc()
+            logger.error("reload refused, keeping generation %d: %s", old.generation, exc)
+            await self._dispatcher.emit(
+                AlertLevel.CRITICAL,
+                SOURCE,
+                "configuration reload failed; keeping the previous configuration",
+                {
+                    "error": str(exc),
+                    "file": getattr(exc, "file", None),
+                    "generation": old.generation,
+                },
+            )
+            self.bus.publish(ConfigReloadFailed(error=str(exc), generation=old.generation))
+        else:
+            self._snapshot = new
+            self._dispatcher.reopen_log(new.settings)
+            changed = new.changed_from(old)
+            for component in self._started:
+                try:
+                    await component.reload(new.settings)
+                except Exception as exc:
+                    logger.exception("component %s refused the reload", component.name)
+                    await self._dispatcher.emit(
+                        AlertLevel.CRITICAL,
+                        SOURCE,
+                        f"component {component.name} failed to reload",
+                        {"component": component.name, "error": f"{type(exc).__name__}: {exc}"},
+                    )
+            await self._report_config_warnings(new)
+            self.metrics.reloads.labels(outcome="ok").inc()
+            logger.info("reloaded configuration generation %d: %s", new.generation, changed)
+            self.bus.publish(ConfigReloaded(generation=new.generation, changed=changed))
+        finally:
+            self._transition(RunState.RUNNING, "reload done")
+            self.notifier.ready(status=f"running (generation {self.snapshot.generation})")
+
+    async def _drain(self, timeout_s: float) -> list[str]:
+        """Drain components and in-flight cycles; returns what had to be cancelled."""
+        work: dict[asyncio.Future[Any], str] = {
+            asyncio.ensure_future(c.drain()): f"drain:{c.name}" for c in self._started
+        }
+        cycles: list[asyncio.Task[Any] | None] = [self._cycle_loop, self._once_cycle]
+        for cycle in cycles:
+            if cycle is not None and not cycle.done():
+                work[cycle] = "cycle"
+        if not work:
+            return []
+        forced = asyncio.ensure_future(self._force.wait())
+        await asyncio.sleep(0)  # drains with nothing in flight finish here, even when forced
+        try:
+            async with asyncio.timeout(timeout_s):
+                pending = set(work)
+                while pending and not self._force.is_set():
+                    _, pending = await asyncio.wait(
+                        pending | {forced}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    pending.discard(forced)
+        except TimeoutError:
+            pass
+        finally:
+            forced.cancel()
+        unfinished = [t for t in work if not t.done()]
+        reason = "forced by a second signal" if self._force.is_set() else "drain timeout"
+        for task in unfinished:
+            task.cancel(f"daemon stopping: {reason}")
+        await asyncio.gather(*work, return_exceptions=True)
+        return [f"{work[t]} ({reason})" for t in unfinished]
+
+    async def _shutdown(self) -> None:
+        if self.state in (RunState.STOPPING, RunState.STOPPED):
+            return
+        assert self._dispatcher is not None
+        reason = self.stop_reason or ("cycle finished" if self.options.once else "shutdown")
+        self._transition(RunState.STOPPING, reason)
+        self.notifier.stopping()
+        self._intake_closed.set()
+        # Emitted before the drain so the outbox's final pass can still deliver it.
+        await self._dispatcher.emit(AlertLevel.INFO, SOURCE, "daemon stopping", {"reason": reason})
+        timeout_s = self.snapshot.settings.daemon.drain_timeout_s
+        cancelled = await self._drain(timeout_s)
+        if cancelled:
+            logger.warning("shutdown cancelled: %s", ", ".join(cancelled))
+            await self._dispatcher.emit(
+                AlertLevel.WARNING,
+                SOURCE,
+                "shutdown cancelled unfinished work",
+                {"cancelled": cancelled, "drain_timeout_s": timeout_s},
+            )
+        if self._supervisor is not None:
+            await self._supervisor.cancel_all(f"daemon stopping ({reason})")
+        for component in reversed(self._started):
+            try:
+                await asyncio.wait_for(component.stop(), _STOP_TIMEOUT_S)
+            except Exception:
+                logger.exception("component %s did not stop cleanly", component.name)
+            if self._supervisor is not None:
+                self._supervisor.mark_stopped(component.name)
+        await self.bus.drain(2.0)
+        self._transition(RunState.STOPPED, reason)
+        await self.bus.close(1.0)

@@ -1,0 +1,1 @@
+"""The optional HTTP listener: ``/healthz``, ``/metrics`` and pluggable route modules (§3.7)."""

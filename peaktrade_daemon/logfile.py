@@ -1,0 +1,58 @@
+"""The daemon's own log file (``logs/daemon.log``), reopenable for logrotate on SIGHUP."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class ReopenableFileHandler(logging.FileHandler):
+    """A ``FileHandler`` whose :meth:`reopen` closes the stream; the next record reopens the path.
+
+    After logrotate renamed the file, records written before the reopen still go to the renamed
+    file (it is the same inode), and every record after it goes to a fresh file at the path.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.previous_root_level = logging.NOTSET
+        path.parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(path, mode="a", encoding="utf-8", delay=True)
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+
+    def reopen(self) -> None:
+        """Close the current stream under the handler lock."""
+        self.acquire()
+        try:
+            if self.stream is not None:
+                self.flush()
+                self.stream.close()
+                self.stream = None
+        finally:
+            self.release()
+
+
+def attach_daemon_log(path: Path, level: int = logging.INFO) -> ReopenableFileHandler:
+    """Add a daemon log handler to the root logger (removed again with :func:`detach`)."""
+    handler = ReopenableFileHandler(path)
+    handler.setLevel(level)
+    root = logging.getLogger()
+    handler.previous_root_level = root.level
+    if root.getEffectiveLevel() > level:
+        # Lowering the root level for the file must not make the console chattier: pin the
+        # existing handlers (the CLI's stderr handler) at the level they effectively had.
+        for existing in root.handlers:
+            if existing.level == logging.NOTSET:
+                existing.setLevel(root.getEffectiveLevel())
+        root.setLevel(level)
+    root.addHandler(handler)
+    return handler
+
+
+def detach(handler: ReopenableFileHandler) -> None:
+    """Remove and close a handler added by :func:`attach_daemon_log`; restore the root level."""
+    root = logging.getLogger()
+    root.removeHandler(handler)
+    root.setLevel(handler.previous_root_level)
+    handler.close()

@@ -1,0 +1,17 @@
+"""The catalogue of in-process workflow types: ``{type: coroutine function}`` for the engine."""
+
+from __future__ import annotations
+
+from peaktrade_daemon.workflows import market_scan, portfolio_analysis, risk_check, signal_analysis
+from peaktrade_daemon.workflows.model import WorkflowFn
+from peaktrade_daemon.workflows.sources import WorkflowSources
+
+
+def build_workflows(sources: WorkflowSources) -> dict[str, WorkflowFn]:
+    """The four in-process types bound to ``sources``."""
+    return {
+        "signal_analysis": signal_analysis.workflow(sources),
+        "risk_check": risk_check.workflow(sources),
+        "market_scan": market_scan.workflow(sources),
+        "portfolio_analysis": portfolio_analysis.workflow(sources),
+    }

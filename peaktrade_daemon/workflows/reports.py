@@ -1,0 +1,95 @@
+"""Writing a run's report directory: ``reports/workflows/<run_id>/``.
+
+Every file is written atomically (storage/atomic.py), extra files (charts) first, the Markdown
+summary next and ``report.json`` last: a directory with ``report.json`` is complete, so a reader
+never mistakes a half-written report for a finished one. Runs off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from peaktrade_daemon.storage.atomic import atomic_write_bytes, atomic_write_text
+from peaktrade_daemon.workflows.model import WorkflowOutput, WorkflowRecord
+
+REPORT_JSON = "report.json"
+REPORT_MD = "summary.md"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON data from summaries: datetimes as ISO text, enums by value, NaN as null."""
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return to_jsonable(value.value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if hasattr(value, "item"):  # numpy scalars
+        return to_jsonable(value.item())
+    return str(value)
+
+
+def report_document(record: WorkflowRecord, output: WorkflowOutput) -> dict[str, Any]:
+    """The JSON document of one run: identity, timing, parameters and the workflow's summary."""
+    return {
+        "run_id": record.run_id,
+        "name": record.name,
+        "workflow_type": record.workflow_type,
+        "trigger": record.trigger,
+        "tag": record.tag,
+        "parameters": to_jsonable(record.parameters),
+        "started_at": to_jsonable(record.started_at),
+        "files": sorted([REPORT_MD, *output.files]),
+        "summary": to_jsonable(output.summary),
+    }
+
+
+def _write(directory: Path, document: dict[str, Any], output: WorkflowOutput) -> Path:
+    for name, data in output.files.items():
+        if not _SAFE_NAME.match(name) or name in (REPORT_JSON, REPORT_MD):
+            raise ValueError(f"unsafe or reserved report file name {name!r}")
+        atomic_write_bytes(directory / name, data)
+    atomic_write_text(directory / REPORT_MD, output.markdown)
+    text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    atomic_write_text(directory / REPORT_JSON, text)
+    return directory
+
+
+async def write_report(reports_root: Path, record: WorkflowRecord, output: WorkflowOutput) -> Path:
+    """Write the report of ``record`` under ``reports_root/<run_id>/`` and return the directory."""
+    if not _SAFE_NAME.match(record.run_id):
+        raise ValueError(f"run id {record.run_id!r} is not safe as a directory name")
+    document = report_document(record, output)
+    return await asyncio.to_thread(_write, reports_root / record.run_id, document, output)
+
+
+def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A GitHub-style Markdown table; floats with 4 significant digits, None as an em dash."""
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "—"
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,109 @@
+"""Schema version stamping, ordered migrations, refusal of a newer schema, retention pruning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
+from sqlalchemy.engine import Connection
+
+from peaktrade_daemon.errors import StateError
+from peaktrade_daemon.storage.db import MIGRATIONS, Migration, open_database, prune_oldest
+
+
+def _url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'state' / 'test.db'}"
+
+
+async def test_new_database_is_stamped_with_latest_without_running_steps(tmp_path: Path) -> None:
+    ran: list[int] = []
+    steps = (*MIGRATIONS, Migration(2, "never on a new db", lambda c: ran.append(2)))
+    db = await open_database(_url(tmp_path), migrations=steps)
+    try:
+        assert await db.schema_version() == 2
+        assert ran == []
+    finally:
+        await db.close()
+
+
+async def test_existing_database_runs_pending_steps_in_order_once(tmp_path: Path) -> None:
+    db = await open_database(_url(tmp_path))
+    await db.close()
+
+    ran: list[int] = []
+
+    def add_column(conn: Connection) -> None:
+        ran.append(2)
+        conn.execute(text("ALTER TABLE alerts ADD COLUMN extra TEXT"))
+
+    def backfill(conn: Connection) -> None:
+        ran.append(3)
+
+    steps = (*MIGRATIONS, Migration(3, "backfill", backfill), Migration(2, "add", add_column))
+    db = await open_database(_url(tmp_path), migrations=steps)
+    try:
+        assert ran == [2, 3]
+        assert await db.schema_version() == 3
+        async with db.session() as s:
+            cols = [r[1] for r in (await s.execute(text("PRAGMA table_info(alerts)"))).all()]
+        assert "extra" in cols
+    finally:
+        await db.close()
+    db = await open_database(_url(tmp_path), migrations=steps)
+    await db.close()
+    assert ran == [2, 3]
+
+
+async def test_failing_step_leaves_old_version(tmp_path: Path) -> None:
+    db = await open_database(_url(tmp_path))
+    await db.close()
+
+    def broken(conn: Connection) -> None:
+        raise RuntimeError("bad migration")
+
+    with pytest.raises(RuntimeError):
+        await open_database(_url(tmp_path), migrations=(*MIGRATIONS, Migration(2, "x", broken)))
+    db = await open_database(_url(tmp_path))
+    try:
+        assert await db.schema_version() == 1
+    finally:
+        await db.close()
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    steps = (*MIGRATIONS, Migration(7, "future", lambda c: None))
+    db = await open_database(_url(tmp_path), migrations=steps)
+    await db.close()
+    with pytest.raises(StateError, match="newer"):
+        await open_database(_url(tmp_path))
+
+
+async def test_prune_oldest_keeps_newest_matching_rows(tmp_path: Path) -> None:
+    db = await open_database(_url(tmp_path))
+    table = Table(
+        "prune_probe",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("kind", Integer),
+    )
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(table.create)
+        async with db.session() as s:
+            await s.execute(insert(table), [{"id": i, "kind": i % 2} for i in range(1, 21)])
+        async with db.session() as s:
+            deleted = await prune_oldest(
+                s, table, keep=3, order_by=table.c.id, where=table.c.kind == 1
+            )
+        assert deleted == 7
+        async with db.session() as s:
+            ids = [r[0] for r in (await s.execute(select(table.c.id).order_by(table.c.id))).all()]
+        odd = [i for i in ids if i % 2]
+        even = [i for i in ids if not i % 2]
+        assert odd == [15, 17, 19]
+        assert even == list(range(2, 21, 2))  # untouched: not matched by `where`
+        async with db.session() as s:
+            assert await prune_oldest(s, table, keep=100, order_by=table.c.id) == 0
+    finally:
+        await db.close()

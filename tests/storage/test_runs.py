@@ -1,0 +1,87 @@
+"""History tables: round trips with aware UTC times, last fire time per job, retention."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import StatementError
+
+from peaktrade_daemon.storage.db import open_database
+from peaktrade_daemon.storage.runs import DecisionRow, JobRunRow, RunStore, WorkflowRunRow
+
+T0 = datetime(2026, 3, 2, 8, 15, tzinfo=UTC)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
+    async with asyncio.timeout(30):
+        database = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'state.db'}")
+    yield RunStore(database)
+    async with asyncio.timeout(30):
+        await database.close()
+
+
+def run_row(i: int) -> WorkflowRunRow:
+    return WorkflowRunRow(
+        run_id=f"r{i}",
+        name="n",
+        workflow_type="market_scan",
+        state="completed",
+        trigger="cycle",
+        parameters={"i": i},
+        created_at=T0 + timedelta(minutes=i),
+        summary={},
+    )
+
+
+async def test_last_fire_times_per_job(store: RunStore) -> None:
+    async with asyncio.timeout(60):
+        async with asyncio.timeout(10):
+            for job, fire in [("a", T0), ("a", T0 + timedelta(days=1)), ("b", T0), ("c", None)]:
+                await store.add(
+                    JobRunRow(
+                        job_name=job,
+                        trigger="scheduler",
+                        fire_time=fire,
+                        started_at=T0,
+                        outcome="completed",
+                    )
+                )
+            last = await store.last_fire_times()
+        assert last == {"a": T0 + timedelta(days=1), "b": T0}
+        assert all(v.tzinfo is not None for v in last.values())
+
+
+async def test_runs_newest_first_and_retention(store: RunStore) -> None:
+    async with asyncio.timeout(60):
+        async with asyncio.timeout(10):
+            for i in range(5):
+                await store.save_run(run_row(i))
+                await store.add(
+                    DecisionRow(
+                        cycle_id=f"c{i}",
+                        decided_at=T0,
+                        workflow_type="x",
+                        action="SKIP",
+                        confidence=0.0,
+                    )
+                )
+            assert [r.run_id for r in await store.runs(2)] == ["r4", "r3"]
+            assert (await store.run("r0")).created_at == T0  # type: ignore[union-attr]
+            await store.prune(workflow_runs=3, decisions=2)
+            runs = [r.run_id for r in await store.runs()]
+            decisions = [d.cycle_id for d in await store.decisions()]
+        assert runs == ["r4", "r3", "r2"] and decisions == ["c3", "c4"]
+
+
+async def test_naive_datetimes_are_refused(store: RunStore) -> None:
+    async with asyncio.timeout(60):
+        row = run_row(0)
+        row.created_at = datetime(2026, 3, 2, 8, 15)
+        with pytest.raises(StatementError, match="naive datetime"):
+            async with asyncio.timeout(10):
+                await store.save_run(row)

@@ -1,0 +1,82 @@
+"""The Daemon object in-process: run-state events, component restarts as alerts, stop by intent."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from peaktrade_daemon.daemon import Daemon, DaemonOptions, Plugins, Runtime
+from peaktrade_daemon.events import AlertRaised, ComponentFailed, RunState, RunStateChanged
+from peaktrade_daemon.settings import DaemonSettings
+from peaktrade_daemon.snapshot import SnapshotSpec
+from peaktrade_daemon.systemd import SystemdNotifier
+
+
+class Crashy:
+    name = "crashy"
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runs = 0
+
+    async def start(self) -> None: ...
+
+    async def run(self) -> None:
+        self.runs += 1
+        raise ValueError(f"feed broke ({self.runs})")
+
+    async def reload(self, settings: DaemonSettings) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+async def test_lifecycle_events_and_a_crashing_component_is_restarted_and_alerted(
+    project_root: Path,
+) -> None:
+    options = DaemonOptions(
+        spec=SnapshotSpec(
+            root=project_root,
+            cli_overrides={
+                "daemon": {"restart_backoff_initial_s": 0.01, "restart_backoff_max_s": 0.02},
+                "alerts": {"console": False},
+            },
+        ),
+        dry_run=True,
+    )
+    daemon = Daemon(options, plugins=Plugins(components=(Crashy,)), notifier=SystemdNotifier({}))
+    states: list[tuple[RunState, RunState]] = []
+    daemon.bus.subscribe(
+        RunStateChanged, lambda e: states.append((e.previous, e.current)), name="states"
+    )
+    second_failure = daemon.bus.expect(ComponentFailed, lambda e: e.restarts == 2)
+    alert = daemon.bus.expect(AlertRaised, lambda e: e.alert.context.get("component") == "crashy")
+    run = asyncio.create_task(daemon.run())
+    try:
+        failed = await asyncio.wait_for(second_failure, 10)
+        assert failed.error == "ValueError: feed broke (2)"
+        raised = await asyncio.wait_for(alert, 10)
+        assert str(raised.alert.level) == "critical"
+        health = daemon.health()
+        assert health.body["components"]["crashy"]["restarts"] >= 2
+        assert daemon.state is RunState.RUNNING
+        daemon.request_reload()
+        await asyncio.wait_for(
+            daemon.bus.next_event(
+                RunStateChanged, timeout_s=10, predicate=lambda e: e.current is RunState.RUNNING
+            ),
+            10,
+        )
+        daemon.request_stop("test")
+        assert await asyncio.wait_for(run, 20) == 0
+    finally:
+        if not run.done():
+            run.cancel()
+    assert states == [
+        (RunState.STARTING, RunState.RUNNING),
+        (RunState.RUNNING, RunState.RELOADING),
+        (RunState.RELOADING, RunState.RUNNING),
+        (RunState.RUNNING, RunState.STOPPING),
+        (RunState.STOPPING, RunState.STOPPED),
+    ]
+    assert daemon.stop_reason == "test"

@@ -1,0 +1,144 @@
+"""§3.1 settings: daemon.toml, PEAKTRADE_* env, CLI overrides, frozen snapshots, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from peaktrade_daemon.errors import ConfigError
+from peaktrade_daemon.settings import DaemonSettings, load_settings
+
+
+def write_settings(root: Path, text: str) -> Path:
+    path = root / "config" / "daemon.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_a_file(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path)
+    assert settings.root == tmp_path.resolve()
+    assert settings.daemon.poll_interval_s == 300
+    assert settings.daemon.timezone == "UTC"
+    assert settings.http.enabled is False and settings.http.host == "127.0.0.1"
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path.resolve()}/state/peaktrade.db"
+
+
+def test_shipped_daemon_toml_is_valid(project_root: Path) -> None:
+    settings = load_settings(project_root)
+    assert {"BTC/USD", "BTC/EUR", "EUR/USD", "GOOG"} <= set(settings.symbols)
+    for symbol in settings.symbols.values():
+        assert symbol.calendar in settings.calendars
+        assert (
+            symbol.file is not None
+            and (settings.path(settings.paths.data_dir) / symbol.file).is_file()
+        )
+
+
+def test_precedence_cli_over_env_over_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_settings(
+        tmp_path, "[daemon]\npoll_interval_s = 100\ndrain_timeout_s = 5\n[http]\nport = 9000\n"
+    )
+    monkeypatch.setenv("PEAKTRADE_DAEMON__POLL_INTERVAL_S", "200")
+    monkeypatch.setenv("PEAKTRADE_HTTP__ENABLED", "true")
+    settings = load_settings(tmp_path, cli_overrides={"daemon": {"poll_interval_s": 60}})
+    assert settings.daemon.poll_interval_s == 60  # CLI
+    assert settings.http.enabled is True  # env
+    assert settings.http.port == 9000  # file
+    assert settings.daemon.drain_timeout_s == 5  # file, sibling of an env-overridden key kept
+
+
+def test_root_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_settings(tmp_path, "[daemon]\npoll_interval_s = 42\n")
+    monkeypatch.setenv("PEAKTRADE_ROOT", str(tmp_path))
+    settings = load_settings()
+    assert settings.root == tmp_path.resolve() and settings.daemon.poll_interval_s == 42
+
+
+def test_paths_resolve_against_root_not_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir("/")
+    settings = load_settings(tmp_path)
+    assert (
+        settings.path(settings.paths.alert_log)
+        == tmp_path.resolve() / "logs" / "autonomous_alerts.log"
+    )
+    assert settings.path("/abs/file") == Path("/abs/file")
+
+
+def test_settings_are_frozen(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path)
+    with pytest.raises(ValidationError):
+        settings.daemon.poll_interval_s = 1  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        settings.root = Path("/")  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "fragment"),
+    [
+        ("[daemon]\npoll_interval_s = -1\n", "daemon.poll_interval_s", "greater than 0"),
+        ('[daemon]\ntimezone = "Mars/Olympus"\n', "daemon.timezone", "unknown time zone"),
+        ("[daemon]\npoll_intervall_s = 5\n", "daemon.poll_intervall_s", "Extra inputs"),
+        ("[http]\nport = 70000\n", "http.port", "less than or equal"),
+        (
+            '[alerts]\n[[alerts.sinks]]\nname = "x"\nkind = "pager"\nurl = "http://h"\n',
+            "alerts.sinks.0.kind",
+            "'webhook' or 'slack'",
+        ),
+        ('[symbols.X]\nfeed = "ftp"\n', "symbols.X.feed", "'replay' or 'ccxt'"),
+        (
+            '[calendars.c]\nkind = "session"\ntimezone = "Nowhere"\n',
+            "calendars.c.timezone",
+            "unknown time zone",
+        ),
+    ],
+)
+def test_invalid_values_name_file_and_key(
+    tmp_path: Path, body: str, key: str, fragment: str
+) -> None:
+    path = write_settings(tmp_path, body)
+    with pytest.raises(ConfigError) as err:
+        load_settings(tmp_path)
+    assert err.value.file == str(path)
+    assert err.value.key == key
+    assert fragment in str(err.value)
+
+
+def test_invalid_toml_names_position(tmp_path: Path) -> None:
+    path = write_settings(tmp_path, "[daemon]\npoll_interval_s = \n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(tmp_path)
+    assert str(err.value).startswith(f"{path}:2:")
+
+
+def test_env_error_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PEAKTRADE_DAEMON__DRAIN_TIMEOUT_S", "soon")
+    with pytest.raises(ConfigError) as err:
+        load_settings(tmp_path)
+    assert "PEAKTRADE_DAEMON__DRAIN_TIMEOUT_S" in str(err.value)
+    assert err.value.key == "daemon.drain_timeout_s"
+
+
+def test_cli_error_names_command_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(tmp_path, cli_overrides={"daemon": {"poll_interval_s": 0}})
+    assert "command line" in str(err.value)
+
+
+def test_explicit_missing_settings_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path, settings_file=tmp_path / "nope.toml")
+
+
+def test_reload_builds_a_new_snapshot(tmp_path: Path) -> None:
+    write_settings(tmp_path, "[daemon]\npoll_interval_s = 10\n")
+    first = load_settings(tmp_path)
+    write_settings(tmp_path, "[daemon]\npoll_interval_s = 20\n")
+    second = load_settings(tmp_path)
+    assert (first.daemon.poll_interval_s, second.daemon.poll_interval_s) == (10, 20)
+    assert isinstance(second, DaemonSettings) and first is not second

@@ -1,0 +1,149 @@
+"""The autonomous cycle on real data windows: one test per decision outcome, dry run, verbose."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from peaktrade_daemon.alerts.model import AlertLevel
+from tests.workflows.conftest import Stack
+
+
+async def test_execute_runs_the_workflow_and_stores_everything(stack: Stack) -> None:
+    async with asyncio.timeout(60):
+        stack.at("2017-04-26T17:00")  # EUR/USD volume 2.5x its mean: unusual market
+        async with asyncio.timeout(30):
+            summary = await stack.cycle.run_cycle()
+        assert (summary.workflow_type, summary.action) == ("market_scan", "EXECUTE")
+        assert summary.selection_reason.startswith("EUR/USD: volume ratio 2.54")
+        assert summary.executed and summary.success and summary.run_id
+        report = json.loads(
+            (
+                Path(stack.settings.root) / "reports/workflows" / summary.run_id / "report.json"
+            ).read_text()
+        )
+        # The scan covers every configured symbol; GOOG's sample ended in 2013, so it is unranked.
+        assert {r["symbol"] for r in report["summary"]["ranked"]} == {
+            "BTC/USD",
+            "BTC/EUR",
+            "EUR/USD",
+        }
+        assert [r["symbol"] for r in report["summary"]["unranked"]] == ["GOOG"]
+        assert "stale data" in report["summary"]["unranked"][0]["missing"]["volatility"]
+        [decision] = await stack.store.decisions(summary.cycle_id)
+        assert decision.action == "EXECUTE" and decision.confidence == 1.0
+        assert {c["metric"]: c["outcome"] for c in decision.criteria} == {
+            "activity_level": "met",
+            "volume_ratio": "met",
+        }
+        assert (
+            decision.details["metrics"]["market.volume_ratio"]
+            == decision.details["metrics"]["volume_ratio"]
+        )
+        [cycle_row] = await stack.store.cycles()
+        assert (cycle_row.run_id, cycle_row.success, cycle_row.executed) == (
+            summary.run_id,
+            True,
+            True,
+        )
+        [run_row] = await stack.store.runs()
+        assert run_row.state == "completed" and run_row.trigger == "cycle"
+        assert stack.output[-1] == summary.line()
+
+
+async def test_alert_band_raises_a_warning(stack: Stack) -> None:
+    async with asyncio.timeout(60):
+        stack.at(
+            "2017-04-25T17:00"
+        )  # activity 0.36 > 0.3 but volume ratio 0.52 < 1: half the weight
+        async with asyncio.timeout(30):
+            summary = await stack.cycle.run_cycle(workflow_type="market_scan")
+        assert (summary.action, summary.confidence, summary.executed) == ("ALERT", 0.5, False)
+        assert summary.success
+        warning = [a for a in stack.alerts.alerts if a[0] is AlertLevel.WARNING]
+        assert warning and warning[0][1] == "decision" and "market_scan" in warning[0][2]
+        assert await stack.store.runs() == []
+
+
+async def test_skip_is_recorded_with_its_reason(stack: Stack) -> None:
+    async with asyncio.timeout(60):
+        stack.at("2017-04-25T21:00")  # a quiet late-evening hour: neither criterion met
+        async with asyncio.timeout(30):
+            summary = await stack.cycle.run_cycle(workflow_type="market_scan")
+        assert (summary.action, summary.confidence, summary.executed) == ("SKIP", 0.0, False)
+        [row] = await stack.store.cycles()
+        assert row.action == "SKIP" and not row.executed
+        assert stack.alerts.alerts == []
+
+
+async def test_wait_on_stale_data(stack: Stack) -> None:
+    async with asyncio.timeout(60):
+        stack.at("2018-06-01T00:00")  # the EUR/USD sample ends 2018-02-07: every metric is stale
+        async with asyncio.timeout(30):
+            summary = await stack.cycle.run_cycle()
+        assert summary.selection_reason == "nothing unusual: default workflow"
+        assert summary.action == "WAIT" and not summary.executed
+        assert "missing metrics: activity_level, volume_ratio" in summary.reasons
+        [decision] = await stack.store.decisions()
+        assert {c["outcome"] for c in decision.criteria} == {"unknown"}
+        assert any(line.startswith("  reason: missing metrics") for line in stack.output)
+
+
+async def test_critical_monitor_becomes_a_critical_alert(stack: Stack) -> None:
+    async with asyncio.timeout(60):
+        stack.at("2018-11-30T00:00")
+        async with asyncio.timeout(30):
+            summary = await stack.cycle.run_cycle(symbols=["BTC/USD"])
+        assert summary.workflow_type == "risk_check" and summary.action == "EXECUTE"
+        critical = [a for a in stack.alerts.alerts if a[0] is AlertLevel.CRITICAL]
+        assert any(
+            a[1] == "monitor.performance" and a[2].startswith("BTC/USD: drawdown") for a in critical
+        )
+
+
+async def test_dry_run_writes_nothing_and_says_what_it_would_do(stack: Stack) -> None:
+    async with asyncio.timeout(60):
+        stack.at("2018-11-30T00:00")
+        async with asyncio.timeout(30):
+            summary = await stack.cycle.run_cycle(symbols=["BTC/USD"], dry_run=True)
+        assert summary.executed and summary.dry_run and summary.success
+        assert summary.line().endswith("(dry run)")
+        assert any(
+            line.startswith("would alert [critical] [monitor.performance]") for line in stack.output
+        )
+        assert stack.alerts.alerts == []
+        assert await stack.store.runs() == [] and await stack.store.cycles() == []
+        assert not (Path(stack.settings.root) / "reports" / "workflows").exists()
+
+
+async def test_verbose_prints_monitors_criteria_and_reason(stack: Stack) -> None:
+    async with asyncio.timeout(60):
+        stack.at("2017-04-24T17:00")  # a strong moving-average signal on EUR/USD
+        async with asyncio.timeout(30):
+            summary = await stack.cycle.run_cycle(verbose=True)
+        assert summary.workflow_type == "signal_analysis"
+        text = "\n".join(stack.output)
+        for role in ("market", "signals", "performance"):
+            assert f"monitor {role} EUR/USD: ok" in text
+        assert "selected signal_analysis (rule 2): EUR/USD: signal strength" in text
+        assert "criterion: metric=signal_strength" in text and "outcome=met" in text
+        assert "reason: confidence" in text
+
+
+async def test_a_failing_monitor_is_reported_not_fatal(stack: Stack) -> None:
+    async with asyncio.timeout(60):
+
+        async def broken(symbol: str) -> None:
+            raise ConnectionError("feed down")
+
+        stack.cycle._monitors.signals.check_conditions = broken  # type: ignore[method-assign]
+        stack.at("2017-04-26T17:00")
+        async with asyncio.timeout(30):
+            summary = await stack.cycle.run_cycle()
+        assert summary.success and summary.monitor_errors == {
+            "signals:EUR/USD": "ConnectionError: feed down"
+        }
+        assert ("monitor.signals", "EUR/USD: monitor failed: feed down") in [
+            (a[1], a[2]) for a in stack.alerts.alerts
+        ]
