@@ -112,14 +112,16 @@ class TradingCalendar:
     def open_seconds_between(self, start: datetime, end: datetime) -> float:
         """Seconds of open market in ``[start, end)``.
 
-        Whole weeks are counted as ``weekly_open_s`` each (so years of closed-market gap cost
-        nothing to compute); a week spanning a DST change is then off by at most one hour.
+        Exact (session by session, in local time) for the last four weeks of the span; whole
+        weeks before that count ``weekly_open_s`` each, so years of closed-market gap cost
+        nothing to compute (such a week is off by at most the hour a DST change moves; a span
+        that long is stale under any threshold anyway).
         """
         if end <= start:
             return 0.0
         if self.kind == "always":
             return (end - start).total_seconds()
-        weeks = int((end - start).total_seconds() // WEEK_S)
+        weeks = max(0, int((end - start).total_seconds() // WEEK_S) - 4)
         rest_start = start + timedelta(weeks=weeks)
         partial = sum((hi - lo).total_seconds() for lo, hi in self.windows(rest_start, end))
         return weeks * self.weekly_open_s + partial

@@ -28,11 +28,13 @@ class ClosedTrade:
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """An open position marked at ``price``; ``notional`` is signed (short < 0)."""
+    """An open position marked at ``price``; ``notional`` is signed (short < 0).
+    ``entry_price`` is known for the paper book (NaN for a ledger position)."""
 
     symbol: str
     quantity: float
     price: float
+    entry_price: float = float("nan")
 
     @property
     def notional(self) -> float:

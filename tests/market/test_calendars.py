@@ -84,6 +84,8 @@ def test_open_seconds_between() -> None:
     assert NASDAQ.open_seconds_between(utc(2024, 1, 9), utc(2024, 1, 10)) == 6.5 * 3600
     # The spring-forward week is still five 6.5 h sessions.
     assert NASDAQ.open_seconds_between(utc(2024, 3, 9), utc(2024, 3, 16)) == 5 * 6.5 * 3600
+    # The week of the March DST change: Friday closes 22:00 UTC, Sunday opens 21:00 UTC (121 h).
+    assert FX.open_seconds_between(utc(2024, 3, 4), utc(2024, 3, 11)) == 121 * 3600
     # Years of gap cost whole weeks, not a day-by-day walk.
     span = NASDAQ.open_seconds_between(utc(2013, 3, 1), utc(2024, 3, 1))
     assert span == pytest.approx(573 * 5 * 6.5 * 3600, rel=0.01)

@@ -88,14 +88,24 @@ async def test_paper_uses_the_effective_leverage(
 
 
 async def test_blown_paper_book_reports_drawdown_and_missing_ratios(project_root: Path) -> None:
-    # Shorting a quarter of the book into BTC's 2013 rally loses more than everything.
+    # Without a stop, shorting a quarter of the book into BTC's 2013 rally (+445 % in November)
+    # loses more than everything.
+    config = load_config(project_root / "config/config.toml").with_updates({"risk.stop_loss": 0.0})
+    monitor = PerformanceMonitor(load_settings(project_root), config=config, clock=ManualClock())
+    async with asyncio.timeout(10):
+        result = await monitor.check_conditions("BTC/EUR")
+    assert result.metrics["current_drawdown"] > 1.0
+    assert result.status == "critical"
+    assert result.missing["sharpe_ratio"] == "equity fell to or below 0 (the book was liquidated)"
+
+
+async def test_shipped_stop_loss_keeps_the_btc_book_alive(project_root: Path) -> None:
     async with asyncio.timeout(10):
         result = await PerformanceMonitor(
             load_settings(project_root), clock=ManualClock()
         ).check_conditions("BTC/EUR")
-    assert result.metrics["current_drawdown"] > 1.0
-    assert result.status == "critical"
-    assert result.missing["sharpe_ratio"] == "equity fell to or below 0 (the book was liquidated)"
+    assert 0.0 <= result.metrics["max_drawdown"] < 1.0
+    assert "sharpe_ratio" in result.metrics and result.metrics["total_trades"] > 2
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
