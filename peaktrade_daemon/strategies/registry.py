@@ -12,12 +12,15 @@ from peaktrade_daemon.strategies.breakout import Breakout
 from peaktrade_daemon.strategies.ma_crossover import MaCrossover
 from peaktrade_daemon.strategies.rsi_reversion import RsiReversion
 
-_FACTORIES: dict[str, Callable[[PeakConfig], Strategy]] = {
-    "ma_crossover": MaCrossover.from_config,
-    "rsi_reversion": RsiReversion.from_config,
-    "breakout": Breakout.from_config,
-}
-BUILT_IN: Mapping[str, Callable[[PeakConfig], Strategy]] = MappingProxyType(_FACTORIES)
+def _factories() -> dict[str, Callable[[PeakConfig], Strategy]]:
+    return {
+        "ma_crossover": MaCrossover.from_config,
+        "rsi_reversion": RsiReversion.from_config,
+        "breakout": Breakout.from_config,
+    }
+
+
+BUILT_IN: Mapping[str, Callable[[PeakConfig], Strategy]] = MappingProxyType(_factories())
 
 
 def enabled_strategies(config: PeakConfig) -> tuple[Strategy, ...]:
