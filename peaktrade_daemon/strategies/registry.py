@@ -12,6 +12,7 @@ from peaktrade_daemon.strategies.breakout import Breakout
 from peaktrade_daemon.strategies.ma_crossover import MaCrossover
 from peaktrade_daemon.strategies.rsi_reversion import RsiReversion
 
+
 def _factories() -> dict[str, Callable[[PeakConfig], Strategy]]:
     return {
         "ma_crossover": MaCrossover.from_config,
