@@ -159,6 +159,34 @@ class CalendarSettings(Section):
 
     _zone = field_validator("timezone")(_check_zone)
 
+    @field_validator("open", "close")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        try:
+            hours, minutes = (int(part) for part in value.split(":"))
+        except ValueError as exc:
+            raise ValueError(f"time {value!r} must be HH:MM") from exc
+        if not (0 <= hours <= 24 and 0 <= minutes < 60) or (hours == 24 and minutes):
+            raise ValueError(f"time {value!r} must be HH:MM between 00:00 and 24:00")
+        return value
+
+    @field_validator("weekdays")
+    @classmethod
+    def _days(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(day < 0 or day > 6 for day in value):
+            raise ValueError("weekdays must be a non-empty list of 0 (Monday) .. 6 (Sunday)")
+        return tuple(sorted(set(value)))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CalendarSettings:
+        if self.kind == "session" and self.open >= self.close and self.close != "24:00":
+            raise ValueError(f"session open {self.open} must be before close {self.close}")
+        if self.kind == "fx" and self.model_fields_set & {"open", "close", "weekdays"}:
+            # The FX week is fixed (Sunday 17:00 to Friday 17:00 in its zone); silently ignoring
+            # an operator's open/close would be worse than refusing it.
+            raise ValueError("an fx calendar takes only a timezone; open/close/weekdays are fixed")
+        return self
+
 
 def _default_calendars() -> dict[str, CalendarSettings]:
     return {
@@ -196,6 +224,154 @@ class CcxtSection(Section):
     retry_initial_s: float = Field(0.5, gt=0)
     enable_rate_limit: bool = True
     urls: dict[str, str] = {}
+    # Added by the market feed: ccxt's own throttle interval (None = the exchange's default), the
+    # exchange options passed through to ccxt (e.g. binance fetchMarkets types), and the cap of the
+    # retry backoff.
+    rate_limit_ms: float | None = Field(None, gt=0)
+    options: dict[str, Any] = {}
+    retry_max_s: float = Field(8.0, gt=0)
+
+
+ThresholdDirection = Literal["above", "below"]
+
+
+class ThresholdSettings(Section):
+    """Warning and critical levels of one metric: ``above`` alerts when the value is at or above a
+    level, ``below`` when at or below it. Either level may be left out."""
+
+    warning: float | None = None
+    critical: float | None = None
+    when: ThresholdDirection = "above"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ThresholdSettings:
+        if self.warning is not None and self.critical is not None:
+            wrong = (
+                self.critical < self.warning
+                if self.when == "above"
+                else self.critical > self.warning
+            )
+            if wrong:
+                raise ValueError(
+                    f"critical {self.critical} is less severe than warning {self.warning}"
+                )
+        return self
+
+
+MARKET_METRICS = frozenset(
+    {
+        "volatility",
+        "volume_ratio",
+        "price_change_1h",
+        "spread",
+        "activity_level",
+        "is_market_hours",
+        "trend_strength",
+        "regime",
+    }
+)
+SIGNAL_METRICS = frozenset(
+    {
+        "signal_strength",
+        "signal_direction",
+        "signal_consistency",
+        "false_signal_rate",
+        "signal_frequency",
+    }
+)
+PERFORMANCE_METRICS = frozenset(
+    {
+        "current_drawdown",
+        "max_drawdown",
+        "win_rate",
+        "daily_pnl_pct",
+        "sharpe_ratio",
+        "sortino_ratio",
+        "total_trades",
+        "position_size_pct",
+        "exposure",
+    }
+)
+
+
+def _known_metrics(known: frozenset[str]) -> Any:
+    def check(value: dict[str, ThresholdSettings]) -> dict[str, ThresholdSettings]:
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; known: {sorted(known)}")
+        return value
+
+    return field_validator("thresholds")(check)
+
+
+def _thresholds(**levels: tuple[float | None, float | None, ThresholdDirection]) -> Any:
+    return Field(
+        default_factory=lambda: {
+            name: ThresholdSettings(warning=w, critical=c, when=d)
+            for name, (w, c, d) in levels.items()
+        }
+    )
+
+
+class MarketMonitorSettings(Section):
+    """MarketMonitor: windows (in bars) and alert thresholds of the market metrics."""
+
+    history_bars: int = Field(500, ge=2)
+    lookback_bars: int = Field(20, ge=2)
+    long_lookback_bars: int = Field(100, ge=3)
+    atr_period: int = Field(14, ge=1)
+    volatile_ratio: float = Field(1.5, gt=0)
+    trend_threshold: float = Field(0.3, ge=0, le=1)
+    ticker_max_age_s: float = Field(300.0, gt=0)
+    stale_status: Literal["ok", "warning", "critical"] = "warning"
+    thresholds: dict[str, ThresholdSettings] = _thresholds(
+        volatility=(1.0, 2.0, "above"),
+        volume_ratio=(3.0, 6.0, "above"),
+        spread=(0.002, 0.01, "above"),
+    )
+
+    _metrics = _known_metrics(MARKET_METRICS)
+
+
+class SignalMonitorSettings(Section):
+    """SignalMonitor: bars scanned, history bound, and how the history is judged."""
+
+    history_bars: int = Field(500, ge=2)
+    history_limit: int = Field(1000, ge=1)
+    consistency_window: int = Field(10, ge=1)
+    forward_bars: int = Field(5, ge=1)
+    stale_status: Literal["ok", "warning", "critical"] = "warning"
+    thresholds: dict[str, ThresholdSettings] = _thresholds(
+        false_signal_rate=(0.6, 0.75, "above"),
+    )
+
+    _metrics = _known_metrics(SIGNAL_METRICS)
+
+
+class PerformanceMonitorSettings(Section):
+    """PerformanceMonitor: the portfolio source and the alert thresholds of its metrics."""
+
+    source: Literal["paper", "ledger"] = "paper"
+    history_bars: int = Field(500, ge=2)
+    ledger_fills: Path = Path("data/ledger/fills.csv")
+    ledger_equity: Path = Path("data/ledger/equity.csv")
+    ledger_stale_after_s: float = Field(3 * 86_400.0, gt=0)
+    stale_status: Literal["ok", "warning", "critical"] = "warning"
+    thresholds: dict[str, ThresholdSettings] = _thresholds(
+        current_drawdown=(0.10, 0.20, "above"),
+        daily_pnl_pct=(-2.0, -3.0, "below"),
+        exposure=(1.25, 1.5, "above"),
+    )
+
+    _metrics = _known_metrics(PERFORMANCE_METRICS)
+
+
+class MonitorsSection(Section):
+    """The three monitors (§4.2); metric names and units are in the metric contract."""
+
+    market: MarketMonitorSettings = MarketMonitorSettings()
+    signals: SignalMonitorSettings = SignalMonitorSettings()
+    performance: PerformanceMonitorSettings = PerformanceMonitorSettings()
 
 
 class WorkflowTypeSettings(Section):
@@ -353,9 +529,7 @@ class DaemonSettings(BaseSettings):
     scheduler: SchedulerSection = SchedulerSection()
     cycle: CycleSection = CycleSection()
     promotion: PromotionSection = PromotionSection()
-    # Sections owned by later components are validated by those components' own models; they are
-    # kept here as plain tables so daemon.toml stays one file.
-    monitors: dict[str, Any] = {}
+    monitors: MonitorsSection = MonitorsSection()
     decision: DecisionSection = DecisionSection()
 
     @classmethod

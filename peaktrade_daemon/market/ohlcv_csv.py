@@ -1,0 +1,129 @@
+"""Reading OHLCV CSV files (the replay feed's format), strictly.
+
+Format: UTF-8 text (a byte-order mark is allowed), a header row, then one bar per row. The first
+column is the timestamp (its header may be empty, as in the shipped samples, or any name); the
+other columns are ``Open``, ``High``, ``Low``, ``Close``, ``Volume`` in any order and any letter
+case. Timestamps are ISO 8601 dates or date-times; naive ones are UTC, aware ones are converted to
+UTC. Blank lines are ignored.
+
+Invalid data is rejected, never cleaned: market data we would have to guess about is not data to
+trade on (fail closed). Each of these raises :class:`~peaktrade_daemon.errors.DataError` naming the
+file and the line (1-based, the header is line 1):
+
+- text that is not UTF-8; a missing column; a row with the wrong number of fields;
+- an unparseable timestamp or number; NaN or infinite values; a price <= 0; a volume < 0;
+- a bar whose high is below its open, close or low, or whose low is above its open or close;
+- a timestamp equal to (duplicate) or earlier than (unsorted) the one before it;
+- a file with no bars.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from peaktrade_daemon.errors import DataError
+from peaktrade_daemon.market.bars import Bars, from_ns, to_ns
+
+COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+def _fail(path: Path, line: int, problem: str) -> DataError:
+    return DataError(f"{path}: line {line}: {problem}")
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise _fail(
+            path, line, f"not UTF-8 text (byte {exc.start}); re-save the file as UTF-8"
+        ) from exc
+
+
+def _timestamp(path: Path, line: int, text: str) -> int:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise _fail(path, line, f"timestamp {text!r} is not an ISO 8601 date or date-time") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return to_ns(moment)
+
+
+def _number(path: Path, line: int, column: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise _fail(path, line, f"{column} {text!r} is not a number") from exc
+    if not math.isfinite(value):
+        raise _fail(path, line, f"{column} is {text.strip()} (NaN and infinity are not prices)")
+    return value
+
+
+def parse_ohlcv_csv(path: Path, raw: bytes, *, symbol: str, timeframe: str) -> Bars:
+    """Parse and validate the bytes of one OHLCV CSV file (see the module docstring)."""
+    reader = csv.reader(io.StringIO(_decode(path, raw)))
+    header: list[str] | None = None
+    index: dict[str, int] = {}
+    stamps: list[int] = []
+    rows: list[tuple[float, float, float, float, float]] = []
+    for line, fields in enumerate(reader, start=1):
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if header is None:
+            header = [f.strip().lower() for f in fields]
+            missing = [c for c in COLUMNS if c not in header[1:]]
+            if missing:
+                raise _fail(
+                    path, line, f"header lacks column(s) {', '.join(missing)}; got {fields}"
+                )
+            index = {c: header.index(c, 1) for c in COLUMNS}
+            continue
+        if len(fields) != len(header):
+            raise _fail(path, line, f"{len(fields)} fields, the header has {len(header)}")
+        stamp = _timestamp(path, line, fields[0])
+        o, h, lo, c, v = (_number(path, line, col, fields[index[col]]) for col in COLUMNS)
+        if min(o, h, lo, c) <= 0:
+            raise _fail(path, line, "a price is zero or negative")
+        if v < 0:
+            raise _fail(path, line, f"volume {v} is negative")
+        if h < max(o, c, lo) or lo > min(o, c):
+            raise _fail(path, line, f"inconsistent bar: high {h} low {lo} open {o} close {c}")
+        if stamps and stamp <= stamps[-1]:
+            what = (
+                "duplicate" if stamp == stamps[-1] else "earlier than the previous row (unsorted)"
+            )
+            raise _fail(path, line, f"timestamp {fields[0].strip()} is {what}")
+        stamps.append(stamp)
+        rows.append((o, h, lo, c, v))
+    if header is None or not stamps:
+        raise DataError(f"{path}: no bars in the file")
+    table = np.asarray(rows, dtype=np.float64)
+    return Bars(
+        symbol=symbol,
+        timeframe=timeframe,
+        timestamps=np.asarray(stamps, dtype=np.int64),
+        open=table[:, 0].copy(),
+        high=table[:, 1].copy(),
+        low=table[:, 2].copy(),
+        close=table[:, 3].copy(),
+        volume=table[:, 4].copy(),
+        as_of=from_ns(stamps[-1]),
+        source=str(path),
+    )
+
+
+def read_ohlcv_csv(path: Path, *, symbol: str, timeframe: str) -> Bars:
+    """Read and parse one file; a missing or unreadable file is a DataError naming it."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read market data: {exc.strerror}") from exc
+    return parse_ohlcv_csv(path, raw, symbol=symbol, timeframe=timeframe)

@@ -1,0 +1,149 @@
+"""MarketMonitor: the market metrics of one symbol from its feed, calendar and ticker.
+
+Metric formulas are in :mod:`peaktrade_daemon.market.metrics`; ``spread`` is (ask - bid) / mid
+of the feed's ticker (missing for feeds without tickers, like replay, and for a ticker older
+than ``ticker_max_age_s``) and ``is_market_hours`` is
+the symbol's calendar at the feed's now (replay time for replayed symbols). When the bars are
+stale (see :mod:`peaktrade_daemon.market.freshness`) every bar-derived metric is missing with
+the staleness as its reason, and the status is at least ``stale_status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import numpy as np
+
+from peaktrade_daemon.clock import Clock
+from peaktrade_daemon.errors import DataError, FeedError
+from peaktrade_daemon.market.bars import Bars, timeframe_seconds
+from peaktrade_daemon.market.feeds import MarketSource
+from peaktrade_daemon.market.freshness import describe_age
+from peaktrade_daemon.market.metrics import REGIME_NAMES, MarketParams, market_metrics
+from peaktrade_daemon.monitors.defaults import close_feeds, resolve
+from peaktrade_daemon.monitors.result import MonitorResult, ResultBuilder
+from peaktrade_daemon.settings import DaemonSettings, MarketMonitorSettings
+
+logger = logging.getLogger(__name__)
+
+BAR_METRICS = (
+    "volatility",
+    "volume_ratio",
+    "price_change_1h",
+    "activity_level",
+    "trend_strength",
+    "regime",
+)
+
+
+def _needs(cfg: MarketMonitorSettings) -> dict[str, int]:
+    """Bars each metric needs at least."""
+    lb = cfg.lookback_bars
+    return {
+        "volatility": lb + 1,
+        "volume_ratio": lb,
+        "price_change_1h": 2,
+        "activity_level": max(lb, cfg.atr_period + 1),
+        "trend_strength": lb + 1,
+        "regime": max(cfg.long_lookback_bars, lb) + 1,
+    }
+
+
+class MarketMonitor:
+    """Market conditions of a symbol. ``MarketMonitor()`` reads the current root."""
+
+    name = "market"
+
+    def __init__(
+        self,
+        settings: DaemonSettings | None = None,
+        feeds: MarketSource | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._owns_feeds = feeds is None
+        self.settings, self.feeds, self.clock = resolve(settings, feeds, clock)
+
+    def _compute(self, bars: Bars) -> dict[str, float]:
+        cfg = self.settings.monitors.market
+        tf_s = timeframe_seconds(bars.timeframe)
+        values = market_metrics(
+            bars.high[None, :],
+            bars.low[None, :],
+            bars.close[None, :],
+            bars.volume[None, :],
+            bars.timestamps,
+            timeframe_s=tf_s,
+            bars_per_year=self.feeds.calendar(bars.symbol).bars_per_year(tf_s),
+            params=MarketParams(
+                lookback=cfg.lookback_bars,
+                long_lookback=cfg.long_lookback_bars,
+                atr_period=cfg.atr_period,
+                volatile_ratio=cfg.volatile_ratio,
+                trend_threshold=cfg.trend_threshold,
+            ),
+        )
+        return {name: float(array[0]) for name, array in values.items()}
+
+    async def close(self) -> None:
+        """Close the market data feeds this monitor built itself (injected ones are the
+        caller's to close)."""
+        if self._owns_feeds:
+            await close_feeds(self.feeds)
+
+    async def check_conditions(self, symbol: str) -> MonitorResult:
+        """Every market metric of ``symbol`` (missing ones with their reason) and the status."""
+        cfg = self.settings.monitors.market
+        out = ResultBuilder(self.name, symbol, self.clock.now())
+        calendar = self.feeds.calendar(symbol)
+        try:
+            bars = await self.feeds.bars(symbol, cfg.history_bars)
+        except DataError as exc:
+            level = "warning" if isinstance(exc, FeedError) else "critical"
+            out.lack((*BAR_METRICS, "is_market_hours", "spread"), f"no market data: {exc}")
+            out.raise_status(level, f"{symbol}: no market data: {exc}")
+            return out.build()
+        out.put("is_market_hours", 1.0 if calendar.is_open(bars.as_of) else 0.0, "")
+        out.labels["data_as_of"] = bars.as_of.isoformat()
+        freshness = self.feeds.freshness(bars)
+        if bars.last_time is not None:
+            out.labels["last_bar"] = bars.last_time.isoformat()
+        if freshness.stale:
+            out.lack(BAR_METRICS, freshness.reason)
+            out.raise_status(cfg.stale_status, f"{symbol}: {freshness.reason}")
+        else:
+            values = await asyncio.to_thread(self._compute, bars)
+            needs = _needs(cfg)
+            for name in BAR_METRICS:
+                reason = (
+                    f"not enough data: {len(bars)} bars, {name} needs {needs[name]}"
+                    if len(bars) < needs[name]
+                    else f"{name} undefined on this window (no volume or no price movement)"
+                )
+                out.put(name, values[name], reason)
+            if "regime" in out.metrics:
+                out.labels["regime"] = REGIME_NAMES[int(out.metrics["regime"])]
+        await self._spread(symbol, out)
+        out.check(cfg.thresholds)
+        return out.build()
+
+    async def _spread(self, symbol: str, out: ResultBuilder) -> None:
+        try:
+            ticker = await self.feeds.ticker(symbol)
+        except FeedError as exc:
+            out.put("spread", None, f"ticker unavailable: {exc}")
+            return
+        if ticker is None:
+            out.put("spread", None, f"no ticker: the {self.feeds.spec(symbol).feed} feed has none")
+            return
+        age_s = (self.clock.now() - ticker.timestamp).total_seconds()
+        limit_s = self.settings.monitors.market.ticker_max_age_s
+        if age_s > limit_s:
+            out.put("spread", None, f"stale ticker: {describe_age(age_s)} old (limit {limit_s:g}s)")
+            return
+        spread = ticker.spread
+        out.put(
+            "spread", spread, f"no valid bid/ask in the ticker (bid {ticker.bid}, ask {ticker.ask})"
+        )
+        if spread is not None and np.isfinite(spread):
+            out.labels["ticker_time"] = ticker.timestamp.isoformat()

@@ -1,0 +1,96 @@
+"""PerformanceMonitor: the performance metrics of the metric contract from a portfolio source,
+the built-in paper portfolio (per symbol) or the external ledger (account-wide).
+
+Formulas: :mod:`peaktrade_daemon.portfolio.performance`. When the source's data is stale, the
+metrics about *now* (current drawdown, daily pnl, position size, exposure) are missing with the
+staleness as reason; the ones about the recorded past stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from peaktrade_daemon.clock import Clock
+from peaktrade_daemon.config import PeakConfig
+from peaktrade_daemon.errors import DataError, FeedError
+from peaktrade_daemon.market.feeds import MarketSource
+from peaktrade_daemon.monitors.defaults import close_feeds, resolve, trading_config
+from peaktrade_daemon.monitors.result import MonitorResult, ResultBuilder
+from peaktrade_daemon.portfolio.ledger import LedgerPortfolio
+from peaktrade_daemon.portfolio.paper import PaperPortfolio
+from peaktrade_daemon.portfolio.performance import performance_metrics
+from peaktrade_daemon.portfolio.snapshot import PortfolioSource
+from peaktrade_daemon.settings import DaemonSettings
+
+CURRENT = ("current_drawdown", "daily_pnl_pct", "position_size_pct", "exposure")
+HISTORICAL = ("max_drawdown", "win_rate", "sharpe_ratio", "sortino_ratio", "total_trades")
+REASONS = {
+    "win_rate": "no closed trades",
+    "daily_pnl_pct": "the equity curve does not reach back 24 hours",
+    "sharpe_ratio": "equity returns have no variance (or fewer than 3 points)",
+    "sortino_ratio": "no losing equity step (downside deviation is 0)",
+}
+
+
+class PerformanceMonitor:
+    """Portfolio performance. ``PerformanceMonitor()`` reads the current root."""
+
+    name = "performance"
+
+    def __init__(
+        self,
+        settings: DaemonSettings | None = None,
+        feeds: MarketSource | None = None,
+        config: PeakConfig | None = None,
+        source: PortfolioSource | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._owns_feeds = feeds is None
+        self.settings, self.feeds, self.clock = resolve(settings, feeds, clock)
+        cfg = self.settings.monitors.performance
+        if source is None:
+            if cfg.source == "ledger":
+                source = LedgerPortfolio(self.settings, self.clock, cfg.ledger_stale_after_s)
+            else:
+                config = config if config is not None else trading_config(self.settings)
+                source = PaperPortfolio(self.feeds, config, cfg.history_bars)
+        self.source = source
+
+    async def close(self) -> None:
+        """Close the market data feeds this monitor built itself (injected ones are the
+        caller's to close)."""
+        if self._owns_feeds:
+            await close_feeds(self.feeds)
+
+    async def check_conditions(self, symbol: str) -> MonitorResult:
+        """Every performance metric (missing ones with their reason) and the status."""
+        cfg = self.settings.monitors.performance
+        out = ResultBuilder(self.name, symbol, self.clock.now())
+        try:
+            snap = await self.source.snapshot(symbol)
+        except DataError as exc:
+            level = "warning" if isinstance(exc, FeedError) else "critical"
+            out.lack((*CURRENT, *HISTORICAL), f"no portfolio data: {exc}")
+            out.raise_status(level, f"{symbol}: no portfolio data: {exc}")
+            return out.build()
+        out.labels.update(source=snap.source, scope=snap.scope)
+        if len(snap.equity) == 0:
+            out.lack((*CURRENT, *HISTORICAL), snap.stale_reason or snap.insufficient or "no equity")
+            if snap.stale_reason:
+                out.raise_status(cfg.stale_status, f"{symbol}: {snap.stale_reason}")
+            return out.build()
+        values = await asyncio.to_thread(performance_metrics, snap)
+        if snap.stale_reason:
+            out.lack(CURRENT, snap.stale_reason)
+            out.raise_status(cfg.stale_status, f"{symbol}: {snap.stale_reason}")
+        blown = bool((snap.equity <= 0).any())
+        for name in (*CURRENT, *HISTORICAL):
+            if name not in out.missing:
+                reason = (
+                    "equity fell to or below 0 (the book was liquidated)"
+                    if blown and name not in ("win_rate",)
+                    else REASONS.get(name, "undefined")
+                )
+                out.put(name, values[name], reason)
+        out.check(cfg.thresholds)
+        return out.build()

@@ -1,0 +1,116 @@
+"""The recorded signal history: bounded per strategy and symbol (default 1000 signals), built up
+scan after scan, and the signal metrics computed from it.
+
+Each scan passes the strategies' output over the latest window of bars. Signals on bars newer
+than the previous scan are appended; signals whose ``forward_bars`` outcome is now visible are
+judged (wrong when D x (c_{t+H} / c_t - 1) < 0). When the bound evicts old signals, the bars
+they covered stop counting for the frequency too, so ``signal_frequency`` stays a rate over the
+history that is actually kept. Formulas are those of
+:mod:`peaktrade_daemon.strategies.signal_metrics`, which a history built from one window matches
+exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from peaktrade_daemon.market.bars import FloatArray, IntArray
+from peaktrade_daemon.strategies.base import DirectionArray, signal_mask
+from peaktrade_daemon.strategies.signal_metrics import SignalParams
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRecord:
+    """One recorded signal; ``wrong`` is None until its forward return can be judged."""
+
+    timestamp_ns: int
+    direction: int
+    strength: float
+    price: float
+    seq: int
+    wrong: bool | None = None
+
+
+class StrategyHistory:
+    """The bounded signal history of one strategy on one symbol."""
+
+    def __init__(self, limit: int) -> None:
+        self.records: deque[SignalRecord] = deque(maxlen=limit)
+        self.bars_seen = 0
+        self.last_ts: int | None = None
+        self._evicted = False
+
+    @property
+    def bars_covered(self) -> int:
+        """Bars the kept history spans (all scanned bars until the bound evicts signals)."""
+        if self._evicted and self.records:
+            return self.bars_seen - self.records[0].seq
+        return self.bars_seen
+
+    def record(
+        self,
+        timestamps: IntArray,
+        direction: DirectionArray,
+        strength: FloatArray,
+        close: FloatArray,
+        forward_bars: int,
+    ) -> None:
+        """Add the signals of a scanned window (1-D arrays of one symbol) and judge old ones."""
+        first_new = (
+            0 if self.last_ts is None else int(np.searchsorted(timestamps, self.last_ts, "right"))
+        )
+        events = signal_mask(direction[None, :])[0]
+        for i in np.flatnonzero(events[first_new:]) + first_new:
+            if len(self.records) == self.records.maxlen:
+                self._evicted = True
+            self.records.append(
+                SignalRecord(
+                    timestamp_ns=int(timestamps[i]),
+                    direction=int(direction[i]),
+                    strength=float(strength[i]),
+                    price=float(close[i]),
+                    seq=self.bars_seen + int(i) - first_new,
+                )
+            )
+        self.bars_seen += len(timestamps) - first_new
+        if len(timestamps):
+            self.last_ts = int(timestamps[-1])
+        self._judge(timestamps, close, forward_bars)
+
+    def _judge(self, timestamps: IntArray, close: FloatArray, forward_bars: int) -> None:
+        for pos, rec in enumerate(self.records):
+            if rec.wrong is not None:
+                continue
+            idx = int(np.searchsorted(timestamps, rec.timestamp_ns))
+            if idx >= len(timestamps) or timestamps[idx] != rec.timestamp_ns:
+                continue
+            if idx + forward_bars < len(timestamps):
+                move = close[idx + forward_bars] / close[idx] - 1.0
+                self.records[pos] = dataclasses.replace(rec, wrong=bool(rec.direction * move < 0))
+
+
+def history_metrics(
+    histories: Sequence[StrategyHistory], direction: float, params: SignalParams
+) -> dict[str, float]:
+    """consistency, false-signal rate and frequency from the histories of one symbol's strategies
+    (NaN where undefined, see the module docstring)."""
+    recent = [r for h in histories for r in list(h.records)[-params.consistency_window :]]
+    judged = [r for h in histories for r in h.records if r.wrong is not None]
+    rates = [len(h.records) / h.bars_covered * 100.0 for h in histories if h.bars_covered]
+    consistency = (
+        sum(r.direction == direction for r in recent) / len(recent)
+        if recent and direction != 0
+        else float("nan")
+    )
+    return {
+        "signal_consistency": consistency,
+        "false_signal_rate": sum(bool(r.wrong) for r in judged) / len(judged)
+        if judged
+        else float("nan"),
+        "signal_frequency": sum(rates) if rates else float("nan"),
+    }

@@ -1,0 +1,71 @@
+"""The replay feed: latest N bars as of replay time, speed, the symbol map, the mtime cache."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from peaktrade_daemon.clock import ManualClock
+from peaktrade_daemon.errors import DataError
+from peaktrade_daemon.market.bars import from_ns
+from peaktrade_daemon.market.feeds import Feeds
+from peaktrade_daemon.settings import load_settings
+from tests.market.samples import frame
+
+
+async def test_latest_bars_as_of_replay_time(project_root: Path) -> None:
+    settings = load_settings(
+        project_root, cli_overrides={"replay": {"start": "2017-06-01T10:30:00", "speed": 60.0}}
+    )
+    clock = ManualClock(datetime(2030, 1, 1, tzinfo=UTC))
+    feeds = Feeds(settings, clock)
+    async with asyncio.timeout(10):
+        first = await feeds.bars("EUR/USD", 5)
+        await clock.advance(60)  # one wall minute = one replay hour at speed 60
+        later = await feeds.bars("EUR/USD", 5)
+    df = frame("EURUSD")
+    upto = df[df.index <= "2017-06-01 10:30"]
+    assert from_ns(int(first.timestamps[-1])) == upto.index[-1].tz_localize(UTC)
+    assert first.close.tolist() == upto.Close.tail(5).tolist()
+    assert first.as_of == datetime(2017, 6, 1, 10, 30, tzinfo=UTC)
+    assert later.as_of == datetime(2017, 6, 1, 11, 30, tzinfo=UTC)
+    assert later.close.tolist() == df[df.index <= "2017-06-01 11:30"].Close.tail(5).tolist()
+    assert first.age_s == 30 * 60
+
+
+async def test_btc_eur_replays_the_btc_usd_history(project_root: Path) -> None:
+    feeds = Feeds(load_settings(project_root), ManualClock())
+    async with asyncio.timeout(10):
+        eur = await feeds.bars("BTC/EUR", 10)
+        usd = await feeds.bars("BTC/USD", 10)
+    assert eur.symbol == "BTC/EUR" and usd.symbol == "BTC/USD"
+    assert eur.close.tolist() == usd.close.tolist() == frame("BTCUSD").Close.tail(10).tolist()
+    assert eur.timeframe == "1M"
+
+
+async def test_edited_file_is_reread_unchanged_file_is_cached(project_root: Path) -> None:
+    feeds = Feeds(load_settings(project_root), ManualClock())
+    path = project_root / "data/samples/GOOG.csv"
+    async with asyncio.timeout(10):
+        before = await feeds.bars("GOOG", 3)
+        again = await feeds.bars("GOOG", 3)
+        assert again.timestamps.base is before.timestamps.base  # same cached arrays
+        text = path.read_text().rstrip("\n") + "\n2013-03-04,806.0,810.0,800.0,809.5,2000000\n"
+        path.write_text(text)
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+        after = await feeds.bars("GOOG", 3)
+    # Without replay.start, replay time is anchored at the file's current end: the appended bar
+    # is the newest one now.
+    assert after.close.tolist() == [*before.close.tolist()[1:], 809.5]
+
+
+async def test_missing_file_is_a_data_error(project_root: Path) -> None:
+    (project_root / "data/samples/GOOG.csv").unlink()
+    feeds = Feeds(load_settings(project_root), ManualClock())
+    with pytest.raises(DataError, match=r"GOOG\.csv: no market data file for GOOG"):
+        await feeds.bars("GOOG", 3)
