@@ -141,12 +141,17 @@ class JobRunner:
                 )
         return outcome
 
-    async def record_missed(self, job_name: str, fire_time: datetime | None) -> None:
-        """A fire the scheduler dropped because it was past the misfire grace time (the daemon
-        was down or busy): recorded, so ``--due`` does not run it either, and a warning."""
-        logger.warning(
-            "job %s missed its fire time %s (beyond the grace time)", job_name, fire_time
-        )
+    async def record_missed(
+        self,
+        job_name: str,
+        fire_time: datetime | None,
+        *,
+        reason: str = "fire time passed beyond the misfire grace time",
+    ) -> None:
+        """A fire that was not run: dropped by the scheduler past the misfire grace time (the
+        daemon was down or busy) or refused while the daemon drains. Recorded, so ``--due`` does
+        not run it either, with a warning alert."""
+        logger.warning("job %s missed its fire time %s (%s)", job_name, fire_time, reason)
         now = self._clock.now()
         if self._store is not None:
             await self._store.add(
@@ -157,14 +162,14 @@ class JobRunner:
                     started_at=now,
                     finished_at=now,
                     outcome="missed",
-                    error="fire time passed beyond the misfire grace time",
+                    error=reason,
                 )
             )
         if self._alerts is not None:
             await self._alerts.emit(
                 AlertLevel.WARNING,
                 "scheduler",
-                f"job {job_name} missed its fire time (beyond the misfire grace time)",
+                f"job {job_name} missed its fire time ({reason})",
                 {"job": job_name, "fire_time": fire_time.isoformat() if fire_time else None},
             )
 

@@ -85,6 +85,7 @@ class JobScheduler:
         self._scheduler: AsyncScheduler | None = None
         self._ready = asyncio.Event()
         self._stop_requested = asyncio.Event()
+        self._draining = False
         self._running_jobs = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -98,6 +99,7 @@ class JobScheduler:
         if self.jobs is None:
             self.jobs = await asyncio.to_thread(load_jobs, self._jobs_path(self.settings))
         self._stop_requested.clear()
+        self._draining = False
 
     async def run(self) -> None:
         """Own the APScheduler instance until stop() (or drain()) is requested."""
@@ -137,9 +139,14 @@ class JobScheduler:
             self.last_sync = await self._sync(self._scheduler)
 
     async def drain(self) -> None:
-        """Stop taking new fires and wait for running jobs to finish."""
-        self._stop_requested.set()
+        """Stop taking new fires and wait for running jobs to finish, then stop the scheduler.
+
+        APScheduler's ``stop()`` cancels the jobs it is running, so it is only asked to stop once
+        they are done; fires that arrive meanwhile are refused (and recorded) instead.
+        """
+        self._draining = True
         await self._idle.wait()
+        self._stop_requested.set()
 
     async def stop(self) -> None:
         """Ask run() to stop the scheduler; idempotent."""
@@ -210,6 +217,9 @@ class JobScheduler:
             logger.warning("scheduled job %s no longer exists; skipped", job_name)
             return
         fire_time = current_job.get().scheduled_fire_time
+        if self._draining:
+            await self._runner.record_missed(job_name, fire_time, reason="the daemon is stopping")
+            return
         self._running_jobs += 1
         self._idle.clear()
         try:

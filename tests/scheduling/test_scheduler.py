@@ -21,7 +21,11 @@ from peaktrade_daemon.component import Component
 from peaktrade_daemon.errors import JobConfigError
 from peaktrade_daemon.scheduling.runner import JobRunner
 from peaktrade_daemon.scheduling.scheduler import JobScheduler
-from peaktrade_daemon.settings import DaemonSettings
+from peaktrade_daemon.settings import DaemonSettings, load_settings
+from peaktrade_daemon.storage.db import open_database
+from peaktrade_daemon.storage.runs import RunStore
+from peaktrade_daemon.workflows.engine import WorkflowEngine
+from peaktrade_daemon.workflows.model import WorkflowOutput, WorkflowRun
 from tests.workflows.conftest import Alert, Stack
 
 MORNING = "autonomous_morning_analysis"
@@ -205,3 +209,49 @@ async def test_scheduler_is_a_component_and_drain_ends_run(stack: Stack) -> None
                 await task
         assert await scheduler.next_fire_times() == {}
         await scheduler.stop()  # idempotent after the fact
+
+
+SLOW_JOB = """
+[[job]]
+name = "slow_scan"
+workflow = "market_scan"
+schedule_type = "once"
+"""
+
+
+async def test_drain_lets_a_running_job_finish(project_root: Path) -> None:
+    """drain() stops intake but must not cancel the job in flight (component contract, §3.4)."""
+    async with asyncio.timeout(60):
+        started, release = asyncio.Event(), asyncio.Event()
+
+        async def slow(run: WorkflowRun) -> WorkflowOutput:
+            started.set()
+            await release.wait()
+            return WorkflowOutput(summary={"finished": True}, markdown="# done\n")
+
+        (project_root / "config" / "scheduler" / "jobs.toml").write_text(SLOW_JOB)
+        settings = load_settings(project_root)
+        database = await open_database(settings.database_url)
+        try:
+            store = RunStore(database)
+            clock = SystemClock()
+            engine = WorkflowEngine(settings=settings, workflows={"market_scan": slow}, store=store)
+            runner = JobRunner(engine=engine, clock=clock, store=store)
+            scheduler = JobScheduler(settings=settings, runner=runner, clock=clock)
+            await scheduler.start()
+            task = asyncio.create_task(scheduler.run())
+            async with asyncio.timeout(15):
+                await started.wait()  # the once-at-start job is running
+            drain = asyncio.create_task(scheduler.drain())
+            done, _ = await asyncio.wait({drain}, timeout=0.5)
+            assert not done, "drain returned while the job was still running"
+            release.set()
+            async with asyncio.timeout(15):
+                await drain
+                await task
+            [row] = await store.job_runs()
+            assert (row.job_name, row.outcome) == ("slow_scan", "completed")
+            [run] = await store.runs()
+            assert run.state == "completed"
+        finally:
+            await database.close()
