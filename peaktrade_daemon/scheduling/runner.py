@@ -94,10 +94,17 @@ class JobRunner:
         """Run ``job`` once (for ``fire_time``, None for an ad-hoc run) and record it."""
         started = self._clock.now()
         logger.info("job %s starting trigger=%s fire_time=%s", job.name, trigger, fire_time)
-        if job.workflow == "auto":
-            outcome = await self._run_cycle(job, fire_time, dry_run)
-        else:
-            outcome = await self._run_workflow(job, fire_time, trigger, dry_run)
+        try:
+            if job.workflow == "auto":
+                outcome = await self._run_cycle(job, fire_time, dry_run)
+            else:
+                outcome = await self._run_workflow(job, fire_time, trigger, dry_run)
+        except Exception as exc:
+            # Whatever broke under the job (a component, the database), the run failed: it
+            # must still land in history and raise the critical alert, not only a log line.
+            logger.exception("job %s raised", job.name)
+            error = f"{type(exc).__name__}: {exc}"
+            outcome = JobOutcome(job.name, False, "failed", None, error, fire_time, dry_run)
         logger.log(
             logging.INFO if outcome.success else logging.WARNING,
             "job %s %s run=%s%s",
