@@ -10,6 +10,7 @@ neither; it only reports what would happen.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -188,9 +189,16 @@ class JobRunner:
                 job.name, False, "failed", None, "no cycle runner configured", fire_time, dry_run
             )
         requested = job.args.get("workflow_type", "auto")
-        summary = await self._cycle.run_cycle(
-            workflow_type=str(requested), dry_run=dry_run, tag=job.name, trigger="job"
-        )
+        # timeout_seconds bounds the whole cycle (monitors, decision and workflow), as it bounds
+        # a command or workflow job; the engine records a workflow it interrupts as cancelled.
+        try:
+            async with asyncio.timeout(job.timeout_seconds):
+                summary = await self._cycle.run_cycle(
+                    workflow_type=str(requested), dry_run=dry_run, tag=job.name, trigger="job"
+                )
+        except TimeoutError:
+            error = f"timed out after {job.timeout_seconds:g}s"
+            return JobOutcome(job.name, False, "timed_out", None, error, fire_time, dry_run)
         outcome = f"cycle {summary.action.lower()}"
         return JobOutcome(
             job.name, summary.success, outcome, summary.run_id, summary.error, fire_time, dry_run

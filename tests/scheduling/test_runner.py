@@ -68,3 +68,23 @@ async def test_a_job_that_raises_is_recorded_as_failed_with_a_critical_alert(
         assert "feed connection reset" in (row.error or "")
         assert [a[0] for a in alerts.alerts] == [AlertLevel.CRITICAL]
         assert alerts.alerts[0][3]["job"] == "morning"
+
+
+async def test_timeout_seconds_bounds_an_auto_cycle_job(
+    project_root: Path, database: Database
+) -> None:
+    async with asyncio.timeout(30):
+        alerts = RecordingAlerts()
+        runner = runner_for(project_root, database, HangingCycle(), alerts)
+        job = JobConfig(
+            name="hourly",
+            workflow="auto",
+            schedule_type="cron",
+            cron="0 * * * *",
+            timeout_seconds=0.2,
+        )
+        outcome = await runner.run(job, fire_time=None, trigger="manual")
+        assert (outcome.success, outcome.outcome) == (False, "timed_out")
+        [row] = await RunStore(database).job_runs()
+        assert (row.outcome, row.error) == ("timed_out", "timed out after 0.2s")
+        assert [a[0] for a in alerts.alerts] == [AlertLevel.CRITICAL]
