@@ -192,13 +192,20 @@ class WorkflowEngine:
         if len(active) >= limit:
             record.error = f"refused: {len(active)} run(s) of {key} already active (limit {limit})"
             return await self._finish(record, WorkflowState.CANCELLED, dry_run)
-        timeout_s = record.timeout_s or self.settings.workflow(record.workflow_type).timeout_s
-        implementation = self._implementation(record)
-        record.state = WorkflowState.RUNNING
-        record.started_at = self._clock.now()
-        if not dry_run:
-            await self._persist(record)
+        # Take the slot before the first await: two runs started together must both count.
+        active.add(run_id)
+        try:
+            timeout_s = record.timeout_s or self.settings.workflow(record.workflow_type).timeout_s
+            implementation = self._implementation(record)
+            record.state = WorkflowState.RUNNING
+            record.started_at = self._clock.now()
+            if not dry_run:
+                await self._persist(record)
+        except BaseException:
+            active.discard(run_id)
+            raise
         if record.cancel_reason is not None:  # cancelled while the running state was saved
+            active.discard(run_id)
             record.error = record.cancel_reason
             return await self._finish(record, WorkflowState.CANCELLED, dry_run)
         run = WorkflowRun(
@@ -207,7 +214,6 @@ class WorkflowEngine:
         logger.info("workflow %s (%s) started dry_run=%s", run_id, record.workflow_type, dry_run)
         task = asyncio.create_task(implementation(run), name=f"workflow-{run_id}")
         self._tasks[run_id] = task
-        active.add(run_id)
         try:
             async with asyncio.timeout(timeout_s):
                 output = await task

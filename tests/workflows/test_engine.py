@@ -197,6 +197,24 @@ async def test_concurrency_limit_refuses_a_second_run(project_root: Path) -> Non
             await execution
 
 
+async def test_concurrency_limit_holds_for_runs_started_together(
+    project_root: Path, database: Database
+) -> None:
+    # With a store, starting a run awaits the database; the limit must still count both runs.
+    async with asyncio.timeout(60):
+        started = asyncio.Event()
+        engine = make_engine(make_settings(project_root), database, started=started)
+        ids = [engine.create_workflow(name, "signal_analysis") for name in ("a", "b")]
+        runs = [asyncio.create_task(engine.execute_workflow(run_id)) for run_id in ids]
+        async with asyncio.timeout(10):
+            refused = await next(asyncio.as_completed(runs))
+        assert refused.state is WorkflowState.CANCELLED and "limit 1" in (refused.error or "")
+        assert len(engine.get_active_workflows()) == 1
+        engine.cancel_all("test over")
+        async with asyncio.timeout(10):
+            await asyncio.gather(*runs)
+
+
 async def test_in_process_timeout(project_root: Path) -> None:
     async with asyncio.timeout(60):
         settings = make_settings(project_root, signal_analysis={"timeout_s": 0.2})
