@@ -128,9 +128,13 @@ class RunStore:
         async with self.database.session() as session:
             session.add(row)
 
-    async def runs(self, limit: int | None = None) -> Sequence[WorkflowRunRow]:
-        """Workflow runs, newest first."""
+    async def runs(
+        self, limit: int | None = None, *, workflow_type: str | None = None
+    ) -> Sequence[WorkflowRunRow]:
+        """Workflow runs, newest first, optionally of one type only."""
         query = select(WorkflowRunRow).order_by(WorkflowRunRow.created_at.desc())
+        if workflow_type is not None:
+            query = query.where(WorkflowRunRow.workflow_type == workflow_type)
         if limit is not None:
             query = query.limit(limit)
         async with self.database.session() as session:
