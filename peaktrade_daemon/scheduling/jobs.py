@@ -3,7 +3,8 @@
 Every ``[[job]]`` field of the original scheduler is honoured: ``name`` (unique, required),
 ``description``, ``command`` (text or list), ``args`` (``script`` first, other keys become
 ``--key-with-dashes`` flags, ``true`` a bare flag, ``false`` omitted), ``env``,
-``schedule_type`` = ``once`` (``run_at``, else at start) | ``interval`` (``interval_seconds``) |
+``schedule_type`` = ``once`` (``run_at``, else at the first start; never again once it has
+a recorded fire) | ``interval`` (``interval_seconds``) |
 ``daily`` (``daily_time = "HH:MM"``) | ``cron`` (``cron = "15 8 * * *"``), ``timezone`` (else
 the ``[scheduler]`` default, else UTC), ``enabled``, ``tags``, ``timeout_seconds``. New:
 ``workflow``, a workflow type run in-process with ``args`` as its parameters, or ``auto`` for one

@@ -149,6 +149,10 @@ class JobRunner:
                 )
         return outcome
 
+    async def last_fire_times(self) -> dict[str, datetime]:
+        """Per job, the latest fire time it has a recorded run for (none without a store)."""
+        return await self._store.last_fire_times() if self._store is not None else {}
+
     async def record_missed(
         self,
         job_name: str,

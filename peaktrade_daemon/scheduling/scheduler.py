@@ -25,6 +25,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from apscheduler import (
@@ -39,9 +40,9 @@ from apscheduler import (
 from apscheduler.datastores.sqlalchemy import SQLAlchemyDataStore
 
 from peaktrade_daemon.clock import Clock
-from peaktrade_daemon.scheduling.jobs import JobsFile, load_jobs
+from peaktrade_daemon.scheduling.jobs import JobConfig, JobsFile, load_jobs
 from peaktrade_daemon.scheduling.runner import JobRunner
-from peaktrade_daemon.scheduling.triggers import build_trigger
+from peaktrade_daemon.scheduling.triggers import build_trigger, run_time
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.db import create_engine_for
 
@@ -167,10 +168,13 @@ class JobScheduler:
         report = SyncReport()
         default_zone = self.settings.scheduler.timezone or self.settings.daemon.timezone
         grace = self.settings.scheduler.misfire_grace_s
+        fired = await self._runner.last_fire_times()
         wanted = {
             SCHEDULE_PREFIX + job.name: job
             for job in self.jobs.jobs
-            if job.enabled and job.matches_tags(self._include, self._exclude)
+            if job.enabled
+            and job.matches_tags(self._include, self._exclude)
+            and not _once_done(job, fired.get(job.name), default_zone)
         }
         existing = {
             s.id: s for s in await scheduler.get_schedules() if s.id.startswith(SCHEDULE_PREFIX)
@@ -236,3 +240,15 @@ class JobScheduler:
             return
         job_name = event.task_id.removeprefix(TASK_PREFIX)
         await self._runner.record_missed(job_name, event.scheduled_start)
+
+
+def _once_done(job: JobConfig, last_fire: datetime | None, default_zone: str | None) -> bool:
+    """A once job with a recorded fire at or after its time ran (or was missed) already.
+
+    APScheduler deletes a finished schedule, so without this a restart would add it again and
+    run it a second time (or record it missed again, with another alert).
+    """
+    if job.schedule_type != "once" or last_fire is None:
+        return False
+    # Without run_at the job's time is "at start": any recorded fire counts.
+    return last_fire >= run_time(job, job.zone(default_zone), last_fire)

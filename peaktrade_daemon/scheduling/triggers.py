@@ -56,7 +56,8 @@ def _ceil_second(when: datetime) -> datetime:
     return when if not when.microsecond else when.replace(microsecond=0) + _SECOND
 
 
-def _run_at(job: JobConfig, zone: ZoneInfo, now: datetime) -> datetime:
+def run_time(job: JobConfig, zone: ZoneInfo, now: datetime) -> datetime:
+    """A once job's time: ``run_at`` (naive means in ``zone``), else ``now`` (at start)."""
     if job.run_at is None:
         return now
     return job.run_at if job.run_at.tzinfo else job.run_at.replace(tzinfo=zone)
@@ -74,7 +75,7 @@ def build_trigger(job: JobConfig, zone: ZoneInfo, now: datetime) -> Any:
         # First fire one interval after the schedule is created, not at once.
         seconds = float(job.interval_seconds or 0)
         return IntervalTrigger(seconds=seconds, start_time=local_now + timedelta(seconds=seconds))
-    return DateTrigger(_run_at(job, zone, now))
+    return DateTrigger(run_time(job, zone, now))
 
 
 def fire_times(job: JobConfig, zone: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
@@ -89,7 +90,7 @@ def fire_times(job: JobConfig, zone: ZoneInfo, start: datetime, end: datetime) -
 def next_fire_time(job: JobConfig, zone: ZoneInfo, now: datetime) -> datetime | None:
     """The next time ``job`` fires after ``now`` (in the job's zone), None if never again."""
     if job.schedule_type == "once":
-        when = _run_at(job, zone, now)
+        when = run_time(job, zone, now)
         return when.astimezone(zone) if when >= now else None
     fire = build_trigger(job, zone, now).next()
     return None if fire is None else fire.astimezone(zone)
@@ -109,7 +110,7 @@ def due_fire_time(
     """
     grace = timedelta(seconds=grace_s)
     if job.schedule_type == "once":
-        when = _run_at(job, zone, now)
+        when = run_time(job, zone, now)
         return when if last_fire is None and when <= now and now - when <= grace else None
     if job.schedule_type == "interval":
         if last_fire is None:
