@@ -10,7 +10,7 @@ from datetime import datetime
 from peaktrade_daemon.cli.context import settings_from_args
 from peaktrade_daemon.cli.history_cmd import database_missing
 from peaktrade_daemon.clock import SystemClock
-from peaktrade_daemon.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from peaktrade_daemon.errors import EXIT_FAILED, EXIT_OK, UsageError
 from peaktrade_daemon.scheduling.due import due_jobs, run_due_jobs
 from peaktrade_daemon.scheduling.jobs import JobConfig, JobsFile, load_jobs
 from peaktrade_daemon.scheduling.runner import JobOutcome
@@ -196,7 +196,6 @@ def run_jobs(args: argparse.Namespace) -> object:
         job = jobs.get(args.name)
         if job is None:
             known = ", ".join(j.name for j in jobs.jobs) or "none"
-            print(f"peaktrade-daemon: error: no job named {args.name!r} (known: {known})")
-            return EXIT_USAGE
+            raise UsageError(f"no job named {args.name!r} (known: {known})")
         return _run_one(settings, job, dry_run)
     return _run_due(settings, jobs, args, dry_run)

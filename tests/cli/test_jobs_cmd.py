@@ -122,7 +122,10 @@ def test_run_one_job_now_and_dry_run(root: Path, capsys: pytest.CaptureFixture[s
     assert cli(root, "history") == 0
     out = capsys.readouterr().out
     assert "command" in out and "completed" in out and "job:manual" in out
+    capsys.readouterr()
     assert cli(root, "jobs", "run", "nope") == 2
+    unknown = capsys.readouterr()
+    assert unknown.out == "" and "no job named 'nope'" in unknown.err
 
 
 def test_usage_errors(root: Path) -> None:
