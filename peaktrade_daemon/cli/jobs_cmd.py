@@ -169,17 +169,7 @@ async def _run_due(
         print("no jobs due")
         return EXIT_OK
     async with _runtime(settings, [job for job, _ in due], dry_run) as runtime:
-        outcomes = await run_due_jobs(
-            jobs,
-            runtime.runner,
-            now=now,
-            last_fire_times=last,
-            default_zone=zone,
-            grace_s=grace,
-            include_tags=include,
-            exclude_tags=exclude,
-            dry_run=dry_run,
-        )
+        outcomes = await run_due_jobs(due, runtime.runner, dry_run=dry_run)
     return _report(outcomes)
 
 
