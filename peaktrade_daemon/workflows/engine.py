@@ -14,6 +14,7 @@ compute everything and write nothing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 from collections import OrderedDict
@@ -27,7 +28,12 @@ from peaktrade_daemon.errors import WorkflowError
 from peaktrade_daemon.events import Event
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.runs import RunStore, WorkflowRunRow
-from peaktrade_daemon.workflows.command import CommandFailed, command_flags, command_workflow
+from peaktrade_daemon.workflows.command import (
+    CommandFailed,
+    command_flags,
+    command_workflow,
+    without_env_values,
+)
 from peaktrade_daemon.workflows.model import (
     WorkflowFinished,
     WorkflowFn,
@@ -243,7 +249,10 @@ class WorkflowEngine:
         record.summary = to_jsonable(dict(output.summary))
         if not dry_run:
             try:
-                record.report_dir = await write_report(self.reports_root, record, output)
+                recorded = dataclasses.replace(
+                    record, parameters=without_env_values(record.parameters)
+                )
+                record.report_dir = await write_report(self.reports_root, recorded, output)
             except (OSError, ValueError) as exc:
                 record.error = f"report could not be written: {exc}"
                 return await self._finish(record, WorkflowState.FAILED, dry_run)
@@ -319,7 +328,7 @@ class WorkflowEngine:
                 state=record.state.value,
                 trigger=record.trigger,
                 tag=record.tag,
-                parameters=to_jsonable(record.parameters),
+                parameters=to_jsonable(without_env_values(record.parameters)),
                 created_at=record.created_at,
                 started_at=record.started_at,
                 finished_at=record.finished_at,
