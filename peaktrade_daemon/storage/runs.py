@@ -28,6 +28,7 @@ class UtcDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Aware in, naive UTC to the database; a naive value is refused, never guessed."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -35,6 +36,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Naive UTC from the database, aware UTC out."""
         return None if value is None else value.replace(tzinfo=UTC)
 
 
