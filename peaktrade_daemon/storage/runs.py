@@ -190,7 +190,8 @@ class RunStore:
         return result
 
     async def prune(self, *, workflow_runs: int, decisions: int) -> None:
-        """Keep only the newest ``workflow_runs`` runs and ``decisions`` decisions."""
+        """Keep only the newest ``workflow_runs`` runs and ``decisions`` decisions, and as many
+        cycle summaries (every cycle stores one decision and one summary)."""
         async with self.database.session() as session:
             cutoff = (
                 select(WorkflowRunRow.created_at)
@@ -206,3 +207,14 @@ class RunStore:
             last = (await session.execute(select(func.max(DecisionRow.id)))).scalar()
             if last is not None:
                 await session.execute(delete(DecisionRow).where(DecisionRow.id <= last - decisions))
+            cycle_cutoff = (
+                select(CycleSummaryRow.started_at)
+                .order_by(CycleSummaryRow.started_at.desc())
+                .offset(decisions - 1)
+                .limit(1)
+            )
+            oldest_cycle = (await session.execute(cycle_cutoff)).scalar()
+            if oldest_cycle is not None:
+                await session.execute(
+                    delete(CycleSummaryRow).where(CycleSummaryRow.started_at < oldest_cycle)
+                )

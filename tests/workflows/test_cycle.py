@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from peaktrade_daemon.alerts.model import AlertLevel
+from peaktrade_daemon.settings import load_settings
 from tests.workflows.conftest import Stack
 
 
@@ -75,6 +76,26 @@ async def test_skip_is_recorded_with_its_reason(stack: Stack) -> None:
         [row] = await stack.store.cycles()
         assert row.action == "SKIP" and not row.executed
         assert stack.alerts.alerts == []
+
+
+async def test_cycles_that_run_nothing_still_keep_retention(stack: Stack) -> None:
+    async with asyncio.timeout(60):
+        stack.cycle.reload(
+            load_settings(
+                stack.settings.root,
+                cli_overrides={
+                    "cycle": {"symbols": ["EUR/USD"]},
+                    "state": {"retention": {"decisions": 2}},
+                },
+            )
+        )
+        stack.at("2017-04-25T21:00")  # quiet: SKIP, so no workflow run prunes for the cycle
+        async with asyncio.timeout(30):
+            for _ in range(3):
+                await stack.cycle.run_cycle(workflow_type="market_scan")
+                await stack.clock.advance(300)  # the poll interval
+        assert len(await stack.store.decisions()) == 2
+        assert len(await stack.store.cycles()) == 2
 
 
 async def test_wait_on_stale_data(stack: Stack) -> None:
