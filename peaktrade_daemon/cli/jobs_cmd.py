@@ -106,6 +106,9 @@ def list_jobs(args: argparse.Namespace) -> int:
 async def _runtime(
     settings: DaemonSettings, jobs: list[JobConfig], dry_run: bool
 ) -> AsyncIterator[WorkflowRuntime]:
+    if dry_run:  # say what would run: a dry run of a command job starts nothing
+        for job in jobs:
+            print(f"would run job {job.name}: {_target(job)}")
     needs_components = any(job.workflow is not None for job in jobs)
     components = load_components(settings, SystemClock()) if needs_components else None
     # A dry run must not even create the state database.

@@ -115,7 +115,9 @@ def test_tag_filters_on_due(root: Path) -> None:
 def test_run_one_job_now_and_dry_run(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(root, "jobs", "run", "autonomous_midday_check", "--dry-run") == 0
     assert not (root / "ran-midday").exists() and not (root / "state" / "peaktrade.db").exists()
-    assert "(dry run)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "(dry run)" in out
+    assert f"would run job autonomous_midday_check: command {sys.executable} -c" in out
     assert cli(root, "jobs", "run", "autonomous_midday_check") == 0
     assert (root / "ran-midday").exists()
     assert job_runs(root) == [("autonomous_midday_check", "completed", None)]
