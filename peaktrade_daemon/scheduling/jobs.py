@@ -12,7 +12,8 @@ autonomous cycle (§5.1), as the alternative to ``command``.
 
 Validation is strict: an unknown field, a field that does not belong to the schedule type, a bad
 time, zone or cron expression, a duplicate name, or neither/both of ``command`` and ``workflow``
-raise :class:`JobConfigError` naming the file, the job and the field.
+raise :class:`JobConfigError` naming the file, the job and the field; so does ``env`` on a
+``workflow`` job, where it would silently do nothing.
 """
 
 from __future__ import annotations
@@ -148,6 +149,9 @@ def _cross_check(job: JobConfig, path: Path) -> None:
         raise _fail(path, job.name, field, problem)
     if isinstance(job.command, list) and not job.command:
         raise _fail(path, job.name, "command", "must not be empty")
+    if job.env and job.command is None:
+        # An in-process workflow shares the daemon's environment: env would silently do nothing.
+        raise _fail(path, job.name, "env", "only valid with 'command' (an external process)")
     needed = SCHEDULE_FIELDS[job.schedule_type]
     for field in SCHEDULE_FIELDS.values():
         if field != needed and getattr(job, field) is not None:
