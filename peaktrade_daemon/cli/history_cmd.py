@@ -35,20 +35,21 @@ def database_missing(settings: DaemonSettings) -> bool:
     return url.get_backend_name() == "sqlite" and not Path(url.database or "").exists()
 
 
-async def _rows(settings: DaemonSettings, limit: int) -> list[WorkflowRunRow]:
+async def _rows(
+    settings: DaemonSettings, limit: int, workflow_type: str | None
+) -> list[WorkflowRunRow]:
     database = await open_database(settings.database_url)
     try:
-        return list(await RunStore(database).runs(limit))
+        return list(await RunStore(database).runs(limit, workflow_type=workflow_type))
     finally:
         await database.close()
 
 
 async def _show(args: argparse.Namespace, settings: DaemonSettings) -> int:
+    limit = max(args.limit, 0)
     # Reading history must not create a database where none exists.
-    rows = [] if database_missing(settings) else await _rows(settings, max(args.limit, 0) * 10)
-    if args.workflow_type:
-        rows = [r for r in rows if r.workflow_type == args.workflow_type]
-    rows = rows[: args.limit]
+    missing = database_missing(settings)
+    rows = [] if missing else await _rows(settings, limit, args.workflow_type or None)
     if not rows:
         print("no workflow runs recorded")
         return EXIT_OK

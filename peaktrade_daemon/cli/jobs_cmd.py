@@ -10,7 +10,7 @@ from datetime import datetime
 from peaktrade_daemon.cli.context import settings_from_args
 from peaktrade_daemon.cli.history_cmd import database_missing
 from peaktrade_daemon.clock import SystemClock
-from peaktrade_daemon.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from peaktrade_daemon.errors import EXIT_FAILED, EXIT_OK, UsageError
 from peaktrade_daemon.scheduling.due import due_jobs, run_due_jobs
 from peaktrade_daemon.scheduling.jobs import JobConfig, JobsFile, load_jobs
 from peaktrade_daemon.scheduling.runner import JobOutcome
@@ -106,6 +106,9 @@ def list_jobs(args: argparse.Namespace) -> int:
 async def _runtime(
     settings: DaemonSettings, jobs: list[JobConfig], dry_run: bool
 ) -> AsyncIterator[WorkflowRuntime]:
+    if dry_run:  # say what would run: a dry run of a command job starts nothing
+        for job in jobs:
+            print(f"would run job {job.name}: {_target(job)}")
     needs_components = any(job.workflow is not None for job in jobs)
     components = load_components(settings, SystemClock()) if needs_components else None
     # A dry run must not even create the state database.
@@ -169,17 +172,7 @@ async def _run_due(
         print("no jobs due")
         return EXIT_OK
     async with _runtime(settings, [job for job, _ in due], dry_run) as runtime:
-        outcomes = await run_due_jobs(
-            jobs,
-            runtime.runner,
-            now=now,
-            last_fire_times=last,
-            default_zone=zone,
-            grace_s=grace,
-            include_tags=include,
-            exclude_tags=exclude,
-            dry_run=dry_run,
-        )
+        outcomes = await run_due_jobs(due, runtime.runner, dry_run=dry_run)
     return _report(outcomes)
 
 
@@ -196,7 +189,6 @@ def run_jobs(args: argparse.Namespace) -> object:
         job = jobs.get(args.name)
         if job is None:
             known = ", ".join(j.name for j in jobs.jobs) or "none"
-            print(f"peaktrade-daemon: error: no job named {args.name!r} (known: {known})")
-            return EXIT_USAGE
+            raise UsageError(f"no job named {args.name!r} (known: {known})")
         return _run_one(settings, job, dry_run)
     return _run_due(settings, jobs, args, dry_run)

@@ -43,29 +43,11 @@ def due_jobs(
 
 
 async def run_due_jobs(
-    jobs: JobsFile,
-    runner: JobRunner,
-    *,
-    now: datetime,
-    last_fire_times: dict[str, datetime],
-    default_zone: str | None,
-    grace_s: float,
-    include_tags: Sequence[str] = (),
-    exclude_tags: Sequence[str] = (),
-    dry_run: bool = False,
+    due: Sequence[tuple[JobConfig, datetime]], runner: JobRunner, *, dry_run: bool = False
 ) -> list[JobOutcome]:
-    """Run each due job once, in file order; returns their outcomes."""
-    selected = due_jobs(
-        jobs,
-        now=now,
-        last_fire_times=last_fire_times,
-        default_zone=default_zone,
-        grace_s=grace_s,
-        include_tags=include_tags,
-        exclude_tags=exclude_tags,
-    )
-    logger.info("due jobs at %s: %s", now.isoformat(), [job.name for job, _ in selected])
+    """Run each job of :func:`due_jobs` once, for its fire time, in order; their outcomes."""
+    logger.info("due jobs: %s", [(job.name, fire.isoformat()) for job, fire in due])
     outcomes = []
-    for job, fire in selected:
+    for job, fire in due:
         outcomes.append(await runner.run(job, fire_time=fire, trigger="due", dry_run=dry_run))
     return outcomes

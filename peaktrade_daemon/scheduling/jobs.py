@@ -3,7 +3,8 @@
 Every ``[[job]]`` field of the original scheduler is honoured: ``name`` (unique, required),
 ``description``, ``command`` (text or list), ``args`` (``script`` first, other keys become
 ``--key-with-dashes`` flags, ``true`` a bare flag, ``false`` omitted), ``env``,
-``schedule_type`` = ``once`` (``run_at``, else at start) | ``interval`` (``interval_seconds``) |
+``schedule_type`` = ``once`` (``run_at``, else at the first start; never again once it has
+a recorded fire) | ``interval`` (``interval_seconds``) |
 ``daily`` (``daily_time = "HH:MM"``) | ``cron`` (``cron = "15 8 * * *"``), ``timezone`` (else
 the ``[scheduler]`` default, else UTC), ``enabled``, ``tags``, ``timeout_seconds``. New:
 ``workflow``, a workflow type run in-process with ``args`` as its parameters, or ``auto`` for one
@@ -11,7 +12,8 @@ autonomous cycle (§5.1), as the alternative to ``command``.
 
 Validation is strict: an unknown field, a field that does not belong to the schedule type, a bad
 time, zone or cron expression, a duplicate name, or neither/both of ``command`` and ``workflow``
-raise :class:`JobConfigError` naming the file, the job and the field.
+raise :class:`JobConfigError` naming the file, the job and the field; so does ``env`` on a
+``workflow`` job, where it would silently do nothing.
 """
 
 from __future__ import annotations
@@ -147,6 +149,9 @@ def _cross_check(job: JobConfig, path: Path) -> None:
         raise _fail(path, job.name, field, problem)
     if isinstance(job.command, list) and not job.command:
         raise _fail(path, job.name, "command", "must not be empty")
+    if job.env and job.command is None:
+        # An in-process workflow shares the daemon's environment: env would silently do nothing.
+        raise _fail(path, job.name, "env", "only valid with 'command' (an external process)")
     needed = SCHEDULE_FIELDS[job.schedule_type]
     for field in SCHEDULE_FIELDS.values():
         if field != needed and getattr(job, field) is not None:

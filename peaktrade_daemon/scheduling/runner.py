@@ -10,6 +10,7 @@ neither; it only reports what would happen.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -94,10 +95,17 @@ class JobRunner:
         """Run ``job`` once (for ``fire_time``, None for an ad-hoc run) and record it."""
         started = self._clock.now()
         logger.info("job %s starting trigger=%s fire_time=%s", job.name, trigger, fire_time)
-        if job.workflow == "auto":
-            outcome = await self._run_cycle(job, fire_time, dry_run)
-        else:
-            outcome = await self._run_workflow(job, fire_time, trigger, dry_run)
+        try:
+            if job.workflow == "auto":
+                outcome = await self._run_cycle(job, fire_time, dry_run)
+            else:
+                outcome = await self._run_workflow(job, fire_time, trigger, dry_run)
+        except Exception as exc:
+            # Whatever broke under the job (a component, the database), the run failed: it
+            # must still land in history and raise the critical alert, not only a log line.
+            logger.exception("job %s raised", job.name)
+            error = f"{type(exc).__name__}: {exc}"
+            outcome = JobOutcome(job.name, False, "failed", None, error, fire_time, dry_run)
         logger.log(
             logging.INFO if outcome.success else logging.WARNING,
             "job %s %s run=%s%s",
@@ -141,12 +149,21 @@ class JobRunner:
                 )
         return outcome
 
-    async def record_missed(self, job_name: str, fire_time: datetime | None) -> None:
-        """A fire the scheduler dropped because it was past the misfire grace time (the daemon
-        was down or busy): recorded, so ``--due`` does not run it either, and a warning."""
-        logger.warning(
-            "job %s missed its fire time %s (beyond the grace time)", job_name, fire_time
-        )
+    async def last_fire_times(self) -> dict[str, datetime]:
+        """Per job, the latest fire time it has a recorded run for (none without a store)."""
+        return await self._store.last_fire_times() if self._store is not None else {}
+
+    async def record_missed(
+        self,
+        job_name: str,
+        fire_time: datetime | None,
+        *,
+        reason: str = "fire time passed beyond the misfire grace time",
+    ) -> None:
+        """A fire that was not run: dropped by the scheduler past the misfire grace time (the
+        daemon was down or busy) or refused while the daemon drains. Recorded, so ``--due`` does
+        not run it either, with a warning alert."""
+        logger.warning("job %s missed its fire time %s (%s)", job_name, fire_time, reason)
         now = self._clock.now()
         if self._store is not None:
             await self._store.add(
@@ -157,14 +174,14 @@ class JobRunner:
                     started_at=now,
                     finished_at=now,
                     outcome="missed",
-                    error="fire time passed beyond the misfire grace time",
+                    error=reason,
                 )
             )
         if self._alerts is not None:
             await self._alerts.emit(
                 AlertLevel.WARNING,
                 "scheduler",
-                f"job {job_name} missed its fire time (beyond the misfire grace time)",
+                f"job {job_name} missed its fire time ({reason})",
                 {"job": job_name, "fire_time": fire_time.isoformat() if fire_time else None},
             )
 
@@ -176,9 +193,16 @@ class JobRunner:
                 job.name, False, "failed", None, "no cycle runner configured", fire_time, dry_run
             )
         requested = job.args.get("workflow_type", "auto")
-        summary = await self._cycle.run_cycle(
-            workflow_type=str(requested), dry_run=dry_run, tag=job.name, trigger="job"
-        )
+        # timeout_seconds bounds the whole cycle (monitors, decision and workflow), as it bounds
+        # a command or workflow job; the engine records a workflow it interrupts as cancelled.
+        try:
+            async with asyncio.timeout(job.timeout_seconds):
+                summary = await self._cycle.run_cycle(
+                    workflow_type=str(requested), dry_run=dry_run, tag=job.name, trigger="job"
+                )
+        except TimeoutError:
+            error = f"timed out after {job.timeout_seconds:g}s"
+            return JobOutcome(job.name, False, "timed_out", None, error, fire_time, dry_run)
         outcome = f"cycle {summary.action.lower()}"
         return JobOutcome(
             job.name, summary.success, outcome, summary.run_id, summary.error, fire_time, dry_run

@@ -25,6 +25,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from apscheduler import (
@@ -39,9 +40,9 @@ from apscheduler import (
 from apscheduler.datastores.sqlalchemy import SQLAlchemyDataStore
 
 from peaktrade_daemon.clock import Clock
-from peaktrade_daemon.scheduling.jobs import JobsFile, load_jobs
+from peaktrade_daemon.scheduling.jobs import JobConfig, JobsFile, load_jobs
 from peaktrade_daemon.scheduling.runner import JobRunner
-from peaktrade_daemon.scheduling.triggers import build_trigger
+from peaktrade_daemon.scheduling.triggers import build_trigger, run_time
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.db import create_engine_for
 
@@ -85,6 +86,7 @@ class JobScheduler:
         self._scheduler: AsyncScheduler | None = None
         self._ready = asyncio.Event()
         self._stop_requested = asyncio.Event()
+        self._draining = False
         self._running_jobs = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -98,6 +100,7 @@ class JobScheduler:
         if self.jobs is None:
             self.jobs = await asyncio.to_thread(load_jobs, self._jobs_path(self.settings))
         self._stop_requested.clear()
+        self._draining = False
 
     async def run(self) -> None:
         """Own the APScheduler instance until stop() (or drain()) is requested."""
@@ -137,9 +140,14 @@ class JobScheduler:
             self.last_sync = await self._sync(self._scheduler)
 
     async def drain(self) -> None:
-        """Stop taking new fires and wait for running jobs to finish."""
-        self._stop_requested.set()
+        """Stop taking new fires and wait for running jobs to finish, then stop the scheduler.
+
+        APScheduler's ``stop()`` cancels the jobs it is running, so it is only asked to stop once
+        they are done; fires that arrive meanwhile are refused (and recorded) instead.
+        """
+        self._draining = True
         await self._idle.wait()
+        self._stop_requested.set()
 
     async def stop(self) -> None:
         """Ask run() to stop the scheduler; idempotent."""
@@ -160,10 +168,13 @@ class JobScheduler:
         report = SyncReport()
         default_zone = self.settings.scheduler.timezone or self.settings.daemon.timezone
         grace = self.settings.scheduler.misfire_grace_s
+        fired = await self._runner.last_fire_times()
         wanted = {
             SCHEDULE_PREFIX + job.name: job
             for job in self.jobs.jobs
-            if job.enabled and job.matches_tags(self._include, self._exclude)
+            if job.enabled
+            and job.matches_tags(self._include, self._exclude)
+            and not _once_done(job, fired.get(job.name), default_zone)
         }
         existing = {
             s.id: s for s in await scheduler.get_schedules() if s.id.startswith(SCHEDULE_PREFIX)
@@ -210,6 +221,9 @@ class JobScheduler:
             logger.warning("scheduled job %s no longer exists; skipped", job_name)
             return
         fire_time = current_job.get().scheduled_fire_time
+        if self._draining:
+            await self._runner.record_missed(job_name, fire_time, reason="the daemon is stopping")
+            return
         self._running_jobs += 1
         self._idle.clear()
         try:
@@ -226,3 +240,15 @@ class JobScheduler:
             return
         job_name = event.task_id.removeprefix(TASK_PREFIX)
         await self._runner.record_missed(job_name, event.scheduled_start)
+
+
+def _once_done(job: JobConfig, last_fire: datetime | None, default_zone: str | None) -> bool:
+    """A once job with a recorded fire at or after its time ran (or was missed) already.
+
+    APScheduler deletes a finished schedule, so without this a restart would add it again and
+    run it a second time (or record it missed again, with another alert).
+    """
+    if job.schedule_type != "once" or last_fire is None:
+        return False
+    # Without run_at the job's time is "at start": any recorded fire counts.
+    return last_fire >= run_time(job, job.zone(default_zone), last_fire)

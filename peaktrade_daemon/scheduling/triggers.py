@@ -3,7 +3,8 @@
 Every cron-like trigger gets an explicit ``start_time`` in the job's own zone: APScheduler
 4.0.0a6 otherwise computes it in the host's zone and can fire at start-up or skip a day
 (bug #1061, see STACK_NOTES). ``daily`` is a cron trigger at HH:MM local time, so it follows
-daylight saving time (08:15 Berlin is 07:15 UTC in winter, 06:15 UTC in summer).
+daylight saving time (08:15 Berlin is 07:15 UTC in winter, 06:15 UTC in summer), and fires once
+on the day the autumn change repeats the hour (:class:`DailyTrigger`).
 
 ``due_fire_time`` is the rule of ``jobs run --due --once``: the latest fire time that is after
 the job's last recorded fire time, not in the future, and no older than the misfire grace time
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import attrs
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -25,13 +27,37 @@ from peaktrade_daemon.scheduling.jobs import JobConfig, parse_hhmm
 _SECOND = timedelta(seconds=1)
 
 
+def _repeated_wall_time(when: datetime) -> bool:
+    """True for the second occurrence of a wall-clock time the autumn DST change repeats."""
+    return when.fold == 1 and when.replace(fold=0).utcoffset() != when.utcoffset()
+
+
+@attrs.define(kw_only=True)
+class DailyTrigger(CronTrigger):
+    """A cron trigger at HH:MM local time that fires once per day, also on DST days.
+
+    APScheduler 4.0.0a6 fires a plain ``CronTrigger`` twice when the autumn change repeats the
+    hour (02:30 Berlin at 00:30 and 01:30 UTC; bug #1059). Like cron, a daily job runs at the
+    first occurrence only; the skipped spring hour still gives one (late) fire. Module-level
+    and attrs-based, so the data store can pickle it like the CronTrigger it extends.
+    """
+
+    def next(self) -> datetime | None:
+        """The next fire time, skipping a repeat of the same wall-clock time."""
+        fire: datetime | None = super().next()
+        while fire is not None and _repeated_wall_time(fire):
+            fire = super().next()
+        return fire
+
+
 def _ceil_second(when: datetime) -> datetime:
     # CronTrigger ignores microseconds and would return a start time of 08:15:00.5 as a fire
     # time; cron has whole-second resolution, so start on the next whole second.
     return when if not when.microsecond else when.replace(microsecond=0) + _SECOND
 
 
-def _run_at(job: JobConfig, zone: ZoneInfo, now: datetime) -> datetime:
+def run_time(job: JobConfig, zone: ZoneInfo, now: datetime) -> datetime:
+    """A once job's time: ``run_at`` (naive means in ``zone``), else ``now`` (at start)."""
     if job.run_at is None:
         return now
     return job.run_at if job.run_at.tzinfo else job.run_at.replace(tzinfo=zone)
@@ -42,14 +68,14 @@ def build_trigger(job: JobConfig, zone: ZoneInfo, now: datetime) -> Any:
     local_now = _ceil_second(now).astimezone(zone)
     if job.schedule_type == "daily":
         hour, minute = parse_hhmm(job.daily_time or "")
-        return CronTrigger(hour=hour, minute=minute, timezone=zone, start_time=local_now)
+        return DailyTrigger(hour=hour, minute=minute, timezone=zone, start_time=local_now)
     if job.schedule_type == "cron":
         return CronTrigger.from_crontab(job.cron or "", timezone=zone, start_time=local_now)
     if job.schedule_type == "interval":
         # First fire one interval after the schedule is created, not at once.
         seconds = float(job.interval_seconds or 0)
         return IntervalTrigger(seconds=seconds, start_time=local_now + timedelta(seconds=seconds))
-    return DateTrigger(_run_at(job, zone, now))
+    return DateTrigger(run_time(job, zone, now))
 
 
 def fire_times(job: JobConfig, zone: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
@@ -64,7 +90,7 @@ def fire_times(job: JobConfig, zone: ZoneInfo, start: datetime, end: datetime) -
 def next_fire_time(job: JobConfig, zone: ZoneInfo, now: datetime) -> datetime | None:
     """The next time ``job`` fires after ``now`` (in the job's zone), None if never again."""
     if job.schedule_type == "once":
-        when = _run_at(job, zone, now)
+        when = run_time(job, zone, now)
         return when.astimezone(zone) if when >= now else None
     fire = build_trigger(job, zone, now).next()
     return None if fire is None else fire.astimezone(zone)
@@ -84,7 +110,7 @@ def due_fire_time(
     """
     grace = timedelta(seconds=grace_s)
     if job.schedule_type == "once":
-        when = _run_at(job, zone, now)
+        when = run_time(job, zone, now)
         return when if last_fire is None and when <= now and now - when <= grace else None
     if job.schedule_type == "interval":
         if last_fire is None:

@@ -28,6 +28,7 @@ class UtcDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Aware in, naive UTC to the database; a naive value is refused, never guessed."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -35,6 +36,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Naive UTC from the database, aware UTC out."""
         return None if value is None else value.replace(tzinfo=UTC)
 
 
@@ -128,9 +130,13 @@ class RunStore:
         async with self.database.session() as session:
             session.add(row)
 
-    async def runs(self, limit: int | None = None) -> Sequence[WorkflowRunRow]:
-        """Workflow runs, newest first."""
+    async def runs(
+        self, limit: int | None = None, *, workflow_type: str | None = None
+    ) -> Sequence[WorkflowRunRow]:
+        """Workflow runs, newest first, optionally of one type only."""
         query = select(WorkflowRunRow).order_by(WorkflowRunRow.created_at.desc())
+        if workflow_type is not None:
+            query = query.where(WorkflowRunRow.workflow_type == workflow_type)
         if limit is not None:
             query = query.limit(limit)
         async with self.database.session() as session:
@@ -184,7 +190,8 @@ class RunStore:
         return result
 
     async def prune(self, *, workflow_runs: int, decisions: int) -> None:
-        """Keep only the newest ``workflow_runs`` runs and ``decisions`` decisions."""
+        """Keep only the newest ``workflow_runs`` runs and ``decisions`` decisions, and as many
+        cycle summaries (every cycle stores one decision and one summary)."""
         async with self.database.session() as session:
             cutoff = (
                 select(WorkflowRunRow.created_at)
@@ -200,3 +207,14 @@ class RunStore:
             last = (await session.execute(select(func.max(DecisionRow.id)))).scalar()
             if last is not None:
                 await session.execute(delete(DecisionRow).where(DecisionRow.id <= last - decisions))
+            cycle_cutoff = (
+                select(CycleSummaryRow.started_at)
+                .order_by(CycleSummaryRow.started_at.desc())
+                .offset(decisions - 1)
+                .limit(1)
+            )
+            oldest_cycle = (await session.execute(cycle_cutoff)).scalar()
+            if oldest_cycle is not None:
+                await session.execute(
+                    delete(CycleSummaryRow).where(CycleSummaryRow.started_at < oldest_cycle)
+                )

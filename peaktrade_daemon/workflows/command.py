@@ -139,6 +139,18 @@ def command_flags(parameters: Mapping[str, Any]) -> list[str]:
     return argv
 
 
+def without_env_values(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """``parameters`` as they may be recorded: a command's ``env`` keeps its names only.
+
+    Job environments carry credentials (API keys, tokens); the child process gets them, but
+    the state database, ``history`` and the run's report must not.
+    """
+    env = parameters.get("env")
+    if not isinstance(env, Mapping) or not env:
+        return dict(parameters)
+    return {**parameters, "env": dict.fromkeys(env, "<redacted>")}
+
+
 def _command_output(result: CommandResult) -> WorkflowOutput:
     summary = {
         "argv": list(result.argv),

@@ -382,3 +382,8 @@ class CycleRunner:
                 ),
             )
         )
+        # Most cycles run nothing (SKIP, WAIT), so the engine's prune after a run is not enough.
+        retention = self.settings.state.retention
+        await self._store.prune(
+            workflow_runs=retention.workflow_runs, decisions=retention.decisions
+        )

@@ -14,6 +14,7 @@ compute everything and write nothing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 from collections import OrderedDict
@@ -27,7 +28,12 @@ from peaktrade_daemon.errors import WorkflowError
 from peaktrade_daemon.events import Event
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.runs import RunStore, WorkflowRunRow
-from peaktrade_daemon.workflows.command import CommandFailed, command_flags, command_workflow
+from peaktrade_daemon.workflows.command import (
+    CommandFailed,
+    command_flags,
+    command_workflow,
+    without_env_values,
+)
 from peaktrade_daemon.workflows.model import (
     WorkflowFinished,
     WorkflowFn,
@@ -192,13 +198,20 @@ class WorkflowEngine:
         if len(active) >= limit:
             record.error = f"refused: {len(active)} run(s) of {key} already active (limit {limit})"
             return await self._finish(record, WorkflowState.CANCELLED, dry_run)
-        timeout_s = record.timeout_s or self.settings.workflow(record.workflow_type).timeout_s
-        implementation = self._implementation(record)
-        record.state = WorkflowState.RUNNING
-        record.started_at = self._clock.now()
-        if not dry_run:
-            await self._persist(record)
+        # Take the slot before the first await: two runs started together must both count.
+        active.add(run_id)
+        try:
+            timeout_s = record.timeout_s or self.settings.workflow(record.workflow_type).timeout_s
+            implementation = self._implementation(record)
+            record.state = WorkflowState.RUNNING
+            record.started_at = self._clock.now()
+            if not dry_run:
+                await self._persist(record)
+        except BaseException:
+            active.discard(run_id)
+            raise
         if record.cancel_reason is not None:  # cancelled while the running state was saved
+            active.discard(run_id)
             record.error = record.cancel_reason
             return await self._finish(record, WorkflowState.CANCELLED, dry_run)
         run = WorkflowRun(
@@ -207,7 +220,6 @@ class WorkflowEngine:
         logger.info("workflow %s (%s) started dry_run=%s", run_id, record.workflow_type, dry_run)
         task = asyncio.create_task(implementation(run), name=f"workflow-{run_id}")
         self._tasks[run_id] = task
-        active.add(run_id)
         try:
             async with asyncio.timeout(timeout_s):
                 output = await task
@@ -237,7 +249,10 @@ class WorkflowEngine:
         record.summary = to_jsonable(dict(output.summary))
         if not dry_run:
             try:
-                record.report_dir = await write_report(self.reports_root, record, output)
+                recorded = dataclasses.replace(
+                    record, parameters=without_env_values(record.parameters)
+                )
+                record.report_dir = await write_report(self.reports_root, recorded, output)
             except (OSError, ValueError) as exc:
                 record.error = f"report could not be written: {exc}"
                 return await self._finish(record, WorkflowState.FAILED, dry_run)
@@ -313,7 +328,7 @@ class WorkflowEngine:
                 state=record.state.value,
                 trigger=record.trigger,
                 tag=record.tag,
-                parameters=to_jsonable(record.parameters),
+                parameters=to_jsonable(without_env_values(record.parameters)),
                 created_at=record.created_at,
                 started_at=record.started_at,
                 finished_at=record.finished_at,

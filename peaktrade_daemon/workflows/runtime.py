@@ -56,6 +56,7 @@ class SnapshotEquity:
         self._source = source
 
     async def equity_curve(self, symbol: str) -> list[tuple[datetime, float]]:
+        """``(UTC time, equity)`` points of ``symbol``'s portfolio, oldest first."""
         snapshot = await self._source.snapshot(symbol)
         return [
             (datetime.fromtimestamp(int(ns) / 1e9, UTC), float(value))
@@ -145,6 +146,7 @@ class ConsoleAlerts:
     async def emit(
         self, level: AlertLevel, source: str, message: str, context: dict[str, Any] | None = None
     ) -> None:
+        """Print one alert line: ``[ts] [LEVEL] [source] message``."""
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         stream = sys.stderr if level is AlertLevel.CRITICAL else sys.stdout
         print(f"[{stamp}] [{level.value.upper()}] [{source}] {message}", file=stream)

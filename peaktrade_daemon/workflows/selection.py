@@ -110,7 +110,12 @@ def _unusual(view: SymbolView, rules: CycleSection) -> str | None:
 
 def _most(views: Mapping[str, SymbolView], role: str, name: str, hits: dict[str, str]) -> str:
     """The hit symbol with the largest value of ``role.name`` (missing values rank last)."""
-    return max(hits, key=lambda s: (views[s].get(role, name) or float("-inf"), s))
+
+    def rank(symbol: str) -> tuple[float, str]:
+        value = views[symbol].get(role, name)
+        return (float("-inf") if value is None else value, symbol)
+
+    return max(hits, key=rank)
 
 
 def select_workflow(

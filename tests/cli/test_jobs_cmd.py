@@ -11,7 +11,7 @@ import pytest
 import time_machine
 
 from peaktrade_daemon.cli.app import main
-from peaktrade_daemon.scheduling.due import run_due_jobs
+from peaktrade_daemon.scheduling.due import due_jobs, run_due_jobs
 from peaktrade_daemon.scheduling.jobs import load_jobs
 from peaktrade_daemon.storage.db import open_database
 from peaktrade_daemon.storage.runs import RunStore
@@ -115,14 +115,19 @@ def test_tag_filters_on_due(root: Path) -> None:
 def test_run_one_job_now_and_dry_run(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(root, "jobs", "run", "autonomous_midday_check", "--dry-run") == 0
     assert not (root / "ran-midday").exists() and not (root / "state" / "peaktrade.db").exists()
-    assert "(dry run)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "(dry run)" in out
+    assert f"would run job autonomous_midday_check: command {sys.executable} -c" in out
     assert cli(root, "jobs", "run", "autonomous_midday_check") == 0
     assert (root / "ran-midday").exists()
     assert job_runs(root) == [("autonomous_midday_check", "completed", None)]
     assert cli(root, "history") == 0
     out = capsys.readouterr().out
     assert "command" in out and "completed" in out and "job:manual" in out
+    capsys.readouterr()
     assert cli(root, "jobs", "run", "nope") == 2
+    unknown = capsys.readouterr()
+    assert unknown.out == "" and "no job named 'nope'" in unknown.err
 
 
 def test_usage_errors(root: Path) -> None:
@@ -156,15 +161,16 @@ async def test_shipped_autonomous_jobs_due_at_0816_and_0814(stack: Stack) -> Non
             engine=stack.engine, clock=stack.clock, cycle=stack.cycle, store=stack.store
         )
         stack.at("2017-04-26T17:00")
-        common = {"default_zone": "UTC", "grace_s": 3600.0, "last_fire_times": {}}
+        at_0814, at_0816 = (
+            due_jobs(jobs, now=now, last_fire_times={}, default_zone="UTC", grace_s=3600.0)
+            for now in (
+                datetime(2026, 3, 2, 8, 14, tzinfo=UTC),
+                datetime(2026, 3, 2, 8, 16, tzinfo=UTC),
+            )
+        )
+        assert at_0814 == []
         async with asyncio.timeout(30):
-            none = await run_due_jobs(
-                jobs, runner, now=datetime(2026, 3, 2, 8, 14, tzinfo=UTC), **common
-            )  # type: ignore[arg-type]
-            ran = await run_due_jobs(
-                jobs, runner, now=datetime(2026, 3, 2, 8, 16, tzinfo=UTC), **common
-            )  # type: ignore[arg-type]
-        assert none == []
+            ran = await run_due_jobs(at_0816, runner)
         assert [(o.job_name, o.success, o.outcome) for o in ran] == [
             ("autonomous_morning_analysis", True, "cycle execute")
         ]

@@ -121,6 +121,7 @@ GOOD = 'name = "a"\nworkflow = "auto"\nschedule_type = "daily"\ndaily_time = "08
             "greater than 0",
         ),
         (GOOD + 'enabled = "yes"\n', "a", "enabled", "valid boolean"),
+        (GOOD + 'env = { A = "1" }\n', "a", "env", "only valid with 'command'"),
         (GOOD.replace('name = "a"\n', ""), "#1", "name", "Field required"),
         (GOOD.replace('name = "a"', 'name = "a b"'), "a b", "name", "pattern"),
     ],

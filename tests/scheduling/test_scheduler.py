@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +22,11 @@ from peaktrade_daemon.component import Component
 from peaktrade_daemon.errors import JobConfigError
 from peaktrade_daemon.scheduling.runner import JobRunner
 from peaktrade_daemon.scheduling.scheduler import JobScheduler
-from peaktrade_daemon.settings import DaemonSettings
+from peaktrade_daemon.settings import DaemonSettings, load_settings
+from peaktrade_daemon.storage.db import open_database
+from peaktrade_daemon.storage.runs import RunStore
+from peaktrade_daemon.workflows.engine import WorkflowEngine
+from peaktrade_daemon.workflows.model import WorkflowFn, WorkflowOutput, WorkflowRun
 from tests.workflows.conftest import Alert, Stack
 
 MORNING = "autonomous_morning_analysis"
@@ -205,3 +210,107 @@ async def test_scheduler_is_a_component_and_drain_ends_run(stack: Stack) -> None
                 await task
         assert await scheduler.next_fire_times() == {}
         await scheduler.stop()  # idempotent after the fact
+
+
+SLOW_JOB = """
+[[job]]
+name = "slow_scan"
+workflow = "market_scan"
+schedule_type = "once"
+"""
+
+
+@dataclass
+class Bench:
+    """A JobScheduler over a real engine and database whose one workflow type is ``workflow``."""
+
+    settings: DaemonSettings
+    store: RunStore
+    workflow: WorkflowFn
+
+    def scheduler(self) -> JobScheduler:
+        clock = SystemClock()
+        engine = WorkflowEngine(
+            settings=self.settings, workflows={"market_scan": self.workflow}, store=self.store
+        )
+        runner = JobRunner(engine=engine, clock=clock, store=self.store)
+        return JobScheduler(settings=self.settings, runner=runner, clock=clock)
+
+
+@asynccontextmanager
+async def bench(project_root: Path, jobs: str, workflow: WorkflowFn) -> AsyncIterator[Bench]:
+    (project_root / "config" / "scheduler" / "jobs.toml").write_text(jobs)
+    settings = load_settings(project_root)
+    database = await open_database(settings.database_url)
+    try:
+        yield Bench(settings, RunStore(database), workflow)
+    finally:
+        await database.close()
+
+
+async def test_drain_lets_a_running_job_finish(project_root: Path) -> None:
+    """drain() stops intake but must not cancel the job in flight (component contract, §3.4)."""
+    async with asyncio.timeout(60):
+        started, release = asyncio.Event(), asyncio.Event()
+
+        async def slow(run: WorkflowRun) -> WorkflowOutput:
+            started.set()
+            await release.wait()
+            return WorkflowOutput(summary={"finished": True}, markdown="# done\n")
+
+        async with bench(project_root, SLOW_JOB, slow) as setup:
+            scheduler = setup.scheduler()
+            await scheduler.start()
+            task = asyncio.create_task(scheduler.run())
+            async with asyncio.timeout(15):
+                await started.wait()  # the once-at-start job is running
+            drain = asyncio.create_task(scheduler.drain())
+            done, _ = await asyncio.wait({drain}, timeout=0.5)
+            assert not done, "drain returned while the job was still running"
+            release.set()
+            async with asyncio.timeout(15):
+                await drain
+                await task
+            [row] = await setup.store.job_runs()
+            assert (row.job_name, row.outcome) == ("slow_scan", "completed")
+            [run] = await setup.store.runs()
+            assert run.state == "completed"
+
+
+ONCE_JOB = """
+[[job]]
+name = "one_off"
+workflow = "market_scan"
+schedule_type = "once"
+run_at = 2026-03-02T08:05:00Z
+"""
+
+
+@pytest.mark.slow
+async def test_a_once_job_that_ran_is_not_scheduled_again_after_a_restart(
+    project_root: Path,
+) -> None:
+    async with asyncio.timeout(60):
+        ran = asyncio.Event()
+
+        async def quick(run: WorkflowRun) -> WorkflowOutput:
+            ran.set()
+            return WorkflowOutput(summary={}, markdown="# ran\n")
+
+        async with bench(project_root, ONCE_JOB, quick) as setup:
+            with time_machine.travel(utc(2, 8, 10), tick=True):  # 5 min late: within the grace
+                # Three starts: APScheduler's start-up clean-up deletes the finished schedule on
+                # the second, so the third finds no trace of it in the data store.
+                for _ in range(3):
+                    scheduler = setup.scheduler()
+                    await scheduler.start()
+                    task = asyncio.create_task(scheduler.run())
+                    async with asyncio.timeout(15):
+                        await scheduler.wait_ready()
+                        await ran.wait()
+                        await scheduler.drain()
+                        await task
+            assert "one_off" not in scheduler.last_sync.added
+            assert [(r.job_name, r.outcome) for r in await setup.store.job_runs()] == [
+                ("one_off", "completed")
+            ]

@@ -125,3 +125,28 @@ def test_due_rule_for_interval_and_once() -> None:
     assert due_fire_time(once, UTC_ZONE, at(7, 59), None, GRACE) is None
     assert due_fire_time(once, UTC_ZONE, at(8, 30), None, GRACE) == at(8, 0)
     assert due_fire_time(once, UTC_ZONE, at(8, 30), at(8, 0), GRACE) is None
+
+
+NIGHTLY = JobConfig(name="n", workflow="auto", schedule_type="daily", daily_time="02:30")
+
+
+@pytest.mark.parametrize("span", [SPRING, AUTUMN], ids=["spring", "autumn"])
+def test_daily_job_inside_the_dst_hour_fires_once_per_day(span: tuple[datetime, datetime]) -> None:
+    # 02:30 Berlin is skipped in spring and happens twice in autumn; APScheduler 4.0.0a6 fires a
+    # plain cron trigger twice on the autumn day (bug #1059). A daily job runs once a day.
+    times = fire_times(NIGHTLY, BERLIN, *span)
+    days = [t.date() for t in times]
+    assert days == [days[0] + timedelta(days=i) for i in range(4)]
+    in_utc = [t.astimezone(UTC) for t in times]
+    assert all(b - a >= timedelta(hours=23) for a, b in itertools.pairwise(in_utc))
+
+
+def test_due_rule_does_not_rerun_a_daily_job_in_the_repeated_hour() -> None:
+    first = datetime(2024, 10, 27, 0, 30, tzinfo=UTC)  # 02:30 CEST
+    again = datetime(2024, 10, 27, 1, 31, tzinfo=UTC)  # 02:31 CET, one real hour later
+    # (an ambiguous local time never equals a time in another zone: compare in UTC)
+    due = due_fire_time(NIGHTLY, BERLIN, first + timedelta(minutes=1), None, GRACE)
+    assert due is not None and due.astimezone(UTC) == first
+    assert due_fire_time(NIGHTLY, BERLIN, again, first, GRACE) is None
+    # The repeated 02:30 is not a fire of its own, whether or not the first one ran.
+    assert due_fire_time(NIGHTLY, BERLIN, again, None, GRACE) is None

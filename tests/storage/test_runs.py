@@ -11,7 +11,13 @@ import pytest
 from sqlalchemy.exc import StatementError
 
 from peaktrade_daemon.storage.db import open_database
-from peaktrade_daemon.storage.runs import DecisionRow, JobRunRow, RunStore, WorkflowRunRow
+from peaktrade_daemon.storage.runs import (
+    CycleSummaryRow,
+    DecisionRow,
+    JobRunRow,
+    RunStore,
+    WorkflowRunRow,
+)
 
 T0 = datetime(2026, 3, 2, 8, 15, tzinfo=UTC)
 
@@ -70,12 +76,28 @@ async def test_runs_newest_first_and_retention(store: RunStore) -> None:
                         confidence=0.0,
                     )
                 )
+                await store.add(
+                    CycleSummaryRow(
+                        cycle_id=f"c{i}",
+                        started_at=T0 + timedelta(minutes=i),
+                        finished_at=T0 + timedelta(minutes=i, seconds=1),
+                        workflow_type="x",
+                        selection_reason="requested",
+                        action="SKIP",
+                        confidence=0.0,
+                        executed=False,
+                        success=True,
+                    )
+                )
             assert [r.run_id for r in await store.runs(2)] == ["r4", "r3"]
             assert (await store.run("r0")).created_at == T0  # type: ignore[union-attr]
             await store.prune(workflow_runs=3, decisions=2)
             runs = [r.run_id for r in await store.runs()]
             decisions = [d.cycle_id for d in await store.decisions()]
+            cycles = [c.cycle_id for c in await store.cycles()]
         assert runs == ["r4", "r3", "r2"] and decisions == ["c3", "c4"]
+        # One summary per decision: the cycle table is held to the same limit.
+        assert cycles == ["c4", "c3"]
 
 
 async def test_naive_datetimes_are_refused(store: RunStore) -> None:

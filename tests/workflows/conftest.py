@@ -17,7 +17,8 @@ import pytest
 
 from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.clock import ManualClock
-from peaktrade_daemon.settings import DaemonSettings, load_settings
+from peaktrade_daemon.decision import DecisionEngine
+from peaktrade_daemon.settings import DaemonSettings, DecisionSection, load_settings
 from peaktrade_daemon.storage.db import Database, open_database
 from peaktrade_daemon.storage.runs import RunStore
 from peaktrade_daemon.workflows.catalog import build_workflows
@@ -26,7 +27,6 @@ from peaktrade_daemon.workflows.engine import WorkflowEngine
 from peaktrade_daemon.workflows.sources import WorkflowSources, effective_config_loader
 from tests.workflows.sample_sources import (
     DataWindow,
-    SampleDecisionEngine,
     SampleMarketMonitor,
     SamplePerformanceMonitor,
     SampleSignalMonitor,
@@ -39,15 +39,26 @@ FILES = {
     "GOOG": ("GOOG.csv", "1d"),
 }
 
-CRITERIA = {
+# The real decision engine with small criteria sets that the sample windows reach.
+CRITERIA: dict[str, list[dict[str, Any]]] = {
     "signal_analysis": [
-        ("signal_strength", "gt", 0.6, 2.0),
-        ("signal_consistency", "gt", 0.5, 1.0),
+        {"name": "signal_strength", "threshold": 0.6, "weight": 2.0},
+        {"name": "signal_consistency", "threshold": 0.5},
     ],
-    "risk_check": [("current_drawdown", "gt", 0.1, 1.0)],
-    "market_scan": [("activity_level", "gt", 0.3, 1.0), ("volume_ratio", "gt", 1.0, 1.0)],
-    "portfolio_analysis": [("sharpe_ratio", "gt", -100.0, 1.0)],
+    "risk_check": [{"name": "current_drawdown", "threshold": 0.1}],
+    "market_scan": [
+        {"name": "activity_level", "threshold": 0.3},
+        {"name": "volume_ratio", "threshold": 1.0},
+    ],
+    "portfolio_analysis": [{"name": "sharpe_ratio", "threshold": -100.0}],
 }
+
+
+def decision_engine() -> DecisionEngine:
+    """The real engine on :data:`CRITERIA` (comparison ``gt``, bands 0.6 / 0.4)."""
+    return DecisionEngine(
+        DecisionSection.model_validate({t: {"criteria": c} for t, c in CRITERIA.items()})
+    )
 
 
 Alert = tuple[AlertLevel, str, str, dict[str, Any]]
@@ -128,7 +139,7 @@ async def stack(project_root: Path) -> AsyncIterator[Stack]:
     cycle = CycleRunner(
         settings=settings,
         monitors=CycleMonitors(sources.market, sources.signals, sources.performance),
-        decider=SampleDecisionEngine(CRITERIA),
+        decider=decision_engine(),
         engine=engine,
         clock=clock,
         store=store,

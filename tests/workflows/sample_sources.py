@@ -1,6 +1,6 @@
-"""Small real monitors, equity history and decision engine over data/samples, for tests.
+"""Small real monitors and equity history over data/samples, for tests.
 
-They stand in for the monitors/decision packages built in parallel: every number is computed
+They stand in for the monitors package built in parallel: every number is computed
 from the real OHLCV files as of a movable "data now" (:class:`DataWindow`), following the
 formulas of METRICS.md, so a test picks a market situation by picking a date. Swapping in the
 real monitors later is a fixture change (``sources`` in conftest).
@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -199,60 +198,3 @@ class SamplePerformanceMonitor:
         status = "critical" if drawdowns[-1] >= self.critical else "ok"
         alerts = [f"drawdown {drawdowns[-1]:.1%}"] if status == "critical" else []
         return SampleResult("performance", self.window.now, status, metrics, alerts=alerts)
-
-
-@dataclass(frozen=True)
-class SampleDecision:
-    """Shape of decision/engine.py's WorkflowDecision."""
-
-    action: str
-    confidence: float
-    reasoning: list[str]
-    criteria_results: list[dict[str, Any]]
-    metadata: dict[str, Any]
-
-
-class SampleDecisionEngine:
-    """Weighted criteria per §4.3: confidence = met weight / total; bands 0.6 / 0.4; any unknown
-    criterion → WAIT naming the missing metrics; ``force_execute`` in context wins."""
-
-    def __init__(self, criteria: Mapping[str, list[tuple[str, str, float, float]]]) -> None:
-        self.criteria = criteria  # type -> [(metric, comparison, threshold, weight)]
-
-    def make_decision(
-        self,
-        workflow_type: str,
-        metrics: Mapping[str, float],
-        context: Mapping[str, Any] | None = None,
-    ) -> SampleDecision:
-        context = context or {}
-        if context.get("force_execute"):
-            return SampleDecision("EXECUTE", 1.0, ["forced"], [], {"forced_by": context.get("by")})
-        rows: list[dict[str, Any]] = []
-        for metric, comparison, threshold, weight in self.criteria.get(workflow_type, []):
-            value = metrics.get(metric)
-            if value is None:
-                outcome = "unknown"
-            else:
-                met = value > threshold if comparison == "gt" else value < threshold
-                outcome = "met" if met else "not met"
-            rows.append(
-                {
-                    "metric": metric,
-                    "value": value,
-                    "comparison": comparison,
-                    "threshold": threshold,
-                    "weight": weight,
-                    "outcome": outcome,
-                }
-            )
-        unknown = [r["metric"] for r in rows if r["outcome"] == "unknown"]
-        if unknown:
-            reason = f"missing metrics: {', '.join(unknown)}"
-            return SampleDecision("WAIT", 0.0, [reason], rows, {})
-        total = sum(r["weight"] for r in rows)
-        confidence = (
-            sum(r["weight"] for r in rows if r["outcome"] == "met") / total if total else 0.0
-        )
-        action = "EXECUTE" if confidence >= 0.6 else "ALERT" if confidence >= 0.4 else "SKIP"
-        return SampleDecision(action, confidence, [f"confidence {confidence:.2f}"], rows, {})

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from peaktrade_daemon.alerts.model import AlertLevel
+from peaktrade_daemon.settings import load_settings
 from tests.workflows.conftest import Stack
 
 
@@ -33,7 +34,7 @@ async def test_execute_runs_the_workflow_and_stores_everything(stack: Stack) -> 
         assert "stale data" in report["summary"]["unranked"][0]["missing"]["volatility"]
         [decision] = await stack.store.decisions(summary.cycle_id)
         assert decision.action == "EXECUTE" and decision.confidence == 1.0
-        assert {c["metric"]: c["outcome"] for c in decision.criteria} == {
+        assert {c["metric_name"]: c["outcome"] for c in decision.criteria} == {
             "activity_level": "met",
             "volume_ratio": "met",
         }
@@ -77,6 +78,26 @@ async def test_skip_is_recorded_with_its_reason(stack: Stack) -> None:
         assert stack.alerts.alerts == []
 
 
+async def test_cycles_that_run_nothing_still_keep_retention(stack: Stack) -> None:
+    async with asyncio.timeout(60):
+        stack.cycle.reload(
+            load_settings(
+                stack.settings.root,
+                cli_overrides={
+                    "cycle": {"symbols": ["EUR/USD"]},
+                    "state": {"retention": {"decisions": 2}},
+                },
+            )
+        )
+        stack.at("2017-04-25T21:00")  # quiet: SKIP, so no workflow run prunes for the cycle
+        async with asyncio.timeout(30):
+            for _ in range(3):
+                await stack.cycle.run_cycle(workflow_type="market_scan")
+                await stack.clock.advance(300)  # the poll interval
+        assert len(await stack.store.decisions()) == 2
+        assert len(await stack.store.cycles()) == 2
+
+
 async def test_wait_on_stale_data(stack: Stack) -> None:
     async with asyncio.timeout(60):
         stack.at("2018-06-01T00:00")  # the EUR/USD sample ends 2018-02-07: every metric is stale
@@ -84,10 +105,12 @@ async def test_wait_on_stale_data(stack: Stack) -> None:
             summary = await stack.cycle.run_cycle()
         assert summary.selection_reason == "nothing unusual: default workflow"
         assert summary.action == "WAIT" and not summary.executed
-        assert "missing metrics: activity_level, volume_ratio" in summary.reasons
         [decision] = await stack.store.decisions()
+        assert decision.details["metadata"]["missing_metrics"] == ["activity_level", "volume_ratio"]
         assert {c["outcome"] for c in decision.criteria} == {"unknown"}
-        assert any(line.startswith("  reason: missing metrics") for line in stack.output)
+        # The monitors' reason (stale data) reaches the record, never a value of 0.
+        assert all(c["value"] is None and "stale data" in c["note"] for c in decision.criteria)
+        assert any(line.startswith("  reason: waiting for data") for line in stack.output)
 
 
 async def test_critical_monitor_becomes_a_critical_alert(stack: Stack) -> None:
@@ -127,7 +150,7 @@ async def test_verbose_prints_monitors_criteria_and_reason(stack: Stack) -> None
         for role in ("market", "signals", "performance"):
             assert f"monitor {role} EUR/USD: ok" in text
         assert "selected signal_analysis (rule 2): EUR/USD: signal strength" in text
-        assert "criterion: metric=signal_strength" in text and "outcome=met" in text
+        assert "criterion: name=signal_strength" in text and "outcome=met" in text
         assert "reason: confidence" in text
 
 

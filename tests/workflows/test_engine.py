@@ -197,6 +197,24 @@ async def test_concurrency_limit_refuses_a_second_run(project_root: Path) -> Non
             await execution
 
 
+async def test_concurrency_limit_holds_for_runs_started_together(
+    project_root: Path, database: Database
+) -> None:
+    # With a store, starting a run awaits the database; the limit must still count both runs.
+    async with asyncio.timeout(60):
+        started = asyncio.Event()
+        engine = make_engine(make_settings(project_root), database, started=started)
+        ids = [engine.create_workflow(name, "signal_analysis") for name in ("a", "b")]
+        runs = [asyncio.create_task(engine.execute_workflow(run_id)) for run_id in ids]
+        async with asyncio.timeout(10):
+            refused = await next(asyncio.as_completed(runs))
+        assert refused.state is WorkflowState.CANCELLED and "limit 1" in (refused.error or "")
+        assert len(engine.get_active_workflows()) == 1
+        engine.cancel_all("test over")
+        async with asyncio.timeout(10):
+            await asyncio.gather(*runs)
+
+
 async def test_in_process_timeout(project_root: Path) -> None:
     async with asyncio.timeout(60):
         settings = make_settings(project_root, signal_analysis={"timeout_s": 0.2})
@@ -279,3 +297,28 @@ def test_command_flags() -> None:
         {"script_mode": "x", "dry_run": True, "quiet": False, "symbol": ["A", "B"]}
     )
     assert flags == ["--script-mode", "x", "--dry-run", "--symbol", "A", "--symbol", "B"]
+
+
+async def test_command_env_values_are_not_recorded(
+    project_root: Path, database: Database, tmp_path: Path
+) -> None:
+    # Job env carries credentials (API keys); the child gets them, history and reports do not.
+    async with asyncio.timeout(60):
+        engine = make_engine(make_settings(project_root), database)
+        code = "import os; print(len(os.environ['EXCHANGE_API_KEY']))"
+        run_id = engine.create_workflow(
+            "nightly-export",
+            "command",
+            {
+                "argv": [sys.executable, "-c", code],
+                "env": {"EXCHANGE_API_KEY": "s3cret-token"},
+                "cwd": str(tmp_path),
+            },
+        )
+        async with asyncio.timeout(20):
+            result = await engine.execute_workflow(run_id)
+        assert result.success and result.summary["stdout_tail"].strip() == "12"
+        [row] = await RunStore(database).runs()
+        report = (project_root / "reports" / "workflows" / run_id / "report.json").read_text()
+        for recorded in (json.dumps(row.parameters), report):
+            assert "s3cret-token" not in recorded and "EXCHANGE_API_KEY" in recorded

@@ -57,6 +57,16 @@ def test_priority_and_focus_symbol() -> None:
     assert selection.reason == "C: drawdown 25.0% >= 10.0%"
 
 
+def test_focus_ranks_a_zero_value_above_a_missing_one() -> None:
+    # Both portfolios are critical; A's drawdown is a known 0.0, B's is unknown. Missing ranks last,
+    # a real zero does not (0 is data, not "missing").
+    critical = {role: "ok" for role in CALM} | {"performance": "critical"}
+    zero = SymbolView({**CALM, "performance": {"current_drawdown": 0.0}}, critical)
+    unknown = SymbolView({**CALM, "performance": {}}, critical)
+    selection = select_workflow({"A": zero, "B": unknown}, time(10, 0), RULES)
+    assert (selection.workflow_type, selection.symbol) == ("risk_check", "A")
+
+
 def test_evening_review_only_when_nothing_is_urgent() -> None:
     assert select_workflow({"X": view()}, time(20, 30), RULES).workflow_type == "portfolio_analysis"
     assert select_workflow({"X": view()}, time(19, 59), RULES).workflow_type == "market_scan"
