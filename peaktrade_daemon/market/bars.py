@@ -21,6 +21,8 @@ NS_PER_S = 1_000_000_000
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800, "M": 2_629_746, "y": 31_556_952}
 _TIMEFRAME = re.compile(r"^(\d+)([smhdwMy])$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: int64 nanoseconds hold 1677-09-21 .. 2262-04-11; a timestamp outside cannot be stored in Bars.
+NS_MIN, NS_MAX = -(2**63), 2**63 - 1
 
 
 def timeframe_seconds(timeframe: str) -> float:
@@ -40,6 +42,11 @@ def to_ns(moment: datetime) -> int:
         moment = moment.replace(tzinfo=UTC)
     delta = moment.astimezone(UTC) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
+
+
+def in_ns_range(ns: int) -> bool:
+    """True when ``ns`` fits the int64 timestamps of :class:`Bars` (years 1677 to 2262)."""
+    return NS_MIN <= ns <= NS_MAX
 
 
 def from_ns(ns: int) -> datetime:

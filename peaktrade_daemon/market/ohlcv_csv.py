@@ -13,8 +13,12 @@ file and the line (1-based, the header is line 1):
 - text that is not UTF-8; a missing column; a row with the wrong number of fields;
 - an unparseable timestamp or number; NaN or infinite values; a price <= 0; a volume < 0;
 - a bar whose high is below its open, close or low, or whose low is above its open or close;
-- a timestamp equal to (duplicate) or earlier than (unsorted) the one before it;
+- a timestamp equal to (duplicate) or earlier than (unsorted) the one before it, or outside the
+  years 1677 to 2262 (int64 nanoseconds);
+- text the CSV reader refuses (a field over its size limit);
 - a file with no bars.
+
+Line endings may be LF, CRLF or a bare CR.
 """
 
 from __future__ import annotations
@@ -22,13 +26,14 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from peaktrade_daemon.errors import DataError
-from peaktrade_daemon.market.bars import Bars, from_ns, to_ns
+from peaktrade_daemon.market.bars import Bars, from_ns, in_ns_range, to_ns
 
 COLUMNS = ("open", "high", "low", "close", "volume")
 
@@ -54,7 +59,10 @@ def _timestamp(path: Path, line: int, text: str) -> int:
         raise _fail(path, line, f"timestamp {text!r} is not an ISO 8601 date or date-time") from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return to_ns(moment)
+    stamp = to_ns(moment)
+    if not in_ns_range(stamp):
+        raise _fail(path, line, f"timestamp {text.strip()!r} is outside the years 1677 to 2262")
+    return stamp
 
 
 def _number(path: Path, line: int, column: str, text: str) -> float:
@@ -67,14 +75,29 @@ def _number(path: Path, line: int, column: str, text: str) -> float:
     return value
 
 
+def _rows(path: Path, reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
+    """``(line, fields)`` per record; the reader's own errors become a DataError naming the line."""
+    line = 1
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise _fail(path, line, f"not readable as CSV ({exc})") from exc
+        yield line, fields
+        line += 1
+
+
 def parse_ohlcv_csv(path: Path, raw: bytes, *, symbol: str, timeframe: str) -> Bars:
     """Parse and validate the bytes of one OHLCV CSV file (see the module docstring)."""
-    reader = csv.reader(io.StringIO(_decode(path, raw)))
+    # newline="" lets the csv module see every line ending (LF, CRLF, a bare CR) itself.
+    reader = csv.reader(io.StringIO(_decode(path, raw), newline=""))
     header: list[str] | None = None
     index: dict[str, int] = {}
     stamps: list[int] = []
     rows: list[tuple[float, float, float, float, float]] = []
-    for line, fields in enumerate(reader, start=1):
+    for line, fields in _rows(path, reader):
         if not fields or all(not f.strip() for f in fields):
             continue
         if header is None:
