@@ -18,6 +18,8 @@ fills, one execution per record, timestamps non-decreasing::
 - ``timestamp``: ISO 8601; naive means UTC. ``equity``: account equity (finite).
 - ``side``: ``buy`` or ``sell``; ``quantity`` > 0 and ``price`` > 0 in the symbol's units;
   ``fee`` >= 0 in account currency (optional, default 0). Other columns/keys are ignored.
+- In JSON lines numbers are JSON numbers or numeric strings (``true`` is not a number) and
+  ``timestamp``, ``symbol`` and ``side`` are strings; timestamps lie in the years 1677 to 2262.
 
 Derived facts: a closed trade is a round trip of one symbol's position from zero back to zero; a
 fill that crosses zero closes the trade and opens the next with the rest (its fee split pro rata).
@@ -47,7 +49,7 @@ import numpy as np
 
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.errors import DataError
-from peaktrade_daemon.market.bars import NS_PER_S, from_ns, to_ns
+from peaktrade_daemon.market.bars import NS_PER_S, from_ns, in_ns_range, to_ns
 from peaktrade_daemon.market.calendars import YEAR_S
 from peaktrade_daemon.market.freshness import describe_age
 from peaktrade_daemon.portfolio.snapshot import ClosedTrade, PortfolioSnapshot, Position
@@ -79,13 +81,16 @@ def _records(path: Path, raw: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
                 record = json.loads(body)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}: line {line}: invalid JSON ({exc.msg})") from exc
+            except (ValueError, RecursionError) as exc:  # a 5000-digit number, deep nesting
+                raise DataError(f"{path}: line {line}: invalid JSON ({exc})") from exc
             if not isinstance(record, dict):
                 raise DataError(f"{path}: line {line}: expected a JSON object")
             yield line, record
     elif path.suffix.lower() == ".csv":
-        reader = csv.reader(io.StringIO(text))
+        # newline="" lets the csv module see every line ending (LF, CRLF, a bare CR) itself.
+        reader = csv.reader(io.StringIO(text, newline=""))
         header: list[str] | None = None
-        for line, fields in enumerate(reader, start=1):
+        for line, fields in _csv_rows(path, reader):
             if not fields or all(not f.strip() for f in fields):
                 continue
             if header is None:
@@ -100,6 +105,19 @@ def _records(path: Path, raw: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
         raise DataError(f"{path}: unknown ledger format; use .csv or .jsonl")
 
 
+def _csv_rows(path: Path, reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
+    line = 1
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a field over the size limit, a NUL byte
+            raise DataError(f"{path}: line {line}: not readable as CSV ({exc})") from exc
+        yield line, fields
+        line += 1
+
+
 def _field(path: Path, line: int, record: dict[str, Any], key: str, default: Any = None) -> Any:
     if key in record and record[key] not in ("", None):
         return record[key]
@@ -108,19 +126,37 @@ def _field(path: Path, line: int, record: dict[str, Any], key: str, default: Any
     raise DataError(f"{path}: line {line}: missing {key!r}")
 
 
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _text(path: Path, line: int, key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise DataError(f"{path}: line {line}: {key} {_shown(value)} is not a string")
+    return value
+
+
 def _time(path: Path, line: int, value: Any) -> int:
+    text = _text(path, line, "timestamp", value)
     try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
         raise DataError(f"{path}: line {line}: timestamp {value!r} is not ISO 8601") from exc
-    return to_ns(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    stamp = to_ns(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    if not in_ns_range(stamp):
+        raise DataError(f"{path}: line {line}: timestamp {value!r} is outside 1677..2262")
+    return stamp
 
 
 def _float(path: Path, line: int, key: str, value: Any) -> float:
+    problem = f"{path}: line {line}: {key} {_shown(value)} is not a number"
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise DataError(problem)
     try:
         number = float(value)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{path}: line {line}: {key} {value!r} is not a number") from exc
+    except (ValueError, OverflowError) as exc:
+        raise DataError(problem) from exc
     if not math.isfinite(number):
         raise DataError(f"{path}: line {line}: {key} is not finite")
     return number
@@ -148,7 +184,7 @@ def parse_fills(path: Path, raw: bytes) -> list[Fill]:
         stamp = _time(path, line, _field(path, line, rec, "timestamp"))
         if fills and stamp < fills[-1].timestamp_ns:
             raise DataError(f"{path}: line {line}: timestamp earlier than the previous fill")
-        side = str(_field(path, line, rec, "side")).lower()
+        side = _text(path, line, "side", _field(path, line, rec, "side")).lower()
         if side not in ("buy", "sell"):
             raise DataError(f"{path}: line {line}: side {side!r} is not buy or sell")
         qty = _float(path, line, "quantity", _field(path, line, rec, "quantity"))
@@ -156,7 +192,7 @@ def parse_fills(path: Path, raw: bytes) -> list[Fill]:
         fee = _float(path, line, "fee", _field(path, line, rec, "fee", 0.0))
         if qty <= 0 or price <= 0 or fee < 0:
             raise DataError(f"{path}: line {line}: quantity and price must be > 0, fee >= 0")
-        symbol = str(_field(path, line, rec, "symbol"))
+        symbol = _text(path, line, "symbol", _field(path, line, rec, "symbol"))
         fills.append(Fill(stamp, symbol, qty if side == "buy" else -qty, price, fee))
     return fills
 
