@@ -111,17 +111,27 @@ class ConfigPatch:
             if not (math.isfinite(score) and 0.0 <= score <= 1.0):
                 raise ValueError(f"confidence_score must be in [0, 1], got {score!r}")
             object.__setattr__(self, "confidence_score", float(score))
+        for name in ("reason", "source_experiment_id"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be a string")
         if not isinstance(self.meta, Mapping):
             raise ValueError("meta must be an object")
+        tags = self.meta.get("tags")
+        # Tags feed the blacklist: a shape we cannot read must fail, never count as "no tags".
+        if tags is not None and not (
+            isinstance(tags, str)
+            or (isinstance(tags, list | tuple) and all(isinstance(t, str) for t in tags))
+        ):
+            raise ValueError(f"meta.tags must be a string or a list of strings, got {tags!r}")
         object.__setattr__(self, "meta", dict(self.meta))
 
     @property
     def tags(self) -> tuple[str, ...]:
-        """``meta.tags`` as strings (a single string counts as one tag)."""
-        raw = self.meta.get("tags", ())
+        """``meta.tags`` (a single string counts as one tag; the shape is checked at build)."""
+        raw = self.meta.get("tags")
         if isinstance(raw, str):
             return (raw,)
-        return tuple(str(tag) for tag in raw) if isinstance(raw, list | tuple) else ()
+        return tuple(raw) if raw is not None else ()
 
     @property
     def is_live_ready(self) -> bool:

@@ -5,6 +5,8 @@ Accepted shapes:
 * ``*.json``: an object with a ``patches`` array, a single patch object, or an array of patches;
 * ``*.jsonl``: one patch object per line (blank lines ignored).
 
+Files are UTF-8 (a byte-order mark is allowed), with LF or CRLF line ends.
+
 A patch entry is either a full :class:`ConfigPatch` object (``ConfigPatch.to_dict`` output) or
 the short form ``{"target": ..., "new_value": ...}`` (``value`` is an alias of ``new_value``)
 with optional ``old_value``, ``id``, ``status``, ``confidence`` / ``confidence_score``,
@@ -56,7 +58,12 @@ def _entry_to_patch(entry: Any, origin: str) -> ConfigPatch:
         if "confidence_score" in data:
             raise ValueError("both 'confidence' and 'confidence_score' given")
         data["confidence_score"] = data.pop("confidence")
-    meta = dict(data.pop("meta", None) or {})
+    meta = data.pop("meta", None)
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, Mapping):  # dict() would turn [["a", 1]] into an object silently
+        raise ValueError(f"meta must be an object, got {type(meta).__name__}")
+    meta = dict(meta)
     for key in _SHORTCUTS:
         if key in data:
             meta[key] = data.pop(key)
@@ -78,11 +85,15 @@ def _entries(path: Path, text: str) -> list[tuple[str, Any]]:
                     pairs.append((f"line {number}", json.loads(line)))
                 except json.JSONDecodeError as exc:
                     pairs.append((f"line {number}", ValueError(f"not JSON: {exc.msg}")))
+                except (ValueError, RecursionError) as exc:  # 5000 digits, deep nesting
+                    pairs.append((f"line {number}", ValueError(f"not usable JSON: {exc}")))
         return pairs
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON: {exc.msg} at line {exc.lineno}") from exc
+    except (ValueError, RecursionError) as exc:  # a 5000-digit number, 100000-deep nesting
+        raise ValueError(f"not usable JSON: {exc}") from exc
     if isinstance(data, dict) and "patches" in data:
         data = data["patches"]
         if not isinstance(data, list):
@@ -110,7 +121,7 @@ def read_snippets(directory: Path, *, max_files: int | None = None) -> SnippetRe
     for path in snippet_files(directory, max_files):
         report.files_seen += 1
         try:
-            pairs = _entries(path, path.read_text(encoding="utf-8"))
+            pairs = _entries(path, path.read_text(encoding="utf-8-sig"))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             report.warnings.append(f"{path}: skipped: {exc}")
             continue
@@ -142,7 +153,7 @@ def read_snippet_file(path: Path) -> tuple[list[ConfigPatch], list[str]]:
     """
     patches: list[ConfigPatch] = []
     warnings: list[str] = []
-    for label, raw in _entries(path, path.read_text(encoding="utf-8")):
+    for label, raw in _entries(path, path.read_text(encoding="utf-8-sig")):
         try:
             if isinstance(raw, ValueError):
                 raise raw
