@@ -34,6 +34,10 @@ def handle(args: argparse.Namespace) -> int:
     workspace, emitter = workspace_from_args(args)
     if args.max_files is not None and args.max_files < 0:
         raise UsageError("--max-files must be >= 0")
+    if args.in_dir and not Path(args.in_dir).is_dir():
+        # Reading "no snippets" from a mistyped directory would replace the learned overrides
+        # with an empty file.
+        raise UsageError(f"--in-dir {args.in_dir}: no such directory")
     with alert_refusals(emitter, "learning"):
         policy = workspace.policy()
     result = run_learning_cycle(
