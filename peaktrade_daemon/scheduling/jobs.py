@@ -13,13 +13,17 @@ autonomous cycle (§5.1), as the alternative to ``command``.
 Validation is strict: an unknown field, a field that does not belong to the schedule type, a bad
 time, zone or cron expression, a duplicate name, or neither/both of ``command`` and ``workflow``
 raise :class:`JobConfigError` naming the file, the job and the field; so does ``env`` on a
-``workflow`` job, where it would silently do nothing.
+``workflow`` job, where it would silently do nothing. A command must be startable as written: it
+splits like a shell line (quotes closed), its program is not empty, and no part of it, of its
+arguments or of its environment holds a NUL byte (the OS refuses those only when the job fires).
+``interval_seconds`` and ``timeout_seconds`` are finite; an interval is at most ten years.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +48,9 @@ SCHEDULE_FIELDS: dict[str, str] = {
     "cron": "cron",
 }
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Longer is a typo (and beyond what datetime arithmetic on the next fire time can hold).
+MAX_INTERVAL_S = 10 * 365.25 * 86_400
 
 
 class JobConfig(BaseModel):
@@ -58,14 +65,14 @@ class JobConfig(BaseModel):
     args: dict[str, Scalar | list[Scalar]] = {}
     env: dict[str, str] = {}
     schedule_type: ScheduleType
-    interval_seconds: float | None = Field(None, gt=0)
+    interval_seconds: float | None = Field(None, gt=0, le=MAX_INTERVAL_S, allow_inf_nan=False)
     daily_time: str | None = None
     cron: str | None = None
     run_at: datetime | None = None
     timezone: str | None = None
     enabled: StrictBool = True
     tags: list[str] = []
-    timeout_seconds: float | None = Field(None, gt=0)
+    timeout_seconds: float | None = Field(None, gt=0, allow_inf_nan=False)
 
     def zone(self, default: str | None) -> ZoneInfo:
         """The job's time zone: its own, else the scheduler default, else UTC."""
@@ -126,7 +133,13 @@ class JobsFile:
 def parse_hhmm(text: str) -> tuple[int, int]:
     """``"08:15"`` → ``(8, 15)``; ValueError otherwise."""
     hours, sep, minutes = text.partition(":")
-    if not sep or len(hours) != 2 or len(minutes) != 2 or not (hours + minutes).isdigit():
+    digits = hours + minutes
+    if (
+        not sep
+        or len(hours) != 2
+        or len(minutes) != 2
+        or not (digits.isascii() and digits.isdigit())
+    ):
         raise ValueError(f"invalid time {text!r}: expected HH:MM")
     h, m = int(hours), int(minutes)
     if h > 23 or m > 59:
@@ -135,7 +148,8 @@ def parse_hhmm(text: str) -> tuple[int, int]:
 
 
 def _fail(path: Path, job: str, field: str, problem: str) -> JobConfigError:
-    error = JobConfigError(f"job {job!r}, field {field!r}: {problem}", file=path)
+    shown = job if len(job) <= 60 else job[:57] + "..."
+    error = JobConfigError(f"job {shown!r}, field {field!r}: {problem}", file=path)
     error.key = f"{job}.{field}"
     return error
 
@@ -149,6 +163,8 @@ def _cross_check(job: JobConfig, path: Path) -> None:
         raise _fail(path, job.name, field, problem)
     if isinstance(job.command, list) and not job.command:
         raise _fail(path, job.name, "command", "must not be empty")
+    if job.command is not None:
+        _check_command(job, path)
     if job.env and job.command is None:
         # An in-process workflow shares the daemon's environment: env would silently do nothing.
         raise _fail(path, job.name, "env", "only valid with 'command' (an external process)")
@@ -178,6 +194,26 @@ def _cross_check(job: JobConfig, path: Path) -> None:
             raise _fail(
                 path, job.name, "cron", f"invalid cron expression {job.cron!r}: {exc}"
             ) from None
+
+
+def _check_command(job: JobConfig, path: Path) -> None:
+    """Refuse at load what would only fail when the job fires (exec refuses NUL bytes)."""
+    try:
+        argv = job.argv()
+    except ValueError as exc:  # shlex: "No closing quotation", "No escaped character"
+        raise _fail(
+            path, job.name, "command", f"cannot be split like a shell line: {exc}"
+        ) from None
+    if not argv or not argv[0]:
+        raise _fail(path, job.name, "command", "the program (first word) is empty")
+    for part in argv:
+        if "\0" in part:
+            raise _fail(path, job.name, "command", f"contains a NUL byte: {part!r}")
+    for key, value in job.env.items():
+        if not ENV_NAME_PATTERN.fullmatch(key):
+            raise _fail(path, job.name, "env", f"{key!r} is not a valid environment variable name")
+        if "\0" in value:
+            raise _fail(path, job.name, "env", f"{key} contains a NUL byte")
 
 
 def _type_of(field: str) -> str:

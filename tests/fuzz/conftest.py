@@ -8,8 +8,10 @@ the product write, create or delete anything outside its root.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +20,11 @@ import pytest
 from tests.conftest import cli_command, subprocess_env
 
 
-def tree_state(top: Path, skip: Path | None = None) -> dict[str, str]:
-    """Relative path -> content digest (or ``dir``) of every entry under ``top``."""
+def tree_state(top: Path, skip: Sequence[Path] = ()) -> dict[str, str]:
+    """Relative path -> content digest (or ``dir``) of every entry under ``top`` but ``skip``."""
     state: dict[str, str] = {}
     for path in sorted(top.rglob("*")):
-        if skip is not None and (path == skip or skip in path.parents):
+        if any(path == s or s in path.parents for s in skip):
             continue
         key = str(path.relative_to(top))
         if path.is_symlink():
@@ -39,11 +41,18 @@ class OutsideWatch:
     """Everything next to the root; ``assert_untouched`` compares with the state at creation."""
 
     top: Path
-    root: Path
+    roots: list[Path]
     before: dict[str, str]
 
+    def clone(self, name: str) -> Path:
+        """Another root next to the first (a copy of it), also exempt from the watch."""
+        copy = self.top / name
+        shutil.copytree(self.roots[0], copy)
+        self.roots.append(copy)
+        return copy
+
     def assert_untouched(self) -> None:
-        after = tree_state(self.top, skip=self.root)
+        after = tree_state(self.top, skip=self.roots)
         assert after == self.before, "something outside the root changed"
 
 
@@ -55,7 +64,7 @@ def outside_root(project_root: Path) -> Iterator[OutsideWatch]:
     bait.mkdir(exist_ok=True)
     (bait / "x").write_text("bait\n")
     (top / "x").write_text("bait\n")
-    watch = OutsideWatch(top, project_root, tree_state(top, skip=project_root))
+    watch = OutsideWatch(top, [project_root], tree_state(top, skip=[project_root]))
     yield watch
     watch.assert_untouched()
 
@@ -90,3 +99,9 @@ def run_cli(root: Path, *args: str, timeout_s: float = 60.0) -> CliResult:
         check=False,
     )
     return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+def run_cli_many(runs: Sequence[tuple[Path, Sequence[str]]]) -> list[CliResult]:
+    """Several independent CLI runs at once (each is a ~1 s interpreter start), in order."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(lambda run: run_cli(run[0], *run[1]), runs))
