@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    field_validator,
+    model_validator,
+)
 
 from peaktrade_daemon.events import Event
-from peaktrade_daemon.learning.models import ConfigPatch, Scalar
+from peaktrade_daemon.learning.models import ConfigPatch, Scalar, check_target
 
 
 class AutoApplyMode(StrEnum):
@@ -36,8 +44,10 @@ class _Frozen(BaseModel):
 
 
 # Policy numbers and flags are strict: "2.0" (a string) or true (a bool) where a number belongs
-# is a policy error, never silently converted.
-Number = Annotated[float, Strict()]
+# is a policy error, never silently converted; inf and nan are errors too.
+Number = Annotated[float, Strict(), AllowInfNan(False)]
+#: Durations longer than this are typos, and beyond what datetime arithmetic can add to now.
+MAX_MINUTES = 366 * 24 * 60
 Count = Annotated[int, Strict()]
 Flag = Annotated[bool, Strict()]
 
@@ -77,10 +87,18 @@ class RollbackGuardPolicy(_Frozen):
     """
 
     enabled: Flag = True
-    bake_window_minutes: Number = Field(gt=0)
-    check_interval_seconds: Number = Field(60.0, gt=0)
+    bake_window_minutes: Number = Field(gt=0, le=MAX_MINUTES)
+    check_interval_seconds: Number = Field(60.0, gt=0, le=86_400)
     max_drawdown_increase: Number = Field(ge=0)
     max_sharpe_drop: Number = Field(ge=0)
+
+
+def _check_keys(keys: Iterable[str]) -> None:
+    for key in keys:
+        try:
+            check_target(key)
+        except ValueError:
+            raise ValueError(f"{key!r} is not a dotted config key") from None
 
 
 class AutoApplyPolicy(_Frozen):
@@ -95,7 +113,7 @@ class AutoApplyPolicy(_Frozen):
     min_confidence: Number = Field(ge=0, le=1)
     min_confidence_for_auto_apply: Number = Field(ge=0, le=1)
     max_auto_applies_per_day: Count = Field(ge=0)
-    cooldown_minutes: Number = Field(ge=0)
+    cooldown_minutes: Number = Field(ge=0, le=MAX_MINUTES)
     global_promotion_lock: Flag = False
     rollback: RollbackGuardPolicy
 
@@ -113,6 +131,27 @@ class AutoApplyPolicy(_Frozen):
                 spec = AutoApplyBounds(spec.get("min"), spec.get("max"), spec.get("max_step"))  # type: ignore[arg-type]
             converted[key] = spec
         return converted
+
+    @field_validator("auto_apply_whitelist", "blacklist")
+    @classmethod
+    def _dotted_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # An empty or padded entry matches no key: a blacklist entry that silently blocks
+        # nothing must be refused, not kept.
+        _check_keys(value)
+        return value
+
+    @field_validator("bounds", "target_tags")
+    @classmethod
+    def _dotted_table_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        _check_keys(value)
+        return value
+
+    @field_validator("blacklist_tags")
+    @classmethod
+    def _tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not tag.strip() for tag in value):
+            raise ValueError("blacklist_tags holds an empty tag")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> AutoApplyPolicy:
