@@ -43,6 +43,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidRequestError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -51,7 +52,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
-from peaktrade_daemon.errors import StateError
+from peaktrade_daemon.errors import ConfigError, StateError
 
 logger = logging.getLogger(__name__)
 
@@ -246,11 +247,33 @@ async def prune_oldest(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def _shown_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return repr(url)
+
+
 async def open_database(url: str, *, migrations: Sequence[Migration] = MIGRATIONS) -> Database:
-    """Open the state database at ``url`` and make sure its schema is current."""
-    database = Database(create_engine_for(url))
+    """Open the state database at ``url`` and make sure its schema is current.
+
+    A URL SQLAlchemy cannot use is a ConfigError naming ``state.database_url``; a database that
+    cannot be opened or migrated is a StateError naming it (never a bare driver traceback).
+    """
+    try:
+        engine = create_engine_for(url)
+    except (ArgumentError, InvalidRequestError, ImportError, ValueError) as exc:
+        raise ConfigError(
+            f"unusable state database URL {_shown_url(url)}: {exc}", key="state.database_url"
+        ) from exc
+    except OSError as exc:
+        raise StateError(f"state database {_shown_url(url)}: {exc}") from exc
+    database = Database(engine)
     try:
         await database.create_schema(migrations)
+    except (DBAPIError, OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        await database.close()
+        raise StateError(f"state database {_shown_url(url)} cannot be opened: {exc}") from exc
     except BaseException:
         await database.close()
         raise
