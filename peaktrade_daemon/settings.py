@@ -26,6 +26,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -50,10 +51,35 @@ WORKFLOW_TYPES: tuple[WorkflowType, ...] = (
 )
 
 
-class Section(BaseModel):
-    """Base of every settings section: immutable, and unknown keys are errors (typos fail loudly)."""
+#: The longest duration a ``*_s`` setting may hold: more is a typo, and beyond what datetime
+#: arithmetic (now + duration) can represent.
+MAX_DURATION_S = 10 * 365.25 * 86_400
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+
+class Section(BaseModel):
+    """Base of every settings section: immutable, and unknown keys are errors (typos fail loudly).
+
+    Numbers are finite (inf and nan are refused) and every duration field (named ``*_s``) is at
+    most ten years.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*")
+    @classmethod
+    def _duration(cls, value: Any, info: ValidationInfo) -> Any:
+        duration = (info.field_name or "").endswith("_s") and isinstance(value, float)
+        if duration and value > MAX_DURATION_S:
+            raise ValueError(f"{value:g} seconds is longer than ten years")
+        return value
+
+
+def _no_nul(value: Any) -> Any:
+    """Paths and command parts with a NUL byte would only fail when the OS sees them."""
+    parts = value if isinstance(value, tuple | list) else (value,)
+    if any("\0" in str(part) for part in parts if part is not None):
+        raise ValueError("must not contain a NUL byte")
+    return value
 
 
 def _check_zone(value: str) -> str:
@@ -96,6 +122,8 @@ class PathsSection(Section):
     learning_snippets_dir: Path = Path("reports/learning_snippets")
     audit_log: Path = Path("reports/promotion_audit/audit.jsonl")
     data_dir: Path = Path("data/samples")
+
+    _nul = field_validator("*", mode="before")(_no_nul)
 
 
 class RetentionSection(Section):
@@ -202,8 +230,20 @@ class SymbolSettings(Section):
     feed: Literal["replay", "ccxt"] = "replay"
     file: str | None = None
     exchange_symbol: str | None = None
-    timeframe: str = "1h"
+    timeframe: str = Field("1h", pattern=r"^[1-9][0-9]{0,5}[smhdwMy]$")
     calendar: str = "crypto"
+
+    @field_validator("file")
+    @classmethod
+    def _inside_data_dir(cls, value: str | None) -> str | None:
+        # A replay file is named relative to paths.data_dir; "../" or an absolute path would
+        # read market data from anywhere on the machine.
+        if value is None:
+            return None
+        path = Path(_no_nul(value))
+        if not value.strip() or path.is_absolute() or ".." in path.parts:
+            raise ValueError(f"{value!r} must be a file name under paths.data_dir (no '..')")
+        return value
 
 
 class ReplaySection(Section):
@@ -383,6 +423,16 @@ class WorkflowTypeSettings(Section):
     env: dict[str, str] = {}
     cwd: Path | None = None
 
+    _nul = field_validator("command", "cwd", mode="before")(_no_nul)
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, text in value.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) or "\0" in text:
+                raise ValueError(f"env {key!r}: not a valid variable name or value")
+        return value
+
 
 class SchedulerSection(Section):
     """The in-daemon scheduler over ``jobs.toml``."""
@@ -532,6 +582,25 @@ class DaemonSettings(BaseSettings):
     monitors: MonitorsSection = MonitorsSection()
     decision: DecisionSection = DecisionSection()
 
+    @field_validator("symbols")
+    @classmethod
+    def _symbol_names(cls, value: dict[str, SymbolSettings]) -> dict[str, SymbolSettings]:
+        for name in value:
+            if not name.strip() or len(name) > 100 or not name.isprintable():
+                raise ValueError(f"symbol name {name[:100]!r} must be 1-100 printable characters")
+        return value
+
+    @model_validator(mode="after")
+    def _calendars_defined(self) -> DaemonSettings:
+        # Caught here, a typo in a calendar name fails at start-up, not in the first cycle.
+        for name, spec in self.symbols.items():
+            if spec.calendar not in self.calendars:
+                defined = ", ".join(sorted(self.calendars)) or "none"
+                raise ValueError(
+                    f"symbol {name!r}: calendar {spec.calendar!r} is not defined ({defined})"
+                )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -640,7 +709,7 @@ def load_settings(
 
     try:
         env_data = dict(EnvSettingsSource(DaemonSettings)())
-    except (ValueError, ValidationError) as exc:
+    except (ValueError, ValidationError, RecursionError) as exc:
         raise ConfigError(f"invalid environment override: {exc}", file="environment") from exc
     env_data.pop("root", None)
     cli_data = dict(cli_overrides or {})
@@ -652,10 +721,10 @@ def load_settings(
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(first["loc"])
-        key = ".".join(str(p) for p in loc)
-        if _has_path(cli_data, loc):
+        key = ".".join(str(p) for p in loc) or None
+        if loc and _has_path(cli_data, loc):
             source: str | Path = "command line"
-        elif _has_path(env_data, loc):
+        elif loc and _has_path(env_data, loc):
             source = f"environment {ENV_PREFIX}{'__'.join(str(p) for p in loc).upper()}"
         else:
             source = file_path
