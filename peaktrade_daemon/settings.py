@@ -85,8 +85,8 @@ def _no_nul(value: Any) -> Any:
 def _check_zone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {value!r}") from exc
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long
+        raise ValueError(f"unknown time zone {value[:60]!r}") from exc
     return value
 
 

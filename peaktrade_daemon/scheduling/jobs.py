@@ -180,8 +180,9 @@ def _cross_check(job: JobConfig, path: Path) -> None:
     try:
         if job.timezone is not None:
             ZoneInfo(job.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise _fail(path, job.name, "timezone", f"unknown time zone {job.timezone!r}") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
+        zone = (job.timezone or "")[:60]
+        raise _fail(path, job.name, "timezone", f"unknown time zone {zone!r}") from None
     if job.daily_time is not None:
         try:
             parse_hhmm(job.daily_time)

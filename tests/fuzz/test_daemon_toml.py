@@ -146,6 +146,7 @@ BAD_FILES = {
     ),
     "dedup nan": (edit("dedup_window_s = 300", "dedup_window_s = nan"), "alerts.dedup_window_s"),
     "zone traversal": (edit('timezone = "UTC"', 'timezone = "../../etc/passwd"'), "unknown time"),
+    "zone 5000 chars": (edit('timezone = "UTC"', f'timezone = "{"a" * 5000}"'), "unknown time"),
     "port 99999": (edit("port = 8787", "port = 99999"), "key 'http.port'"),
     "symbol file traversal": (
         APPEND + '[symbols."X"]\nfile = "../../outside/x"\n',
@@ -179,10 +180,7 @@ BAD_FILES = {
 def test_hand_picked_bad_daemon_toml(project_root: Path, name: str) -> None:
     text, needle = BAD_FILES[name]
     target = project_root / "config" / "daemon.toml"
-    if text is None:
-        target.write_bytes(SHIPPED.decode().encode("utf-16"))
-    else:
-        target.write_text(text)
+    target.write_bytes(SHIPPED.decode().encode("utf-16") if text is None else text.encode())
     with pytest.raises(ConfigError) as caught:
         load_settings(project_root)
     assert caught.value.file == str(target)
@@ -223,7 +221,7 @@ def test_cli_exits_2_on_bad_settings_and_bad_database_url(
     project_root: Path, outside_root: OutsideWatch
 ) -> None:
     bad_file = outside_root.clone("root-file")
-    (bad_file / "config" / "daemon.toml").write_text(BAD_FILES["symbol file traversal"][0])
+    (bad_file / "config" / "daemon.toml").write_text(APPEND + '[symbols."X"]\nfile = "../x"\n')
     bad_url = outside_root.clone("root-url")
     (bad_url / "config" / "daemon.toml").write_text(
         edit('database_url = ""', 'database_url = "nope://x"')

@@ -100,6 +100,7 @@ BAD_JOBS = {
     "name 5000 chars": (job(name="a" * 5000), "field 'name': String should have at most 200"),
     "zone traversal": (job(timezone="../../../etc/localtime"), "'timezone': unknown time zone"),
     "zone absolute": (job(timezone="/usr/share/zoneinfo/UTC"), "'timezone': unknown time zone"),
+    "zone 5000 chars": (job(timezone="a" * 5000), "'timezone': unknown time zone 'aaa"),
     "daily 24:00": (
         job(schedule_type="daily", interval_seconds=None, daily_time="24:00"),
         "between",
