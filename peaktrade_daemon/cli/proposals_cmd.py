@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Coroutine
+import contextlib
+import sys
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 from peaktrade_daemon.cli.promotion_support import (
@@ -13,7 +15,7 @@ from peaktrade_daemon.cli.promotion_support import (
     workspace_from_args,
 )
 from peaktrade_daemon.clock import SystemClock
-from peaktrade_daemon.errors import EXIT_OK, UsageError
+from peaktrade_daemon.errors import EXIT_FAILED, EXIT_OK, DataError, UsageError
 from peaktrade_daemon.promotion.review import ProposalFiles, approve_proposal, review_record
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.storage.db import open_database
@@ -63,14 +65,23 @@ def _files(workspace: PromotionWorkspace, proposal_id: str) -> ProposalFiles:
         raise UsageError(str(exc)) from exc
 
 
+@contextlib.contextmanager
+def _damaged_as_usage() -> Iterator[None]:
+    """A damaged file of the proposal the operator named: exit 2 with the file's name."""
+    try:
+        yield
+    except DataError as exc:
+        raise UsageError(str(exc)) from exc
+
+
 async def _row(workspace: PromotionWorkspace, files: ProposalFiles) -> ProposalRow | None:
+    meta, created_at = files.meta, files.created_at  # read before the database is opened
     database = await open_database(workspace.database_url)
     try:
-        meta = files.meta
         await upsert_proposal(
             database,
             proposal_id=files.proposal_id,
-            created_at=files.created_at,
+            created_at=created_at,
             mode=str(meta.get("mode")),
             source=str(meta.get("source", "promote")),
             candidates=int(meta.get("candidates", 0)),
@@ -86,8 +97,13 @@ def handle_list(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
     workspace, _ = workspace_from_args(args)
 
     async def run() -> int:
+        damaged = 0
         for files in ProposalFiles.all(workspace.proposals_dir):
-            await _row(workspace, files)
+            try:
+                await _row(workspace, files)
+            except DataError as exc:  # one damaged proposal must not hide the others
+                damaged += 1
+                print(f"warning: skipped proposal {files.proposal_id}: {exc}", file=sys.stderr)
         database = await open_database(workspace.database_url)
         try:
             rows = await list_proposals(database, args.status)
@@ -101,7 +117,7 @@ def handle_list(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
             )
         if not rows:
             print("no proposals")
-        return EXIT_OK
+        return EXIT_FAILED if damaged else EXIT_OK
 
     return run()
 
@@ -112,8 +128,10 @@ def handle_show(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
     files = _files(workspace, args.proposal_id)
 
     async def run() -> int:
-        row = await _row(workspace, files)
-        print(files.checklist)
+        with _damaged_as_usage():
+            row = await _row(workspace, files)
+            checklist = files.checklist
+        print(checklist)
         if row is not None:
             print(
                 f"status: {row.status}"
@@ -131,7 +149,9 @@ def handle_approve(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
     operator = operator_name(args.by)
 
     async def run() -> int:
-        row = await _row(workspace, files)
+        with _damaged_as_usage():
+            row = await _row(workspace, files)
+            files.accepted_patches()  # damaged patches: refuse before anything is recorded
         if row is not None and row.status == "rejected":
             raise UsageError(f"proposal {files.proposal_id} was rejected by {row.reviewed_by}")
         now = SystemClock().now()
@@ -178,7 +198,8 @@ def handle_reject(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
     operator = operator_name(args.by)
 
     async def run() -> int:
-        row = await _row(workspace, files)
+        with _damaged_as_usage():
+            row = await _row(workspace, files)
         if row is not None and row.status in {"applied", "rejected"}:
             raise UsageError(
                 f"proposal {files.proposal_id} is already {row.status}; "

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from peaktrade_daemon.errors import SafetyRefusal
+from peaktrade_daemon.errors import DataError, SafetyRefusal
 from peaktrade_daemon.learning.models import ConfigPatch
 from peaktrade_daemon.promotion.changes import plan_approved_apply
 from peaktrade_daemon.promotion.engine import (
@@ -55,30 +55,65 @@ class ProposalFiles:
             if PROPOSAL_ID_RE.fullmatch(directory.name) and (directory / META_FILE).is_file():
                 yield cls(directory, directory.name)
 
+    def _read(self, name: str) -> str:
+        path = self.directory / name
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"{path}: proposal file unreadable: {exc}") from exc
+
+    def _json_object(self, name: str) -> dict[str, Any]:
+        try:
+            data = json.loads(self._read(name))
+        except (ValueError, RecursionError) as exc:
+            raise DataError(f"{self.directory / name}: not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise DataError(f"{self.directory / name}: expected a JSON object")
+        return data
+
     @property
     def meta(self) -> dict[str, Any]:
-        """``proposal_meta.json``."""
-        data: dict[str, Any] = json.loads((self.directory / META_FILE).read_text(encoding="utf-8"))
+        """``proposal_meta.json`` (DataError naming the file when it is damaged)."""
+        data = self._json_object(META_FILE)
+        for key in ("candidates", "accepted"):
+            value = data.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise DataError(f"{self.directory / META_FILE}: {key} must be an integer")
         return data
 
     @property
     def created_at(self) -> datetime:
         """When the proposal was made."""
-        return datetime.fromisoformat(str(self.meta["created_at"]))
+        value = self.meta.get("created_at")
+        try:
+            return datetime.fromisoformat(str(value))
+        except ValueError as exc:
+            raise DataError(
+                f"{self.directory / META_FILE}: created_at {value!r} is not an ISO time"
+            ) from exc
 
     @property
     def checklist(self) -> str:
         """``OPERATOR_CHECKLIST.md``."""
-        return (self.directory / CHECKLIST_FILE).read_text(encoding="utf-8")
+        return self._read(CHECKLIST_FILE)
 
     def accepted_patches(self) -> list[ConfigPatch]:
         """The patches the proposal accepted (``config_patches.json``)."""
-        data = json.loads((self.directory / PATCHES_FILE).read_text(encoding="utf-8"))
-        return [
-            ConfigPatch.from_dict(entry["patch"])
-            for entry in data["candidates"]
-            if entry.get("verdict") == Verdict.ACCEPTED_FOR_PROPOSAL.value
-        ]
+        path = self.directory / PATCHES_FILE
+        candidates = self._json_object(PATCHES_FILE).get("candidates")
+        if not isinstance(candidates, list):
+            raise DataError(f"{path}: 'candidates' must be an array")
+        patches: list[ConfigPatch] = []
+        for index, entry in enumerate(candidates):
+            if not isinstance(entry, dict) or not isinstance(entry.get("patch"), dict):
+                raise DataError(f"{path}: candidate {index}: expected an object with 'patch'")
+            if entry.get("verdict") != Verdict.ACCEPTED_FOR_PROPOSAL.value:
+                continue
+            try:
+                patches.append(ConfigPatch.from_dict(entry["patch"]))
+            except (TypeError, ValueError) as exc:
+                raise DataError(f"{path}: candidate {index}: invalid patch: {exc}") from exc
+        return patches
 
 
 def review_record(
