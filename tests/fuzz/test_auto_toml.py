@@ -1,0 +1,198 @@
+"""config/live_overrides/auto.toml (live overrides) and config/auto/*.override.toml (offline).
+
+Contract: the loaders never raise on an override file: a bad file or entry is skipped with a
+warning naming the file (and key); an applied override only ever replaces an existing base key
+with a value of the same kind, and never ``environment.*``. The writer refuses an auto.toml that
+does not parse (exit 3) and leaves its bytes exactly as they were; when it does write, the file
+parses, holds the change and the previous bytes are in ``auto.toml.backup``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomlkit
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from peaktrade_daemon.config.loader import load_effective_config
+from peaktrade_daemon.config.overrides import flatten, value_kind
+from peaktrade_daemon.errors import PeakTradeError, UnparseableFileError
+from peaktrade_daemon.promotion.audit import AuditTrail
+from peaktrade_daemon.promotion.writer import OverridesWriter, PlannedChange, WritePlan
+from tests.conftest import PROJECT_ROOT
+from tests.fuzz.conftest import OutsideWatch, run_cli_many
+from tests.fuzz.mutations import damaged, mutated_document
+
+BASE_TEXT = (PROJECT_ROOT / "config" / "config.toml").read_text()
+BASE = tomllib.loads(BASE_TEXT)
+LIVE_BASE = BASE_TEXT.replace('mode = "paper"', 'mode = "live"', 1)
+AUTO = (
+    (PROJECT_ROOT / "config" / "live_overrides" / "auto.toml").read_text()
+    + '"portfolio.leverage" = 1.5\n"strategy.trigger_delay" = 8.0\nmacro = { regime_weight = 0.3 }\n'
+    + '"environment.mode" = "paper"\n"nope.key" = 1\n'
+    + '\n[governance]\nauto_applies = ["2026-01-01T00:00:00+00:00"]\n'
+    + '[governance.last_change]\n"portfolio.leverage" = "2026-01-01T00:00:00+00:00"\n'
+)
+FUZZ = settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+AUTO_BYTES = st.one_of(
+    damaged(AUTO.encode()),
+    mutated_document(tomllib.loads(AUTO)).map(lambda d: tomlkit.dumps(d).encode()),
+)
+
+
+def assert_sound_effective(root: Path, override_file: Path, mode: str) -> None:
+    effective = load_effective_config(
+        root / "config" / "config.toml",
+        root=root,
+        auto_overrides_path=override_file if mode == "live" else None,
+        offline_dir=override_file.parent if mode == "backtest" else root / "nowhere",
+        mode=mode,
+    )
+    base = dict(flatten(BASE))
+    for key, value in effective.leaves():
+        assert key in base, key
+        assert value_kind(value) == value_kind(base[key]), key
+        if key.startswith("environment.") and key != "environment.mode":
+            assert value == base[key]
+    assert effective.get("environment.mode") == mode
+    for warning in effective.warnings:
+        assert warning.file == str(override_file), warning
+
+
+@FUZZ
+@given(raw=AUTO_BYTES)
+def test_any_live_overrides_file_loads_soundly_with_named_warnings(
+    project_root: Path, raw: bytes
+) -> None:
+    path = project_root / "config" / "live_overrides" / "auto.toml"
+    path.write_bytes(raw)
+    assert_sound_effective(project_root, path, "live")
+
+
+@FUZZ
+@given(raw=AUTO_BYTES)
+def test_any_offline_override_file_loads_soundly_with_named_warnings(
+    project_root: Path, raw: bytes
+) -> None:
+    offline = project_root / "config" / "auto"
+    for old in offline.glob("*"):
+        old.unlink()
+    path = offline / "learning.override.toml"
+    path.write_bytes(raw.replace(b"[auto_applied]", b"[overrides]"))
+    assert_sound_effective(project_root, path, "backtest")
+
+
+def _set_leverage(state: Any) -> WritePlan:
+    return WritePlan(changes=[PlannedChange("portfolio.leverage", 1.25, ("fuzz",))])
+
+
+@FUZZ
+@given(raw=AUTO_BYTES)
+def test_the_writer_refuses_without_touching_or_writes_a_sound_file(
+    tmp_path_factory: pytest.TempPathFactory, raw: bytes
+) -> None:
+    directory = tmp_path_factory.mktemp("live")
+    path = directory / "auto.toml"
+    path.write_bytes(raw)
+    writer = OverridesWriter(path, AuditTrail(directory / "audit.jsonl"), lock_timeout_s=5)
+    try:
+        writer.transact(_set_leverage, actor="fuzz", mode="manual", proposal_id=None, now=NOW)
+    except UnparseableFileError as exc:
+        assert str(exc).startswith(str(path)) and "refusing to overwrite" in str(exc)
+        assert path.read_bytes() == raw
+        assert not (directory / "auto.toml.backup").exists()
+        return
+    written = tomllib.loads(path.read_text())
+    assert written["auto_applied"]["portfolio.leverage"] == 1.25
+    assert "portfolio" not in written["auto_applied"]  # nested tables were flattened, not doubled
+    assert (directory / "auto.toml.backup").read_bytes() == raw
+    assert not [p for p in directory.iterdir() if p.name.startswith(".") or ".tmp" in p.name]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"[auto_applied\n", b"\xff\xfe", "[auto_applied]\n".encode("utf-16"), b"a = 1\na = 2\n"],
+    ids=["truncated", "binary", "utf-16", "duplicate-key"],
+)
+def test_unparseable_auto_toml_is_a_warning_for_the_loader_and_a_refusal_for_the_writer(
+    project_root: Path, raw: bytes
+) -> None:
+    path = project_root / "config" / "live_overrides" / "auto.toml"
+    path.write_bytes(raw)
+    effective = load_effective_config(root=project_root, mode="live")
+    (warning,) = effective.warnings
+    assert warning.file == str(path) and warning.key is None
+    assert effective.get("portfolio.leverage") == BASE["portfolio"]["leverage"]
+    writer = OverridesWriter(path, AuditTrail(project_root / "audit.jsonl"), lock_timeout_s=5)
+    with pytest.raises(UnparseableFileError):
+        writer.transact(_set_leverage, actor="fuzz", mode="manual", proposal_id=None, now=NOW)
+    assert path.read_bytes() == raw
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a b.override.toml", "-x.override.toml", "\u00e9\u00e9.override.toml", "x\ny.override.toml"],
+)
+def test_odd_offline_file_names_load_and_are_named(project_root: Path, name: str) -> None:
+    offline = project_root / "config" / "auto"
+    (offline / name).write_text('[overrides]\n"portfolio.leverage" = "x"\n')
+    (offline / "dir.override.toml").mkdir()
+    effective = load_effective_config(root=project_root, mode="backtest")
+    by_file = {w.file: w.reason for w in effective.warnings}
+    assert by_file.keys() == {str(offline / name), str(offline / "dir.override.toml")}
+    assert "type mismatch" in by_file[str(offline / name)]
+    assert "cannot be read" in by_file[str(offline / "dir.override.toml")]
+
+
+def test_an_override_file_that_is_a_directory_or_a_dangling_link(project_root: Path) -> None:
+    live = project_root / "config" / "live_overrides" / "auto.toml"
+    live.unlink()
+    live.mkdir()
+    effective = load_effective_config(root=project_root, mode="live")
+    assert "cannot be read" in effective.warnings[0].reason
+    live.rmdir()
+    live.symlink_to(project_root / "nowhere.toml")
+    assert load_effective_config(root=project_root, mode="live").warnings == ()
+
+
+@pytest.mark.slow
+def test_cli_refuses_to_rewrite_an_unparseable_auto_toml(
+    project_root: Path, outside_root: OutsideWatch
+) -> None:
+    path = project_root / "config" / "live_overrides" / "auto.toml"
+    raw = b'[auto_applied]\n"portfolio.leverage" = 1.5\n"macro.regime_weight = 0.3\n'
+    path.write_bytes(raw)
+    live = outside_root.clone("root-live")
+    (live / "config" / "config.toml").write_text(LIVE_BASE)
+    (live / "config" / "live_overrides" / "auto.toml").write_bytes(raw)
+    results = run_cli_many(
+        [
+            (project_root, ("overrides", "clear")),
+            (project_root, ("overrides", "rollback", "--steps", "1")),
+            (live, ("config", "show")),
+            (live, ("config", "check")),
+        ]
+    )
+    for result in results[:2]:
+        result.assert_clean_failure(3, "auto.toml", "refusing to overwrite")
+    assert path.read_bytes() == raw
+    assert not path.with_name("auto.toml.backup").exists()
+    shown, checked = results[2:]
+    assert shown.code == 0 and "# warning: " in shown.out and "invalid TOML" in shown.out
+    checked.assert_clean_failure(1, "auto.toml", "invalid TOML")
+    alerts = (project_root / "logs" / "autonomous_alerts.log").read_text()
+    assert alerts.count("\tcritical\toverrides\t") == 2
+
+
+def test_writer_errors_are_product_errors() -> None:
+    assert issubclass(UnparseableFileError, PeakTradeError)
