@@ -657,6 +657,24 @@ def _has_path(data: Mapping[str, Any], path: tuple[str | int, ...]) -> bool:
     return True
 
 
+#: Deeper tables or arrays are refused: no config needs them, and the recursive code that walks
+#: a document (flatten, deepcopy, comparisons) would hit Python's recursion limit.
+MAX_TOML_DEPTH = 32
+
+
+def nesting_depth(data: object) -> int:
+    """How deeply tables and arrays nest in a parsed document (iterative: any depth is safe)."""
+    deepest, stack = 0, [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = (
+            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        )
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def read_toml_file(path: Path, *, what: str) -> dict[str, Any]:
     """Parse a TOML file with tomllib, or raise ConfigError naming file and position."""
     try:
@@ -666,12 +684,17 @@ def read_toml_file(path: Path, *, what: str) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{what} cannot be read: {exc.strerror}", file=path) from exc
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        document = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{what} is not UTF-8 text (byte {exc.start})", file=path) from exc
     except tomllib.TOMLDecodeError as exc:
         message, line, column = toml_error_position(exc)
         raise ConfigError(f"invalid TOML: {message}", file=path, line=line, column=column) from exc
+    except (ValueError, RecursionError) as exc:  # an integer over 4300 digits, 1000-deep nesting
+        raise ConfigError(f"{what} cannot be parsed: {exc}", file=path) from exc
+    if nesting_depth(document) > MAX_TOML_DEPTH:
+        raise ConfigError(f"{what} nests tables deeper than {MAX_TOML_DEPTH} levels", file=path)
+    return document
 
 
 _POSITION = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$")

@@ -183,7 +183,7 @@ def _backup_values(workspace: Any) -> dict[str, Any]:
         document = tomllib.loads(backup.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise UsageError(f"{backup}: no backup to restore") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, UnicodeDecodeError, ...
         raise UnparseableFileError(f"{backup}: does not parse ({exc}); nothing restored") from exc
     return dict(flatten(override_table(document, LIVE_TABLE)))
 

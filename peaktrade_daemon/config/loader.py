@@ -32,7 +32,7 @@ from peaktrade_daemon.config.overrides import (
     set_path,
 )
 from peaktrade_daemon.errors import ConfigError
-from peaktrade_daemon.settings import read_toml_file, resolve_root
+from peaktrade_daemon.settings import MAX_TOML_DEPTH, nesting_depth, read_toml_file, resolve_root
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +174,11 @@ def _read_override_file(
         return None, OverrideWarning(str(path), None, f"not UTF-8 text (byte {exc.start}); ignored")
     except tomllib.TOMLDecodeError as exc:
         return None, OverrideWarning(str(path), None, f"invalid TOML ({exc}); no overrides applied")
+    except (ValueError, RecursionError) as exc:  # an integer over 4300 digits, deep nesting
+        return None, OverrideWarning(str(path), None, f"cannot be parsed ({exc}); none applied")
+    if nesting_depth(document) > MAX_TOML_DEPTH:
+        reason = f"nests deeper than {MAX_TOML_DEPTH} levels; no overrides applied"
+        return None, OverrideWarning(str(path), None, reason)
     return override_table(document, table), None
 
 

@@ -25,7 +25,7 @@ def load_policy(path: Path) -> AutoApplyPolicy:
         raise PolicyError(f"{path}: promotion policy unreadable ({exc}); nothing promoted") from exc
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, huge integers, deep nesting
         raise PolicyError(f"{path}: invalid TOML ({exc}); nothing promoted") from exc
     try:
         return AutoApplyPolicy.model_validate(data)

@@ -178,7 +178,8 @@ def read_toml_document(path: Path) -> TOMLDocument | None:
     try:
         tomllib.loads(text)  # the strict parser decides validity; tomlkit is only for editing
         return tomlkit.parse(text)
-    except (tomllib.TOMLDecodeError, tomlkit.exceptions.TOMLKitError) as exc:
+    except (ValueError, RecursionError, tomlkit.exceptions.TOMLKitError) as exc:
+        # ValueError covers TOMLDecodeError and an integer over 4300 digits.
         raise UnparseableFileError(f"{path}: invalid TOML ({exc}); refusing to overwrite") from exc
 
 
