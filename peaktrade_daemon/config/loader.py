@@ -141,6 +141,14 @@ def _read_base(path: Path, mode_override: str | None = None) -> dict[str, Any]:
         if not isinstance(data["environment"], dict):
             raise ConfigError("[environment] must be a table", file=path, key="environment")
         data["environment"]["mode"] = mode_override
+    environment = data.get("environment", {})
+    if not isinstance(environment, dict):
+        raise ConfigError("[environment] must be a table", file=path, key="environment")
+    mode = environment.get("mode", "")
+    if not isinstance(mode, str):
+        # The environment gate reads this: a number or a list must not quietly mean "not live".
+        problem = f"must be a string, got {type(mode).__name__} {mode!r}"
+        raise ConfigError(problem, file=path, key="environment.mode")
     try:
         live_trading_flag(data)
     except TypeError as exc:
