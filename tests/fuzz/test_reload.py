@@ -64,7 +64,7 @@ def _replace(old: str, new: str) -> Callable[[bytes], bytes]:
 
 
 # file under config/, how to damage it, what the alert's error must say
-DAMAGE = [
+DAMAGE: list[tuple[str, Callable[[bytes], bytes], str]] = [
     ("daemon.toml", lambda raw: raw[: len(raw) // 2] + b"\n[daemon", "invalid TOML"),
     ("daemon.toml", _replace("poll_interval_s = 300", "poll_interval_s = inf"), "poll_interval_s"),
     ("daemon.toml", lambda raw: raw + b'\n[symbols."X"]\nfile = "../../x"\n', "symbols.X.file"),
