@@ -524,6 +524,16 @@ class DecisionTypeSettings(Section):
         return self
 
 
+#: A workflow type names its runs' report directories (``reports/workflows/<run_id>/``).
+TYPE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def _check_type_names(types: Mapping[str, object]) -> None:
+    for name in types:
+        if not TYPE_NAME.fullmatch(name):
+            raise ValueError(f"workflow type {name[:70]!r} must be 1-64 letters, digits, _ or -")
+
+
 class DecisionSection(Section):
     """Decision bands and criteria per workflow type (SPEC §4.3); other types under ``custom``."""
 
@@ -538,6 +548,7 @@ class DecisionSection(Section):
     def _no_builtin_in_custom(
         cls, value: dict[str, DecisionTypeSettings]
     ) -> dict[str, DecisionTypeSettings]:
+        _check_type_names(value)
         clash = sorted(set(value) & set(WORKFLOW_TYPES))
         if clash:
             raise ValueError(f"{', '.join(clash)} belong in [decision.<type>], not under custom")
@@ -581,6 +592,12 @@ class DaemonSettings(BaseSettings):
     promotion: PromotionSection = PromotionSection()
     monitors: MonitorsSection = MonitorsSection()
     decision: DecisionSection = DecisionSection()
+
+    @field_validator("workflows")
+    @classmethod
+    def _workflow_names(cls, value: dict[str, WorkflowTypeSettings]) -> dict[str, Any]:
+        _check_type_names(value)
+        return value
 
     @field_validator("symbols")
     @classmethod

@@ -170,6 +170,14 @@ BAD_FILES = {
         APPEND + '[workflows.market_scan]\ncommand = ["true"]\nenv = { "A=B" = "1" }\n',
         "workflows.market_scan.env",
     ),
+    "workflow type traversal": (
+        APPEND + '[workflows."../../x"]\ncommand = ["true"]\n',
+        "key 'workflows': Value error, workflow type '../../x' must be",
+    ),
+    "custom type with a slash": (
+        APPEND + '[decision.custom."a/b"]\nunconditional = true\n',
+        "key 'decision.custom'",
+    ),
     "unknown key": (edit("poll_interval_s = 300", "poll_interval = 300"), "daemon.poll_interval"),
     "duplicate table": (APPEND + "[daemon]\n", "Cannot declare ('daemon',) twice"),
     "UTF-16": (None, "not UTF-8 text"),
