@@ -24,7 +24,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="recent workflow runs (state, duration, error, report directory)",
     )
     history.add_argument("--limit", type=int, default=20, metavar="N", help="rows (default 20)")
-    history.add_argument("--type", dest="workflow_type", metavar="TYPE", help="only this type")
+    # Not dest="workflow_type": settings_from_args reads that name as the daemon's own
+    # --workflow-type flag and would validate a custom type against the built-in choices.
+    history.add_argument("--type", dest="run_type", metavar="TYPE", help="only this type")
     history.add_argument("--json", action="store_true", help="one JSON object per line")
     history.set_defaults(handler=show_history)
 
@@ -49,7 +51,7 @@ async def _show(args: argparse.Namespace, settings: DaemonSettings) -> int:
     limit = max(args.limit, 0)
     # Reading history must not create a database where none exists.
     missing = database_missing(settings)
-    rows = [] if missing else await _rows(settings, limit, args.workflow_type or None)
+    rows = [] if missing else await _rows(settings, limit, args.run_type or None)
     if not rows:
         print("no workflow runs recorded")
         return EXIT_OK
