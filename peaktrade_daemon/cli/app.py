@@ -11,6 +11,7 @@ Errors print one line, ``peaktrade-daemon: error: ...``, never a traceback unles
 from __future__ import annotations
 
 import argparse
+import errno
 import inspect
 import logging
 import sys
@@ -142,6 +143,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # an unexpected failure still gets one clear line
+        if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
+            # Every path comes from the operator (a flag or a setting): a usage error.
+            name = str(exc.filename or "")
+            print(f"{PROG}: error: file name too long: {name[:100]}...", file=sys.stderr)
+            return EXIT_USAGE
         if verbose:
             traceback.print_exc()
         print(
