@@ -9,6 +9,8 @@ from peaktrade_daemon.cli.context import config_file, settings_from_args
 from peaktrade_daemon.config.loader import load_config, load_effective_config
 from peaktrade_daemon.config.provenance import last_live_changes, render_config
 from peaktrade_daemon.errors import EXIT_FAILED, EXIT_OK, PeakTradeError
+from peaktrade_daemon.promotion.policy_file import load_policy
+from peaktrade_daemon.scheduling.jobs import load_jobs
 from peaktrade_daemon.settings import DaemonSettings
 
 
@@ -45,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     check = actions.add_parser(
         "check",
         parents=[common],
-        help="validate daemon.toml, config.toml and the override files; exit 1 on any problem",
+        help="validate daemon.toml, config.toml, jobs.toml, promotion.toml and the override "
+        "files; exit 1 on any problem",
     )
     check.set_defaults(handler=check_config)
 
@@ -95,6 +98,11 @@ def check_config(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     base_file = config_file(settings)
     _check(f"trading config ({base_file})", lambda: (load_config(base_file), [])[1], problems)
+    # The files a SIGHUP reload validates too: a check that passes must mean a reload would.
+    jobs_file = settings.path(settings.paths.jobs_file)
+    _check(f"scheduled jobs ({jobs_file})", lambda: (load_jobs(jobs_file), [])[1], problems)
+    policy_file = settings.path(settings.paths.promotion_policy_file)
+    _check(f"promotion policy ({policy_file})", lambda: (load_policy(policy_file), [])[1], problems)
 
     def overrides(mode: str) -> Callable[[], list[str]]:
         def run() -> list[str]:

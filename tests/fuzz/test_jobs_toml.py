@@ -15,6 +15,7 @@ import pytest
 import tomlkit
 from hypothesis import HealthCheck, given, settings
 
+from peaktrade_daemon.cli.app import main
 from peaktrade_daemon.errors import JobConfigError
 from peaktrade_daemon.scheduling.jobs import JobsFile, load_jobs
 from peaktrade_daemon.scheduling.triggers import due_fire_time, next_fire_time
@@ -186,3 +187,14 @@ def test_jobs_cli_on_bad_files_and_names(project_root: Path, outside_root: Outsi
     truncated.assert_clean_failure(2, "jobs.toml:", "invalid TOML")
     for root in outside_root.roots:
         assert not (root / "state" / "peaktrade.db").exists()
+
+
+def test_config_check_reports_a_bad_jobs_file(
+    project_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jobs_file = project_root / "config" / "scheduler" / "jobs.toml"
+    jobs_file.write_text(job(interval_seconds=float("inf")))
+    assert main(["--root", str(project_root), "config", "check"]) == 1
+    out = capsys.readouterr().out
+    assert f"BAD  scheduled jobs ({jobs_file})" in out
+    assert "job 'x', field 'interval_seconds'" in out

@@ -18,6 +18,7 @@ import pytest
 import tomlkit
 from hypothesis import HealthCheck, given, settings
 
+from peaktrade_daemon.cli.app import main
 from peaktrade_daemon.config.loader import load_config
 from peaktrade_daemon.errors import PolicyError
 from peaktrade_daemon.promotion.models import AutoApplyMode, AutoApplyPolicy
@@ -181,3 +182,16 @@ def test_promotion_cli_refuses_a_bad_policy_with_exit_3_and_writes_nothing(
         assert auto.read_bytes() == (project_root / "config/live_overrides/auto.toml").read_bytes()
         alert_log = (root / "logs" / "autonomous_alerts.log").read_text()
         assert "\tcritical\tpromotion\t" in alert_log and "promotion.toml" in alert_log
+
+
+def test_config_check_reports_a_bad_policy(
+    project_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = project_root / "config" / "promotion.toml"
+    policy.write_bytes(BAD_POLICIES["cooldown inf"][0])
+    assert main(["--root", str(project_root), "config", "check"]) == 1
+    out = capsys.readouterr().out
+    assert f"BAD  promotion policy ({policy})" in out and "'cooldown_minutes'" in out
+    policy.unlink()
+    assert main(["--root", str(project_root), "config", "check"]) == 1
+    assert "promotion policy not found" in capsys.readouterr().out
