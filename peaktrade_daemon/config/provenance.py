@@ -29,7 +29,7 @@ def last_live_changes(audit_path: Path) -> dict[str, LiveChange]:
     are skipped with a warning (``overrides verify-audit`` is the tool that judges integrity)."""
     changes: dict[str, LiveChange] = {}
     try:
-        lines = audit_path.read_text(encoding="utf-8").splitlines()
+        lines = audit_path.read_text(encoding="utf-8", errors="replace").splitlines()
     except FileNotFoundError:
         return changes
     for number, line in enumerate(lines, start=1):
@@ -37,7 +37,7 @@ def last_live_changes(audit_path: Path) -> dict[str, LiveChange]:
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, 5000 digits, deep nesting
             logger.warning("%s:%d: not JSON, skipped for provenance", audit_path, number)
             continue
         if isinstance(record, dict) and record.get("event") == "change" and record.get("key"):

@@ -61,6 +61,24 @@ def file_sha256(path: Path) -> str:
         return hashlib.sha256(b"").hexdigest()
 
 
+def parse_record(line: str, where: str) -> dict[str, Any]:
+    """One audit line as a JSON object, or AuditError naming ``where`` (file:line)."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError) as exc:  # not JSON, 5000 digits, deep nesting
+        raise AuditError(f"{where}: not JSON ({exc})") from exc
+    if not isinstance(record, dict):
+        raise AuditError(f"{where}: not a JSON object")
+    return record
+
+
+def _decoded(raw: bytes, where: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AuditError(f"{where}: not UTF-8 text ({exc})") from exc
+
+
 def _reversed_lines(path: Path) -> Iterator[str]:
     """Complete lines from the end of the file backwards (cheap: reads blocks from the end)."""
     try:
@@ -80,9 +98,9 @@ def _reversed_lines(path: Path) -> Iterator[str]:
             tail = parts[0]
             for raw in reversed(parts[1:]):
                 if raw.strip():
-                    yield raw.decode("utf-8")
+                    yield _decoded(raw, str(path))
         if tail.strip():
-            yield tail.decode("utf-8")
+            yield _decoded(tail, str(path))
 
 
 @dataclass(slots=True)
@@ -114,8 +132,8 @@ class AuditTrail:
     def _last(self) -> tuple[int, str]:
         for line in _reversed_lines(self.path):
             try:
-                return int(json.loads(line)["seq"]), line_hash(line)
-            except (ValueError, KeyError, TypeError) as exc:
+                return int(parse_record(line, str(self.path))["seq"]), line_hash(line)
+            except (ValueError, KeyError, TypeError, AuditError) as exc:
                 raise AuditError(
                     f"{self.path}: last record is unreadable ({exc}); run `overrides verify-audit`"
                 ) from exc
@@ -158,25 +176,23 @@ class AuditTrail:
 
     def records(self) -> list[dict[str, Any]]:
         """Every record, oldest first (unparseable lines raise AuditError)."""
-        out: list[dict[str, Any]] = []
-        for number, line in enumerate(self._lines(), start=1):
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise AuditError(f"{self.path}:{number}: not JSON ({exc.msg})") from exc
-        return out
+        return [
+            parse_record(line, f"{self.path}:{number}")
+            for number, line in enumerate(self._lines(), start=1)
+        ]
 
     def _lines(self) -> list[str]:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return []
-        return [line for line in text.split("\n") if line.strip()]
+        lines = [line for line in raw.split(b"\n") if line.strip()]
+        return [_decoded(line, f"{self.path}:{n}") for n, line in enumerate(lines, start=1)]
 
     def last_file_record(self) -> dict[str, Any] | None:
         """The latest record that states what auto.toml should hold (change, abort, file state)."""
         for line in _reversed_lines(self.path):
-            record = json.loads(line)
+            record = parse_record(line, str(self.path))
             if "file_sha256_after" in record:
                 return dict(record)
         return None
@@ -188,12 +204,17 @@ class AuditTrail:
         previous = GENESIS
         last_file: dict[str, Any] | None = None
         hashes: dict[int, str] = {}
-        for number, line in enumerate(self._lines(), start=1):
+        try:
+            lines = self._lines()
+        except AuditError as exc:  # a line that is not UTF-8: nothing after it can be trusted
+            report.problems.append(str(exc))
+            return report
+        for number, line in enumerate(lines, start=1):
             report.records += 1
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                report.problems.append(f"line {number}: not JSON ({exc.msg})")
+                record = parse_record(line, f"line {number}")
+            except AuditError as exc:
+                report.problems.append(str(exc))
                 previous = line_hash(line)
                 continue
             if record.get("seq") != number:
