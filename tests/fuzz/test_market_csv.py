@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from peaktrade_daemon.clock import ManualClock
-from peaktrade_daemon.errors import DataError
+from peaktrade_daemon.errors import ConfigError, DataError
 from peaktrade_daemon.market.bars import Bars
 from peaktrade_daemon.market.ohlcv_csv import parse_ohlcv_csv
+from peaktrade_daemon.market.replay import replay_file
 from peaktrade_daemon.monitors.market import MarketMonitor
 from peaktrade_daemon.settings import load_settings
 from tests.conftest import PROJECT_ROOT
@@ -204,3 +205,20 @@ def test_the_shipped_samples_still_parse(tmp_path: Path) -> None:
         target = tmp_path / f"{name}.csv"
         shutil.copy(PROJECT_ROOT / "data" / "samples" / f"{name}.csv", target)
         assert_sound(parse_ohlcv_csv(target, target.read_bytes(), symbol=name, timeframe="1d"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    symbol=st.one_of(
+        st.text(min_size=1, max_size=30),
+        st.sampled_from(["../../x", "..", "/etc/passwd", "a/../../b", "..\\..\\x", "C:\\x"]),
+    )
+)
+def test_any_accepted_symbol_name_maps_to_a_file_inside_the_data_dir(symbol: str) -> None:
+    try:
+        settings_ = load_settings(PROJECT_ROOT, cli_overrides={"symbols": {symbol: {}}})
+    except ConfigError:
+        return
+    data_dir = settings_.path(settings_.paths.data_dir)
+    path = replay_file(settings_, symbol, settings_.symbols[symbol])
+    assert path.parent == data_dir and path.name not in ("", ".", "..")
