@@ -143,10 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # an unexpected failure still gets one clear line
-        if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
-            # Every path comes from the operator (a flag or a setting): a usage error.
-            name = str(exc.filename or "")
-            print(f"{PROG}: error: file name too long: {name[:100]}...", file=sys.stderr)
+        problem = _bad_path(exc)
+        if problem is not None:  # every path comes from the operator (a flag or a setting)
+            print(f"{PROG}: error: {problem}", file=sys.stderr)
             return EXIT_USAGE
         if verbose:
             traceback.print_exc()
@@ -155,6 +154,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
+
+
+def _bad_path(exc: Exception) -> str | None:
+    """What is wrong with a path the OS refused by its form (not by its state), if that was it."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
+        return f"file name too long: {str(exc.filename or '')[:100]}..."
+    if isinstance(exc, ValueError) and "embedded null byte" in str(exc):
+        return "a path contains a NUL byte"
+    return None
 
 
 def usage_error(message: str) -> int:

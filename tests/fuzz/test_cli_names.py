@@ -33,6 +33,9 @@ CASES = [
     (("history", "--limit", "-5"), 0, "no workflow runs recorded"),
     (("overrides", "rollback", "--steps", "-3"), 2, "steps"),
     (("config", "show", "--env", "a\x00b"), 0, "environment.mode"),
+    (("--root", "a\x00b", "config", "show"), 2, "a path contains a NUL byte"),
+    (("--config", "a\x00b", "config", "show"), 2, "a path contains a NUL byte"),
+    (("learn", "--out-file", "a\x00b"), 2, "a path contains a NUL byte"),
 ]
 
 
