@@ -39,8 +39,15 @@ def override_file_text(patches: Iterable[ConfigPatch], *, header: str) -> str:
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
     lines += ["", f"[{OFFLINE_TABLE}]"]
     for key in sorted(values):
-        lines.append(f"{json.dumps(key)} = {tomlkit.item(values[key]).as_string()}")
+        lines.append(f"{_quoted_key(key)} = {tomlkit.item(values[key]).as_string()}")
     return "\n".join(lines) + "\n"
+
+
+def _quoted_key(key: str) -> str:
+    # Not json.dumps: JSON writes U+1F600 as a surrogate pair escape and U+007F raw, both
+    # invalid TOML, and the whole offline file would then be ignored.
+    rendered = tomlkit.key(key).as_string()
+    return rendered if rendered.startswith('"') else f'"{rendered}"'  # bare: [A-Za-z0-9_-]+
 
 
 def write_override_file(path: Path, text: str) -> Path | None:
