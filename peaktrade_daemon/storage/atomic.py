@@ -212,11 +212,18 @@ def update_toml_locked(
             previous = target.read_bytes()
         result = mutate(doc)
         rendered = tomlkit.dumps(doc)
-        expected = tomllib.loads(rendered)
+        try:
+            tomllib.loads(rendered)
+        except (ValueError, RecursionError) as exc:
+            raise UnparseableFileError(
+                f"{target}: the edited document would not parse ({exc}); nothing written"
+            ) from exc
         if previous is not None:
             atomic_write_bytes(target.with_name(target.name + ".backup"), previous)
         atomic_write_text(target, rendered)
-        if tomllib.loads(target.read_text(encoding="utf-8")) != expected:
+        # Compare text, not parsed values: a nan anywhere in the file (nan != nan) would
+        # otherwise report a correct write as failed after it happened.
+        if target.read_text(encoding="utf-8") != rendered:
             raise UnparseableFileError(f"{target}: verification after write failed")
         return result
 

@@ -84,7 +84,7 @@ def mutated_document(draw: st.DrawFn, document: dict[str, object]) -> dict[str, 
         elif kind == "typo" and isinstance(parent, dict):
             parent[f"{last}_"] = copy.deepcopy(parent[last])
         else:
-            value = draw(ODD_VALUES)
+            value = copy.deepcopy(draw(ODD_VALUES))  # never share (and then mutate) a constant
             if value is None:
                 del parent[last]  # type: ignore[attr-defined]
             else:

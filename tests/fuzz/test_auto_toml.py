@@ -196,3 +196,12 @@ def test_cli_refuses_to_rewrite_an_unparseable_auto_toml(
 
 def test_writer_errors_are_product_errors() -> None:
     assert issubclass(UnparseableFileError, PeakTradeError)
+
+
+def test_a_nan_elsewhere_in_auto_toml_does_not_fail_a_correct_write(tmp_path: Path) -> None:
+    path = tmp_path / "auto.toml"
+    path.write_text('[auto_applied]\n"strategy.trigger_delay" = nan\n')
+    writer = OverridesWriter(path, AuditTrail(tmp_path / "audit.jsonl"), lock_timeout_s=5)
+    result = writer.transact(_set_leverage, actor="fuzz", mode="manual", proposal_id=None, now=NOW)
+    assert result.written
+    assert tomllib.loads(path.read_text())["auto_applied"]["portfolio.leverage"] == 1.25
