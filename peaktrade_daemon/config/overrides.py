@@ -7,6 +7,7 @@ back as an :class:`OverrideWarning` with its reason, so callers can log or alert
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -103,6 +104,8 @@ def check_override(base: Mapping[str, Any], dotted: str, value: Any) -> str | No
     have, want = value_kind(current), value_kind(value)
     if have != want:
         return f"type mismatch: base value is {have}, override is {want}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"not a finite number: {value}"  # nan/inf would reach every component as is
     return None
 
 

@@ -9,6 +9,7 @@ parses, holds the change and the previous bytes are in ``auto.toml.backup``.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +63,8 @@ def assert_sound_effective(root: Path, override_file: Path, mode: str) -> None:
     for key, value in effective.leaves():
         assert key in base, key
         assert value_kind(value) == value_kind(base[key]), key
+        if isinstance(value, float) and value != base[key]:
+            assert math.isfinite(value), key
         if key.startswith("environment.") and key != "environment.mode":
             assert value == base[key]
     assert effective.get("environment.mode") == mode
@@ -205,3 +208,13 @@ def test_a_nan_elsewhere_in_auto_toml_does_not_fail_a_correct_write(tmp_path: Pa
     result = writer.transact(_set_leverage, actor="fuzz", mode="manual", proposal_id=None, now=NOW)
     assert result.written
     assert tomllib.loads(path.read_text())["auto_applied"]["portfolio.leverage"] == 1.25
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_non_finite_override_is_refused_with_a_warning(project_root: Path, value: str) -> None:
+    auto = project_root / "config" / "live_overrides" / "auto.toml"
+    auto.write_text(f'[auto_applied]\n"portfolio.leverage" = {value}\n')
+    effective = load_effective_config(root=project_root, mode="live")
+    assert effective.get("portfolio.leverage") == 1.0
+    (warning,) = effective.warnings
+    assert warning.key == "portfolio.leverage" and "not a finite number" in warning.reason
