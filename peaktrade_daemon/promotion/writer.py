@@ -32,7 +32,7 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +63,12 @@ def _iso(moment: datetime) -> str:
 
 def _parse_time(value: Any) -> datetime | None:
     try:
-        return datetime.fromisoformat(str(value))
+        moment = datetime.fromisoformat(str(value))
     except ValueError:
         return None
+    # A hand-edited time without an offset is UTC (the product's convention for naive times);
+    # left naive, comparing it with the aware clock would crash every write.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(slots=True)

@@ -218,3 +218,20 @@ def test_a_non_finite_override_is_refused_with_a_warning(project_root: Path, val
     assert effective.get("portfolio.leverage") == 1.0
     (warning,) = effective.warnings
     assert warning.key == "portfolio.leverage" and "not a finite number" in warning.reason
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    ['"2026-05-31T23:30:00"', "2026-05-31T23:30:00", "2026-05-31", '"2026-05-31T23:30:00Z"'],
+)
+def test_governance_times_without_an_offset_are_utc_not_a_crash(tmp_path: Path, stamp: str) -> None:
+    path = tmp_path / "auto.toml"
+    path.write_text(
+        '[auto_applied]\n"portfolio.leverage" = 1.5\n\n[governance]\n'
+        f'auto_applies = [{stamp}]\n[governance.last_change]\n"portfolio.leverage" = {stamp}\n'
+    )
+    writer = OverridesWriter(path, AuditTrail(tmp_path / "audit.jsonl"), lock_timeout_s=5)
+    state = writer.read()
+    assert all(m.tzinfo is not None for m in [*state.auto_applies, *state.last_change.values()])
+    result = writer.transact(_set_leverage, actor="fuzz", mode="manual", proposal_id=None, now=NOW)
+    assert result.written
