@@ -75,8 +75,11 @@ class PromotionWorker:
         publish: Callable[[Event], object] | None = None,
         mode_override: AutoApplyMode | None = None,
         queue_size: int = 64,
+        policy_source: Callable[[], AutoApplyPolicy] | None = None,
     ) -> None:
         self._workspace = PromotionWorkspace.from_settings(settings)
+        # The daemon hands in its validated snapshot's policy; alone, the worker reads the file.
+        self._policy_source = policy_source
         self._clock = clock
         self._alerts = alerts
         self._metrics = metrics
@@ -359,7 +362,10 @@ class PromotionWorker:
 
     async def _load_policy(self, *, keep_old: bool) -> None:
         try:
-            policy = await asyncio.to_thread(self._workspace.policy)
+            if self._policy_source is not None:
+                policy = self._policy_source()
+            else:
+                policy = await asyncio.to_thread(self._workspace.policy)
         except PolicyError as exc:
             await self._alert(
                 AlertLevel.CRITICAL, str(exc), {"file": str(self._workspace.policy_file)}

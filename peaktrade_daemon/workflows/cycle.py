@@ -133,9 +133,12 @@ class CycleRunner:
         self._out = out
         self._publish = publish
 
-    def reload(self, settings: DaemonSettings) -> None:
-        """Use a new settings snapshot from the next cycle on."""
+    def reload(self, settings: DaemonSettings, decider: DecisionMaker | None = None) -> None:
+        """Use a new settings snapshot (and the decision engine built on its criteria) from the
+        next cycle on."""
         self.settings = settings
+        if decider is not None:
+            self._decider = decider
 
     async def _check_all(self, symbols: Sequence[str]) -> Results:
         calls = [
