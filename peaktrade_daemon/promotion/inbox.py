@@ -115,4 +115,3 @@ class PatchInbox:
 
     async def stop(self) -> None:
         """Nothing to release."""
-

@@ -288,10 +288,14 @@ class CycleRunner:
                 view["metrics"][role] = dict(result.metrics)
                 view["statuses"][role] = result.status
                 if result.status == "critical":
+                    text = "; ".join(result.alerts) or "status critical"
+                    # The monitors' own alert texts already start with the symbol.
+                    if not text.startswith(f"{symbol}:"):
+                        text = f"{symbol}: {text}"
                     await self._alert(
                         AlertLevel.CRITICAL,
                         f"monitor.{role}",
-                        f"{symbol}: " + ("; ".join(result.alerts) or "status critical"),
+                        text,
                         {"symbol": symbol, "metrics": dict(result.metrics)},
                         dry_run,
                     )
