@@ -66,7 +66,9 @@ async def test_rows_queued_by_a_command_are_delivered_by_the_daemons_outbox(
         await worker.start()
         task = asyncio.create_task(worker.run())
         try:
-            while clock.pending_sleepers == 0:  # the sink loop found nothing and waits
+            # Yield until the sink loop found nothing and sleeps on the clock (ManualClock has
+            # no event for that), so the row below can only arrive through the poll.
+            while clock.pending_sleepers == 0:  # noqa: ASYNC110
                 await asyncio.sleep(0)
             # "Another process": its own emitter and database connection, waking nobody (on the
             # same clock, so the row is due at the outbox's "now").
