@@ -294,10 +294,9 @@ def _jobs(rt: Runtime) -> JobsFile:
     return jobs
 
 
-def _policy(rt: Runtime) -> AutoApplyPolicy:
+def _policy(rt: Runtime) -> AutoApplyPolicy | None:
     policy = rt.snapshot().extras[PROMOTION]
-    assert isinstance(policy, AutoApplyPolicy)
-    return policy
+    return policy if isinstance(policy, AutoApplyPolicy) else None
 
 
 def _feed_metrics(rt: Runtime) -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -61,6 +61,23 @@ async def _lines(path: Path, prefix: str, count: int, timeout_s: float = 30.0) -
             found = _starting(path, prefix)
             if len(found) >= count:
                 return found
+            await asyncio.sleep(0.05)
+
+
+def _heartbeat(root: Path) -> dict[str, object]:
+    try:
+        beat: dict[str, object] = json.loads((root / "state" / "daemon.heartbeat").read_text())
+    except (OSError, ValueError):  # not written yet, or being replaced
+        return {}
+    return beat
+
+
+async def _cycle_done(root: Path, timeout_s: float = 30.0) -> None:
+    """Poll the heartbeat (refreshed every 0.1 s here) until it reports a finished cycle."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            if _heartbeat(root).get("last_cycle"):
+                return
             await asyncio.sleep(0.05)
 
 
@@ -159,15 +176,18 @@ async def test_continuous_cycles_metrics_sighup_resyncs_one_job_and_prompt_sigte
         await daemon.kill()
 
     # A daemon inside an hour-long wait between cycles stops at once on SIGTERM.
-    daemon = DaemonProcess(project_root, "--poll-interval", "3600", notify=notify)
+    env = {"PEAKTRADE_DAEMON__HEARTBEAT_INTERVAL_S": "0.1"}
+    daemon = DaemonProcess(project_root, "--poll-interval", "3600", notify=notify, env=env)
     await daemon.start()
     try:
         await notify.expect("READY")
-        await _lines(daemon.out_path, "cycle ", 1)
-        sent = time.monotonic()
+        await _cycle_done(project_root)  # the heartbeat says the cycle ended: now it waits
+        sent = datetime.now(UTC)
         daemon.signal(SIGTERM)
         assert await daemon.wait(10) == 0
-        assert time.monotonic() - sent < 1.0
+        stopping = await tail.wait_for("daemon stopping", reason="SIGTERM")
+        # The wait ended and shutdown began within a second of the signal.
+        assert (stopping.timestamp - sent).total_seconds() < 1.0
     finally:
         await daemon.kill()
 
@@ -200,7 +220,11 @@ async def test_learn_while_the_daemon_runs_applies_one_bounded_step(
         "max_drawdown_increase = 0.02",
         "max_drawdown_increase = 0.05",
     )
-    env = {"PEAKTRADE_PROMOTION__INBOX_POLL_S": "0.2"}
+    env = {
+        "PEAKTRADE_PROMOTION__INBOX_POLL_S": "0.2",
+        "PEAKTRADE_HTTP__ENABLED": "true",
+        "PEAKTRADE_HTTP__PORT": "0",
+    }
     daemon = DaemonProcess(project_root, "--poll-interval", "3600", notify=notify, env=env)
     await daemon.start()
     try:
@@ -232,6 +256,8 @@ async def test_learn_while_the_daemon_runs_applies_one_bounded_step(
             1.25,
             "auto",
         )
+        samples = await _metrics(project_root)
+        assert samples['peaktrade_overrides_applied_total{key="portfolio.leverage"}'] == 1
         # The next step waits for the key's cooldown (60 min): still exactly one change.
         code, out, _ = await run_cli(project_root, "overrides", "verify-audit")
         assert code == 0, out

@@ -75,7 +75,7 @@ class PromotionWorker:
         publish: Callable[[Event], object] | None = None,
         mode_override: AutoApplyMode | None = None,
         queue_size: int = 64,
-        policy_source: Callable[[], AutoApplyPolicy] | None = None,
+        policy_source: Callable[[], AutoApplyPolicy | None] | None = None,
     ) -> None:
         self._workspace = PromotionWorkspace.from_settings(settings)
         # The daemon hands in its validated snapshot's policy; alone, the worker reads the file.
@@ -373,6 +373,8 @@ class PromotionWorker:
             if not keep_old:
                 self.policy = None
             return
+        if policy is None:  # promotion.worker_enabled turned off by a reload: stand still
+            logger.info("promotion worker turned off in the settings: nothing promoted")
         self.policy = policy
         if self.mode is AutoApplyMode.DISABLED and self.pending:
             logger.info("promotion disabled: %d pending step(s) dropped", len(self.pending))
