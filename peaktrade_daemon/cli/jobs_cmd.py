@@ -55,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         description=(
             "Run NAME now, or with --due --once run every enabled job whose latest fire time "
             "since its last recorded run has passed (within [scheduler] misfire_grace_s). "
-            "Exit 1 if any job failed."
+            "Exit 1 if any job failed. --due is refused (exit 3) while a daemon runs on the "
+            "root: its scheduler runs the due jobs."
         ),
     )
     run.add_argument("name", nargs="?", help="the job to run now")
