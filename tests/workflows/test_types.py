@@ -163,3 +163,14 @@ async def test_snapshot_equity_adapter() -> None:
         (datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC), 100_000.0),
         (datetime(2023, 11, 14, 23, 13, 20, tzinfo=UTC), 100_250.5),
     ]
+
+
+async def test_workflow_types_follow_a_reload(stack: Stack) -> None:
+    """The sources read the settings in force now, not the ones from start-up."""
+    async with asyncio.timeout(60):
+        await stack.at("2017-07-19T07:00")
+        first = report(await execute(stack, "risk_check"))["summary"]
+        assert first["symbols"] == ["EUR/USD"]
+        await stack.reconfigure({"cycle": {"symbols": ["BTC/USD", "EUR/USD"]}})
+        second = report(await execute(stack, "risk_check"))["summary"]
+        assert second["symbols"] == ["BTC/USD", "EUR/USD"]
