@@ -97,3 +97,15 @@ def test_run_all_as_a_script_on_one_bench(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 1 and "no benchmark rows" in proc.stderr
+
+
+def test_every_bench_script_imports_and_declares_numeric_targets() -> None:
+    """Each script loads through the runner (dataclasses need sys.modules) and its rows, when
+    produced, compare numerically; running them all is `make bench`'s job, not the suite's."""
+    from bench import run_all
+
+    for path in run_all.discover():
+        module = run_all.load(path)
+        assert callable(getattr(module, "main", None)) or path.stem.startswith("_"), path
+        source = path.read_text()
+        assert '"target": f"' not in source, f"{path.name}: targets must be numbers"
