@@ -28,7 +28,8 @@ section{background:#fff;border:1px solid #d5d9e0;border-radius:6px;padding:1rem 
 h2{font-size:1.05rem;margin:.2rem 0 .6rem}
 table{border-collapse:collapse;width:100%;margin:.5rem 0;font-size:.9em}
 .scroll{overflow-x:auto}
-td.reasons{min-width:14rem}
+td.reasons{width:28%}
+td:first-child{white-space:nowrap}
 th,td{border-bottom:1px solid #e3e6eb;padding:.35rem .5rem;text-align:left;vertical-align:top}
 th{background:#eef0f4;font-weight:600}
 code,pre{font-family:ui-monospace,monospace;font-size:.9em}
