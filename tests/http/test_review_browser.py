@@ -168,3 +168,15 @@ async def test_approve_in_chromium_equals_the_cli(project_root: Path, tmp_path: 
     assert _database(root)[0] == [(proposal_id, "approved", "alice", note)]
     code, out, _ = await run_cli(root, "overrides", "verify-audit")
     assert code == 0, out
+
+
+def test_a_missing_browser_skips_locally_and_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no chromium on PATH"):
+        chromium_or_skip()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="cannot run under CI: no chromium"):
+        chromium_or_skip()
