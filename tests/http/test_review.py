@@ -136,6 +136,12 @@ async def test_csrf_and_origin_failures_change_nothing(project_root: Path) -> No
                 async with c.post(url, data=data, headers=headers) as r:
                     assert r.status == 403, (data, headers)
                     assert "CSRF check failed" in await r.text()
+            async with c.post(
+                f"{rs.url}/review/login",
+                data={"token": TOKEN},
+                headers={"Origin": "http://evil.example"},
+            ) as r:
+                assert r.status == 403  # no login CSRF either
         # No Origin and no Referer at all: refused too (fail closed).
         async with aiohttp.ClientSession(
             timeout=TIMEOUT, cookie_jar=aiohttp.CookieJar(unsafe=True)
@@ -243,7 +249,40 @@ async def test_scripts_use_the_header_token_and_get_json(project_root: Path) -> 
                 f"{rs.url}/review/..%2F..%2Fetc/reject", data={"operator": "a", "note": "x"}
             ) as r:
                 assert r.status in (400, 404)
+            async with c.get(f"{rs.url}/review") as r:
+                page = await r.text()
+                assert r.status == 200 and pid in page
+                assert "<form" not in page  # a script's view: read-only, no CSRF token to leak
         assert rs.live() == DEMO_STEP
+
+
+async def test_a_safety_refusal_raises_a_critical_alert_and_writes_nothing(
+    project_root: Path,
+) -> None:
+    async with review_server(project_root) as rs:
+        pid = await promote(rs.workspace, rs.database)
+        policy = project_root / "config/promotion.toml"
+        policy.write_text(
+            policy.read_text().replace(
+                "global_promotion_lock = false", "global_promotion_lock = true"
+            )
+        )
+        before = rs.state()
+        async with client(rs.url) as c:
+            csrf = await login(c, rs.url)
+            async with c.post(f"{rs.url}/review/{pid}/approve", data=approve_form(csrf)) as r:
+                assert "global_promotion_lock" in await r.text()
+            async with c.post(
+                f"{rs.url}/review/{pid}/approve",
+                data=approve_form(""),
+                headers={"X-PeakTrade-Token": TOKEN},
+            ) as r:
+                assert r.status == 409
+        assert rs.state() == before
+        assert _review_row(project_root, pid)[0] == "pending"
+        alerts = (project_root / "logs/autonomous_alerts.log").read_text().splitlines()
+        assert len(alerts) == 2
+        assert all(a.split("\t")[1:3] == ["critical", "promotion"] for a in alerts)
 
 
 async def test_a_new_token_ends_browser_sessions(project_root: Path) -> None:
