@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -44,31 +44,25 @@ from peaktrade_daemon.http.review_auth import (
 )
 from peaktrade_daemon.http.review_html import (
     SECURITY_HEADERS,
-    CandidateView,
-    ProposalView,
     login_page,
     notice_page,
     review_page,
 )
+from peaktrade_daemon.http.review_model import load_views, summary
 from peaktrade_daemon.promotion import operator
-from peaktrade_daemon.promotion.changes import live_value
 from peaktrade_daemon.promotion.checklist import REVIEW_BOXES
 from peaktrade_daemon.promotion.engine import PROPOSAL_ID_RE
 from peaktrade_daemon.promotion.models import OverridesChanged
 from peaktrade_daemon.promotion.operator import ReviewResult
-from peaktrade_daemon.promotion.review import ProposalFiles
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
-from peaktrade_daemon.promotion.writer import LiveState
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.db import Database
-from peaktrade_daemon.storage.promotion_store import ProposalRow
 
 if TYPE_CHECKING:
     from peaktrade_daemon.daemon import Runtime
 
 logger = logging.getLogger(__name__)
 
-MAX_REVIEWED_SHOWN = 50
 DISABLED = (
     "Review is disabled: no http.token is configured, so nothing can be approved or rejected "
     "here. Set [http] token in daemon.toml or PEAKTRADE_HTTP__TOKEN, then reload (SIGHUP)."
@@ -91,90 +85,6 @@ class _Refused(Exception):
 
     def __init__(self, response: web.Response) -> None:
         self.response = response
-
-
-def _candidate(
-    decision: Mapping[str, Any], state: LiveState | None, base: Mapping[str, Any] | None
-) -> CandidateView:
-    patch = decision.get("patch") or {}
-    target = str(decision.get("target", patch.get("target", "?")))
-    known = state is not None and base is not None
-    return CandidateView(
-        target=target,
-        verdict=str(decision.get("verdict", "?")),
-        accepted=decision.get("verdict") == "ACCEPTED_FOR_PROPOSAL",
-        proposed=patch.get("new_value"),
-        live_at_proposal=decision.get("current_live_value"),
-        live_now=live_value(state, base, target) if known else None,  # type: ignore[arg-type]
-        planned_steps=tuple(decision.get("planned_steps") or ()),
-        confidence=patch.get("confidence_score"),
-        safety_flags=tuple(str(f) for f in decision.get("safety_flags") or ()),
-        reasons=tuple(str(r) for r in decision.get("reasons") or ()),
-    )
-
-
-def load_views(
-    workspace: PromotionWorkspace, rows: Sequence[ProposalRow]
-) -> tuple[list[ProposalView], list[str]]:
-    """The page's content (blocking file reads: run in a thread) and warnings about what could
-    not be read. Open proposals come with their files; reviewed ones only with their row."""
-    warnings: list[str] = []
-    state: LiveState | None = None
-    base: dict[str, Any] | None = None
-    try:
-        state = workspace.writer().read()
-    except PeakTradeError as exc:
-        warnings.append(f"auto.toml cannot be read ({exc}): approvals are refused until fixed")
-    try:
-        base = workspace.base()
-    except PeakTradeError as exc:
-        warnings.append(f"the base config cannot be read ({exc}): live values unknown")
-    views: list[ProposalView] = []
-    closed = 0
-    for row in rows:
-        is_open = row.status in {"pending", "approved"}
-        closed += not is_open
-        if not is_open and closed > MAX_REVIEWED_SHOWN:
-            continue
-        checklist, decisions = "", []
-        if is_open:
-            try:
-                files = ProposalFiles.open(workspace.proposals_dir, row.proposal_id)
-                checklist, decisions = files.checklist, files.decisions()
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                warnings.append(f"proposal {row.proposal_id}: files unreadable: {exc}")
-        views.append(
-            ProposalView(
-                proposal_id=row.proposal_id,
-                created_at=row.created_at.isoformat(),
-                mode=row.mode,
-                status=row.status,
-                reviewed_by=row.reviewed_by,
-                reviewed_at=row.reviewed_at.isoformat() if row.reviewed_at else None,
-                review_note=row.review_note,
-                checklist=checklist,
-                candidates=tuple(_candidate(d, state, base) for d in decisions),
-            )
-        )
-    return views, warnings
-
-
-def summary(result: ReviewResult) -> str:
-    """One line for the operator about what an action did."""
-    if result.status == "rejected":
-        return f"Proposal {result.proposal_id} rejected by {result.operator}."
-    steps = "; ".join(
-        f"{o.key}: {o.before!r} -> {o.after!r}"
-        if o.applied
-        else f"{o.key}: not applied ({o.reason})"
-        for o in result.outcomes
-    )
-    more = (
-        ""
-        if result.status == "applied"
-        else " More steps remain: approve again after the cooldown."
-    )
-    return f"Proposal {result.proposal_id} {result.status} by {result.operator}: {steps or 'nothing to apply'}.{more}"
 
 
 class ReviewPage:

@@ -12,11 +12,11 @@ import base64
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from html import escape
 from typing import Any
 
 from peaktrade_daemon.http.review_auth import Flash
+from peaktrade_daemon.http.review_model import CandidateView, ProposalView
 from peaktrade_daemon.promotion.checklist import REVIEW_BOXES
 
 STYLE = """
@@ -72,42 +72,6 @@ def esc(value: object) -> str:
 def fmt(value: Any) -> str:
     """A value as the checklist prints it (JSON; ``-`` for none), escaped."""
     return "-" if value is None else esc(json.dumps(value))
-
-
-@dataclass(frozen=True, slots=True)
-class CandidateView:
-    """One candidate of a proposal as the page shows it."""
-
-    target: str
-    verdict: str
-    accepted: bool
-    proposed: Any
-    live_at_proposal: Any
-    live_now: Any
-    planned_steps: tuple[Any, ...]
-    confidence: Any
-    safety_flags: tuple[str, ...]
-    reasons: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ProposalView:
-    """One proposal with its review state."""
-
-    proposal_id: str
-    created_at: str
-    mode: str
-    status: str
-    reviewed_by: str | None
-    reviewed_at: str | None
-    review_note: str | None
-    checklist: str
-    candidates: tuple[CandidateView, ...]
-
-    @property
-    def open(self) -> bool:
-        """Still awaiting a decision (``approved`` may have steps left to approve)."""
-        return self.status in {"pending", "approved"}
 
 
 def document(title: str, body: str, *, csrf: str | None = None) -> str:

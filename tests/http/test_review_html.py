@@ -8,13 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from peaktrade_daemon.http.review_auth import Flash
-from peaktrade_daemon.http.review_html import (
-    STYLE,
-    STYLE_HASH,
-    CandidateView,
-    ProposalView,
-    review_page,
-)
+from peaktrade_daemon.http.review_html import STYLE, STYLE_HASH, review_page
+from peaktrade_daemon.http.review_model import CandidateView, ProposalView
 
 
 class _Tags(HTMLParser):
