@@ -55,6 +55,7 @@ from peaktrade_daemon.events import (
     RunStateChanged,
 )
 from peaktrade_daemon.heartbeat import Heartbeat
+from peaktrade_daemon.http import review
 from peaktrade_daemon.http.app import HttpServer, RouteModule
 from peaktrade_daemon.http.health import HealthReport
 from peaktrade_daemon.http.metrics import DaemonMetrics
@@ -123,6 +124,7 @@ class Runtime:
 ComponentFactory = Callable[[Runtime], Component]
 CycleRunnerFactory = Callable[[Runtime], CycleRunner]
 RetentionRuleFactory = Callable[[Runtime], RetentionRule]
+RouteFactory = Callable[[Runtime], RouteModule]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +134,7 @@ class Plugins:
     loaders: tuple[ConfigLoader, ...] = ()
     components: tuple[ComponentFactory, ...] = ()
     cycle_runner: CycleRunnerFactory | None = None
-    routes: tuple[RouteModule, ...] = ()
+    routes: tuple[RouteFactory, ...] = ()
     retention_rules: tuple[RetentionRuleFactory, ...] = ()
 
 
@@ -143,7 +145,7 @@ def default_plugins() -> Plugins:
     ``ConfigError``; component factories (monitor supervisor, scheduler, promotion worker) in start
     order; the cycle runner; HTTP route modules (review page); retention rules of other tables.
     """
-    return Plugins()
+    return Plugins(routes=(review.routes,))
 
 
 class Daemon:
@@ -343,7 +345,7 @@ class Daemon:
                 settings.http,
                 health_provider=self.health,
                 metrics=self.metrics,
-                routes=self.plugins.routes,
+                routes=tuple(factory(runtime) for factory in self.plugins.routes),
             )
             self._components.append(self._http)
         if not self.options.dry_run:
