@@ -14,6 +14,7 @@ Convention (stated in the README's "How it is tested" section):
 * Every ``--flag`` anywhere in the README exists in the parser (or is a listed flag of another
   tool), every command and option of the parser appears in the README, and every subcommand has
   an example.
+* The metric names listed under "HTTP" are exactly the ones ``/metrics`` exports.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ from pathlib import Path
 
 import pytest
 
+from peaktrade_daemon.bus import EventBus
 from peaktrade_daemon.cli import app, run_cmd
 from peaktrade_daemon.daemon import default_plugins
+from peaktrade_daemon.http.metrics import DaemonMetrics
 from tests.conftest import PROJECT_ROOT, subprocess_env
 
 README = PROJECT_ROOT / "README.md"
@@ -384,3 +387,20 @@ def test_runnable_commands_run(commands: list[ReadmeCommand], tmp_path: Path) ->
             "yet: " + "; ".join(not_run),
             stacklevel=1,
         )
+
+
+def test_metrics_table_matches_the_registry(readme_text: str) -> None:
+    """The metric names the README lists are exactly the ones ``/metrics`` exports."""
+    metrics = DaemonMetrics()
+    metrics.watch_bus(EventBus())
+    exported = {
+        line.split()[2]
+        for line in metrics.render().decode().splitlines()
+        if line.startswith("# TYPE ") and not line.split()[2].endswith("_created")
+    }
+    section = readme_text.split("## HTTP: health, metrics, review page", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`(peaktrade_[a-z_]+)`", section))
+    assert documented == exported, (
+        f"only in README: {sorted(documented - exported)}; "
+        f"not in README: {sorted(exported - documented)}"
+    )
