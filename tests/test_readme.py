@@ -14,7 +14,8 @@ Convention (stated in the README's "How it is tested" section):
 * Every ``--flag`` anywhere in the README exists in the parser (or is a listed flag of another
   tool), every command and option of the parser appears in the README, and every subcommand has
   an example.
-* The metric names listed under "HTTP" are exactly the ones ``/metrics`` exports.
+* The metric names listed under "HTTP" are exactly the ones ``/metrics`` exports, and every
+  ```` ```toml ```` example is accepted by the loader of the file it shows.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +39,9 @@ from peaktrade_daemon.bus import EventBus
 from peaktrade_daemon.cli import app, run_cmd
 from peaktrade_daemon.daemon import default_plugins
 from peaktrade_daemon.http.metrics import DaemonMetrics
+from peaktrade_daemon.promotion.policy_file import load_policy
+from peaktrade_daemon.scheduling.jobs import validate_jobs
+from peaktrade_daemon.settings import load_settings
 from tests.conftest import PROJECT_ROOT, subprocess_env
 
 README = PROJECT_ROOT / "README.md"
@@ -404,3 +409,69 @@ def test_metrics_table_matches_the_registry(readme_text: str) -> None:
         f"only in README: {sorted(documented - exported)}; "
         f"not in README: {sorted(exported - documented)}"
     )
+
+
+def toml_blocks(text: str) -> list[tuple[int, str]]:
+    """(line number, body) of every ```toml block."""
+    blocks: list[tuple[int, str]] = []
+    body: list[str] | None = None
+    start = 0
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if body is None and line.strip() == "```toml":
+            body, start = [], lineno
+        elif body is not None and line.strip() == "```":
+            blocks.append((start, "\n".join(body)))
+            body = None
+        elif body is not None:
+            body.append(line)
+    return blocks
+
+
+def test_toml_examples_are_valid_and_match_the_shipped_files(
+    readme_text: str, tmp_path: Path
+) -> None:
+    """Each ```toml example is accepted by the loader it documents; the policy example shows
+    the shipped values."""
+    blocks = toml_blocks(readme_text)
+    kinds: list[str] = []
+    for lineno, body in blocks:
+        document = tomllib.loads(body)
+        if "mode" in document and "bounds" in document:
+            shipped = tomllib.loads((PROJECT_ROOT / "config/promotion.toml").read_text())
+            differs = {k: v for k, v in document.items() if shipped.get(k) != v and k != "bounds"}
+            assert not differs, f"README.md:{lineno}: differs from config/promotion.toml: {differs}"
+            for key, bounds in document["bounds"].items():
+                assert shipped["bounds"][key] == bounds, f"README.md:{lineno}: bounds.{key}"
+            policy = tmp_path / "promotion.toml"
+            policy.write_text(body)
+            load_policy(policy)
+            kinds.append("policy")
+        elif "job" in document:
+            validate_jobs(document, Path(f"README.md:{lineno}"))
+            kinds.append("jobs")
+        elif "ccxt" in document or "symbols" in document:
+            root = scratch_root(tmp_path / f"toml{lineno}")
+            daemon_toml = root / "config" / "daemon.toml"
+            shipped = daemon_toml.read_text()
+            # The example replaces the shipped BTC/EUR symbol and [ccxt] section.
+            for header in ('[symbols."BTC/EUR"]', "[ccxt]"):
+                shipped = _drop_table(shipped, header)
+            daemon_toml.write_text(shipped + "\n" + body + "\n")
+            settings = load_settings(root)
+            assert settings.symbols["BTC/EUR"].feed == "ccxt"
+            kinds.append("daemon")
+        else:
+            raise AssertionError(f"README.md:{lineno}: a ```toml block no test checks")
+    assert sorted(kinds) == ["daemon", "jobs", "policy"], kinds
+
+
+def _drop_table(text: str, header: str) -> str:
+    """``text`` without the table ``header`` and its keys (up to the next table header)."""
+    out: list[str] = []
+    skipping = False
+    for line in text.splitlines():
+        if line.startswith("["):
+            skipping = line.strip() == header
+        if not skipping:
+            out.append(line)
+    return "\n".join(out)
