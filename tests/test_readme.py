@@ -452,11 +452,11 @@ def test_toml_examples_are_valid_and_match_the_shipped_files(
         elif "ccxt" in document or "symbols" in document:
             root = scratch_root(tmp_path / f"toml{lineno}")
             daemon_toml = root / "config" / "daemon.toml"
-            shipped = daemon_toml.read_text()
+            settings_text = daemon_toml.read_text()
             # The example replaces the shipped BTC/EUR symbol and [ccxt] section.
             for header in ('[symbols."BTC/EUR"]', "[ccxt]"):
-                shipped = _drop_table(shipped, header)
-            daemon_toml.write_text(shipped + "\n" + body + "\n")
+                settings_text = _drop_table(settings_text, header)
+            daemon_toml.write_text(settings_text + "\n" + body + "\n")
             settings = load_settings(root)
             assert settings.symbols["BTC/EUR"].feed == "ccxt"
             kinds.append("daemon")
