@@ -59,6 +59,7 @@ FOREIGN_FLAGS = {
     "--name": "docker run",
     "--rm": "docker run",
     "--init": "docker run",
+    "--stop-timeout": "docker run",
     "--signal": "docker kill",
     "--format": "docker inspect",
     "--kill-whom": "systemctl kill",
@@ -475,3 +476,53 @@ def _drop_table(text: str, header: str) -> str:
         if not skipping:
             out.append(line)
     return "\n".join(out)
+
+
+HEADER_EXECUTABLES = ("docker", "useradd", "python3", "install", "cp", "systemctl", "journalctl")
+LABEL = re.compile(r"^[A-Z][A-Za-z ]*:\s+")
+
+
+def header_commands(path: Path) -> list[str]:
+    """The shell commands a file's leading comment block shows: lines (after an optional
+    ``Label:``) starting with a known executable, ``\\`` continuations joined, the explanation
+    after two or more spaces cut, whitespace collapsed."""
+    commands: list[str] = []
+    pending: str | None = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        text = LABEL.sub("", line.lstrip("#").strip())
+        if pending is not None:
+            text = pending + " " + text
+        elif not (text.split(" ", 1)[0] in HEADER_EXECUTABLES or text.startswith("/opt/")):
+            continue
+        text = re.split(r"\s{2,}", text.strip())[0] if not text.endswith("\\") else text
+        if text.endswith("\\"):
+            pending = text[:-1].strip()
+            continue
+        pending = None
+        commands.append(" ".join(text.split()))
+    return commands
+
+
+def _readme_command_texts(commands: list[ReadmeCommand]) -> set[str]:
+    return {" ".join(c.text.split("#")[0].split()) for c in commands}
+
+
+def test_header_commands_of_the_unit_and_dockerfile_are_in_the_readme(
+    commands: list[ReadmeCommand],
+) -> None:
+    """The install/operate commands in the unit's and the Dockerfile's header comments appear in
+    the README verbatim, so the two cannot tell an operator different things."""
+    shown = _readme_command_texts(commands)
+    for name in ("deploy/peaktrade-daemon.service", "Dockerfile"):
+        found = header_commands(PROJECT_ROOT / name)
+        assert len(found) >= 6, (name, found)
+        missing = [c for c in found if c not in shown]
+        assert not missing, f"{name} header commands not in README.md: {missing}"
+
+
+def test_image_tag_is_the_project_version(readme_text: str) -> None:
+    version = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["version"]
+    tags = set(re.findall(r"peaktrade-daemon:([\w.]+)", readme_text))
+    assert tags == {version}, f"image tags in README.md {tags} != project version {version}"
