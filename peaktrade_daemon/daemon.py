@@ -67,6 +67,7 @@ from peaktrade_daemon.events import (
     RunStateChanged,
 )
 from peaktrade_daemon.heartbeat import Heartbeat
+from peaktrade_daemon.http import review
 from peaktrade_daemon.http.app import HttpServer, RouteModule
 from peaktrade_daemon.http.health import HealthReport
 from peaktrade_daemon.http.metrics import DaemonMetrics
@@ -139,6 +140,7 @@ class Runtime:
 ComponentFactory = Callable[[Runtime], Component | None]
 CycleRunnerFactory = Callable[[Runtime], CycleRunner]
 RetentionRuleFactory = Callable[[Runtime], RetentionRule]
+RouteFactory = Callable[[Runtime], RouteModule]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +150,7 @@ class Plugins:
     loaders: tuple[ConfigLoader, ...] = ()
     components: tuple[ComponentFactory, ...] = ()
     cycle_runner: CycleRunnerFactory | None = None
-    routes: tuple[RouteModule, ...] = ()
+    routes: tuple[RouteFactory, ...] = ()
     retention_rules: tuple[RetentionRuleFactory, ...] = ()
 
 
@@ -157,13 +159,15 @@ def default_plugins() -> Plugins:
 
     Loaders ``jobs.toml`` and ``promotion.toml``; components in start order: the workflow side
     (feeds, monitors, decision and workflow engines), the scheduler, the promotion worker and
-    its patch inbox; the autonomous cycle; retention of the history tables.
+    its patch inbox; the autonomous cycle; the proposal review page; retention of the history
+    tables.
     """
     parts = Assembly()
     return Plugins(
         loaders=LOADERS,
         components=(parts.workflows, parts.scheduler, parts.promotion, parts.inbox),
         cycle_runner=parts.cycle,
+        routes=(review.routes,),
         retention_rules=(parts.retention,),
     )
 
@@ -389,7 +393,7 @@ class Daemon:
                 settings.http,
                 health_provider=self.health,
                 metrics=self.metrics,
-                routes=self.plugins.routes,
+                routes=tuple(factory(runtime) for factory in self.plugins.routes),
             )
             self._components.append(self._http)
         if not self.options.dry_run:

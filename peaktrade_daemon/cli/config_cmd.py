@@ -1,4 +1,4 @@
-"""``config show [--provenance] [--env MODE]`` and ``config check`` (§2.5)."""
+"""``config show [--provenance] [--env MODE]`` and ``config check`` (§2.5, §3.4)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from peaktrade_daemon.cli.context import config_file, settings_from_args
 from peaktrade_daemon.config.loader import load_config, load_effective_config
 from peaktrade_daemon.config.provenance import last_live_changes, render_config
 from peaktrade_daemon.errors import EXIT_FAILED, EXIT_OK, PeakTradeError
+from peaktrade_daemon.promotion.policy_file import load_policy
+from peaktrade_daemon.scheduling.jobs import load_jobs
 from peaktrade_daemon.settings import DaemonSettings
 
 
@@ -45,7 +47,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     check = actions.add_parser(
         "check",
         parents=[common],
-        help="validate daemon.toml, config.toml and the override files; exit 1 on any problem",
+        help="validate daemon.toml, config.toml, jobs.toml, promotion.toml and the override "
+        "files; exit 1 on any problem",
+        description=(
+            "Validate every file a start or a SIGHUP reload reads, the way the daemon reads it, "
+            "and list each problem; exit 1 on any. Run it before `systemctl reload`."
+        ),
     )
     check.set_defaults(handler=check_config)
 
@@ -109,6 +116,10 @@ def check_config(args: argparse.Namespace) -> int:
 
         return run
 
+    jobs_file = settings.path(settings.paths.jobs_file)
+    _check(f"scheduled jobs ({jobs_file})", lambda: (load_jobs(jobs_file), [])[1], problems)
+    policy_file = settings.path(settings.paths.promotion_policy_file)
+    _check(f"promotion policy ({policy_file})", lambda: (load_policy(policy_file), [])[1], problems)
     if not any(p.startswith(str(base_file)) for p in problems):
         _check("live overrides (as in mode live)", overrides("live"), problems)
         _check("offline learning overrides (as in mode backtest)", overrides("backtest"), problems)

@@ -13,6 +13,7 @@ from peaktrade_daemon.alerts.oneshot import OneShotAlerts
 from peaktrade_daemon.cli.context import settings_from_args
 from peaktrade_daemon.errors import AuditError, SafetyRefusal
 from peaktrade_daemon.promotion.models import PromotionProposal
+from peaktrade_daemon.promotion.operator import check_operator
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.storage.db import open_database
 from peaktrade_daemon.storage.promotion_store import record_promotion
@@ -38,10 +39,7 @@ def alert_refusals(emitter: OneShotAlerts, source: str) -> Iterator[None]:
 
 def operator_name(given: str | None) -> str:
     """``--by`` if given, else the login name (changes are always attributed to someone)."""
-    name = (given or "").strip() or getpass.getuser()
-    if name in {"auto", "rollback-guard", "writer"}:
-        raise SafetyRefusal(f"operator name {name!r} is reserved for automated actors")
-    return name
+    return check_operator((given or "").strip() or getpass.getuser())
 
 
 async def mirror_to_database(

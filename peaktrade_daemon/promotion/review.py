@@ -71,12 +71,16 @@ class ProposalFiles:
         """``OPERATOR_CHECKLIST.md``."""
         return (self.directory / CHECKLIST_FILE).read_text(encoding="utf-8")
 
+    def decisions(self) -> list[dict[str, Any]]:
+        """Every candidate's stored decision (``config_patches.json``), accepted or not."""
+        data = json.loads((self.directory / PATCHES_FILE).read_text(encoding="utf-8"))
+        return [dict(entry) for entry in data["candidates"]]
+
     def accepted_patches(self) -> list[ConfigPatch]:
         """The patches the proposal accepted (``config_patches.json``)."""
-        data = json.loads((self.directory / PATCHES_FILE).read_text(encoding="utf-8"))
         return [
             ConfigPatch.from_dict(entry["patch"])
-            for entry in data["candidates"]
+            for entry in self.decisions()
             if entry.get("verdict") == Verdict.ACCEPTED_FOR_PROPOSAL.value
         ]
 
