@@ -14,8 +14,8 @@ from typing import Any
 
 import aiohttp
 
+from peaktrade_daemon.alerts.oneshot import OneShotAlerts
 from peaktrade_daemon.bus import EventBus
-from peaktrade_daemon.cli.alert_file import FileAlertEmitter
 from peaktrade_daemon.clock import Clock, SystemClock
 from peaktrade_daemon.daemon import DaemonOptions, Runtime
 from peaktrade_daemon.http import review
@@ -113,11 +113,12 @@ async def review_server(
     settings = snapshot.settings
     database = await open_database(settings.database_url)
     bus, metrics = EventBus(), DaemonMetrics()
+    alerts = OneShotAlerts(settings, dry_run=dry_run, database=None if dry_run else database)
     runtime = Runtime(
         options=DaemonOptions(dry_run=dry_run),
         clock=clock or SystemClock(),
         bus=bus,
-        alerts=FileAlertEmitter(settings.path(settings.paths.alert_log)),
+        alerts=alerts,
         metrics=metrics,
         database=None if dry_run else database,
         snapshot=lambda: snapshot,
@@ -134,6 +135,7 @@ async def review_server(
     finally:
         await server.stop()
         await bus.close()
+        await alerts.close()
         await database.close()
 
 

@@ -281,8 +281,12 @@ async def test_a_safety_refusal_raises_a_critical_alert_and_writes_nothing(
         assert rs.state() == before
         assert _review_row(project_root, pid)[0] == "pending"
         alerts = (project_root / "logs/autonomous_alerts.log").read_text().splitlines()
-        assert len(alerts) == 2
+        # The second refusal is the same alert inside the de-duplication window: counted (its
+        # summary is written when the window closes), not repeated.
+        assert len(alerts) == 1
         assert all(a.split("\t")[1:3] == ["critical", "promotion"] for a in alerts)
+    closed = (project_root / "logs/autonomous_alerts.log").read_text().splitlines()
+    assert len(closed) == 2 and "global_promotion_lock" in closed[1]
 
 
 async def test_a_new_token_ends_browser_sessions(project_root: Path) -> None:

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from peaktrade_daemon.cli.alert_file import FileAlertEmitter
+from peaktrade_daemon.alerts.oneshot import OneShotAlerts
 from peaktrade_daemon.errors import SafetyRefusal, UsageError
 from peaktrade_daemon.promotion.operator import approve, check_note, check_operator, reject
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
+from peaktrade_daemon.settings import load_settings
 from peaktrade_daemon.storage.db import open_database
 from peaktrade_daemon.storage.promotion_store import get_proposal
 from tests.http.review_harness import promote
@@ -39,10 +40,11 @@ async def test_dry_runs_write_nothing_and_ids_are_never_paths(
         pid = await promote(workspace, database, now=T0)
         auto = workspace.overrides_file.read_bytes()
         audit = workspace.audit_file.read_bytes()
-        alerts = FileAlertEmitter(workspace.alert_log)
+        alerts = OneShotAlerts(load_settings(project_root), dry_run=True)
         result = await approve(
             workspace, database, pid, "alice", None, T0, alerts=alerts, dry_run=True
         )
+        await alerts.close()
         assert [o.after for o in result.outcomes if o.applied] == [1.25, 8.0, 0.35]
         rejected = await reject(workspace, database, pid, "bob", "no", T0, dry_run=True)
         assert rejected.status == "rejected" and rejected.dry_run
