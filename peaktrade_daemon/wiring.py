@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from peaktrade_daemon.alerts.model import AlertLevel
+from peaktrade_daemon.config.loader import PeakConfig
 from peaktrade_daemon.learning.models import PatchesPublished
 from peaktrade_daemon.monitors.defaults import trading_config
 from peaktrade_daemon.monitors.performance import PerformanceMonitor
@@ -149,8 +150,8 @@ class WorkflowSide:
         """Every part adopts the new snapshot (the daemon swapped it before calling this)."""
         await self._adopt(settings, self._rt.snapshot().config)
 
-    async def _adopt(self, settings: DaemonSettings, config: object) -> None:
-        decider = await self.components.reconfigure(settings, config)  # type: ignore[arg-type]
+    async def _adopt(self, settings: DaemonSettings, config: PeakConfig) -> None:
+        decider = await self.components.reconfigure(settings, config)
         self.runtime.engine.reload(settings)
         if self.runtime.cycle is not None:
             self.runtime.cycle.reload(settings, decider)
