@@ -8,8 +8,8 @@
 # Other commands run in the same image and root, e.g.
 #         docker exec peaktrade peaktrade-daemon proposals list
 #         docker run --rm -v peaktrade-config:/srv/peaktrade/config peaktrade-daemon:0.1.0 config check
-# Stop:   docker stop peaktrade   (SIGTERM: running workflows drain for up to 30 s, then exit 0;
-#                                  give a longer drain more time with `docker stop -t 60`)
+# Stop:   docker stop -t 45 peaktrade   (SIGTERM: running workflows drain for up to 30 s, then
+#                                        exit 0; docker's default -t 10 would SIGKILL the drain)
 # Reload: docker kill --signal=HUP peaktrade   (re-reads every config file, reopens log files)
 # Alerts: docker exec peaktrade tail -f logs/autonomous_alerts.log
 

@@ -50,17 +50,15 @@ def main() -> list[dict[str, object]]:
             "name": "config load + live overrides (forced)",
             "value": forced,
             "unit": "ms",
-            "target": f"< {TARGET_MS}",
+            "target": TARGET_MS,
             "baseline": baseline,
-            "ok": forced < TARGET_MS,
         },
         {
             "name": "config load as shipped (paper)",
             "value": shipped,
             "unit": "ms",
-            "target": f"< {TARGET_MS}",
+            "target": TARGET_MS,
             "baseline": baseline,
-            "ok": shipped < TARGET_MS,
         },
     ]
 
@@ -68,5 +66,5 @@ def main() -> list[dict[str, object]]:
 if __name__ == "__main__":
     for row in main():
         print(
-            f"{row['name']:<42} {row['value']:.3f} {row['unit']}  (baseline bare tomllib {row['baseline']:.3f} ms, target {row['target']})"
+            f"{row['name']:<42} {row['value']:.3f} {row['unit']}  (baseline bare tomllib {row['baseline']:.3f} ms, target < {row['target']} ms)"
         )

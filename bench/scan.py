@@ -201,14 +201,14 @@ def main() -> list[dict[str, Any]]:
             "name": "scan 1000 symbols x 1000 bars (numpy, 1 core)",
             "value": round(numpy_ms, 2),
             "unit": "ms",
-            "target": "<= 150",
+            "target": 150.0,
             "baseline": round(pandas_ms, 1),
         },
         {
             "name": "scan speed-up vs per-symbol pandas",
             "value": round(speedup, 1),
             "unit": "x",
-            "target": ">= 20",
+            "target": 20.0,
             "baseline": 1.0,
         },
     ]

@@ -19,7 +19,18 @@ short. SIGHUP: reopen log files, load a new snapshot through the same path as st
 swap it in and call every component's ``reload()`` or keep the old one and raise a critical alert.
 
 What plugs in (monitors, workflows, scheduler, promotion worker, review page) is registered in
-:func:`default_plugins`, the one place the lead wires the product together.
+:func:`default_plugins`, the one place the product is wired together (the parts are built in
+:mod:`peaktrade_daemon.wiring`).
+
+Promotion policy at start-up (§8.1 "missing or invalid policy file: nothing is written, exit 3, a
+critical alert"): the daemon *refuses to start*. An invalid ``promotion.toml`` is a
+:class:`~peaktrade_daemon.errors.PolicyError` from the snapshot loader; before anything else
+(no lock, no database) a critical alert goes to the alert log and the console, and the process
+exits 3. Running on with the worker frozen was the alternative; it was not chosen because a
+daemon that looks healthy while promotion is silently off is the failure an operator notices
+last, and the SPEC's wording is exit 3. With ``promotion.worker_enabled = false`` the policy is
+not needed and not checked. On SIGHUP an invalid policy (like an invalid ``jobs.toml``, which
+exits 2 at start-up) keeps the old snapshot, alerted, like every reload error.
 """
 
 from __future__ import annotations
@@ -40,11 +51,12 @@ from peaktrade_daemon.alerts.console import ConsoleSink
 from peaktrade_daemon.alerts.dispatcher import AlertDispatcher
 from peaktrade_daemon.alerts.log import AlertLog
 from peaktrade_daemon.alerts.model import AlertEmitter, AlertLevel
+from peaktrade_daemon.alerts.oneshot import OneShotAlerts
 from peaktrade_daemon.alerts.outbox import OutboxWorker
 from peaktrade_daemon.bus import EventBus
 from peaktrade_daemon.clock import Clock, SystemClock
 from peaktrade_daemon.component import Component
-from peaktrade_daemon.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from peaktrade_daemon.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, SafetyRefusal
 from peaktrade_daemon.events import (
     RUN_STATE_TRANSITIONS,
     ComponentFailed,
@@ -55,11 +67,13 @@ from peaktrade_daemon.events import (
     RunStateChanged,
 )
 from peaktrade_daemon.heartbeat import Heartbeat
+from peaktrade_daemon.http import review
 from peaktrade_daemon.http.app import HttpServer, RouteModule
 from peaktrade_daemon.http.health import HealthReport
 from peaktrade_daemon.http.metrics import DaemonMetrics
 from peaktrade_daemon.instance import InstanceLock
 from peaktrade_daemon.logfile import ReopenableFileHandler, attach_daemon_log, detach
+from peaktrade_daemon.settings import load_settings
 from peaktrade_daemon.snapshot import ConfigLoader, Snapshot, SnapshotSpec, load_snapshot
 from peaktrade_daemon.storage.alert_store import AlertStore
 from peaktrade_daemon.storage.atomic import clean_stale_temp_files
@@ -67,6 +81,7 @@ from peaktrade_daemon.storage.db import Database, open_database
 from peaktrade_daemon.storage.retention import RetentionRule, RetentionWorker
 from peaktrade_daemon.supervisor import Supervisor, sleep_unless
 from peaktrade_daemon.systemd import SystemdNotifier
+from peaktrade_daemon.wiring import LOADERS, Assembly
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +115,7 @@ class DaemonOptions:
     dry_run: bool = False
     no_alerts: bool = False
     no_scheduler: bool = False
+    verbose: bool = False
     tag: str | None = None
     symbols: tuple[str, ...] = ()
     strategy: str | None = None
@@ -120,9 +136,11 @@ class Runtime:
     snapshot: Callable[[], Snapshot]
 
 
-ComponentFactory = Callable[[Runtime], Component]
+#: Returns None for a part this process does not run (e.g. the scheduler under ``--once``).
+ComponentFactory = Callable[[Runtime], Component | None]
 CycleRunnerFactory = Callable[[Runtime], CycleRunner]
 RetentionRuleFactory = Callable[[Runtime], RetentionRule]
+RouteFactory = Callable[[Runtime], RouteModule]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,18 +150,26 @@ class Plugins:
     loaders: tuple[ConfigLoader, ...] = ()
     components: tuple[ComponentFactory, ...] = ()
     cycle_runner: CycleRunnerFactory | None = None
-    routes: tuple[RouteModule, ...] = ()
+    routes: tuple[RouteFactory, ...] = ()
     retention_rules: tuple[RetentionRuleFactory, ...] = ()
 
 
 def default_plugins() -> Plugins:
-    """The product's parts wired into the daemon.
+    """The product's parts wired into the daemon (see :mod:`peaktrade_daemon.wiring`).
 
-    Add here, at merge: config loaders (``jobs.toml``, ``promotion.toml``) that raise
-    ``ConfigError``; component factories (monitor supervisor, scheduler, promotion worker) in start
-    order; the cycle runner; HTTP route modules (review page); retention rules of other tables.
+    Loaders ``jobs.toml`` and ``promotion.toml``; components in start order: the workflow side
+    (feeds, monitors, decision and workflow engines), the scheduler, the promotion worker and
+    its patch inbox; the autonomous cycle; the proposal review page; retention of the history
+    tables.
     """
-    return Plugins()
+    parts = Assembly()
+    return Plugins(
+        loaders=LOADERS,
+        components=(parts.workflows, parts.scheduler, parts.promotion, parts.inbox),
+        cycle_runner=parts.cycle,
+        routes=(review.routes,),
+        retention_rules=(parts.retention,),
+    )
 
 
 class Daemon:
@@ -262,7 +288,11 @@ class Daemon:
 
     async def run(self) -> int:
         """Run until stopped; returns the process exit code. Start-up errors raise (CLI maps)."""
-        self._snapshot = await asyncio.to_thread(load_snapshot, self.spec)
+        try:
+            self._snapshot = await asyncio.to_thread(load_snapshot, self.spec)
+        except SafetyRefusal as exc:
+            await self._refused(exc)
+            raise
         settings = self._snapshot.settings
         with contextlib.ExitStack() as stack:
             if not self.options.dry_run:
@@ -289,6 +319,26 @@ class Daemon:
             finally:
                 if database is not None:
                     await database.close()
+
+    async def _refused(self, exc: SafetyRefusal) -> None:
+        """Start-up refused for safety (invalid promotion policy): a critical alert in the log
+        and on the console, nothing else written."""
+        try:
+            settings = await asyncio.to_thread(
+                load_settings,
+                self.spec.root,
+                settings_file=self.spec.settings_file,
+                cli_overrides=self.spec.cli_overrides,
+            )
+        except Exception:  # the settings themselves are broken: the CLI reports the refusal
+            return
+        async with OneShotAlerts(settings, dry_run=True) as alerts:
+            await alerts.emit(
+                AlertLevel.CRITICAL,
+                SOURCE,
+                "daemon refused to start",
+                {"error": str(exc), "kind": type(exc).__name__},
+            )
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -343,13 +393,16 @@ class Daemon:
                 settings.http,
                 health_provider=self.health,
                 metrics=self.metrics,
-                routes=self.plugins.routes,
+                routes=tuple(factory(runtime) for factory in self.plugins.routes),
             )
             self._components.append(self._http)
         if not self.options.dry_run:
             self._heartbeat = Heartbeat(settings, self.clock, self._status)
             self._components.append(self._heartbeat)
-        self._components.extend(factory(runtime) for factory in self.plugins.components)
+        for factory in self.plugins.components:
+            component = factory(runtime)
+            if component is not None:
+                self._components.append(component)
         if self.plugins.cycle_runner is not None:
             self._runner = self.plugins.cycle_runner(runtime)
         return runtime
@@ -494,7 +547,8 @@ class Daemon:
         try:
             result = await self._runner.run_cycle()
             success = bool(result.success)
-            summary = str(result)
+            line = getattr(result, "line", None)
+            summary = str(line() if callable(line) else result)
         except Exception as exc:
             success = False
             summary = f"{type(exc).__name__}: {exc}"

@@ -472,6 +472,8 @@ class PromotionSection(Section):
 
     worker_enabled: bool = True
     lock_timeout_s: float = Field(30.0, gt=0)
+    # How often the daemon looks for patches `learn` (another process) published.
+    inbox_poll_s: float = Field(5.0, gt=0)
 
 
 class CriterionSettings(Section):

@@ -4,8 +4,9 @@
 settings (``daemon.toml`` + environment + CLI flags), the effective trading configuration (base,
 offline and live overrides as the environment allows), and every *extra loader* a component
 registers (``jobs.toml``, ``promotion.toml`` ...). Any error in any part raises
-:class:`~peaktrade_daemon.errors.ConfigError` and nothing is swapped; the caller keeps the old
-snapshot. A snapshot is immutable; a reload builds a new one with the next ``generation``.
+:class:`~peaktrade_daemon.errors.ConfigError` (or the loader's
+:class:`~peaktrade_daemon.errors.SafetyRefusal`, e.g. an invalid promotion policy, exit 3) and
+nothing is swapped; the caller keeps the old snapshot. A snapshot is immutable; a reload builds a new one with the next ``generation``.
 
 Loading reads files, so the daemon runs it in a worker thread.
 """
@@ -21,7 +22,7 @@ from typing import Any
 
 from peaktrade_daemon.config.loader import PeakConfig, load_effective_config
 from peaktrade_daemon.config.overrides import OverrideWarning
-from peaktrade_daemon.errors import ConfigError, PeakTradeError
+from peaktrade_daemon.errors import ConfigError, PeakTradeError, SafetyRefusal
 from peaktrade_daemon.settings import DaemonSettings, load_settings
 
 
@@ -93,8 +94,8 @@ def load_snapshot(spec: SnapshotSpec, *, generation: int = 1) -> Snapshot:
     for loader in spec.loaders:
         try:
             extras[loader.name] = loader.load(settings)
-        except ConfigError:
-            raise
+        except (ConfigError, SafetyRefusal):
+            raise  # keep the exit code: 2 for a bad file, 3 for a refusal (promotion policy)
         except PeakTradeError as exc:
             raise ConfigError(f"{loader.name}: {exc}", file=loader.name) from exc
         except (OSError, ValueError, TypeError, KeyError) as exc:

@@ -4,7 +4,8 @@ One delivery loop per sink, so a dead or slow sink only delays its own queue. A 
 rows oldest first; on a failure it records the error, schedules that row's next attempt with
 exponential backoff (``retry_initial_s * 2**(attempts-1)``, capped at ``retry_max_s``), stops the
 batch (the sink is evidently down) and sleeps until the earliest due row or until new alerts are
-queued. After ``max_attempts`` a row is marked dead. Rows survive restarts in the database; at
+queued (and at least every 30 s, for rows other processes queued). After ``max_attempts`` a row
+is marked dead. Rows survive restarts in the database; at
 start every pending row becomes due at once, since a restart is usually an operator's fix.
 
 A failing sink is reported through ``report`` (log, console, database; never queued to the sinks
@@ -37,6 +38,7 @@ SOURCE = "alert-outbox"
 _BATCH = 50
 # After an unexpected error (database locked, disk full) a sink loop pauses this long.
 _ERROR_PAUSE_S = 5.0
+_POLL_S = 30.0
 
 
 class _SinkState:
@@ -158,9 +160,11 @@ class OutboxWorker:
                 logger.exception("outbox: loop for %s hit an error", state.sink.name)
                 await sleep_unless(state.wake, self._clock, _ERROR_PAUSE_S)
                 continue
-            delay = None
+            # Rows queued by other processes (one-shot CLI commands) wake nobody: look again
+            # at least every _POLL_S.
+            delay = _POLL_S
             if next_at is not None:
-                delay = max(0.0, (next_at - self._clock.now()).total_seconds())
+                delay = min(delay, max(0.0, (next_at - self._clock.now()).total_seconds()))
             if delay == 0.0:
                 continue
             await sleep_unless(state.wake, self._clock, delay)

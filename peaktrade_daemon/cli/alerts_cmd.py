@@ -57,6 +57,9 @@ async def _print_alerts(args: argparse.Namespace, settings: DaemonSettings) -> i
         )
     finally:
         await database.close()
+    if not rows and not args.json:
+        # An empty answer must not look like a command that printed nothing by mistake.
+        print("no alerts recorded" + (" matching the filters" if args.level or args.source else ""))
     for row in reversed(rows):
         a = row.alert
         if args.json:

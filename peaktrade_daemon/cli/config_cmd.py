@@ -1,4 +1,4 @@
-"""``config show [--provenance] [--env MODE]`` and ``config check`` (§2.5)."""
+"""``config show [--provenance] [--env MODE]`` and ``config check`` (§2.5, §3.4)."""
 
 from __future__ import annotations
 
@@ -49,6 +49,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         parents=[common],
         help="validate daemon.toml, config.toml, jobs.toml, promotion.toml and the override "
         "files; exit 1 on any problem",
+        description=(
+            "Validate every file a start or a SIGHUP reload reads, the way the daemon reads it, "
+            "and list each problem; exit 1 on any. Run it before `systemctl reload`."
+        ),
     )
     check.set_defaults(handler=check_config)
 
@@ -98,11 +102,6 @@ def check_config(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     base_file = config_file(settings)
     _check(f"trading config ({base_file})", lambda: (load_config(base_file), [])[1], problems)
-    # The files a SIGHUP reload validates too: a check that passes must mean a reload would.
-    jobs_file = settings.path(settings.paths.jobs_file)
-    _check(f"scheduled jobs ({jobs_file})", lambda: (load_jobs(jobs_file), [])[1], problems)
-    policy_file = settings.path(settings.paths.promotion_policy_file)
-    _check(f"promotion policy ({policy_file})", lambda: (load_policy(policy_file), [])[1], problems)
 
     def overrides(mode: str) -> Callable[[], list[str]]:
         def run() -> list[str]:
@@ -117,6 +116,10 @@ def check_config(args: argparse.Namespace) -> int:
 
         return run
 
+    jobs_file = settings.path(settings.paths.jobs_file)
+    _check(f"scheduled jobs ({jobs_file})", lambda: (load_jobs(jobs_file), [])[1], problems)
+    policy_file = settings.path(settings.paths.promotion_policy_file)
+    _check(f"promotion policy ({policy_file})", lambda: (load_policy(policy_file), [])[1], problems)
     if not any(p.startswith(str(base_file)) for p in problems):
         _check("live overrides (as in mode live)", overrides("live"), problems)
         _check("offline learning overrides (as in mode backtest)", overrides("backtest"), problems)

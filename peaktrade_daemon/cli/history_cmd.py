@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
-
-from sqlalchemy.engine import make_url
 
 from peaktrade_daemon.cli.context import settings_from_args
 from peaktrade_daemon.errors import EXIT_OK
 from peaktrade_daemon.settings import DaemonSettings
+from peaktrade_daemon.storage.db import database_missing as sqlite_file_missing
 from peaktrade_daemon.storage.db import open_database
 from peaktrade_daemon.storage.runs import RunStore, WorkflowRunRow
 from peaktrade_daemon.workflows.reports import to_jsonable
@@ -33,8 +31,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 def database_missing(settings: DaemonSettings) -> bool:
     """True when the state database is a SQLite file that does not exist yet."""
-    url = make_url(settings.database_url)
-    return url.get_backend_name() == "sqlite" and not Path(url.database or "").exists()
+    return sqlite_file_missing(settings.database_url)
 
 
 async def _rows(

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
+from peaktrade_daemon.alerts.oneshot import OneShotAlerts
 from peaktrade_daemon.cli.context import settings_from_args
 from peaktrade_daemon.cli.history_cmd import database_missing
 from peaktrade_daemon.clock import SystemClock
-from peaktrade_daemon.errors import EXIT_FAILED, EXIT_OK, UsageError
+from peaktrade_daemon.errors import EXIT_FAILED, EXIT_OK, LockHeldError, UsageError
+from peaktrade_daemon.instance import is_held, read_pid
+from peaktrade_daemon.monitors.defaults import trading_config
 from peaktrade_daemon.scheduling.due import due_jobs, run_due_jobs
 from peaktrade_daemon.scheduling.jobs import JobConfig, JobsFile, load_jobs
 from peaktrade_daemon.scheduling.runner import JobOutcome
@@ -18,12 +22,7 @@ from peaktrade_daemon.scheduling.triggers import next_fire_time
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.db import open_database
 from peaktrade_daemon.storage.runs import RunStore
-from peaktrade_daemon.workflows.runtime import (
-    ConsoleAlerts,
-    WorkflowRuntime,
-    build_runtime,
-    load_components,
-)
+from peaktrade_daemon.workflows.runtime import WorkflowRuntime, build_components, build_runtime
 
 
 def _tags(text: str | None) -> tuple[str, ...]:
@@ -56,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         description=(
             "Run NAME now, or with --due --once run every enabled job whose latest fire time "
             "since its last recorded run has passed (within [scheduler] misfire_grace_s). "
-            "Exit 1 if any job failed."
+            "Exit 1 if any job failed. --due is refused (exit 3) while a daemon runs on the "
+            "root: its scheduler runs the due jobs."
         ),
     )
     run.add_argument("name", nargs="?", help="the job to run now")
@@ -109,19 +109,26 @@ async def _runtime(
     if dry_run:  # say what would run: a dry run of a command job starts nothing
         for job in jobs:
             print(f"would run job {job.name}: {_target(job)}")
-    needs_components = any(job.workflow is not None for job in jobs)
-    components = load_components(settings, SystemClock()) if needs_components else None
+    clock = SystemClock()
+    components = None
+    if any(job.workflow is not None for job in jobs):
+        config = await asyncio.to_thread(trading_config, settings)
+        components = build_components(settings, clock=clock, config=config)
     # A dry run must not even create the state database.
     database = None if dry_run else await open_database(settings.database_url)
+    alerts = OneShotAlerts(settings, dry_run=dry_run, database=database, clock=clock)
     try:
         yield build_runtime(
             settings,
-            clock=SystemClock(),
+            clock=clock,
             store=RunStore(database) if database else None,
-            alerts=ConsoleAlerts(),
+            alerts=await alerts.open(),
             components=components,
         )
     finally:
+        await alerts.close()
+        if components is not None:
+            await components.close()
         if database is not None:
             await database.close()
 
@@ -183,6 +190,16 @@ def run_jobs(args: argparse.Namespace) -> object:
     if args.due and not args.once:
         raise UsageError("--due needs --once (the daemon's scheduler runs jobs continuously)")
     settings = settings_from_args(args)
+    state_dir = settings.path(settings.paths.state_dir)
+    if args.due and is_held(state_dir):
+        # The daemon's scheduler owns the due jobs of this root; a second runner would run
+        # (and record) the same fire twice.
+        holder = read_pid(state_dir)
+        raise LockHeldError(
+            f"a peaktrade-daemon (pid {holder or 'unknown'}) is running on {settings.root}: its "
+            "scheduler runs the due jobs; `jobs run --due --once` is for roots without a daemon "
+            "(run one job now with `jobs run NAME`)"
+        )
     jobs = load_jobs(settings.path(settings.paths.jobs_file))
     dry_run = bool(getattr(args, "dry_run", False))
     if args.name:

@@ -132,8 +132,13 @@ def show_overrides(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _write(args: argparse.Namespace, planner_for: Any, action: str) -> Coroutine[Any, Any, int]:
-    """Run one operator change through the writer, print it, mirror the audit into the DB."""
+def _write(
+    args: argparse.Namespace, planner_for: Any, action: str, done: str
+) -> Coroutine[Any, Any, int]:
+    """Run one operator change through the writer, print it, mirror the audit into the DB.
+
+    ``action`` is the verb (``clear``), ``done`` its past tense (``cleared``) for the report.
+    """
     workspace, emitter = workspace_from_args(args)
     operator = operator_name(getattr(args, "by", None))
     writer = workspace.writer()
@@ -152,7 +157,7 @@ def _write(args: argparse.Namespace, planner_for: Any, action: str) -> Coroutine
             result_outcome, written = result.outcome, result.written
     for outcome in result_outcome or []:
         if outcome.applied and written:
-            print(f"{action} {outcome.key}: {outcome.before!r} -> {outcome.after!r}")
+            print(f"{done} {outcome.key}: {outcome.before!r} -> {outcome.after!r}")
         elif not outcome.applied:
             print(f"skipped {outcome.key}: {outcome.reason}")
     if not written and not args.dry_run:
@@ -200,12 +205,12 @@ def rollback_overrides(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
         records = _verified_records(workspace)
         return plan_rollback(records, args.steps or 1, operator)
 
-    return _write(args, planner_for, "rolled back")
+    return _write(args, planner_for, "roll back", "rolled back")
 
 
 def clear_overrides(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
     """Remove every live override (recorded per key); frozen keys stay frozen."""
-    return _write(args, lambda ws, op: plan_restore({}, op, "clear"), "cleared")
+    return _write(args, lambda ws, op: plan_restore({}, op, "clear"), "clear", "cleared")
 
 
 def unfreeze_key(args: argparse.Namespace) -> Coroutine[Any, Any, int]:

@@ -9,23 +9,25 @@ import getpass
 from collections.abc import Iterator, Sequence
 
 from peaktrade_daemon.alerts.model import AlertLevel
-from peaktrade_daemon.cli.alert_file import FileAlertEmitter
+from peaktrade_daemon.alerts.oneshot import OneShotAlerts
 from peaktrade_daemon.cli.context import settings_from_args
 from peaktrade_daemon.errors import AuditError, SafetyRefusal
 from peaktrade_daemon.promotion.models import PromotionProposal
+from peaktrade_daemon.promotion.operator import check_operator
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.storage.db import open_database
 from peaktrade_daemon.storage.promotion_store import record_promotion
 
 
-def workspace_from_args(args: argparse.Namespace) -> tuple[PromotionWorkspace, FileAlertEmitter]:
-    """The workspace for ``--root`` and an alert emitter writing to its alert log."""
-    workspace = PromotionWorkspace.from_settings(settings_from_args(args))
-    return workspace, FileAlertEmitter(workspace.alert_log)
+def workspace_from_args(args: argparse.Namespace) -> tuple[PromotionWorkspace, OneShotAlerts]:
+    """The workspace for ``--root`` and the one-shot alert emitter for its settings."""
+    settings = settings_from_args(args)
+    dry_run = bool(getattr(args, "dry_run", False))
+    return PromotionWorkspace.from_settings(settings), OneShotAlerts(settings, dry_run=dry_run)
 
 
 @contextlib.contextmanager
-def alert_refusals(emitter: FileAlertEmitter, source: str) -> Iterator[None]:
+def alert_refusals(emitter: OneShotAlerts, source: str) -> Iterator[None]:
     """A safety refusal (missing policy, unparseable auto.toml, lock held) or a broken audit
     trail raises a critical alert, then propagates to the CLI's exit-code mapping."""
     try:
@@ -37,10 +39,7 @@ def alert_refusals(emitter: FileAlertEmitter, source: str) -> Iterator[None]:
 
 def operator_name(given: str | None) -> str:
     """``--by`` if given, else the login name (changes are always attributed to someone)."""
-    name = (given or "").strip() or getpass.getuser()
-    if name in {"auto", "rollback-guard", "writer"}:
-        raise SafetyRefusal(f"operator name {name!r} is reserved for automated actors")
-    return name
+    return check_operator((given or "").strip() or getpass.getuser())
 
 
 async def mirror_to_database(

@@ -8,24 +8,20 @@ import sys
 from collections.abc import Coroutine, Iterator
 from typing import Any
 
-from peaktrade_daemon.cli.promotion_support import (
-    alert_refusals,
-    mirror_to_database,
-    operator_name,
-    workspace_from_args,
-)
+from peaktrade_daemon.cli.promotion_support import operator_name, workspace_from_args
 from peaktrade_daemon.clock import SystemClock
 from peaktrade_daemon.errors import EXIT_FAILED, EXIT_OK, DataError, UsageError
-from peaktrade_daemon.promotion.review import ProposalFiles, approve_proposal, review_record
+from peaktrade_daemon.promotion.operator import (
+    approve,
+    list_reviews,
+    open_proposal,
+    reject,
+    sync_proposal,
+)
+from peaktrade_daemon.promotion.review import ProposalFiles
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.storage.db import open_database
-from peaktrade_daemon.storage.promotion_store import (
-    ProposalRow,
-    get_proposal,
-    list_proposals,
-    set_review,
-    upsert_proposal,
-)
+from peaktrade_daemon.storage.promotion_store import ProposalRow
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -59,10 +55,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def _files(workspace: PromotionWorkspace, proposal_id: str) -> ProposalFiles:
-    try:
-        return ProposalFiles.open(workspace.proposals_dir, proposal_id)
-    except (FileNotFoundError, ValueError) as exc:
-        raise UsageError(str(exc)) from exc
+    return open_proposal(workspace, proposal_id)
 
 
 @contextlib.contextmanager
@@ -75,19 +68,9 @@ def _damaged_as_usage() -> Iterator[None]:
 
 
 async def _row(workspace: PromotionWorkspace, files: ProposalFiles) -> ProposalRow | None:
-    meta, created_at = files.meta, files.created_at  # read before the database is opened
     database = await open_database(workspace.database_url)
     try:
-        await upsert_proposal(
-            database,
-            proposal_id=files.proposal_id,
-            created_at=created_at,
-            mode=str(meta.get("mode")),
-            source=str(meta.get("source", "promote")),
-            candidates=int(meta.get("candidates", 0)),
-            accepted=int(meta.get("accepted", 0)),
-        )
-        return await get_proposal(database, files.proposal_id)
+        return await sync_proposal(database, files)
     finally:
         await database.close()
 
@@ -97,18 +80,14 @@ def handle_list(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
     workspace, _ = workspace_from_args(args)
 
     async def run() -> int:
-        damaged = 0
-        for files in ProposalFiles.all(workspace.proposals_dir):
-            try:
-                await _row(workspace, files)
-            except DataError as exc:  # one damaged proposal must not hide the others
-                damaged += 1
-                print(f"warning: skipped proposal {files.proposal_id}: {exc}", file=sys.stderr)
+        skipped: list[str] = []
         database = await open_database(workspace.database_url)
         try:
-            rows = await list_proposals(database, args.status)
+            rows = await list_reviews(database, workspace, args.status, skipped=skipped)
         finally:
             await database.close()
+        for problem in skipped:
+            print(f"warning: {problem}", file=sys.stderr)
         for row in rows:
             who = f" by {row.reviewed_by}" if row.reviewed_by else ""
             print(
@@ -117,7 +96,7 @@ def handle_list(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
             )
         if not rows:
             print("no proposals")
-        return EXIT_FAILED if damaged else EXIT_OK
+        return EXIT_FAILED if skipped else EXIT_OK
 
     return run()
 
@@ -143,49 +122,40 @@ def handle_show(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
 
 
 def handle_approve(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
-    """Apply one bounded step per accepted key, attributed to the operator."""
+    """Apply one bounded step per accepted key, attributed to the operator (the same code path
+    as the review page's approve button: :func:`peaktrade_daemon.promotion.operator.approve`)."""
     workspace, emitter = workspace_from_args(args)
-    files = _files(workspace, args.proposal_id)
     operator = operator_name(args.by)
+    _files(workspace, args.proposal_id)  # a malformed id is refused before the database opens
 
     async def run() -> int:
-        with _damaged_as_usage():
-            row = await _row(workspace, files)
-            files.accepted_patches()  # damaged patches: refuse before anything is recorded
-        if row is not None and row.status == "rejected":
-            raise UsageError(f"proposal {files.proposal_id} was rejected by {row.reviewed_by}")
-        now = SystemClock().now()
-        with alert_refusals(emitter, "promotion"):
-            outcomes = approve_proposal(
-                files, workspace, operator, args.note, now, dry_run=bool(args.dry_run)
-            )
-        for outcome in outcomes:
+        database = await open_database(workspace.database_url)
+        try:
+            with _damaged_as_usage():
+                result = await approve(
+                    workspace,
+                    database,
+                    args.proposal_id,
+                    operator,
+                    args.note,
+                    SystemClock().now(),
+                    alerts=emitter,
+                    dry_run=bool(args.dry_run),
+                )
+        finally:
+            await database.close()
+        for outcome in result.outcomes:
             state = (
                 f"applied {outcome.before!r} -> {outcome.after!r}"
                 if outcome.applied
                 else "not applied"
             )
             print(f"{outcome.key}: {state} ({outcome.reason})")
-        if args.dry_run:
+        if result.dry_run:
             return EXIT_OK
-        done = all(
-            o.reached_target or o.reason == "already at the proposed value" for o in outcomes
-        )
-        database = await open_database(workspace.database_url)
-        try:
-            await set_review(
-                database,
-                files.proposal_id,
-                status="applied" if done else "approved",
-                by=operator,
-                note=args.note,
-                at=now,
-            )
-        finally:
-            await database.close()
-        await mirror_to_database(workspace)
         remaining = "approved; more steps remain (approve again after the cooldown)"
-        print(f"proposal {files.proposal_id}: {'applied' if done else remaining}")
+        done = result.status == "applied"
+        print(f"proposal {result.proposal_id}: {'applied' if done else remaining}")
         return EXIT_OK
 
     return run()
@@ -194,33 +164,28 @@ def handle_approve(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
 def handle_reject(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
     """Record the rejection (and its note) in the database and the audit trail."""
     workspace, _ = workspace_from_args(args)
-    files = _files(workspace, args.proposal_id)
     operator = operator_name(args.by)
+    _files(workspace, args.proposal_id)  # a malformed id is refused before the database opens
 
     async def run() -> int:
-        with _damaged_as_usage():
-            row = await _row(workspace, files)
-        if row is not None and row.status in {"applied", "rejected"}:
-            raise UsageError(
-                f"proposal {files.proposal_id} is already {row.status}; "
-                "to undo applied changes use `overrides rollback`"
-            )
-        if args.dry_run:
-            print(f"would reject {files.proposal_id}")
-            return EXIT_OK
-        now = SystemClock().now()
-        workspace.audit().append(
-            [review_record(files.proposal_id, "rejected", operator, args.note, now)]
-        )
         database = await open_database(workspace.database_url)
         try:
-            await set_review(
-                database, files.proposal_id, status="rejected", by=operator, note=args.note, at=now
-            )
+            with _damaged_as_usage():
+                result = await reject(
+                    workspace,
+                    database,
+                    args.proposal_id,
+                    operator,
+                    args.note,
+                    SystemClock().now(),
+                    dry_run=bool(args.dry_run),
+                )
         finally:
             await database.close()
-        await mirror_to_database(workspace)
-        print(f"proposal {files.proposal_id}: rejected by {operator}")
+        if result.dry_run:
+            print(f"would reject {result.proposal_id}")
+        else:
+            print(f"proposal {result.proposal_id}: rejected by {result.operator}")
         return EXIT_OK
 
     return run()

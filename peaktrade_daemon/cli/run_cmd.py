@@ -88,6 +88,7 @@ def options_from_args(args: argparse.Namespace) -> DaemonOptions:
         dry_run=bool(getattr(args, "dry_run", False)),
         no_alerts=bool(args.no_alerts),
         no_scheduler=bool(args.no_scheduler),
+        verbose=bool(getattr(args, "verbose", False)),
         tag=args.tag,
         symbols=tuple(args.symbol or ()),
         strategy=args.strategy,

@@ -123,8 +123,12 @@ class TradingCalendar:
             return (end - start).total_seconds()
         weeks = max(0, int((end - start).total_seconds() // WEEK_S) - 4)
         rest_start = start + timedelta(weeks=weeks)
-        partial = sum((hi - lo).total_seconds() for lo, hi in self.windows(rest_start, end))
-        return weeks * self.weekly_open_s + partial
+        # Summing timedeltas is exact (integer microseconds); summing float seconds drifted a
+        # few ulps past the span itself.
+        partial = sum((hi - lo for lo, hi in self.windows(rest_start, end)), timedelta())
+        return min(
+            weeks * self.weekly_open_s + partial.total_seconds(), (end - start).total_seconds()
+        )
 
     def bars_per_year(self, timeframe_s: float) -> float:
         """How many bars of this length the market produces in a year (annualisation factor).

@@ -68,9 +68,23 @@ class Feeds:
         self._clock = clock
         self._replay = ReplayFeed(settings, clock)
         self._ccxt: Feed | None = None
-        self._calendars = {
-            name: TradingCalendar(cal, name) for name, cal in settings.calendars.items()
-        }
+        self._calendars = _calendars(settings)
+
+    async def reconfigure(self, settings: DaemonSettings) -> None:
+        """Adopt reloaded settings (symbols, calendars, replay, ccxt) in place, so every monitor
+        holding this object sees them. Replay restarts its clock only when ``[replay]`` changed
+        (a new ``start`` or ``speed`` means a new replay); a changed ``[ccxt]`` closes the old
+        exchange client, and the next ccxt symbol asked for opens a new one."""
+        old, self.settings = self.settings, settings
+        self._calendars = _calendars(settings)
+        if settings.replay != old.replay:
+            await self._replay.close()
+            self._replay = ReplayFeed(settings, self._clock)
+        else:
+            self._replay.settings = settings
+        if self._ccxt is not None and settings.ccxt != old.ccxt:
+            ccxt, self._ccxt = self._ccxt, None
+            await ccxt.close()
 
     def spec(self, symbol: str) -> SymbolSettings:
         """Settings of ``symbol``; a symbol not in ``[symbols]`` is a configuration error."""
@@ -121,3 +135,7 @@ class Feeds:
         await self._replay.close()
         if self._ccxt is not None:
             await self._ccxt.close()
+
+
+def _calendars(settings: DaemonSettings) -> dict[str, TradingCalendar]:
+    return {name: TradingCalendar(cal, name) for name, cal in settings.calendars.items()}

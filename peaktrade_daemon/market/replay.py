@@ -44,7 +44,7 @@ class ReplayFeed:
     name = "replay"
 
     def __init__(self, settings: DaemonSettings, clock: Clock) -> None:
-        self._settings = settings
+        self.settings = settings
         self._clock = clock
         self._started_at = clock.now()
         self._cache: dict[Path, tuple[tuple[int, int], Bars]] = {}
@@ -52,17 +52,17 @@ class ReplayFeed:
 
     def replay_time(self, full: Bars) -> datetime:
         """Now in replay time for a symbol whose whole file is ``full``."""
-        start = self._settings.replay.start
+        start = self.settings.replay.start
         if start is None:
             anchor = full.as_of
         else:
             anchor = start if start.tzinfo else start.replace(tzinfo=UTC)
         elapsed = self._clock.now() - self._started_at
-        return anchor + elapsed * self._settings.replay.speed
+        return anchor + elapsed * self.settings.replay.speed
 
     async def history(self, symbol: str, spec: SymbolSettings) -> Bars:
         """Every bar in the symbol's file (cached), ``as_of`` its last bar."""
-        path = replay_file(self._settings, symbol, spec)
+        path = replay_file(self.settings, symbol, spec)
         try:
             stat = os.stat(path)
         except OSError as exc:

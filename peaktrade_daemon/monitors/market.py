@@ -64,6 +64,10 @@ class MarketMonitor:
         self._owns_feeds = feeds is None
         self.settings, self.feeds, self.clock = resolve(settings, feeds, clock)
 
+    def reconfigure(self, settings: DaemonSettings) -> None:
+        """Adopt new settings (lookbacks, thresholds) from the next check on."""
+        self.settings = settings
+
     def _compute(self, bars: Bars) -> dict[str, float]:
         cfg = self.settings.monitors.market
         tf_s = timeframe_seconds(bars.timeframe)

@@ -46,15 +46,24 @@ class PerformanceMonitor:
         clock: Clock | None = None,
     ) -> None:
         self._owns_feeds = feeds is None
+        self._owns_source = source is None
         self.settings, self.feeds, self.clock = resolve(settings, feeds, clock)
+        self.source = source if source is not None else self._build_source(config)
+
+    def _build_source(self, config: PeakConfig | None) -> PortfolioSource:
         cfg = self.settings.monitors.performance
-        if source is None:
-            if cfg.source == "ledger":
-                source = LedgerPortfolio(self.settings, self.clock, cfg.ledger_stale_after_s)
-            else:
-                config = config if config is not None else trading_config(self.settings)
-                source = PaperPortfolio(self.feeds, config, cfg.history_bars)
-        self.source = source
+        if cfg.source == "ledger":
+            return LedgerPortfolio(self.settings, self.clock, cfg.ledger_stale_after_s)
+        config = config if config is not None else trading_config(self.settings)
+        return PaperPortfolio(self.feeds, config, cfg.history_bars)
+
+    def reconfigure(self, settings: DaemonSettings, config: PeakConfig) -> None:
+        """Adopt new settings and the effective config (a reload, or live overrides changed
+        ``portfolio.leverage``); a portfolio source built here is rebuilt on them, an injected
+        one is the caller's."""
+        self.settings = settings
+        if self._owns_source:
+            self.source = self._build_source(config)
 
     async def close(self) -> None:
         """Close the market data feeds this monitor built itself (injected ones are the

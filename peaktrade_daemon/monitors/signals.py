@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.config import PeakConfig
-from peaktrade_daemon.errors import DataError, FeedError
+from peaktrade_daemon.errors import ConfigError, DataError, FeedError
 from peaktrade_daemon.market.bars import Bars
 from peaktrade_daemon.market.feeds import MarketSource
 from peaktrade_daemon.monitors.defaults import close_feeds, resolve, trading_config
@@ -51,23 +51,40 @@ class SignalMonitor:
         feeds: MarketSource | None = None,
         config: PeakConfig | None = None,
         clock: Clock | None = None,
+        strategy: str | None = None,
     ) -> None:
         self._owns_feeds = feeds is None
         self.settings, self.feeds, self.clock = resolve(settings, feeds, clock)
         self.config = config if config is not None else trading_config(self.settings)
-        self.strategies: tuple[Strategy, ...] = enabled_strategies(self.config)
+        self.only = strategy
+        self.strategies: tuple[Strategy, ...] = self._enabled(self.config)
         self._histories: dict[tuple[str, str], StrategyHistory] = {}
         self._lock = asyncio.Lock()
 
     def reconfigure(self, settings: DaemonSettings, config: PeakConfig) -> None:
         """Adopt new settings and config; histories of strategies whose parameters changed (and
         all of them when the history bound changed) start again."""
-        strategies = enabled_strategies(config)
+        strategies = self._enabled(config)
         unchanged = {s.name for s in strategies if s in self.strategies}
         if settings.monitors.signals.history_limit != self.settings.monitors.signals.history_limit:
             unchanged = set()
         self._histories = {k: h for k, h in self._histories.items() if k[0] in unchanged}
         self.settings, self.config, self.strategies = settings, config, strategies
+
+    def _enabled(self, config: PeakConfig) -> tuple[Strategy, ...]:
+        """The enabled strategies, or only ``strategy`` (``--strategy``) when one was named; a
+        name that is not enabled is a configuration error, never an empty signal set."""
+        strategies = enabled_strategies(config)
+        if self.only is None:
+            return strategies
+        chosen = tuple(s for s in strategies if s.name == self.only)
+        if not chosen:
+            enabled = ", ".join(s.name for s in strategies) or "none"
+            raise ConfigError(
+                f"strategy {self.only!r} is not enabled (enabled: {enabled})",
+                key=f"strategy.{self.only}",
+            )
+        return chosen
 
     def history(self, strategy: str, symbol: str) -> StrategyHistory:
         """The recorded signal history of one strategy on one symbol."""

@@ -97,22 +97,28 @@ class ProposalFiles:
         """``OPERATOR_CHECKLIST.md``."""
         return self._read(CHECKLIST_FILE)
 
-    def accepted_patches(self) -> list[ConfigPatch]:
-        """The patches the proposal accepted (``config_patches.json``)."""
+    def decisions(self) -> list[dict[str, Any]]:
+        """Every candidate's stored decision (``config_patches.json``), accepted or not."""
         path = self.directory / PATCHES_FILE
         candidates = self._json_object(PATCHES_FILE).get("candidates")
         if not isinstance(candidates, list):
             raise DataError(f"{path}: 'candidates' must be an array")
-        patches: list[ConfigPatch] = []
         for index, entry in enumerate(candidates):
             if not isinstance(entry, dict) or not isinstance(entry.get("patch"), dict):
                 raise DataError(f"{path}: candidate {index}: expected an object with 'patch'")
+        return [dict(entry) for entry in candidates]
+
+    def accepted_patches(self) -> list[ConfigPatch]:
+        """The patches the proposal accepted (``config_patches.json``)."""
+        patches: list[ConfigPatch] = []
+        for index, entry in enumerate(self.decisions()):
             if entry.get("verdict") != Verdict.ACCEPTED_FOR_PROPOSAL.value:
                 continue
             try:
                 patches.append(ConfigPatch.from_dict(entry["patch"]))
             except (TypeError, ValueError) as exc:
-                raise DataError(f"{path}: candidate {index}: invalid patch: {exc}") from exc
+                where = self.directory / PATCHES_FILE
+                raise DataError(f"{where}: candidate {index}: invalid patch: {exc}") from exc
         return patches
 
 

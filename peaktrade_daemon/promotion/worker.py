@@ -75,8 +75,11 @@ class PromotionWorker:
         publish: Callable[[Event], object] | None = None,
         mode_override: AutoApplyMode | None = None,
         queue_size: int = 64,
+        policy_source: Callable[[], AutoApplyPolicy | None] | None = None,
     ) -> None:
         self._workspace = PromotionWorkspace.from_settings(settings)
+        # The daemon hands in its validated snapshot's policy; alone, the worker reads the file.
+        self._policy_source = policy_source
         self._clock = clock
         self._alerts = alerts
         self._metrics = metrics
@@ -359,7 +362,10 @@ class PromotionWorker:
 
     async def _load_policy(self, *, keep_old: bool) -> None:
         try:
-            policy = await asyncio.to_thread(self._workspace.policy)
+            if self._policy_source is not None:
+                policy = self._policy_source()
+            else:
+                policy = await asyncio.to_thread(self._workspace.policy)
         except PolicyError as exc:
             await self._alert(
                 AlertLevel.CRITICAL, str(exc), {"file": str(self._workspace.policy_file)}
@@ -367,6 +373,8 @@ class PromotionWorker:
             if not keep_old:
                 self.policy = None
             return
+        if policy is None:  # promotion.worker_enabled turned off by a reload: stand still
+            logger.info("promotion worker turned off in the settings: nothing promoted")
         self.policy = policy
         if self.mode is AutoApplyMode.DISABLED and self.pending:
             logger.info("promotion disabled: %d pending step(s) dropped", len(self.pending))

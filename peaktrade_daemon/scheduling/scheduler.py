@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -76,9 +76,11 @@ class JobScheduler:
         jobs: JobsFile | None = None,
         include_tags: Sequence[str] = (),
         exclude_tags: Sequence[str] = (),
+        jobs_source: Callable[[], JobsFile] | None = None,
     ) -> None:
         self.settings = settings
         self.jobs = jobs
+        self._jobs_source = jobs_source
         self._runner = runner
         self._clock = clock
         self._include = tuple(include_tags)
@@ -132,9 +134,13 @@ class JobScheduler:
         await self._ready.wait()
 
     async def reload(self, settings: DaemonSettings) -> None:
-        """Adopt new settings and re-read jobs.toml; re-sync only changed schedules. On an
-        invalid jobs.toml this raises and the old jobs stay in force."""
-        jobs = await asyncio.to_thread(load_jobs, self._jobs_path(settings))
+        """Adopt new settings and jobs (from ``jobs_source``, the daemon's validated snapshot,
+        else by re-reading jobs.toml); re-sync only changed schedules. On an invalid jobs.toml
+        this raises and the old jobs stay in force."""
+        if self._jobs_source is not None:
+            jobs = self._jobs_source()
+        else:
+            jobs = await asyncio.to_thread(load_jobs, self._jobs_path(settings))
         self.settings, self.jobs = settings, jobs
         if self._scheduler is not None:
             self.last_sync = await self._sync(self._scheduler)

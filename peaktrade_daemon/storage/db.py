@@ -278,3 +278,10 @@ async def open_database(url: str, *, migrations: Sequence[Migration] = MIGRATION
         await database.close()
         raise
     return database
+
+
+def database_missing(url: str) -> bool:
+    """True when ``url`` names a SQLite file that does not exist yet (reading commands and
+    one-shot alerts must not create it)."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists()

@@ -14,7 +14,19 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, delete, func, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Text,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -189,9 +201,28 @@ class RunStore:
             result[name] = when if when.tzinfo else when.replace(tzinfo=UTC)
         return result
 
-    async def prune(self, *, workflow_runs: int, decisions: int) -> None:
+    async def mark_interrupted(self, reason: str, now: datetime) -> list[str]:
+        """Runs still ``pending`` or ``running`` (their process was killed) become ``failed``
+        with ``reason``; returns their ids. Called once at daemon start-up, before anything
+        runs, so no run of this process can be caught."""
+        unfinished = WorkflowRunRow.state.in_(("pending", "running"))
+        async with self.database.session() as session:
+            ids = list(
+                (await session.scalars(select(WorkflowRunRow.run_id).where(unfinished))).all()
+            )
+            if ids:
+                await session.execute(
+                    update(WorkflowRunRow)
+                    .where(WorkflowRunRow.run_id.in_(ids))
+                    .values(state="failed", error=reason, finished_at=now)
+                )
+        return ids
+
+    async def prune(self, *, workflow_runs: int, decisions: int) -> dict[str, int]:
         """Keep only the newest ``workflow_runs`` runs and ``decisions`` decisions, and as many
-        cycle summaries (every cycle stores one decision and one summary)."""
+        cycle summaries (every cycle stores one decision and one summary); returns the rows
+        deleted per table."""
+        deleted = {"workflow_runs": 0, "decisions": 0, "cycle_summaries": 0}
         async with self.database.session() as session:
             cutoff = (
                 select(WorkflowRunRow.created_at)
@@ -201,12 +232,16 @@ class RunStore:
             )
             oldest_kept = (await session.execute(cutoff)).scalar()
             if oldest_kept is not None:
-                await session.execute(
+                result = await session.execute(
                     delete(WorkflowRunRow).where(WorkflowRunRow.created_at < oldest_kept)
                 )
+                deleted["workflow_runs"] = _count(result)
             last = (await session.execute(select(func.max(DecisionRow.id)))).scalar()
             if last is not None:
-                await session.execute(delete(DecisionRow).where(DecisionRow.id <= last - decisions))
+                result = await session.execute(
+                    delete(DecisionRow).where(DecisionRow.id <= last - decisions)
+                )
+                deleted["decisions"] = _count(result)
             cycle_cutoff = (
                 select(CycleSummaryRow.started_at)
                 .order_by(CycleSummaryRow.started_at.desc())
@@ -215,6 +250,13 @@ class RunStore:
             )
             oldest_cycle = (await session.execute(cycle_cutoff)).scalar()
             if oldest_cycle is not None:
-                await session.execute(
+                result = await session.execute(
                     delete(CycleSummaryRow).where(CycleSummaryRow.started_at < oldest_cycle)
                 )
+                deleted["cycle_summaries"] = _count(result)
+        return deleted
+
+
+def _count(result: Any) -> int:
+    """Rows a DELETE removed (``rowcount``; -1 from a driver that cannot tell counts as 0)."""
+    return max(0, int(getattr(result, "rowcount", 0) or 0))

@@ -133,9 +133,12 @@ class CycleRunner:
         self._out = out
         self._publish = publish
 
-    def reload(self, settings: DaemonSettings) -> None:
-        """Use a new settings snapshot from the next cycle on."""
+    def reload(self, settings: DaemonSettings, decider: DecisionMaker | None = None) -> None:
+        """Use a new settings snapshot (and the decision engine built on its criteria) from the
+        next cycle on."""
         self.settings = settings
+        if decider is not None:
+            self._decider = decider
 
     async def _check_all(self, symbols: Sequence[str]) -> Results:
         calls = [
@@ -285,10 +288,14 @@ class CycleRunner:
                 view["metrics"][role] = dict(result.metrics)
                 view["statuses"][role] = result.status
                 if result.status == "critical":
+                    text = "; ".join(result.alerts) or "status critical"
+                    # The monitors' own alert texts already start with the symbol.
+                    if not text.startswith(f"{symbol}:"):
+                        text = f"{symbol}: {text}"
                     await self._alert(
                         AlertLevel.CRITICAL,
                         f"monitor.{role}",
-                        f"{symbol}: " + ("; ".join(result.alerts) or "status critical"),
+                        text,
                         {"symbol": symbol, "metrics": dict(result.metrics)},
                         dry_run,
                     )

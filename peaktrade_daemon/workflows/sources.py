@@ -18,26 +18,38 @@ from peaktrade_daemon.workflows.ports import EquitySource, Monitor, MonitorResul
 
 @dataclass(frozen=True, slots=True)
 class WorkflowSources:
-    """Everything the in-process workflow types read. ``effective_config`` returns the config
+    """Everything the in-process workflow types read. ``current_settings`` returns the settings
+    in force *now* (the daemon's latest snapshot after a SIGHUP), ``effective_config`` the config
     as components see it now (base + overrides allowed by the environment gate)."""
 
-    settings: DaemonSettings
+    current_settings: Callable[[], DaemonSettings]
     market: Monitor
     signals: Monitor
     performance: Monitor
     equity: EquitySource
     effective_config: Callable[[], PeakConfig]
 
+    @property
+    def settings(self) -> DaemonSettings:
+        """The settings in force now."""
+        return self.current_settings()
 
-def effective_config_loader(settings: DaemonSettings) -> Callable[[], PeakConfig]:
-    """The live-override aware config loader for ``settings`` (re-read on every call)."""
+
+def effective_config_loader(
+    settings: DaemonSettings | Callable[[], DaemonSettings],
+) -> Callable[[], PeakConfig]:
+    """The live-override aware config loader (re-read on every call, so an auto.toml change
+    applied since start-up counts). Given a callable, the paths come from the settings it
+    returns at each call, so a reload that moves a file is followed."""
+    current = settings if callable(settings) else (lambda: settings)
 
     def load() -> PeakConfig:
+        now = current()
         return load_effective_config(
-            settings.path(settings.paths.config_file),
-            root=settings.root,
-            auto_overrides_path=settings.path(settings.paths.live_overrides_file),
-            offline_dir=settings.path(settings.paths.offline_overrides_dir),
+            now.path(now.paths.config_file),
+            root=now.root,
+            auto_overrides_path=now.path(now.paths.live_overrides_file),
+            offline_dir=now.path(now.paths.offline_overrides_dir),
         )
 
     return load

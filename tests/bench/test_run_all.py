@@ -97,3 +97,23 @@ def test_run_all_as_a_script_on_one_bench(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 1 and "no benchmark rows" in proc.stderr
+
+
+def test_every_bench_script_imports_and_declares_numeric_targets() -> None:
+    """Each script loads through the runner (dataclasses need sys.modules), and no row literal
+    gives a text target, which the table could not compare; running them is `make bench`'s job."""
+    import ast
+
+    from bench import run_all
+
+    for path in run_all.discover():
+        module = run_all.load(path)
+        assert callable(getattr(module, "main", None)), path
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Dict):
+                for key, value in zip(node.keys, node.values, strict=True):
+                    if isinstance(key, ast.Constant) and key.value == "target":
+                        assert not isinstance(value, ast.JoinedStr), f"{path.name}: text target"
+                        assert not (
+                            isinstance(value, ast.Constant) and isinstance(value.value, str)
+                        ), f"{path.name}: text target"

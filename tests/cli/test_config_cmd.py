@@ -73,6 +73,20 @@ def test_config_check_reports_bad_override_and_exits_1(project_root: Path) -> No
     )
 
 
+def test_config_check_covers_jobs_and_promotion_policy(project_root: Path) -> None:
+    jobs = project_root / "config" / "scheduler" / "jobs.toml"
+    jobs.write_text(jobs.read_text().replace('daily_time = "12:00"', 'daily_time = "25:00"'))
+    (project_root / "config" / "promotion.toml").unlink()
+    proc = run(project_root, "config", "check")
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("BAD  scheduled jobs") for line in lines), proc.stdout
+    assert "autonomous_midday_check" in proc.stdout
+    assert any(line.startswith("BAD  promotion policy") for line in lines), proc.stdout
+    assert "promotion policy not found" in proc.stdout
+    assert "2 problem(s) found" in lines
+
+
 def test_config_check_broken_base_config(project_root: Path) -> None:
     (project_root / "config" / "config.toml").write_text("[portfolio\n")
     proc = run(project_root, "config", "check")

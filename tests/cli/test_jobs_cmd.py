@@ -160,7 +160,7 @@ async def test_shipped_autonomous_jobs_due_at_0816_and_0814(stack: Stack) -> Non
         runner = JobRunner(
             engine=stack.engine, clock=stack.clock, cycle=stack.cycle, store=stack.store
         )
-        stack.at("2017-04-26T17:00")
+        await stack.at("2017-07-19T07:00")
         at_0814, at_0816 = (
             due_jobs(jobs, now=now, last_fire_times={}, default_zone="UTC", grace_s=3600.0)
             for now in (

@@ -141,3 +141,12 @@ def test_is_open_agrees_with_open_time(moment: datetime) -> None:
     for cal in (FX, NASDAQ, CRYPTO):
         one_minute = cal.open_seconds_between(moment, moment + timedelta(minutes=1))
         assert (one_minute == 60) is cal.is_open(moment)
+
+
+def test_open_time_never_exceeds_the_span_by_rounding() -> None:
+    """Regression: hypothesis found 156120.00000000003 open seconds in a 156120 s span."""
+    start = datetime(2024, 3, 4, 14, 30, 0, 1, tzinfo=UTC)
+    for span_s in (156120, 3 * 86400 + 7, 29 * 86400 + 0.5):
+        end = start + timedelta(seconds=span_s)
+        for cal in (FX, NASDAQ, CRYPTO):
+            assert cal.open_seconds_between(start, end) <= (end - start).total_seconds()

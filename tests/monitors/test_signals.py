@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from peaktrade_daemon.clock import ManualClock
+from peaktrade_daemon.errors import ConfigError
 from peaktrade_daemon.monitors.signals import SignalMonitor
 from peaktrade_daemon.settings import load_settings
 from tests.market.samples import frame
@@ -96,3 +97,16 @@ async def test_too_few_bars_for_the_strategies_is_missing_not_flat(project_root:
     assert result.missing["signal_strength"] == (
         "not enough data: 22 bars, the enabled strategies need 30"
     )
+
+
+async def test_strategy_restriction_uses_only_that_strategy(project_root: Path) -> None:
+    settings = load_settings(project_root)
+    clock = ManualClock(datetime(2030, 1, 1, tzinfo=UTC))
+    only = SignalMonitor(settings, clock=clock, strategy="breakout")
+    assert [s.name for s in only.strategies] == ["breakout"]
+    async with asyncio.timeout(10):
+        result = await only.check_conditions("GOOG")
+    assert result.labels.get("strategy", "breakout") == "breakout"
+    assert set(only._histories) == {("breakout", "GOOG")}
+    with pytest.raises(ConfigError, match="'nope' is not enabled"):
+        SignalMonitor(settings, clock=clock, strategy="nope")

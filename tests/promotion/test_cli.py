@@ -159,8 +159,10 @@ def test_overrides_rollback_clear_and_dry_run(project_root: Path) -> None:
     }
 
     snapshot = auto.read_bytes()
-    assert cli(project_root, "--dry-run", "overrides", "clear").returncode == 0
+    dry = cli(project_root, "--dry-run", "overrides", "clear")
+    assert dry.returncode == 0
     assert auto.read_bytes() == snapshot  # dry run writes nothing
+    assert "would clear portfolio.leverage: 1.25 -> None" in dry.stdout.splitlines()
 
     assert cli(project_root, "overrides", "clear", "--by", "carol").returncode == 0
     assert tomllib.loads(auto.read_text())["auto_applied"] == {}
@@ -172,6 +174,8 @@ def test_overrides_rollback_clear_and_dry_run(project_root: Path) -> None:
         cli(project_root, "overrides", "rollback", "--steps", "3", "--by", "carol").returncode == 0
     )
     assert tomllib.loads(auto.read_text())["auto_applied"] == {}
+    nothing = cli(project_root, "overrides", "clear", "--by", "carol")
+    assert nothing.returncode == 0 and "nothing to clear" in nothing.stdout.splitlines()
     assert (
         cli(project_root, "overrides", "rollback", "--to-backup", "--by", "carol").returncode == 0
     )

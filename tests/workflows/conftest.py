@@ -1,14 +1,16 @@
-"""Fixtures for the workflow side: a state database, data-backed sources, an engine, a cycle.
+"""Fixtures for the workflow side: a state database, the real monitors on the replay feed with a
+ManualClock, the real decision engine, the workflow engine and the cycle runner.
 
-``stack`` is the one place that chooses the monitors and decision engine; switching to the real
-monitors on the replay feed (with a ManualClock) is a change here only.
+``stack`` builds them with the same builder the daemon and ``jobs run`` use
+(``workflows.runtime.build_components`` / ``build_runtime``); a test picks a market situation by
+picking a data time (:meth:`Stack.at` re-anchors the replay feed there).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,48 +19,32 @@ import pytest
 
 from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.clock import ManualClock
-from peaktrade_daemon.decision import DecisionEngine
-from peaktrade_daemon.settings import DaemonSettings, DecisionSection, load_settings
+from peaktrade_daemon.monitors.defaults import trading_config
+from peaktrade_daemon.settings import DaemonSettings, load_settings
 from peaktrade_daemon.storage.db import Database, open_database
 from peaktrade_daemon.storage.runs import RunStore
-from peaktrade_daemon.workflows.catalog import build_workflows
-from peaktrade_daemon.workflows.cycle import CycleMonitors, CycleRunner
+from peaktrade_daemon.workflows.cycle import CycleRunner
 from peaktrade_daemon.workflows.engine import WorkflowEngine
-from peaktrade_daemon.workflows.sources import WorkflowSources, effective_config_loader
-from tests.workflows.sample_sources import (
-    DataWindow,
-    SampleMarketMonitor,
-    SamplePerformanceMonitor,
-    SampleSignalMonitor,
+from peaktrade_daemon.workflows.runtime import (
+    WorkflowComponents,
+    build_components,
+    build_runtime,
 )
 
-FILES = {
-    "BTC/USD": ("BTCUSD.csv", "1M"),
-    "BTC/EUR": ("BTCUSD.csv", "1M"),
-    "EUR/USD": ("EURUSD.csv", "1h"),
-    "GOOG": ("GOOG.csv", "1d"),
-}
-
-# The real decision engine with small criteria sets that the sample windows reach.
+# Small criteria sets (the real decision engine, comparison ``gt``, bands 0.6 / 0.4) whose
+# outcomes the tests reach by picking data times.
 CRITERIA: dict[str, list[dict[str, Any]]] = {
     "signal_analysis": [
         {"name": "signal_strength", "threshold": 0.6, "weight": 2.0},
         {"name": "signal_consistency", "threshold": 0.5},
     ],
-    "risk_check": [{"name": "current_drawdown", "threshold": 0.1}],
+    "risk_check": [{"name": "current_drawdown", "threshold": 0.02}],
     "market_scan": [
         {"name": "activity_level", "threshold": 0.3},
         {"name": "volume_ratio", "threshold": 1.0},
     ],
     "portfolio_analysis": [{"name": "sharpe_ratio", "threshold": -100.0}],
 }
-
-
-def decision_engine() -> DecisionEngine:
-    """The real engine on :data:`CRITERIA` (comparison ``gt``, bands 0.6 / 0.4)."""
-    return DecisionEngine(
-        DecisionSection.model_validate({t: {"criteria": c} for t, c in CRITERIA.items()})
-    )
 
 
 Alert = tuple[AlertLevel, str, str, dict[str, Any]]
@@ -92,60 +78,89 @@ class Stack:
     """Everything a workflow test touches."""
 
     settings: DaemonSettings
-    window: DataWindow
     clock: ManualClock
     database: Database
     store: RunStore
     alerts: RecordingAlerts
+    components: WorkflowComponents
     engine: WorkflowEngine
     cycle: CycleRunner
     output: list[str]
+    overrides: dict[str, Any] = field(default_factory=dict)
 
-    def at(self, when: str) -> None:
-        """Move the data window's "now" (UTC)."""
-        self.window.now = datetime.fromisoformat(when).replace(tzinfo=UTC)
+    async def at(self, when: str) -> None:
+        """Make ``when`` (UTC) the replay feed's "now" at the current clock time."""
+        start = datetime.fromisoformat(when).replace(tzinfo=UTC)
+        await self.reconfigure({"replay": {"start": start}})
+
+    async def leverage_book(self) -> None:
+        """A paper book sized at all of equity with leverage 2 (config.toml edited, reloaded),
+        at 2005-06-13: GOOG's book then lost more than 4 % on the last session, a critical
+        daily loss for the performance monitor."""
+        config = Path(self.settings.root) / "config" / "config.toml"
+        text = config.read_text()
+        text = text.replace("max_position_pct = 0.25 ", "max_position_pct = 1.0 ")
+        config.write_text(text.replace("leverage = 1.0 ", "leverage = 2.0 "))
+        await self.at("2005-06-13T00:00")
+
+    async def reconfigure(self, overrides: dict[str, dict[str, Any]] | None = None) -> None:
+        """Reload settings (the stack's overrides plus these, by section) and the effective
+        config from the root, and hand them to every part as a daemon reload does."""
+        for key, value in (overrides or {}).items():
+            self.overrides[key] = {**self.overrides.get(key, {}), **value}
+        self.settings = stack_settings(self.settings.root, self.overrides)
+        config = await asyncio.to_thread(trading_config, self.settings)
+        decider = await self.components.reconfigure(self.settings, config)
+        self.engine.reload(self.settings)
+        self.cycle.reload(self.settings, decider)
 
 
-def stack_settings(root: Path) -> DaemonSettings:
-    return load_settings(root, cli_overrides={"cycle": {"symbols": ["EUR/USD"]}})
+def stack_settings(root: Path, overrides: dict[str, Any] | None = None) -> DaemonSettings:
+    base: dict[str, Any] = {
+        "cycle": {"symbols": ["EUR/USD"]},
+        "decision": {t: {"criteria": c} for t, c in CRITERIA.items()},
+    }
+    for key, value in (overrides or {}).items():
+        base[key] = {**base.get(key, {}), **value}
+    return load_settings(root, cli_overrides=base)
 
 
 @pytest.fixture
 async def stack(project_root: Path) -> AsyncIterator[Stack]:
-    settings = stack_settings(project_root)
-    window = DataWindow(project_root, FILES, datetime(2017, 4, 26, 17, tzinfo=UTC))
+    overrides = {"replay": {"start": datetime(2017, 7, 19, 7, tzinfo=UTC)}}
+    settings = stack_settings(project_root, overrides)
     clock = ManualClock(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
     async with asyncio.timeout(30):
         database = await open_database(f"sqlite+aiosqlite:///{project_root / 'state' / 'pt.db'}")
     store = RunStore(database)
     alerts = RecordingAlerts()
-    performance = SamplePerformanceMonitor(window)
-    sources = WorkflowSources(
-        settings=settings,
-        market=SampleMarketMonitor(window),
-        signals=SampleSignalMonitor(window),
-        performance=performance,
-        equity=performance.equity,
-        effective_config=effective_config_loader(settings),
-    )
-    engine = WorkflowEngine(
-        settings=settings,
-        workflows=build_workflows(sources),
-        store=store,
-        alerts=alerts,
-        clock=clock,
-    )
+    components = build_components(settings, clock=clock, config=trading_config(settings))
     output: list[str] = []
-    cycle = CycleRunner(
-        settings=settings,
-        monitors=CycleMonitors(sources.market, sources.signals, sources.performance),
-        decider=decision_engine(),
-        engine=engine,
+    holder: list[Stack] = []
+    runtime = build_runtime(
+        settings,
         clock=clock,
         store=store,
         alerts=alerts,
+        components=components,
         out=output.append,
+        current_settings=lambda: holder[0].settings,
     )
-    yield Stack(settings, window, clock, database, store, alerts, engine, cycle, output)
+    assert runtime.cycle is not None
+    stack = Stack(
+        settings,
+        clock,
+        database,
+        store,
+        alerts,
+        components,
+        runtime.engine,
+        runtime.cycle,
+        output,
+        dict(overrides),
+    )
+    holder.append(stack)
+    yield stack
     async with asyncio.timeout(30):
+        await components.close()
         await database.close()

@@ -1,4 +1,5 @@
-"""The autonomous cycle on real data windows: one test per decision outcome, dry run, verbose."""
+"""The autonomous cycle end to end on the replay feed with a ManualClock (the real monitors and
+decision engine): one test per decision outcome, stale data, dry run, verbose."""
 
 from __future__ import annotations
 
@@ -7,17 +8,16 @@ import json
 from pathlib import Path
 
 from peaktrade_daemon.alerts.model import AlertLevel
-from peaktrade_daemon.settings import load_settings
 from tests.workflows.conftest import Stack
 
 
 async def test_execute_runs_the_workflow_and_stores_everything(stack: Stack) -> None:
     async with asyncio.timeout(60):
-        stack.at("2017-04-26T17:00")  # EUR/USD volume 2.5x its mean: unusual market
+        await stack.at("2017-07-19T07:00")  # EUR/USD volume 2.3x its mean: unusual market
         async with asyncio.timeout(30):
             summary = await stack.cycle.run_cycle()
         assert (summary.workflow_type, summary.action) == ("market_scan", "EXECUTE")
-        assert summary.selection_reason.startswith("EUR/USD: volume ratio 2.54")
+        assert summary.selection_reason.startswith("EUR/USD: volume ratio 2.28")
         assert summary.executed and summary.success and summary.run_id
         report = json.loads(
             (
@@ -55,9 +55,7 @@ async def test_execute_runs_the_workflow_and_stores_everything(stack: Stack) -> 
 
 async def test_alert_band_raises_a_warning(stack: Stack) -> None:
     async with asyncio.timeout(60):
-        stack.at(
-            "2017-04-25T17:00"
-        )  # activity 0.36 > 0.3 but volume ratio 0.52 < 1: half the weight
+        await stack.at("2017-05-17T20:00")  # activity 0.32 > 0.3, volume ratio 0.51 < 1: half
         async with asyncio.timeout(30):
             summary = await stack.cycle.run_cycle(workflow_type="market_scan")
         assert (summary.action, summary.confidence, summary.executed) == ("ALERT", 0.5, False)
@@ -69,7 +67,7 @@ async def test_alert_band_raises_a_warning(stack: Stack) -> None:
 
 async def test_skip_is_recorded_with_its_reason(stack: Stack) -> None:
     async with asyncio.timeout(60):
-        stack.at("2017-04-25T21:00")  # a quiet late-evening hour: neither criterion met
+        await stack.at("2017-10-23T22:00")  # a quiet late-evening hour: neither criterion met
         async with asyncio.timeout(30):
             summary = await stack.cycle.run_cycle(workflow_type="market_scan")
         assert (summary.action, summary.confidence, summary.executed) == ("SKIP", 0.0, False)
@@ -80,16 +78,8 @@ async def test_skip_is_recorded_with_its_reason(stack: Stack) -> None:
 
 async def test_cycles_that_run_nothing_still_keep_retention(stack: Stack) -> None:
     async with asyncio.timeout(60):
-        stack.cycle.reload(
-            load_settings(
-                stack.settings.root,
-                cli_overrides={
-                    "cycle": {"symbols": ["EUR/USD"]},
-                    "state": {"retention": {"decisions": 2}},
-                },
-            )
-        )
-        stack.at("2017-04-25T21:00")  # quiet: SKIP, so no workflow run prunes for the cycle
+        await stack.reconfigure({"state": {"retention": {"decisions": 2}}})
+        await stack.at("2017-10-23T22:00")  # quiet: SKIP, so no workflow run prunes for the cycle
         async with asyncio.timeout(30):
             for _ in range(3):
                 await stack.cycle.run_cycle(workflow_type="market_scan")
@@ -100,10 +90,11 @@ async def test_cycles_that_run_nothing_still_keep_retention(stack: Stack) -> Non
 
 async def test_wait_on_stale_data(stack: Stack) -> None:
     async with asyncio.timeout(60):
-        stack.at("2018-06-01T00:00")  # the EUR/USD sample ends 2018-02-07: every metric is stale
+        await stack.at("2018-06-01T00:00")  # the EUR/USD sample ends 2018-02-07: stale
         async with asyncio.timeout(30):
             summary = await stack.cycle.run_cycle()
-        assert summary.selection_reason == "nothing unusual: default workflow"
+        # Stale data makes the market monitor warn (rule 3), and its metrics are missing.
+        assert summary.workflow_type == "market_scan"
         assert summary.action == "WAIT" and not summary.executed
         [decision] = await stack.store.decisions()
         assert decision.details["metadata"]["missing_metrics"] == ["activity_level", "volume_ratio"]
@@ -115,21 +106,23 @@ async def test_wait_on_stale_data(stack: Stack) -> None:
 
 async def test_critical_monitor_becomes_a_critical_alert(stack: Stack) -> None:
     async with asyncio.timeout(60):
-        stack.at("2018-11-30T00:00")
+        await stack.leverage_book()
         async with asyncio.timeout(30):
-            summary = await stack.cycle.run_cycle(symbols=["BTC/USD"])
+            summary = await stack.cycle.run_cycle(symbols=["GOOG"])
         assert summary.workflow_type == "risk_check" and summary.action == "EXECUTE"
+        assert summary.selection_reason == "GOOG: performance monitor critical"
         critical = [a for a in stack.alerts.alerts if a[0] is AlertLevel.CRITICAL]
         assert any(
-            a[1] == "monitor.performance" and a[2].startswith("BTC/USD: drawdown") for a in critical
+            a[1] == "monitor.performance" and a[2].startswith("GOOG: daily_pnl_pct -4.1")
+            for a in critical
         )
 
 
 async def test_dry_run_writes_nothing_and_says_what_it_would_do(stack: Stack) -> None:
     async with asyncio.timeout(60):
-        stack.at("2018-11-30T00:00")
+        await stack.leverage_book()
         async with asyncio.timeout(30):
-            summary = await stack.cycle.run_cycle(symbols=["BTC/USD"], dry_run=True)
+            summary = await stack.cycle.run_cycle(symbols=["GOOG"], dry_run=True)
         assert summary.executed and summary.dry_run and summary.success
         assert summary.line().endswith("(dry run)")
         assert any(
@@ -142,7 +135,7 @@ async def test_dry_run_writes_nothing_and_says_what_it_would_do(stack: Stack) ->
 
 async def test_verbose_prints_monitors_criteria_and_reason(stack: Stack) -> None:
     async with asyncio.timeout(60):
-        stack.at("2017-04-24T17:00")  # a strong moving-average signal on EUR/USD
+        await stack.at("2017-11-15T03:00")  # a strong, consistent signal on EUR/USD
         async with asyncio.timeout(30):
             summary = await stack.cycle.run_cycle(verbose=True)
         assert summary.workflow_type == "signal_analysis"
@@ -161,7 +154,7 @@ async def test_a_failing_monitor_is_reported_not_fatal(stack: Stack) -> None:
             raise ConnectionError("feed down")
 
         stack.cycle._monitors.signals.check_conditions = broken  # type: ignore[method-assign]
-        stack.at("2017-04-26T17:00")
+        await stack.at("2017-07-19T07:00")
         async with asyncio.timeout(30):
             summary = await stack.cycle.run_cycle()
         assert summary.success and summary.monitor_errors == {

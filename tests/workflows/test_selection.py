@@ -88,19 +88,21 @@ def test_missing_metric_never_triggers_a_rule() -> None:
 @pytest.mark.parametrize(
     ("data_now", "symbol", "clock_hour", "expected"),
     [
-        ("2018-11-30T00:00", "BTC/USD", 10, "risk_check"),  # 2018 crash: drawdown from the peak
-        ("2017-04-24T17:00", "EUR/USD", 10, "signal_analysis"),  # a strong MA crossover signal
-        ("2017-04-26T17:00", "EUR/USD", 10, "market_scan"),  # volume 2.5x its mean
-        ("2017-04-25T09:00", "EUR/USD", 20, "portfolio_analysis"),  # calm hour, evening review
+        ("2005-06-13T00:00", "GOOG", 10, "risk_check"),  # leveraged book: -4.1 % on the day
+        ("2017-11-15T03:00", "EUR/USD", 10, "signal_analysis"),  # strong, consistent signal
+        ("2017-07-19T07:00", "EUR/USD", 10, "market_scan"),  # volume 2.3x its mean
+        ("2017-10-23T22:00", "EUR/USD", 20, "portfolio_analysis"),  # calm, evening review
     ],
 )
 async def test_auto_reaches_every_type_from_real_data(
     stack: Stack, data_now: str, symbol: str, clock_hour: int, expected: str
 ) -> None:
     async with asyncio.timeout(60):
-        stack.at(data_now)
         async with asyncio.timeout(10):
             await stack.clock.set(datetime(2026, 3, 2, clock_hour, 30, tzinfo=UTC))
+        if expected == "risk_check":
+            await stack.leverage_book()
+        await stack.at(data_now)
         async with asyncio.timeout(30):
             summary = await stack.cycle.run_cycle(symbols=[symbol], dry_run=True)
         assert summary.workflow_type == expected, summary.selection_reason

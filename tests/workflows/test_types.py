@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from peaktrade_daemon.alerts.model import AlertLevel
@@ -32,7 +31,7 @@ def report(result: WorkflowResult) -> dict[str, Any]:
 
 async def test_signal_analysis_ranks_by_the_documented_score(stack: Stack) -> None:
     async with asyncio.timeout(60):
-        stack.at("2017-04-24T17:00")
+        await stack.at("2017-04-24T17:00")
         result = await execute(stack, "signal_analysis", symbols=["EUR/USD", "BTC/USD", "GOOG"])
         assert result.state is WorkflowState.COMPLETED
         summary = report(result)["summary"]
@@ -54,18 +53,15 @@ async def test_signal_analysis_ranks_by_the_documented_score(stack: Stack) -> No
 
 async def test_market_scan_covers_every_configured_symbol(stack: Stack) -> None:
     async with asyncio.timeout(60):
-        stack.at("2012-06-01T00:00")  # GOOG and BTC have data; EUR/USD starts in 2017
+        await stack.at("2013-02-15T00:00")  # GOOG trades; BTC has 13 monthly bars; no EUR/USD yet
         result = await execute(stack, "market_scan")
         summary = report(result)["summary"]
         assert summary["symbols"] == ["BTC/USD", "BTC/EUR", "EUR/USD", "GOOG"]
-        ranked = [r["symbol"] for r in summary["ranked"]]
-        assert set(ranked) == {"BTC/USD", "BTC/EUR", "GOOG"}
-        activity = [r["activity_level"] for r in summary["ranked"]]
-        assert activity == sorted(activity, reverse=True)
-        [eur] = summary["unranked"]
-        assert (
-            eur["symbol"] == "EUR/USD" and eur["missing"]["activity_level"] == "no bars before now"
-        )
+        assert [r["symbol"] for r in summary["ranked"]] == ["GOOG"]
+        unranked = {r["symbol"]: r["missing"]["activity_level"] for r in summary["unranked"]}
+        assert unranked["BTC/USD"].startswith("not enough data: 13 bars")
+        assert unranked["BTC/EUR"] == unranked["BTC/USD"]
+        assert "EUR/USD" in unranked  # the EUR/USD sample starts in 2017
         assert sum(len(v) for v in summary["regimes"].values()) == 4
 
 
@@ -73,39 +69,41 @@ async def test_risk_check_uses_live_overrides_and_alerts_on_breach(stack: Stack)
     async with asyncio.timeout(60):
         root = Path(stack.settings.root)
         config = root / "config" / "config.toml"
+        await stack.leverage_book()  # base leverage 2.0, GOOG's book -4 % on the day
         config.write_text(config.read_text().replace('mode = "paper"', 'mode = "live"'))
         (root / "config/live_overrides/auto.toml").write_text(
             '[auto_applied]\n"portfolio.leverage" = 2.5\n'
         )
-        stack.at("2018-11-30T00:00")
-        result = await execute(stack, "risk_check", symbols=["BTC/USD"])
+        result = await execute(stack, "risk_check", symbols=["GOOG"])
         summary = report(result)["summary"]
         assert summary["effective_leverage"] == 2.5 and summary["leverage_source"] == "live"
         checks = {(c["check"], c["scope"]): c for c in summary["checks"]}
         assert checks[("leverage", "portfolio")]["status"] == "breach"
-        drawdown = checks[("drawdown", "BTC/USD")]
-        assert drawdown["status"] == "breach" and drawdown["limit"] == 0.20
-        df = pd.read_csv(root / "data/samples/BTCUSD.csv", index_col=0, parse_dates=True)
-        close = df.loc[:"2018-11-30", "Close"].tail(60).to_numpy()
-        assert drawdown["value"] == 1 - close[-1] / close.max()
+        # The workflow judges what the performance monitor measures on the same book.
+        measured = await stack.components.performance.check_conditions("GOOG")
+        daily = checks[("daily_loss", "GOOG")]
+        assert daily["value"] == -measured.metrics["daily_pnl_pct"] / 100
+        assert daily["status"] == "breach" and daily["limit"] == 0.03
+        drawdown = checks[("drawdown", "GOOG")]
+        assert drawdown["value"] == measured.metrics["current_drawdown"]
+        assert drawdown["limit"] == 0.20
+        breached = {c["check"] for c in summary["checks"] if c["status"] == "breach"}
         critical = [a for a in stack.alerts.alerts if a[0] is AlertLevel.CRITICAL]
-        # November 2018 alone lost more than the 3 % daily loss limit (the sample is monthly)
-        assert checks[("daily_loss", "BTC/USD")]["value"] == -(close[-1] / close[-2] - 1)
-        assert {a[3]["check"] for a in critical} == {"leverage", "drawdown", "daily_loss"}
-        # paper mode: the same override file is not even read, leverage is the base 1.0
+        assert {a[3]["check"] for a in critical} == breached >= {"leverage", "daily_loss"}
+        # paper mode: the same override file is not even read, leverage is the base value
         config.write_text(config.read_text().replace('mode = "live"', 'mode = "paper"'))
-        paper = report(await execute(stack, "risk_check", symbols=["BTC/USD"]))["summary"]
-        assert paper["effective_leverage"] == 1.0 and paper["leverage_source"] == "base"
+        paper = report(await execute(stack, "risk_check", symbols=["GOOG"]))["summary"]
+        assert paper["effective_leverage"] == 2.0 and paper["leverage_source"] == "base"
 
 
 async def test_risk_check_unknown_metric_is_not_a_pass(stack: Stack) -> None:
     async with asyncio.timeout(60):
-        stack.at("2017-04-26T17:00")
+        await stack.at("2017-04-26T17:00")
         summary = report(await execute(stack, "risk_check", symbols=["EUR/USD"]))["summary"]
         checks = {(c["check"], c["scope"]): c for c in summary["checks"]}
         assert checks[("daily_loss", "EUR/USD")]["status"] in ("ok", "breach")
         assert not summary["ok"] or summary["unknown"] == 0
-        stack.at("2018-06-01T00:00")  # stale: nothing can be checked
+        await stack.at("2018-06-01T00:00")  # stale: nothing can be checked
         stale = report(await execute(stack, "risk_check", symbols=["EUR/USD"]))["summary"]
         assert stale["unknown"] == 3 and stale["ok"] is False
         assert any(
@@ -115,7 +113,7 @@ async def test_risk_check_unknown_metric_is_not_a_pass(stack: Stack) -> None:
 
 async def test_portfolio_analysis_writes_chart_and_window_stats(stack: Stack) -> None:
     async with asyncio.timeout(60):
-        stack.at("2017-04-26T17:00")
+        await stack.at("2017-04-26T17:00")
         result = await execute(
             stack, "portfolio_analysis", symbols=["EUR/USD", "BTC/USD"], window_days=0
         )
@@ -126,15 +124,12 @@ async def test_portfolio_analysis_writes_chart_and_window_stats(stack: Stack) ->
         document = report(result)
         assert "equity_drawdown.png" in document["files"]
         btc = next(p for p in document["summary"]["portfolios"] if p["symbol"] == "BTC/USD")
-        close = (
-            pd.read_csv(Path(stack.settings.root) / "data/samples/BTCUSD.csv", index_col=0)
-            .loc[:"2017-04-26", "Close"]
-            .tail(60)
-            .to_numpy()
-        )
-        assert btc["window"]["return_pct"] == (close[-1] / close[0] - 1) * 100
+        # window_days=0: the whole equity curve of the paper book the monitor trades.
+        book = await stack.components.performance.source.snapshot("BTC/USD")
+        equity = book.equity
+        assert btc["window"]["return_pct"] == (equity[-1] / equity[0] - 1) * 100
         assert btc["window"]["max_drawdown"] == max(
-            1 - c / close[: i + 1].max() for i, c in enumerate(close)
+            1 - e / equity[: i + 1].max() for i, e in enumerate(equity)
         )
 
 
@@ -159,9 +154,23 @@ async def test_snapshot_equity_adapter() -> None:
             assert symbol == "GOOG"
             return Snapshot()
 
+    class Monitor:
+        source = Source()
+
     async with asyncio.timeout(5):
-        curve = await SnapshotEquity(Source()).equity_curve("GOOG")
+        curve = await SnapshotEquity(Monitor()).equity_curve("GOOG")  # type: ignore[arg-type]
     assert curve == [
         (datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC), 100_000.0),
         (datetime(2023, 11, 14, 23, 13, 20, tzinfo=UTC), 100_250.5),
     ]
+
+
+async def test_workflow_types_follow_a_reload(stack: Stack) -> None:
+    """The sources read the settings in force now, not the ones from start-up."""
+    async with asyncio.timeout(60):
+        await stack.at("2017-07-19T07:00")
+        first = report(await execute(stack, "risk_check"))["summary"]
+        assert first["symbols"] == ["EUR/USD"]
+        await stack.reconfigure({"cycle": {"symbols": ["BTC/USD", "EUR/USD"]}})
+        second = report(await execute(stack, "risk_check"))["summary"]
+        assert second["symbols"] == ["BTC/USD", "EUR/USD"]

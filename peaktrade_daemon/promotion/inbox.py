@@ -1,0 +1,117 @@
+"""The patch inbox: patches ``peaktrade-daemon learn`` published from another process reach the
+daemon's promotion worker.
+
+``learn`` runs as its own process and cannot publish on the daemon's bus; it writes the
+published set to ``reports/learning/published_patches.json`` (atomically). This component
+watches that file (a ``stat`` every ``promotion.inbox_poll_s``) and, when its content changed,
+publishes :class:`~peaktrade_daemon.learning.models.PatchesPublished` on the bus, where the
+worker is subscribed, exactly as an in-process learning cycle would.
+
+Nothing lost, nothing twice: the SHA-256 of the last set handed to the worker is kept in
+``state/published_patches.seen``, so a set published while the daemon was down is promoted at
+the next start, and a set already promoted is not promoted again after a restart. A file that
+does not parse is alerted once (per content) and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+
+from peaktrade_daemon.alerts.model import AlertEmitter, AlertLevel
+from peaktrade_daemon.clock import Clock
+from peaktrade_daemon.events import Event
+from peaktrade_daemon.learning.models import PatchesPublished, patches_from_json
+from peaktrade_daemon.promotion.workspace import PromotionWorkspace
+from peaktrade_daemon.settings import DaemonSettings
+from peaktrade_daemon.storage.atomic import atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+SEEN_FILE = "published_patches.seen"
+
+
+class PatchInbox:
+    """Daemon component turning new ``published_patches.json`` contents into bus events."""
+
+    name = "patch-inbox"
+
+    def __init__(
+        self,
+        settings: DaemonSettings,
+        *,
+        clock: Clock,
+        alerts: AlertEmitter,
+        publish: Callable[[Event], object],
+    ) -> None:
+        self._clock = clock
+        self._alerts = alerts
+        self._publish = publish
+        self._configure(settings)
+        self._stat: tuple[int, int] | None = None
+
+    def _configure(self, settings: DaemonSettings) -> None:
+        self.path = PromotionWorkspace.from_settings(settings).published_file
+        self.seen_file = settings.path(settings.paths.state_dir) / SEEN_FILE
+        self.poll_s = settings.promotion.inbox_poll_s
+
+    async def start(self) -> None:
+        """Nothing to acquire; the first check happens in ``run``."""
+
+    async def run(self) -> None:
+        """Check now, then every ``inbox_poll_s``."""
+        while True:
+            await self.check()
+            await self._clock.sleep(self.poll_s)
+
+    async def check(self) -> int:
+        """Publish the file's patches if its content is new; returns how many were published."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return 0
+        key = (stat.st_mtime_ns, stat.st_size)
+        if key == self._stat:
+            return 0
+        data, seen = await asyncio.to_thread(self._read)
+        self._stat = key
+        digest = hashlib.sha256(data).hexdigest()
+        if digest == seen:
+            return 0
+        try:
+            patches = tuple(patches_from_json(data.decode("utf-8")))
+        except (ValueError, TypeError, KeyError) as exc:
+            await self._alerts.emit(
+                AlertLevel.WARNING,
+                "promotion",
+                f"published patches unreadable; skipped: {exc}",
+                {"file": str(self.path)},
+            )
+            await asyncio.to_thread(atomic_write_text, self.seen_file, digest + "\n")
+            return 0
+        if patches:
+            self._publish(PatchesPublished(patches=patches, source=str(self.path)))
+            logger.info("inbox: %d published patch(es) handed to promotion", len(patches))
+        await asyncio.to_thread(atomic_write_text, self.seen_file, digest + "\n")
+        return len(patches)
+
+    def _read(self) -> tuple[bytes, str | None]:
+        data = self.path.read_bytes()
+        try:
+            seen: str | None = self.seen_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            seen = None
+        return data, seen
+
+    async def reload(self, settings: DaemonSettings) -> None:
+        """Follow moved paths and a new poll interval."""
+        self._configure(settings)
+        self._stat = None
+
+    async def drain(self) -> None:
+        """A check is short; nothing to wait for."""
+
+    async def stop(self) -> None:
+        """Nothing to release."""
