@@ -171,8 +171,11 @@ def patches_to_json(patches: Iterable[ConfigPatch]) -> str:
 
 
 def patches_from_json(text: str) -> list[ConfigPatch]:
-    """Inverse of :func:`patches_to_json` (also accepts a bare array)."""
-    data = json.loads(text)
+    """Inverse of :func:`patches_to_json` (also accepts a bare array); ValueError when unusable."""
+    try:
+        data = json.loads(text)
+    except RecursionError as exc:  # 100000-deep nesting
+        raise ValueError(f"not usable JSON: {exc}") from exc
     items = data.get("patches") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise ValueError("expected an object with 'patches' or an array of patches")

@@ -101,7 +101,7 @@ class PatchInbox:
         data = self.path.read_bytes()
         try:
             seen: str | None = self.seen_file.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
+        except (OSError, UnicodeDecodeError):  # missing or damaged: judge the content again
             seen = None
         return data, seen
 
