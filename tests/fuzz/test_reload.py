@@ -3,7 +3,7 @@ configuration, raises a critical alert naming the file, and the daemon stays up;
 file that does not parse is an alert, never a failed reload.
 
 In-process (the Daemon object, ``request_reload`` as the SIGHUP handler calls it), with the
-``jobs.toml`` and ``promotion.toml`` loaders registered as the composition root registers them.
+product's ``jobs.toml`` and ``promotion.toml`` loaders (``wiring.LOADERS``).
 """
 
 from __future__ import annotations
@@ -22,15 +22,9 @@ from peaktrade_daemon.events import (
     RunState,
     RunStateChanged,
 )
-from peaktrade_daemon.promotion.policy_file import load_policy
-from peaktrade_daemon.scheduling.jobs import load_jobs
-from peaktrade_daemon.snapshot import ConfigLoader, SnapshotSpec
+from peaktrade_daemon.snapshot import SnapshotSpec
 from peaktrade_daemon.systemd import SystemdNotifier
-
-LOADERS = (
-    ConfigLoader("jobs", lambda s: load_jobs(s.path(s.paths.jobs_file))),
-    ConfigLoader("promotion", lambda s: load_policy(s.path(s.paths.promotion_policy_file))),
-)
+from peaktrade_daemon.wiring import LOADERS
 
 
 @pytest.fixture
