@@ -1,0 +1,52 @@
+"""Bad market and ledger data met by the daemon itself (``--once``): the cycle still completes
+(decision WAIT with the missing metrics named), every damaged file is a critical alert naming
+the file and line, and nothing outside the root is touched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from peaktrade_daemon.alerts.log import parse_line
+from tests.fuzz.conftest import OutsideWatch, run_cli_many
+
+pytestmark = pytest.mark.slow
+
+
+def _critical(root: Path) -> list[str]:
+    lines = (root / "logs" / "autonomous_alerts.log").read_text().splitlines()
+    alerts = [parse_line(line) for line in lines if line]
+    return [a.message for a in alerts if str(a.level) == "critical"]
+
+
+def test_once_over_damaged_market_and_ledger_files(
+    project_root: Path, outside_root: OutsideWatch
+) -> None:
+    samples = project_root / "data" / "samples"
+    (samples / "BTCUSD.csv").write_bytes(b",Open,High,Low,Close,Volume\n9999-01-01,1,2,1,1,1\n")
+    (samples / "GOOG.csv").write_bytes(b"\xff\xfe" + (samples / "GOOG.csv").read_bytes())
+    (samples / "EURUSD.csv").write_bytes(b",Open,High,Low,Close,Volume\n")
+    ledger_root = outside_root.clone("root-ledger")
+    ledger = ledger_root / "data" / "ledger"
+    ledger.mkdir(parents=True)
+    (ledger / "fills.csv").write_text("timestamp,symbol,side,quantity,price\n")
+    (ledger / "equity.csv").write_bytes(b"timestamp,equity\n2024-01-01," + b"[" * 5000 + b"\n")
+    settings = ledger_root / "config" / "daemon.toml"
+    text = settings.read_text()
+    settings.write_text(text.replace('source = "paper"', 'source = "ledger"', 1))
+    market, books = run_cli_many(
+        [
+            (project_root, ("--once", "--no-scheduler")),
+            (ledger_root, ("--once", "--no-scheduler", "--workflow-type", "risk_check")),
+        ]
+    )
+    for result in (market, books):
+        assert result.code == 0, result.err
+        assert "Traceback" not in result.out + result.err
+        assert "decision=WAIT" in result.out
+    critical = _critical(project_root)
+    assert any("BTCUSD.csv: line 2: timestamp '9999-01-01' is outside" in m for m in critical)
+    assert any("GOOG.csv: line 1: not UTF-8 text" in m for m in critical)
+    assert any("EURUSD.csv: no bars in the file" in m for m in critical)
+    assert any("equity.csv: line 2: equity" in m for m in _critical(ledger_root))
