@@ -50,3 +50,31 @@ def test_once_over_damaged_market_and_ledger_files(
     assert any("GOOG.csv: line 1: not UTF-8 text" in m for m in critical)
     assert any("EURUSD.csv: no bars in the file" in m for m in critical)
     assert any("equity.csv: line 2: equity" in m for m in _critical(ledger_root))
+
+
+def test_the_daemon_refuses_to_start_on_a_bad_file_and_writes_no_state(
+    project_root: Path, outside_root: OutsideWatch
+) -> None:
+    jobs, policy, settings = (outside_root.clone(f"root-{i}") for i in range(3))
+    (jobs / "config" / "scheduler" / "jobs.toml").write_text(
+        '[[job]]\nname = "x"\nworkflow = "auto"\nschedule_type = "interval"\n'
+        "interval_seconds = inf\n"
+    )
+    shipped_policy = (policy / "config" / "promotion.toml").read_text()
+    (policy / "config" / "promotion.toml").write_text(
+        shipped_policy.replace("cooldown_minutes = 60", "cooldown_minutes = inf")
+    )
+    shipped_settings = (settings / "config" / "daemon.toml").read_text()
+    (settings / "config" / "daemon.toml").write_text(shipped_settings + '\n[symbols."A\\u0000"]\n')
+    results = run_cli_many(
+        [
+            (jobs, ("--once",)),
+            (policy, ("--continuous", "--poll-interval", "60")),
+            (settings, ("--once",)),
+        ]
+    )
+    results[0].assert_clean_failure(2, "jobs.toml", "job 'x', field 'interval_seconds'")
+    results[1].assert_clean_failure(3, "promotion.toml", "'cooldown_minutes'")
+    results[2].assert_clean_failure(2, "daemon.toml", "symbol name")
+    for root in (jobs, policy, settings):
+        assert list((root / "state").iterdir()) == []
