@@ -59,6 +59,15 @@ def _step_extra(decision: PromotionDecision) -> dict[str, Any]:
     }
 
 
+def _step_blocked(key: str, after: Scalar) -> str | None:
+    """The firewall holds for every value written, not only the proposed one: from a live value
+    above it (a hand edit), one bounded step down can still land above it."""
+    reasons = firewall_reasons(key, after)
+    if not reasons:
+        return None
+    return f"the next step {after} fails the firewall ({'; '.join(reasons)}): manual review"
+
+
 def plan_bounded_apply(
     decisions: Sequence[PromotionDecision],
     policy: AutoApplyPolicy,
@@ -97,6 +106,10 @@ def plan_bounded_apply(
                 continue
             bounds = policy.bounds[key]
             after = next_step(float(current), float(target), bounds)  # type: ignore[arg-type]
+            blocked = _step_blocked(key, after)
+            if blocked is not None:
+                plan.outcome.append(ApplyOutcome(key, False, current, current, blocked))
+                continue
             reached = after == float(target)
             why = (
                 f"bounded auto-apply: {current} -> {after} toward {target} "
@@ -171,6 +184,10 @@ def plan_approved_apply(
             after: Scalar = target
             if bounds is not None and is_numeric(target):
                 after = next_step(float(current), float(target), bounds)  # type: ignore[arg-type]
+            blocked = _step_blocked(key, after)
+            if blocked is not None:
+                plan.outcome.append(ApplyOutcome(key, False, current, current, blocked))
+                continue
             why = f"approved by {operator}: {current} -> {after} toward {target}"
             plan.changes.append(PlannedChange(key, after, (why,), extra=_step_extra(decision)))
             plan.outcome.append(ApplyOutcome(key, True, current, after, why, after == target))

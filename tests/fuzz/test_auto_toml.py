@@ -24,10 +24,16 @@ from peaktrade_daemon.config.loader import load_effective_config
 from peaktrade_daemon.config.overrides import flatten, value_kind
 from peaktrade_daemon.errors import PeakTradeError, UnparseableFileError
 from peaktrade_daemon.promotion.audit import AuditTrail
+from peaktrade_daemon.promotion.changes import plan_approved_apply
+from peaktrade_daemon.promotion.engine import run_promotion
+from peaktrade_daemon.promotion.models import AutoApplyBounds, AutoApplyMode
+from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.promotion.writer import OverridesWriter, PlannedChange, WritePlan
+from peaktrade_daemon.settings import load_settings
 from tests.conftest import PROJECT_ROOT
 from tests.fuzz.conftest import OutsideWatch, run_cli_many
 from tests.fuzz.mutations import damaged, mutated_document
+from tests.promotion.conftest import make_patch
 
 BASE_TEXT = (PROJECT_ROOT / "config" / "config.toml").read_text()
 BASE = tomllib.loads(BASE_TEXT)
@@ -235,3 +241,45 @@ def test_governance_times_without_an_offset_are_utc_not_a_crash(tmp_path: Path, 
     assert all(m.tzinfo is not None for m in [*state.auto_applies, *state.last_change.values()])
     result = writer.transact(_set_leverage, actor="fuzz", mode="manual", proposal_id=None, now=NOW)
     assert result.written
+
+
+@pytest.mark.parametrize("mode", [AutoApplyMode.BOUNDED_AUTO, AutoApplyMode.MANUAL_ONLY])
+def test_a_hand_edited_leverage_above_the_firewall_is_never_stepped_to_another(
+    project_root: Path, mode: AutoApplyMode
+) -> None:
+    """auto.toml edited by hand to leverage 4.0 (above the hard 3.0): one bounded step toward
+    1.0 would write 3.5, still above the firewall; neither auto-apply nor an approval may."""
+    workspace = PromotionWorkspace.from_settings(load_settings(project_root))
+    policy = workspace.policy().model_copy(
+        update={
+            "mode": AutoApplyMode.BOUNDED_AUTO,
+            "bounds": {"portfolio.leverage": AutoApplyBounds(1.0, 4.0, 0.5)},
+            "auto_apply_whitelist": ("portfolio.leverage",),
+        }
+    )
+    workspace.overrides_file.write_text('[auto_applied]\n"portfolio.leverage" = 4.0\n')
+    patch = make_patch("portfolio.leverage", 1.0, confidence=0.99)
+    writer = workspace.writer()
+    run = run_promotion(
+        [patch],
+        policy=policy,
+        mode=mode,
+        base=workspace.base(),
+        writer=writer,
+        audit=workspace.audit(),
+        proposals_dir=workspace.proposals_dir,
+        now=NOW,
+    )
+    if mode is AutoApplyMode.MANUAL_ONLY:
+        planner = plan_approved_apply(
+            run.proposals[0].accepted, policy, workspace.base(), "op", NOW
+        )
+        result = writer.transact(planner, actor="op", mode="manual", proposal_id=None, now=NOW)
+        outcomes = result.outcome
+    else:
+        outcomes = run.outcomes
+    (outcome,) = outcomes
+    assert not outcome.applied and "fails the firewall" in outcome.reason
+    assert tomllib.loads(workspace.overrides_file.read_text())["auto_applied"] == {
+        "portfolio.leverage": 4.0
+    }
