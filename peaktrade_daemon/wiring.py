@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.config.loader import PeakConfig
+from peaktrade_daemon.errors import ConfigError
 from peaktrade_daemon.learning.models import PatchesPublished
 from peaktrade_daemon.monitors.defaults import trading_config
 from peaktrade_daemon.monitors.performance import PerformanceMonitor
@@ -115,6 +116,10 @@ class WorkflowSide:
         self._rt = rt
         snapshot = rt.snapshot()
         settings = snapshot.settings
+        unknown = [s for s in rt.options.symbols if s not in settings.symbols]
+        if unknown:  # like --strategy: a usage error at start, not a cycle of failed monitors
+            known = ", ".join(settings.symbols) or "none"
+            raise ConfigError(f"--symbol {unknown[0]!r} is not configured (configured: {known})")
         self.components: WorkflowComponents = build_components(
             settings, clock=rt.clock, config=snapshot.config, strategy=rt.options.strategy
         )

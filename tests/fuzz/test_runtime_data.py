@@ -71,10 +71,14 @@ def test_the_daemon_refuses_to_start_on_a_bad_file_and_writes_no_state(
             (jobs, ("--once",)),
             (policy, ("--continuous", "--poll-interval", "60")),
             (settings, ("--once",)),
+            (project_root, ("--once", "--symbol", "../../outside/x")),
+            (project_root, ("--once", "--strategy", "../../outside/x")),
         ]
     )
     results[0].assert_clean_failure(2, "jobs.toml", "job 'x', field 'interval_seconds'")
     results[1].assert_clean_failure(3, "promotion.toml", "'cooldown_minutes'")
     results[2].assert_clean_failure(2, "daemon.toml", "symbol name")
+    results[3].assert_clean_failure(2, "--symbol '../../outside/x' is not configured")
+    results[4].assert_clean_failure(2, "strategy '../../outside/x' is not enabled")
     for root in (jobs, policy, settings):
         assert list((root / "state").iterdir()) == []
