@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -136,6 +137,9 @@ def _write_initial(path: Path, values: dict[str, float]) -> None:
     path.write_text("# hand-seeded\n[auto_applied]\n" + body)
 
 
+# Every example does real locked, fsynced writes: ~8 s on a quiet disk, far more when the disk
+# is shared, hence the longer timeout rather than fewer examples.
+@pytest.mark.timeout(360)
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policy=policies(), live=initial_live, stream=steps)
 def test_every_invariant_holds_after_every_step(
