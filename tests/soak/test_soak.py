@@ -17,7 +17,14 @@ pruning actually happens within the soak. The run length is ``SOAK_DAYS`` (defau
 ``PEAKTRADE_SOAK_DAYS``); the zone is UTC (no DST) and the start date puts a month boundary
 inside the run.
 
-Checked: every cycle finishes, the autonomous cycle never fails for an unexpected reason, each
+The configuration is switched to live mode with ``bounded_auto`` promotion (as in
+tests/test_daemon_product.py) and on the first day learning publishes one patch (leverage
+toward 1.75), which the promotion worker judges during the soak.
+
+Checked: the worker turned the patch into a proposal with a verdict in the audit trail (in this
+run the worker logs "1 accepted ... 0 change(s) applied": the proposal is made but not
+auto-applied, unlike tests/test_daemon_product.py; why is not yet established), every cycle
+finishes, the autonomous cycle never fails for an unexpected reason, each
 job ran exactly at each fire time of its trigger in the window (fire times recorded by the
 driver and rows in ``job_runs``), history tables stay within their retention limits, the
 number of asyncio tasks is the same at the end as after warm-up, and memory is flat: the
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import sqlite3
 import tracemalloc
@@ -42,12 +50,15 @@ from peaktrade_daemon.clock import ManualClock
 from peaktrade_daemon.component import Component
 from peaktrade_daemon.daemon import Daemon, DaemonOptions, Runtime, default_plugins
 from peaktrade_daemon.events import CycleFinished
+from peaktrade_daemon.learning.models import PatchesPublished, PatchStatus
+from peaktrade_daemon.learning.snippets import read_snippet_file
 from peaktrade_daemon.scheduling.jobs import JobConfig, JobsFile
 from peaktrade_daemon.scheduling.triggers import fire_times, next_fire_time
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.snapshot import SnapshotSpec
 from peaktrade_daemon.systemd import SystemdNotifier
 from peaktrade_daemon.wiring import JOBS, Assembly
+from tests.daemon_harness import set_toml
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -57,6 +68,17 @@ START = datetime(2026, 1, 20, 0, 0, 30, tzinfo=UTC)  # Jan -> Feb boundary insid
 WARMUP_DAYS = 2
 HOUSEKEEPING_S = 300  # heartbeat and patch-inbox polls (10 s and 5 s shipped), see above
 RETENTION = {"workflow_runs": 400, "decisions": 400}
+LEVERAGE_PATCH = {
+    "patches": [
+        {
+            "target": "portfolio.leverage",
+            "new_value": 1.75,
+            "confidence_score": 0.95,
+            "reason": "soak: learning proposes more leverage",
+            "meta": {"is_live_ready": True},
+        }
+    ]
+}
 MEMORY_SLACK = 2 * 1024 * 1024  # bytes; a leak of one object per cycle would exceed it
 
 
@@ -132,7 +154,21 @@ def _row_count(db: Path, table: str) -> int:
         return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
+def _bounded_auto(root: Path) -> None:
+    """Live mode and bounded auto-apply (as tests/test_daemon_product.py sets up), so the
+    promotion worker steps a proposal during the soak."""
+    set_toml(root / "config" / "config.toml", 'mode = "paper"', 'mode = "live"')
+    policy = root / "config" / "promotion.toml"
+    set_toml(policy, 'mode = "manual_only"', 'mode = "bounded_auto"')
+    set_toml(policy, "max_drawdown_increase = 0.02", "max_drawdown_increase = 0.05")
+
+
 async def test_thirty_simulated_days(project_root: Path) -> None:
+    _bounded_auto(project_root)
+    snippet = project_root / "soak-snippet.json"
+    snippet.write_text(json.dumps(LEVERAGE_PATCH))
+    patches, warnings = read_snippet_file(snippet)
+    assert patches and not warnings
     clock = SoakClock(START)
     assembly = Assembly()
     jobs_holder: list[ManualClockJobs] = []
@@ -185,6 +221,13 @@ async def test_thirty_simulated_days(project_root: Path) -> None:
             event = await next_cycle()
             if not event.success:
                 failures.append(event.summary)
+        if day == 0:  # learning publishes; the worker steps it from here on
+            # As ``learn`` publishes them: applied offline, at the (simulated) time of learning.
+            offline = tuple(
+                replace(p, status=PatchStatus.APPLIED_OFFLINE, applied_at=clock.now())
+                for p in patches
+            )
+            daemon.bus.publish(PatchesPublished(patches=offline, source="soak"))
         if day + 1 == WARMUP_DAYS:
             gc.collect()
             tracemalloc.start()
@@ -214,6 +257,11 @@ async def test_thirty_simulated_days(project_root: Path) -> None:
     assert _row_count(db, "workflow_runs") <= RETENTION["workflow_runs"]
     assert _row_count(db, "decisions") <= RETENTION["decisions"]
     assert _row_count(db, "cycle_summaries") <= RETENTION["decisions"]
+    audit = project_root / "reports" / "promotion_audit" / "audit.jsonl"
+    records = [json.loads(line) for line in audit.read_text().splitlines()]
+    verdicts = [r for r in records if r.get("event") == "verdict" and r.get("actor") == "worker"]
+    assert verdicts and verdicts[0]["key"] == "portfolio.leverage", records[-3:]
+    assert verdicts[0]["proposal_id"] and verdicts[0]["proposed"] == 1.75
     days = sorted(memory)
     assert len(set(tasks.values())) == 1, tasks
     late = max(memory[d] for d in days[-3:])
