@@ -465,6 +465,9 @@ class CycleSection(Section):
     evening_review_start: str = Field("20:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     evening_review_end: str = Field("23:59", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     default_workflow: WorkflowType = "market_scan"
+    # A monitor that hangs (a stuck feed, a deadlock) must not stall every later cycle: past
+    # this it counts as failed for the cycle, like one that raised.
+    monitor_timeout_s: float = Field(60.0, gt=0)
 
 
 class PromotionSection(Section):

@@ -3,6 +3,9 @@
 ``PT_TEST_SLOW_S``: register a component whose ``run()`` does ``PT_TEST_SLOW_S`` seconds of work
 (announced by "work started"/"work finished" alerts) and whose ``drain()`` waits for it.
 ``PT_TEST_CYCLE``: register a cycle runner whose cycles succeed (``ok``) or fail (``fail``).
+``PT_TEST_START_S`` / ``PT_TEST_RELOAD_S``: register a component whose ``start()`` /
+``reload()`` takes that many seconds (announced by "start held" / "reload held" alerts), so a
+test can signal the daemon while it is starting or reloading.
 Usage: ``python tests/daemon_script.py --root DIR [daemon options]``.
 """
 
@@ -62,6 +65,36 @@ class SlowWork:
         pass
 
 
+class Held:
+    """A component whose start() and reload() take a while (a slow database, a slow feed)."""
+
+    name = "held"
+
+    def __init__(self, runtime: Runtime, start_s: float, reload_s: float) -> None:
+        self._rt = runtime
+        self._start_s = start_s
+        self._reload_s = reload_s
+
+    async def start(self) -> None:
+        if self._start_s:
+            await self._rt.alerts.emit(AlertLevel.INFO, self.name, "start held")
+            await asyncio.sleep(self._start_s)
+
+    async def run(self) -> None:
+        pass
+
+    async def reload(self, settings: DaemonSettings) -> None:
+        if self._reload_s:
+            await self._rt.alerts.emit(AlertLevel.INFO, self.name, "reload held")
+            await asyncio.sleep(self._reload_s)
+
+    async def drain(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class Outcome:
     success: bool
@@ -86,6 +119,14 @@ def plugins() -> Plugins:
             return SlowWork(rt, float(slow))
 
         components.append(make_slow)
+    start_s = float(os.environ.get("PT_TEST_START_S", "0"))
+    reload_s = float(os.environ.get("PT_TEST_RELOAD_S", "0"))
+    if start_s or reload_s:
+
+        def make_held(rt: Runtime) -> Component:
+            return Held(rt, start_s, reload_s)
+
+        components.append(make_held)
     cycle = os.environ.get("PT_TEST_CYCLE")
 
     def make_cycles(rt: Runtime) -> CycleRunner:

@@ -1,8 +1,8 @@
 """One autonomous cycle (§5.1): monitors → alerts → merged metrics → selection → decision → act.
 
-1. The three monitors run concurrently for every cycle symbol. A monitor that raises is reported
-   (warning alert) and its metrics are simply absent; a ``critical`` result becomes a critical
-   alert.
+1. The three monitors run concurrently for every cycle symbol. A monitor that raises, or gives
+   no result within ``cycle.monitor_timeout_s``, is reported (warning alert) and its metrics are
+   simply absent; a ``critical`` result becomes a critical alert.
 2. Metrics are merged for the focus symbol: flat names (what criteria use) plus namespaced
    ``market.<name>``, ``signals.<name>``, ``performance.<name>``.
 3. ``auto`` picks the workflow type by the rule in ``selection.py``; an explicit type is taken
@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -141,8 +141,9 @@ class CycleRunner:
             self._decider = decider
 
     async def _check_all(self, symbols: Sequence[str]) -> Results:
+        timeout_s = self.settings.cycle.monitor_timeout_s
         calls = [
-            (role, symbol, monitor.check_conditions(symbol))
+            (role, symbol, _within(monitor.check_conditions(symbol), timeout_s))
             for role, monitor in self._monitors.by_role().items()
             for symbol in symbols
         ]
@@ -394,3 +395,16 @@ class CycleRunner:
         await self._store.prune(
             workflow_runs=retention.workflow_runs, decisions=retention.decisions
         )
+
+
+async def _within(check: Awaitable[MonitorResultLike], timeout_s: float) -> MonitorResultLike:
+    """A monitor's result, or a TimeoutError that says how long it was given.
+
+    Wall time, not the injected clock: a hang is a real-time fault whatever time the cycle
+    thinks it is (a ManualClock that nobody advances would otherwise never time it out).
+    """
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await check
+    except TimeoutError:
+        raise TimeoutError(f"no result within {timeout_s:g}s (cycle.monitor_timeout_s)") from None

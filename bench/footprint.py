@@ -1,0 +1,212 @@
+"""What the daemon costs to run: start-to-READY time, RSS, idle CPU, RSS after one hour of cycles.
+
+Every figure is taken from a real ``python -m peaktrade_daemon --root <tmp> --continuous
+--poll-interval 300`` subprocess on a temporary root holding the shipped ``config/`` and
+``data/`` (the embedded default: SQLite state, replay feed, scheduler, promotion worker, HTTP).
+
+- **start to READY**: wall time from ``Popen`` to the ``READY=1`` datagram on a fake
+  ``NOTIFY_SOCKET`` (an AF_UNIX datagram socket this script binds); the median of ``STARTS``
+  fresh starts, each on a fresh root (so every start creates its database).
+- **RSS after READY**: ``VmRSS`` from ``/proc/<pid>/status`` right after READY.
+- **idle CPU**: ``utime + stime`` from ``/proc/<pid>/stat`` over ``BENCH_IDLE_S`` seconds
+  (default 60) that start ``SETTLE_S`` seconds after READY, so the first cycle (which runs at
+  start) is over; with a poll interval of 300 s no further cycle falls in the window.
+- **RSS after one hour simulated**: one hour at the shipped interval is 12 cycles. The daemon is
+  started with ``--poll-interval 0.25`` and its ``VmRSS`` read once the state database holds 12
+  finished cycles (``cycle_summaries`` rows): the same cycles, compressed in time. Scheduled jobs
+  whose cron time does not fall in that window do not run, as they would not in a real hour.
+
+Baselines measured in the same run: ``python -c pass`` (start time, RSS) and a bare uvloop
+process idling on a sleep (RSS, idle CPU), so a loaded machine shows up in both columns.
+
+Run: ``python bench/footprint.py`` (``BENCH_IDLE_S=10`` for a quick look).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+PROJECT = Path(__file__).resolve().parent.parent
+STARTS = 3
+SETTLE_S = 5.0
+READY_TIMEOUT_S = 30.0
+HOUR_CYCLES = 12  # one hour at the shipped 300 s poll interval
+TICK = os.sysconf("SC_CLK_TCK")
+IDLE_UVLOOP = (
+    "import asyncio, uvloop\nasync def m():\n    await asyncio.sleep(3600)\nuvloop.run(m())"
+)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process in MiB (``VmRSS``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def cpu_s(pid: int) -> float:
+    """User plus system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def idle_cpu_percent(pid: int, window_s: float) -> float:
+    """CPU use of ``pid`` over ``window_s`` seconds of wall time, in percent of one core."""
+    c0, t0 = cpu_s(pid), time.monotonic()
+    time.sleep(window_s)
+    c1, t1 = cpu_s(pid), time.monotonic()
+    return (c1 - c0) / (t1 - t0) * 100
+
+
+@contextmanager
+def project_root() -> Iterator[Path]:
+    """A temporary root with the shipped config/ and data/ (what ``make run`` would use)."""
+    root = Path(tempfile.mkdtemp(prefix="pt-footprint-"))
+    try:
+        shutil.copytree(PROJECT / "config", root / "config")
+        shutil.copytree(PROJECT / "data", root / "data")
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def notify_socket() -> Iterator[tuple[str, socket.socket]]:
+    """A bound AF_UNIX datagram socket standing in for systemd's notify socket."""
+    directory = tempfile.mkdtemp(prefix="ptn", dir="/tmp")  # AF_UNIX paths are short
+    path = os.path.join(directory, "n.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.bind(path)
+        sock.settimeout(READY_TIMEOUT_S)
+        yield path, sock
+    finally:
+        sock.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextmanager
+def daemon(root: Path, poll_s: float) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
+    """A running daemon and its start-to-READY time; stopped with SIGTERM afterwards."""
+    with notify_socket() as (path, sock):
+        env = dict(os.environ, NOTIFY_SOCKET=path, PYTHONPATH=str(PROJECT))
+        args = ["--root", str(root), "--continuous", "--poll-interval", str(poll_s)]
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "peaktrade_daemon", *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            while b"READY=1" not in sock.recv(4096).split(b"\n"):
+                pass
+            yield proc, time.perf_counter() - start
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def python_pass() -> tuple[float, float]:
+    """Start time of ``python -c pass`` (median of STARTS) and the RSS of an idle bare python."""
+    times = []
+    for _ in range(STARTS):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        times.append(time.perf_counter() - start)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+    try:
+        time.sleep(0.5)
+        rss = rss_mb(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    return statistics.median(times), rss
+
+
+def bare_uvloop(window_s: float) -> tuple[float, float]:
+    """RSS and idle CPU of a bare uvloop process awaiting a long sleep."""
+    proc = subprocess.Popen([sys.executable, "-c", IDLE_UVLOOP])
+    try:
+        time.sleep(1.0)
+        return rss_mb(proc.pid), idle_cpu_percent(proc.pid, window_s)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def finished_cycles(root: Path) -> int:
+    """Rows in ``cycle_summaries`` (0 until the daemon has created its database)."""
+    db = root / "state" / "peaktrade.db"
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return int(conn.execute("SELECT count(*) FROM cycle_summaries").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0  # the table does not exist yet
+
+
+def hour_rss() -> float:
+    """RSS once HOUR_CYCLES cycles have run back to back (one simulated hour)."""
+    with project_root() as root, daemon(root, 0.25) as (proc, _):
+        deadline = time.monotonic() + 300
+        while finished_cycles(root) < HOUR_CYCLES:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"daemon stopped or stalled before {HOUR_CYCLES} cycles")
+            time.sleep(0.2)
+        return rss_mb(proc.pid)
+
+
+def main() -> list[dict[str, Any]]:
+    """Measure and return the rows (see the module docstring)."""
+    idle_s = float(os.environ.get("BENCH_IDLE_S", "60"))
+    pass_s, pass_rss = python_pass()
+    uv_rss, uv_cpu = bare_uvloop(min(idle_s, 10.0))
+    ready, rss_ready = [], []
+    idle_cpu = rss_idle = 0.0
+    for i in range(STARTS):
+        with project_root() as root, daemon(root, 300) as (proc, elapsed):
+            ready.append(elapsed)
+            rss_ready.append(rss_mb(proc.pid))
+            if i == STARTS - 1:
+                time.sleep(SETTLE_S)
+                idle_cpu = idle_cpu_percent(proc.pid, idle_s)
+                rss_idle = rss_mb(proc.pid)
+    rss_hour = hour_rss()
+    return [
+        {"name": "start to READY (median)", "value": statistics.median(ready), "unit": "s",
+         "target": 1.5, "baseline": pass_s},
+        {"name": "RSS after READY (median)", "value": statistics.median(rss_ready), "unit": "MiB",
+         "target": 90.0, "baseline": pass_rss, "better": "lower"},
+        {"name": f"idle CPU over {idle_s:g} s (poll 300 s)", "value": idle_cpu, "unit": "%",
+         "target": 0.3, "baseline": uv_cpu, "better": "lower"},
+        {"name": "RSS after idle window", "value": rss_idle, "unit": "MiB",
+         "target": 90.0, "baseline": uv_rss, "better": "lower"},
+        {"name": f"RSS after one hour simulated ({HOUR_CYCLES} cycles)", "value": rss_hour,
+         "unit": "MiB", "target": 90.0, "baseline": uv_rss, "better": "lower"},
+    ]  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(PROJECT))
+    from bench.run_all import print_table
+
+    sys.exit(print_table(main()))
