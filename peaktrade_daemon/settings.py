@@ -11,13 +11,14 @@ directory), never against where the package is installed.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Literal
+from pathlib import Path, PurePath
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -65,6 +66,17 @@ class Section(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _plain_values(cls, value: Any, info: ValidationInfo) -> Any:
+        # allow_inf_nan only covers typed float fields, and paths reach the OS late: check free
+        # tables (ccxt options ...) and every text or path, however deeply nested, here. Fields
+        # holding sections are left to those sections, so an error names the leaf key.
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or not _holds_section(field.annotation):
+            _check_plain(value)
+        return value
+
     @field_validator("*")
     @classmethod
     def _duration(cls, value: Any, info: ValidationInfo) -> Any:
@@ -80,6 +92,27 @@ def _no_nul(value: Any) -> Any:
     if any("\0" in str(part) for part in parts if part is not None):
         raise ValueError("must not contain a NUL byte")
     return value
+
+
+def _holds_section(annotation: Any) -> bool:
+    """True when a field's type is, or contains, a settings model."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_holds_section(arg) for arg in get_args(annotation))
+
+
+def _check_plain(value: Any, depth: int = 0) -> None:
+    """Refuse NUL bytes in text and paths and non-finite numbers anywhere inside ``value``."""
+    if isinstance(value, str | PurePath):
+        _no_nul(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"must be a finite number, not {value}")
+    elif isinstance(value, Mapping | list | tuple) and depth < 32:
+        items = value.items() if isinstance(value, Mapping) else enumerate(value)
+        for key, item in items:
+            if isinstance(key, str):
+                _no_nul(key)
+            _check_plain(item, depth + 1)
 
 
 def _check_zone(value: str) -> str:

@@ -109,6 +109,29 @@ def test_invalid_values_name_file_and_key(
     assert fragment in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("body", "key", "fragment"),
+    [
+        # Regressions found by tests/fuzz: nested free tables and paths outside [paths].
+        (
+            '[monitors.performance]\nledger_fills = "fills\\u0000.csv"\n',
+            "monitors.performance.ledger_fills",
+            "NUL",
+        ),
+        ("[ccxt.options.fetchMarkets]\nlimit = inf\n", "ccxt.options", "finite"),
+        ('[ccxt.options]\n"a\\u0000b" = 1\n', "ccxt.options", "NUL"),
+    ],
+)
+def test_nested_values_are_checked_everywhere(
+    tmp_path: Path, body: str, key: str, fragment: str
+) -> None:
+    write_settings(tmp_path, body)
+    with pytest.raises(ConfigError) as err:
+        load_settings(tmp_path)
+    assert err.value.key == key
+    assert fragment in str(err.value)
+
+
 def test_invalid_toml_names_position(tmp_path: Path) -> None:
     path = write_settings(tmp_path, "[daemon]\npoll_interval_s = \n")
     with pytest.raises(ConfigError) as err:
