@@ -7,6 +7,7 @@ registers the rules; the worker runs them at start-up and every ``state.retentio
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -30,13 +31,20 @@ class RetentionWorker:
         self._clock = clock
         self._rules = tuple(rules)
         self.last_pruned: dict[str, int] = {}
+        # Held for a whole pass: drain() waits on it, so shutdown never cancels a pass in the
+        # middle of a transaction (that leaves a pooled connection to be reset under cancellation).
+        self._busy = asyncio.Lock()
+        self._draining = False
 
     async def prune_once(self) -> dict[str, int]:
-        """Run every rule once; returns rows deleted per table."""
+        """Run every rule once; returns rows deleted per table (nothing once draining)."""
         deleted: dict[str, int] = {}
-        for rule in self._rules:
-            for table, n in (await rule(self._settings.state.retention)).items():
-                deleted[table] = deleted.get(table, 0) + n
+        async with self._busy:
+            if self._draining:
+                return deleted
+            for rule in self._rules:
+                for table, n in (await rule(self._settings.state.retention)).items():
+                    deleted[table] = deleted.get(table, 0) + n
         if any(deleted.values()):
             logger.info("retention pruned %s", ", ".join(f"{t}={n}" for t, n in deleted.items()))
         self.last_pruned = deleted
@@ -56,7 +64,10 @@ class RetentionWorker:
         self._settings = settings
 
     async def drain(self) -> None:
-        """A prune in progress is one short transaction; nothing to wait for."""
+        """Let a pass in progress finish and start no other."""
+        self._draining = True
+        async with self._busy:
+            pass
 
     async def stop(self) -> None:
         """Nothing to release."""
