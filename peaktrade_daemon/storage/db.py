@@ -19,6 +19,7 @@ Retention: :func:`prune_oldest` deletes the oldest rows beyond a per-table limit
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -53,8 +54,11 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 
 from peaktrade_daemon.errors import ConfigError, StateError
+from peaktrade_daemon.storage.atomic import sidecar_lock
 
 logger = logging.getLogger(__name__)
+
+_SCHEMA_LOCK_TIMEOUT_S = 60.0
 
 
 class Base(DeclarativeBase):
@@ -151,7 +155,23 @@ class Database:
             yield session
 
     async def create_schema(self, migrations: Sequence[Migration] = MIGRATIONS) -> int:
-        """Create missing tables and apply pending migrations; returns the schema version."""
+        """Create missing tables and apply pending migrations; returns the schema version.
+
+        For a SQLite file this runs under the file's sidecar lock: create_all checks for a table
+        and then creates it, so two processes opening a new database at once (the daemon and a
+        CLI command, or two CLI commands) would otherwise both try to create it.
+        """
+        database = self.engine.url.database
+        if self.engine.url.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+            return await self._migrate(migrations)
+        guard = sidecar_lock(database, timeout_s=_SCHEMA_LOCK_TIMEOUT_S)
+        await asyncio.to_thread(guard.__enter__)
+        try:
+            return await self._migrate(migrations)
+        finally:
+            await asyncio.to_thread(guard.__exit__, None, None, None)
+
+    async def _migrate(self, migrations: Sequence[Migration]) -> int:
         async with self.engine.begin() as conn:
             return await conn.run_sync(_migrate, tuple(migrations))
 

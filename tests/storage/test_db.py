@@ -9,6 +9,7 @@ from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
 from sqlalchemy.engine import Connection
 
 from peaktrade_daemon.errors import StateError
+from peaktrade_daemon.storage import alert_store  # noqa: F401  (declares the alerts tables the migrations alter)
 from peaktrade_daemon.storage.db import MIGRATIONS, Migration, open_database, prune_oldest
 
 
@@ -107,3 +108,40 @@ async def test_prune_oldest_keeps_newest_matching_rows(tmp_path: Path) -> None:
             assert await prune_oldest(s, table, keep=100, order_by=table.c.id) == 0
     finally:
         await db.close()
+
+
+@pytest.mark.slow
+def test_processes_creating_a_new_database_at_once_all_succeed(tmp_path: Path) -> None:
+    """Regression: two CLI commands on a fresh root raced in create_all ("table ... already
+    exists"); schema creation now runs under the database file's sidecar lock."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from tests.conftest import subprocess_env
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'state' / 'peaktrade.db'}"
+    script = textwrap.dedent(
+        """
+        import sys, uvloop
+        from peaktrade_daemon.storage import alert_store, runs, promotion_store  # all tables
+        from peaktrade_daemon.storage.db import open_database
+
+        async def main():
+            db = await open_database(sys.argv[1])
+            await db.close()
+
+        uvloop.run(main())
+        """
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, url],
+            env=subprocess_env(),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, "\n".join(errors)
