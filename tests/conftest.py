@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import uvloop
+
+if TYPE_CHECKING:
+    from tests.daemon_harness import AlertTail, NotifySocket
+
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,3 +55,23 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env["PYTHONPATH"] = str(PROJECT_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.update(extra)
     return env
+
+
+@pytest.fixture
+async def notify() -> AsyncIterator[NotifySocket]:
+    """A real AF_UNIX datagram socket standing in for systemd's NOTIFY_SOCKET."""
+    from tests.daemon_harness import NotifySocket  # the harness imports this module
+
+    sock = NotifySocket()
+    yield sock
+    sock.close()
+
+
+@pytest.fixture
+def tail(project_root: Path) -> Iterator[AlertTail]:
+    """Reads the root's alert log line by line while a daemon writes it, like `tail -f`."""
+    from tests.daemon_harness import AlertTail
+
+    t = AlertTail(project_root / "logs" / "autonomous_alerts.log")
+    yield t
+    t.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -23,20 +22,6 @@ from tests.daemon_harness import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-async def notify() -> AsyncIterator[NotifySocket]:
-    sock = NotifySocket()
-    yield sock
-    sock.close()
-
-
-@pytest.fixture
-def tail(project_root: Path) -> AsyncIterator[AlertTail]:
-    t = AlertTail(project_root / "logs" / "autonomous_alerts.log")
-    yield t
-    t.close()
 
 
 def _enable_http(root: Path) -> None:

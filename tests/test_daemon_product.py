@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,20 +24,6 @@ from tests.daemon_harness import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-async def notify() -> AsyncIterator[NotifySocket]:
-    sock = NotifySocket()
-    yield sock
-    sock.close()
-
-
-@pytest.fixture
-def tail(project_root: Path) -> AsyncIterator[AlertTail]:
-    t = AlertTail(project_root / "logs" / "autonomous_alerts.log")
-    yield t
-    t.close()
 
 
 def _files_outside_logs(root: Path) -> list[Path]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -30,20 +29,6 @@ sys.stdin.readline()
 db.execute("COMMIT")
 print("released", flush=True)
 """
-
-
-@pytest.fixture
-async def notify() -> AsyncIterator[NotifySocket]:
-    sock = NotifySocket()
-    yield sock
-    sock.close()
-
-
-@pytest.fixture
-def tail(project_root: Path) -> AsyncIterator[AlertTail]:
-    t = AlertTail(project_root / "logs" / "autonomous_alerts.log")
-    yield t
-    t.close()
 
 
 def _cycles(db: Path) -> int:

@@ -20,7 +20,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -79,13 +79,6 @@ def test_atomic_write_on_a_full_or_read_only_filesystem_keeps_the_old_file(
             atomic_write_bytes(target, b'{"new": true}')
         assert read_only.value.errno == errno.EROFS
         assert target.read_bytes() == b'{"old": true}'
-
-
-@pytest.fixture
-async def notify() -> AsyncIterator[NotifySocket]:
-    sock = NotifySocket()
-    yield sock
-    sock.close()
 
 
 def _cycles(db: Path) -> int:

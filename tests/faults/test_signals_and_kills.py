@@ -19,7 +19,6 @@ import asyncio
 import json
 import random
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -37,20 +36,6 @@ from tests.daemon_harness import (
 pytestmark = pytest.mark.slow
 
 KILLS = 5
-
-
-@pytest.fixture
-async def notify() -> AsyncIterator[NotifySocket]:
-    sock = NotifySocket()
-    yield sock
-    sock.close()
-
-
-@pytest.fixture
-def tail(project_root: Path) -> AsyncIterator[AlertTail]:
-    t = AlertTail(project_root / "logs" / "autonomous_alerts.log")
-    yield t
-    t.close()
 
 
 def _count(root: Path, query: str) -> int:

@@ -13,7 +13,6 @@ a test component (tests/daemon_script.py) whose ``start()`` or ``reload()`` take
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,20 +22,6 @@ from tests.daemon_harness import SIGHUP, SIGTERM, AlertTail, DaemonProcess, Noti
 pytestmark = pytest.mark.slow
 
 HOLD_S = "2"
-
-
-@pytest.fixture
-async def notify() -> AsyncIterator[NotifySocket]:
-    sock = NotifySocket()
-    yield sock
-    sock.close()
-
-
-@pytest.fixture
-def tail(project_root: Path) -> AsyncIterator[AlertTail]:
-    t = AlertTail(project_root / "logs" / "autonomous_alerts.log")
-    yield t
-    t.close()
 
 
 async def test_sigterm_while_starting_stops_cleanly_once_start_up_returns(
