@@ -81,7 +81,7 @@ from peaktrade_daemon.storage.db import Database, open_database
 from peaktrade_daemon.storage.retention import RetentionRule, RetentionWorker
 from peaktrade_daemon.supervisor import Supervisor, sleep_unless
 from peaktrade_daemon.systemd import SystemdNotifier
-from peaktrade_daemon.wiring import LOADERS, Assembly
+from peaktrade_daemon.wiring import LOADERS, Assembly, check_options
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +141,9 @@ ComponentFactory = Callable[[Runtime], Component | None]
 CycleRunnerFactory = Callable[[Runtime], CycleRunner]
 RetentionRuleFactory = Callable[[Runtime], RetentionRule]
 RouteFactory = Callable[[Runtime], RouteModule]
+#: Refuses options the loaded snapshot cannot honour (raises a ConfigError) before anything is
+#: created on disk: no lock, no database, no log for a run that would only be refused.
+Preflight = Callable[[DaemonOptions, Snapshot], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +155,7 @@ class Plugins:
     cycle_runner: CycleRunnerFactory | None = None
     routes: tuple[RouteFactory, ...] = ()
     retention_rules: tuple[RetentionRuleFactory, ...] = ()
+    preflight: tuple[Preflight, ...] = ()
 
 
 def default_plugins() -> Plugins:
@@ -169,6 +173,7 @@ def default_plugins() -> Plugins:
         cycle_runner=parts.cycle,
         routes=(review.routes,),
         retention_rules=(parts.retention,),
+        preflight=(check_options,),
     )
 
 
@@ -293,6 +298,8 @@ class Daemon:
         except SafetyRefusal as exc:
             await self._refused(exc)
             raise
+        for check in self.plugins.preflight:
+            check(self.options, self._snapshot)
         settings = self._snapshot.settings
         with contextlib.ExitStack() as stack:
             if not self.options.dry_run:
