@@ -22,7 +22,7 @@ run: $(STAMP)
 	$(VENV)/bin/peaktrade-daemon --root . $(RUN_ARGS)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 --dist worksteal $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check peaktrade_daemon tests bench

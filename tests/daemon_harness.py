@@ -171,3 +171,9 @@ SIGTERM = signal.SIGTERM
 SIGHUP = signal.SIGHUP
 SIGINT = signal.SIGINT
 SIGKILL = signal.SIGKILL
+
+
+def files_outside_logs(root: Path) -> list[Path]:
+    """Every path under ``root`` but logs/, relative: what a run that must write nothing else
+    (a dry run, a refused start) is compared on."""
+    return sorted(p.relative_to(root) for p in root.rglob("*") if "logs" not in p.parts)

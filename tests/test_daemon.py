@@ -17,6 +17,7 @@ from tests.daemon_harness import (
     AlertTail,
     DaemonProcess,
     NotifySocket,
+    files_outside_logs,
     run_cli,
     set_toml,
 )
@@ -27,10 +28,6 @@ pytestmark = pytest.mark.slow
 def _enable_http(root: Path) -> None:
     set_toml(root / "config" / "daemon.toml", "enabled = false ", "enabled = true ")
     set_toml(root / "config" / "daemon.toml", "port = 8787", "port = 0")
-
-
-def _files_outside_logs(root: Path) -> list[Path]:
-    return sorted(p.relative_to(root) for p in root.rglob("*") if "logs" not in p.parts)
 
 
 async def _healthz(root: Path) -> dict[str, object]:
@@ -211,7 +208,7 @@ async def test_dry_run_writes_only_logs_and_alerts_on_invalid_live_overrides(
 ) -> None:
     set_toml(project_root / "config" / "config.toml", 'mode = "paper"', 'mode = "live"')
     (project_root / "config" / "live_overrides" / "auto.toml").write_text("[auto_applied\n")
-    before = _files_outside_logs(project_root)
+    before = files_outside_logs(project_root)
     daemon = DaemonProcess(
         project_root, "--dry-run", notify=notify, env={"WATCHDOG_USEC": "200000"}
     )
@@ -228,7 +225,7 @@ async def test_dry_run_writes_only_logs_and_alerts_on_invalid_live_overrides(
         assert await daemon.wait() == 0
     finally:
         await daemon.kill()
-    after = _files_outside_logs(project_root)
+    after = files_outside_logs(project_root)
     assert after == before
     assert list((project_root / "state").iterdir()) == []
 

@@ -19,15 +19,12 @@ from tests.daemon_harness import (
     AlertTail,
     DaemonProcess,
     NotifySocket,
+    files_outside_logs,
     run_cli,
     set_toml,
 )
 
 pytestmark = pytest.mark.slow
-
-
-def _files_outside_logs(root: Path) -> list[Path]:
-    return sorted(p.relative_to(root) for p in root.rglob("*") if "logs" not in p.parts)
 
 
 def _rows(root: Path, query: str) -> list[tuple[object, ...]]:
@@ -84,13 +81,13 @@ async def _metrics(root: Path) -> dict[str, float]:
 async def test_once_runs_a_real_cycle_stores_it_and_dry_run_writes_nothing(
     project_root: Path,
 ) -> None:
-    before = _files_outside_logs(project_root)
+    before = files_outside_logs(project_root)
     dry = DaemonProcess(project_root, "--once", "--dry-run")
     await dry.start()
     assert await dry.wait(60) == 0, dry.stderr
     out = dry.out_path.read_text()
     assert "decision=" in out and "(dry run)" in out
-    assert _files_outside_logs(project_root) == before
+    assert files_outside_logs(project_root) == before
 
     once = DaemonProcess(project_root, "--once", "--tag", "smoke")
     await once.start()
@@ -277,12 +274,12 @@ async def test_start_up_refusals_and_a_policy_broken_on_reload(
     policy = project_root / "config" / "promotion.toml"
     good_policy = policy.read_text()
     policy.write_text(good_policy.replace("max_step = 0.25", "max_step = -1"))
-    before = _files_outside_logs(project_root)
+    before = files_outside_logs(project_root)
     code, _, err = await run_cli(project_root)
     assert code == 3 and "promotion.toml" in err
     refused = await tail.wait_for("daemon refused to start")
     assert str(refused.level) == "critical" and "promotion.toml" in str(refused.context["error"])
-    assert _files_outside_logs(project_root) == before  # nothing written: no lock, no database
+    assert files_outside_logs(project_root) == before  # nothing written: no lock, no database
 
     policy.write_text(good_policy)
     daemon = DaemonProcess(project_root, "--poll-interval", "3600", notify=notify)

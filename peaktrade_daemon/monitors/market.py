@@ -21,6 +21,7 @@ from peaktrade_daemon.market.bars import Bars, timeframe_seconds
 from peaktrade_daemon.market.feeds import MarketSource
 from peaktrade_daemon.market.freshness import describe_age
 from peaktrade_daemon.market.metrics import REGIME_NAMES, MarketParams, market_metrics
+from peaktrade_daemon.market.window_memo import WindowMemo
 from peaktrade_daemon.monitors.defaults import close_feeds, resolve
 from peaktrade_daemon.monitors.result import MonitorResult, ResultBuilder
 from peaktrade_daemon.settings import DaemonSettings, MarketMonitorSettings
@@ -63,14 +64,27 @@ class MarketMonitor:
     ) -> None:
         self._owns_feeds = feeds is None
         self.settings, self.feeds, self.clock = resolve(settings, feeds, clock)
+        # Cycles mostly see the window the previous one saw (a bar outlasts the poll interval).
+        self._memo: WindowMemo[dict[str, float]] = WindowMemo()
 
     def reconfigure(self, settings: DaemonSettings) -> None:
         """Adopt new settings (lookbacks, thresholds) from the next check on."""
         self.settings = settings
 
-    def _compute(self, bars: Bars) -> dict[str, float]:
+    def _params(self, bars: Bars) -> tuple[MarketParams, float, float]:
         cfg = self.settings.monitors.market
         tf_s = timeframe_seconds(bars.timeframe)
+        params = MarketParams(
+            lookback=cfg.lookback_bars,
+            long_lookback=cfg.long_lookback_bars,
+            atr_period=cfg.atr_period,
+            volatile_ratio=cfg.volatile_ratio,
+            trend_threshold=cfg.trend_threshold,
+        )
+        return params, tf_s, self.feeds.calendar(bars.symbol).bars_per_year(tf_s)
+
+    def _compute(self, bars: Bars, key: tuple[MarketParams, float, float]) -> dict[str, float]:
+        params, tf_s, bars_per_year = key
         values = market_metrics(
             bars.high[None, :],
             bars.low[None, :],
@@ -78,16 +92,20 @@ class MarketMonitor:
             bars.volume[None, :],
             bars.timestamps,
             timeframe_s=tf_s,
-            bars_per_year=self.feeds.calendar(bars.symbol).bars_per_year(tf_s),
-            params=MarketParams(
-                lookback=cfg.lookback_bars,
-                long_lookback=cfg.long_lookback_bars,
-                atr_period=cfg.atr_period,
-                volatile_ratio=cfg.volatile_ratio,
-                trend_threshold=cfg.trend_threshold,
-            ),
+            bars_per_year=bars_per_year,
+            params=params,
         )
-        return {name: float(array[0]) for name, array in values.items()}
+        result = {name: float(array[0]) for name, array in values.items()}
+        return self._memo.put(bars.symbol, bars, key, result)
+
+    async def _metrics(self, bars: Bars) -> dict[str, float]:
+        """The bar metrics of ``bars``: remembered when the window is the last one seen, else
+        computed in a worker thread."""
+        key = self._params(bars)
+        values = self._memo.get(bars.symbol, bars, key)
+        if values is None:
+            values = await asyncio.to_thread(self._compute, bars, key)
+        return dict(values)
 
     async def close(self) -> None:
         """Close the market data feeds this monitor built itself (injected ones are the
@@ -116,7 +134,7 @@ class MarketMonitor:
             out.lack(BAR_METRICS, freshness.reason)
             out.raise_status(cfg.stale_status, f"{symbol}: {freshness.reason}")
         else:
-            values = await asyncio.to_thread(self._compute, bars)
+            values = await self._metrics(bars)
             needs = _needs(cfg)
             for name in BAR_METRICS:
                 reason = (

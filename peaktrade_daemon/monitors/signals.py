@@ -18,10 +18,11 @@ from peaktrade_daemon.config import PeakConfig
 from peaktrade_daemon.errors import ConfigError, DataError, FeedError
 from peaktrade_daemon.market.bars import Bars
 from peaktrade_daemon.market.feeds import MarketSource
+from peaktrade_daemon.market.window_memo import WindowMemo
 from peaktrade_daemon.monitors.defaults import close_feeds, resolve, trading_config
 from peaktrade_daemon.monitors.result import MonitorResult, ResultBuilder
 from peaktrade_daemon.settings import DaemonSettings
-from peaktrade_daemon.strategies.base import Strategy, StrategyInputs, warmup
+from peaktrade_daemon.strategies.base import Strategy, StrategyInputs, StrategyOutput, warmup
 from peaktrade_daemon.strategies.history import StrategyHistory, history_metrics
 from peaktrade_daemon.strategies.registry import enabled_strategies
 from peaktrade_daemon.strategies.signal_metrics import SignalParams, current_signal
@@ -75,6 +76,8 @@ class SignalMonitor:
         self.strategies: tuple[Strategy, ...] = self._enabled(self.config)
         self._histories: dict[tuple[str, str], StrategyHistory] = {}
         self._lock = asyncio.Lock()
+        # The strategies' output over a window the previous scan saw is the same again.
+        self._outputs: WindowMemo[list[StrategyOutput]] = WindowMemo()
 
     def reconfigure(self, settings: DaemonSettings, config: PeakConfig) -> None:
         """Adopt new settings and config; histories of strategies whose parameters changed (and
@@ -99,8 +102,12 @@ class SignalMonitor:
     def _scan(self, bars: Bars) -> _Scan:
         cfg = self.settings.monitors.signals
         params = SignalParams(cfg.consistency_window, cfg.forward_bars)
-        inputs = StrategyInputs(bars.high[None, :], bars.low[None, :], bars.close[None, :])
-        outputs = [strategy.evaluate(inputs) for strategy in self.strategies]
+        outputs = self._outputs.get(bars.symbol, bars, self.strategies)
+        if outputs is None:
+            inputs = StrategyInputs(bars.high[None, :], bars.low[None, :], bars.close[None, :])
+            outputs = self._outputs.put(
+                bars.symbol, bars, self.strategies, [s.evaluate(inputs) for s in self.strategies]
+            )
         histories = [self.history(s.name, bars.symbol) for s in self.strategies]
         for history, out in zip(histories, outputs, strict=True):
             history.record(

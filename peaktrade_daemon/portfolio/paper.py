@@ -31,6 +31,7 @@ from peaktrade_daemon.config import PeakConfig
 from peaktrade_daemon.errors import ConfigError
 from peaktrade_daemon.market.bars import Bars, FloatArray, timeframe_seconds
 from peaktrade_daemon.market.feeds import MarketSource
+from peaktrade_daemon.market.window_memo import WindowMemo
 from peaktrade_daemon.portfolio.snapshot import ClosedTrade, PortfolioSnapshot, Position
 from peaktrade_daemon.strategies.base import DirectionArray, Strategy, StrategyInputs, warmup
 from peaktrade_daemon.strategies.registry import enabled_strategies
@@ -176,11 +177,15 @@ class PaperPortfolio:
         self.params = PaperParams.from_config(config)
         self._strategies: tuple[Strategy, ...] = enabled_strategies(config)
         self._history_bars = history_bars
+        # Cycles, the rollback guard and workflows ask for the same window until a bar is added.
+        self._books: WindowMemo[PaperBook] = WindowMemo()
 
     def _book(self, bars: Bars) -> PaperBook:
         inputs = StrategyInputs(bars.high[None, :], bars.low[None, :], bars.close[None, :])
         target = net_direction([s.evaluate(inputs).direction[0] for s in self._strategies])
-        return simulate(bars, target, self.params)
+        book = simulate(bars, target, self.params)
+        book.equity.setflags(write=False)  # shared by every later reader of the same window
+        return self._books.put(bars.symbol, bars, self.params, book)
 
     async def snapshot(self, symbol: str) -> PortfolioSnapshot:
         """The paper book of ``symbol`` over the feed's latest ``history_bars`` bars."""
@@ -202,7 +207,9 @@ class PaperPortfolio:
                 stale_reason=freshness.reason if freshness.stale else "",
                 insufficient=f"not enough data: {len(bars)} bars, the strategies need {need}",
             )
-        book = await asyncio.to_thread(self._book, bars)
+        book = self._books.get(symbol, bars, self.params)
+        if book is None:
+            book = await asyncio.to_thread(self._book, bars)
         return PortfolioSnapshot(
             source=self.name,
             scope=symbol,

@@ -27,6 +27,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -218,43 +219,51 @@ class RunStore:
                 )
         return ids
 
+    async def record_cycle(
+        self, *rows: DecisionRow | CycleSummaryRow, workflow_runs: int, decisions: int
+    ) -> dict[str, int]:
+        """Insert one cycle's rows and apply the retention limits, in one transaction (one
+        commit per cycle instead of one per row and one for the prune); returns the rows
+        deleted per table, as :meth:`prune` does."""
+        async with self.database.session() as session:
+            session.add_all(rows)
+            await session.flush()
+            return await _prune(session, workflow_runs=workflow_runs, decisions=decisions)
+
     async def prune(self, *, workflow_runs: int, decisions: int) -> dict[str, int]:
         """Keep only the newest ``workflow_runs`` runs and ``decisions`` decisions, and as many
         cycle summaries (every cycle stores one decision and one summary); returns the rows
         deleted per table."""
-        deleted = {"workflow_runs": 0, "decisions": 0, "cycle_summaries": 0}
         async with self.database.session() as session:
-            cutoff = (
-                select(WorkflowRunRow.created_at)
-                .order_by(WorkflowRunRow.created_at.desc())
-                .offset(workflow_runs - 1)
-                .limit(1)
-            )
-            oldest_kept = (await session.execute(cutoff)).scalar()
-            if oldest_kept is not None:
-                result = await session.execute(
-                    delete(WorkflowRunRow).where(WorkflowRunRow.created_at < oldest_kept)
-                )
-                deleted["workflow_runs"] = _count(result)
-            last = (await session.execute(select(func.max(DecisionRow.id)))).scalar()
-            if last is not None:
-                result = await session.execute(
-                    delete(DecisionRow).where(DecisionRow.id <= last - decisions)
-                )
-                deleted["decisions"] = _count(result)
-            cycle_cutoff = (
-                select(CycleSummaryRow.started_at)
-                .order_by(CycleSummaryRow.started_at.desc())
-                .offset(decisions - 1)
-                .limit(1)
-            )
-            oldest_cycle = (await session.execute(cycle_cutoff)).scalar()
-            if oldest_cycle is not None:
-                result = await session.execute(
-                    delete(CycleSummaryRow).where(CycleSummaryRow.started_at < oldest_cycle)
-                )
-                deleted["cycle_summaries"] = _count(result)
-        return deleted
+            return await _prune(session, workflow_runs=workflow_runs, decisions=decisions)
+
+
+async def _prune(session: AsyncSession, *, workflow_runs: int, decisions: int) -> dict[str, int]:
+    """:meth:`RunStore.prune` inside an open transaction: one DELETE per table, each with its
+    cut-off as a subquery (it runs after every cycle, so statements count). A cut-off the
+    subquery cannot find (fewer rows than the limit) is NULL, and ``x < NULL`` deletes nothing.
+    """
+    oldest_run = (
+        select(WorkflowRunRow.created_at)
+        .order_by(WorkflowRunRow.created_at.desc())
+        .offset(workflow_runs - 1)
+        .limit(1)
+        .scalar_subquery()
+    )
+    newest_decision = select(func.max(DecisionRow.id)).scalar_subquery()
+    oldest_cycle = (
+        select(CycleSummaryRow.started_at)
+        .order_by(CycleSummaryRow.started_at.desc())
+        .offset(decisions - 1)
+        .limit(1)
+        .scalar_subquery()
+    )
+    statements = {
+        "workflow_runs": delete(WorkflowRunRow).where(WorkflowRunRow.created_at < oldest_run),
+        "decisions": delete(DecisionRow).where(DecisionRow.id <= newest_decision - decisions),
+        "cycle_summaries": delete(CycleSummaryRow).where(CycleSummaryRow.started_at < oldest_cycle),
+    }
+    return {table: _count(await session.execute(stmt)) for table, stmt in statements.items()}
 
 
 def _count(result: Any) -> int:

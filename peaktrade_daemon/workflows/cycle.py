@@ -352,7 +352,10 @@ class CycleRunner:
     ) -> None:
         if self._store is None:
             return
-        await self._store.add(
+        retention = self.settings.state.retention
+        # One transaction per cycle: most cycles run nothing (SKIP, WAIT), so the engine's
+        # prune after a run is not enough, and a commit per row would triple the cycle's writes.
+        await self._store.record_cycle(
             DecisionRow(
                 cycle_id=summary.cycle_id,
                 decided_at=summary.started_at,
@@ -365,9 +368,7 @@ class CycleRunner:
                 details=to_jsonable(
                     {"metrics": metrics, "labels": labels, "metadata": dict(decision.metadata)}
                 ),
-            )
-        )
-        await self._store.add(
+            ),
             CycleSummaryRow(
                 cycle_id=summary.cycle_id,
                 started_at=summary.started_at,
@@ -388,12 +389,9 @@ class CycleRunner:
                         "monitor_errors": dict(summary.monitor_errors),
                     }
                 ),
-            )
-        )
-        # Most cycles run nothing (SKIP, WAIT), so the engine's prune after a run is not enough.
-        retention = self.settings.state.retention
-        await self._store.prune(
-            workflow_runs=retention.workflow_runs, decisions=retention.decisions
+            ),
+            workflow_runs=retention.workflow_runs,
+            decisions=retention.decisions,
         )
 
 

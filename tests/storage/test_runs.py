@@ -107,3 +107,41 @@ async def test_naive_datetimes_are_refused(store: RunStore) -> None:
         with pytest.raises(StatementError, match="naive datetime"):
             async with asyncio.timeout(10):
                 await store.save_run(row)
+
+
+def cycle_rows(i: int) -> tuple[DecisionRow, CycleSummaryRow]:
+    decision = DecisionRow(
+        cycle_id=f"c{i}", decided_at=T0, workflow_type="x", action="SKIP", confidence=0.0
+    )
+    summary = CycleSummaryRow(
+        cycle_id=f"c{i}",
+        started_at=T0 + timedelta(minutes=i),
+        finished_at=T0 + timedelta(minutes=i, seconds=1),
+        workflow_type="x",
+        selection_reason="requested",
+        action="SKIP",
+        confidence=0.0,
+        executed=False,
+        success=True,
+    )
+    return decision, summary
+
+
+async def test_record_cycle_stores_both_rows_and_prunes_in_one_transaction(
+    store: RunStore,
+) -> None:
+    async with asyncio.timeout(60):
+        deleted = []
+        for i in range(4):
+            deleted.append(await store.record_cycle(*cycle_rows(i), workflow_runs=5, decisions=2))
+        decisions = [d.cycle_id for d in await store.decisions()]
+        cycles = [c.cycle_id for c in await store.cycles()]
+        assert decisions == ["c2", "c3"] and cycles == ["c3", "c2"]
+        assert [d["decisions"] for d in deleted] == [0, 0, 1, 1]
+        assert [d["cycle_summaries"] for d in deleted] == [0, 0, 1, 1]
+        # A row the database refuses rolls the whole cycle back: no decision without summary.
+        decision, summary = cycle_rows(9)
+        summary.started_at = datetime(2026, 3, 2, 8, 15)  # naive: refused by UtcDateTime
+        with pytest.raises(StatementError, match="naive datetime"):
+            await store.record_cycle(decision, summary, workflow_runs=5, decisions=2)
+        assert [d.cycle_id for d in await store.decisions()] == ["c2", "c3"]
