@@ -151,5 +151,8 @@ async def test_a_degrading_market_after_the_step_reverts_freezes_and_alerts(
         ("change", "portfolio.leverage"),
         ("freeze", "portfolio.leverage"),
     ]
+    # The revert reached the monitor too: the book trades at the base leverage again.
+    source = desk.monitor.source
+    assert isinstance(source, PaperPortfolio) and source.params.leverage == 1.0
     critical = [a for a in desk.recorder.alerts if "reverted and froze" in a[1]]
     assert critical and str(critical[0][0]) == "critical"
