@@ -86,6 +86,8 @@ class PromotionWorker:
         self.pending = PendingSteps(store)
         self.duty = GuardDuty(Observation(store), self.pending, self._out, clock, metrics)
         self.dropped = 0
+        #: Set while the run loop waits for patches or its next check (nothing in flight).
+        self.idle = asyncio.Event()
 
     @property
     def mode(self) -> AutoApplyMode:
@@ -152,11 +154,17 @@ class PromotionWorker:
     async def _next_batch(self, wait_s: float | None) -> tuple[ConfigPatch, ...] | None:
         getter = asyncio.ensure_future(self._queue.get())
         if wait_s is None:
-            return await getter
+            self.idle.set()
+            try:
+                return await getter
+            finally:
+                self.idle.clear()
         sleeper = asyncio.ensure_future(self._clock.sleep(wait_s))
+        self.idle.set()
         try:
             await asyncio.wait({getter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self.idle.clear()
             sleeper.cancel()
             if not getter.done():
                 getter.cancel()

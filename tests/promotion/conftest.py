@@ -85,15 +85,32 @@ async def database(project_root: Path) -> AsyncIterator[Database]:
 
 
 def worker_on(
-    root: Path, database: Database, clock: ManualClock, series: PerformanceSource, recorder: Any
+    root: Path,
+    clock: ManualClock,
+    metrics: PerformanceSource | None,
+    recorder: Any,
+    database: Database | None = None,
 ) -> PromotionWorker:
-    """A worker as the daemon builds it (state database, bus), bounded_auto."""
+    """A worker as the daemon builds it (bus, optionally the state database), bounded_auto."""
     return PromotionWorker(
         load_settings(root),
         clock=clock,
         alerts=recorder,
-        metrics=series,
+        metrics=metrics,
         database=database,
         publish=recorder.publish,
         mode_override=AutoApplyMode.BOUNDED_AUTO,
     )
+
+
+async def started_worker(
+    root: Path,
+    clock: ManualClock,
+    metrics: PerformanceSource | None,
+    recorder: Any,
+    database: Database | None = None,
+) -> PromotionWorker:
+    """:func:`worker_on`, started (policy loaded, saved progress resumed)."""
+    worker = worker_on(root, clock, metrics, recorder, database)
+    await worker.start()
+    return worker

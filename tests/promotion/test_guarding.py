@@ -16,7 +16,7 @@ from peaktrade_daemon.learning.models import patches_to_json
 from peaktrade_daemon.promotion.models import GuardTripped, OverridesChanged
 from peaktrade_daemon.storage.db import Database
 from tests.daemon_harness import run_cli
-from tests.promotion.conftest import make_patch, worker_on
+from tests.promotion.conftest import make_patch, started_worker
 from tests.promotion.test_rollback import BASE, Recorder, Series, _live
 
 pytestmark = pytest.mark.slow
@@ -34,8 +34,7 @@ async def test_applies_by_other_processes_are_watched_and_reverted_when_degradin
 ) -> None:
     start = datetime.now(UTC).replace(microsecond=0)
     clock, series, recorder = ManualClock(start), Series(BASE), Recorder()
-    worker = worker_on(project_root, database, clock, series, recorder)
-    await worker.start()
+    worker = await started_worker(project_root, clock, series, recorder, database)
     patches = project_root / "patches.json"
     patches.write_text(patches_to_json([make_patch("portfolio.leverage", 1.25)]))
 
@@ -107,8 +106,7 @@ async def test_an_apply_whose_window_ended_while_no_daemon_ran_is_not_watched(
     )
     assert code == 0, err
     later = ManualClock(datetime.now(UTC) + timedelta(minutes=61))
-    worker = worker_on(project_root, database, later, Series(BASE), Recorder())
-    await worker.start()
+    worker = await started_worker(project_root, later, Series(BASE), Recorder(), database)
     async with asyncio.timeout(30):
         await worker.tick()
     assert not worker.guard.watches and _watch_rows(project_root) == []

@@ -14,7 +14,7 @@ from peaktrade_daemon.clock import ManualClock
 from peaktrade_daemon.promotion.models import GuardTripped, RollbackGuardPolicy
 from peaktrade_daemon.promotion.observation import Observation, watchable
 from peaktrade_daemon.storage.db import Database
-from tests.promotion.conftest import T0, make_patch, worker_on
+from tests.promotion.conftest import T0, make_patch, started_worker
 from tests.promotion.test_rollback import BASE, Recorder, Series, _live
 
 GUARD = RollbackGuardPolicy(bake_window_minutes=60, max_drawdown_increase=0.02, max_sharpe_drop=0.5)
@@ -24,8 +24,7 @@ async def test_a_restart_mid_bake_keeps_the_pre_change_baseline(
     project_root: Path, database: Database
 ) -> None:
     clock, series = ManualClock(T0), Series(BASE)
-    first = worker_on(project_root, database, clock, series, Recorder())
-    await first.start()
+    first = await started_worker(project_root, clock, series, Recorder(), database)
     await first.process([make_patch("portfolio.leverage", 1.25)])
     assert _live(project_root)["auto_applied"]["portfolio.leverage"] == 1.25
     await first.stop()
@@ -35,8 +34,7 @@ async def test_a_restart_mid_bake_keeps_the_pre_change_baseline(
     series.value = {**BASE, "current_drawdown": 0.045}
     await clock.set(T0 + timedelta(minutes=10))
     recorder = Recorder()
-    second = worker_on(project_root, database, clock, series, recorder)
-    await second.start()
+    second = await started_worker(project_root, clock, series, recorder, database)
     [watch] = second.guard.watches.values()
     assert watch.baseline == BASE and watch.ends_at == T0 + timedelta(minutes=60)
     await second.tick()
@@ -48,8 +46,7 @@ async def test_a_restart_mid_bake_keeps_the_pre_change_baseline(
     assert rows == [("portfolio.leverage", "reverted")]
 
     # Judged once: a third start does not watch (or revert) it again.
-    third = worker_on(project_root, database, clock, series, Recorder())
-    await third.start()
+    third = await started_worker(project_root, clock, series, Recorder(), database)
     await third.tick()
     assert not third.guard.watches
 

@@ -15,7 +15,7 @@ from peaktrade_daemon.promotion.pending import decision_from_dict
 from peaktrade_daemon.promotion.policy import build_candidate
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.storage.db import Database
-from tests.promotion.conftest import T0, make_patch, worker_on
+from tests.promotion.conftest import T0, make_patch, started_worker
 from tests.promotion.test_rollback import BASE, Recorder, Series, _live
 
 
@@ -28,8 +28,7 @@ async def test_a_restart_between_two_steps_resumes_the_proposal(
     project_root: Path, database: Database
 ) -> None:
     clock, series = ManualClock(T0), Series(BASE)
-    first = worker_on(project_root, database, clock, series, Recorder())
-    await first.start()
+    first = await started_worker(project_root, clock, series, Recorder(), database)
     run = await first.process([make_patch("portfolio.leverage", 1.75)])
     assert run is not None and run.proposals
     proposal_id = run.proposals[0].proposal_id
@@ -38,8 +37,7 @@ async def test_a_restart_between_two_steps_resumes_the_proposal(
 
     # The daemon restarts inside the bake window: a new worker on the same root and database.
     await clock.set(T0 + timedelta(minutes=20))
-    second = worker_on(project_root, database, clock, series, Recorder())
-    await second.start()
+    second = await started_worker(project_root, clock, series, Recorder(), database)
     assert "portfolio.leverage" in second.pending
     assert second.pending.steps["portfolio.leverage"].proposal_id == proposal_id
     await second.tick()  # still baking and cooling down: nothing moves
@@ -60,15 +58,13 @@ async def test_the_killswitch_clears_the_saved_steps_too(
     project_root: Path, database: Database
 ) -> None:
     clock, series = ManualClock(T0), Series(BASE)
-    first = worker_on(project_root, database, clock, series, Recorder())
-    await first.start()
+    first = await started_worker(project_root, clock, series, Recorder(), database)
     await first.process([make_patch("portfolio.leverage", 1.75)])
     first._mode_override = AutoApplyMode.DISABLED
     await first.tick()
     assert not first.pending
     await clock.set(T0 + timedelta(hours=3))
-    again = worker_on(project_root, database, clock, series, Recorder())
-    await again.start()
+    again = await started_worker(project_root, clock, series, Recorder(), database)
     assert not again.pending  # frozen, not applied later, even after a restart
     await again.tick()
     assert _live(project_root)["auto_applied"]["portfolio.leverage"] == 1.25
