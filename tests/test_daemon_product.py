@@ -244,7 +244,15 @@ async def test_learn_while_the_daemon_runs_applies_one_bounded_step(
         assert await daemon.wait(15) == 0
     finally:
         await daemon.kill()
-    # After a restart the same published set is not promoted again.
+    # What the worker is in the middle of is in the state database: the step toward 1.75 and
+    # the watch of the change just made (its bake window is still open).
+    with sqlite3.connect(project_root / "state" / "peaktrade.db") as conn:
+        pending = conn.execute("SELECT key FROM promotion_pending_steps").fetchall()
+        watches = conn.execute("SELECT key, status FROM promotion_watches").fetchall()
+    assert pending == [("portfolio.leverage",)]
+    assert watches == [("portfolio.leverage", "watching")]
+    # After a restart the same published set is not promoted again; the work in progress
+    # is resumed.
     again = DaemonProcess(project_root, "--poll-interval", "3600", notify=notify, env=env)
     await again.start()
     try:
@@ -253,6 +261,9 @@ async def test_learn_while_the_daemon_runs_applies_one_bounded_step(
         assert await again.wait(15) == 0
     finally:
         await again.kill()
+    log = (project_root / "logs" / "daemon.log").read_text()
+    assert "promotion: 1 pending step(s) resumed: ['portfolio.leverage']" in log
+    assert "rollback guard: resumed watching ['portfolio.leverage']" in log
     audit_text = (project_root / "reports/promotion_audit/audit.jsonl").read_text()
     assert audit_text.count('"event":"change"') == 1
 

@@ -104,9 +104,9 @@ class PromotionWorker:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load the policy (a bad policy is alerted and leaves promotion disabled, fail closed,
-        without stopping the daemon), then resume the pending steps and watches a previous run
-        left."""
+        """Resume the pending steps and watches a previous run left, then load the policy (a
+        bad policy is alerted and leaves promotion disabled, fail closed, without stopping the
+        daemon; a disabled mode drops the resumed steps)."""
         if self._store is not None:
             await self._store.ensure_tables()
         await self.pending.load()
