@@ -112,7 +112,7 @@ async def test_a_bounded_step_stands_when_the_market_after_it_does_not_degrade(
     # than the shipped 0.02 at once, so the guard reverted every leverage step at first check.
     source = desk.monitor.source
     assert isinstance(source, PaperPortfolio) and source.params.leverage == 1.25
-    whole = PaperPortfolio(source._feeds, trading_config(desk.settings), 500)
+    whole = PaperPortfolio(Feeds(desk.settings, desk.clock), trading_config(desk.settings), 500)
     replayed = performance_metrics(await whole.snapshot("GOOG"))
     assert replayed["max_drawdown"] - baseline["max_drawdown"] > 0.02
     # The path-dependent book right after the step: the history, so the reading, is unchanged.
