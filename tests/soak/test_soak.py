@@ -64,6 +64,7 @@ from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.snapshot import SnapshotSpec
 from peaktrade_daemon.systemd import SystemdNotifier
 from peaktrade_daemon.wiring import JOBS, Assembly
+from peaktrade_daemon.workflows import engine as workflow_engine
 from tests.daemon_harness import set_toml
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -90,7 +91,8 @@ LEVERAGE_PATCH = {
 #: GOOG (its file ends 2013) is left out of the cycle: its stale book would hold every step.
 REPLAY_START = "2018-02-05T00:00:00Z"
 CYCLE_SYMBOLS = ["BTC/USD", "BTC/EUR", "EUR/USD"]
-MEMORY_SLACK = 2 * 1024 * 1024  # bytes; a leak of one object per cycle would exceed it
+MEMORY_SLACK = 2 * 1024 * 1024
+KEEP_RUNS_IN_MEMORY = 20  # bytes; a leak of one object per cycle would exceed it
 
 
 class ManualClockJobs:
@@ -182,7 +184,10 @@ def _bounded_auto(root: Path) -> None:
     set_toml(policy, 'mode = "manual_only"', 'mode = "bounded_auto"')
 
 
-async def test_thirty_simulated_days(project_root: Path) -> None:
+async def test_thirty_simulated_days(project_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The engine keeps the last finished runs in memory (bounded); with workflows executing most
+    # cycles the shipped 500 would take weeks to fill, so fill a small bound during warm-up.
+    monkeypatch.setattr(workflow_engine, "KEEP_FINISHED_IN_MEMORY", KEEP_RUNS_IN_MEMORY)
     _bounded_auto(project_root)
     snippet = project_root / "soak-snippet.json"
     snippet.write_text(json.dumps(LEVERAGE_PATCH))
