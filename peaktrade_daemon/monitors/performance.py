@@ -3,12 +3,15 @@ the built-in paper portfolio (per symbol) or the external ledger (account-wide).
 
 Formulas: :mod:`peaktrade_daemon.portfolio.performance`. When the source's data is stale, the
 metrics about *now* (current drawdown, daily pnl, position size, exposure) are missing with the
-staleness as reason; the ones about the recorded past stay.
+staleness as reason; the ones about the recorded past stay. The paper book is path-dependent:
+a live change (e.g. ``portfolio.leverage``) applies from the time it was made on
+(:mod:`peaktrade_daemon.portfolio.timeline`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.config import PeakConfig
@@ -20,6 +23,7 @@ from peaktrade_daemon.portfolio.ledger import LedgerPortfolio
 from peaktrade_daemon.portfolio.paper import PaperPortfolio
 from peaktrade_daemon.portfolio.performance import performance_metrics
 from peaktrade_daemon.portfolio.snapshot import PortfolioSource
+from peaktrade_daemon.portfolio.timeline import audited_timeline
 from peaktrade_daemon.settings import DaemonSettings
 
 CURRENT = ("current_drawdown", "daily_pnl_pct", "position_size_pct", "exposure")
@@ -55,7 +59,14 @@ class PerformanceMonitor:
         if cfg.source == "ledger":
             return LedgerPortfolio(self.settings, self.clock, cfg.ledger_stale_after_s)
         config = config if config is not None else trading_config(self.settings)
-        return PaperPortfolio(self.feeds, config, cfg.history_bars)
+        return PaperPortfolio(
+            self.feeds,
+            config,
+            cfg.history_bars,
+            timeline=functools.partial(audited_timeline, self.settings, config),
+            clock=self.clock,
+            replay_speed=self.settings.replay.speed,
+        )
 
     def reconfigure(self, settings: DaemonSettings, config: PeakConfig) -> None:
         """Adopt new settings and the effective config (a reload, or live overrides changed

@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.config import PeakConfig
-from peaktrade_daemon.errors import ConfigError
+from peaktrade_daemon.errors import AuditError, ConfigError, DataError
 from peaktrade_daemon.market.bars import Bars, FloatArray, timeframe_seconds
 from peaktrade_daemon.market.feeds import MarketSource
 from peaktrade_daemon.market.window_memo import WindowMemo
@@ -36,8 +39,19 @@ from peaktrade_daemon.portfolio.snapshot import ClosedTrade, PortfolioSnapshot, 
 from peaktrade_daemon.strategies.base import DirectionArray, Strategy, StrategyInputs, warmup
 from peaktrade_daemon.strategies.registry import enabled_strategies
 
+if TYPE_CHECKING:
+    from peaktrade_daemon.portfolio.timeline import ParamsTimeline, Schedule
 
-def _number(config: PeakConfig, key: str, default: float, *, positive: bool) -> float:
+
+class ConfigLookup(Protocol):
+    """Dotted-key access (:class:`PeakConfig` and the timeline's earlier segments)."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value at ``key``, or ``default``."""
+        ...
+
+
+def _number(config: ConfigLookup, key: str, default: float, *, positive: bool) -> float:
     value = config.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConfigError(f"must be a number, got {value!r}", key=key)
@@ -58,7 +72,7 @@ class PaperParams:
     stop_loss: float = 0.0
 
     @classmethod
-    def from_config(cls, config: PeakConfig) -> PaperParams:
+    def from_config(cls, config: ConfigLookup) -> PaperParams:
         """Read and validate ``portfolio.*`` (leverage as the overrides left it)."""
         return cls(
             initial_capital=_number(config, "portfolio.initial_capital", 100_000.0, positive=True),
@@ -131,15 +145,29 @@ class _Ledger:
         return max(open_, stop) if high >= stop else None
 
 
-def simulate(bars: Bars, target: DirectionArray, params: PaperParams) -> PaperBook:
-    """Run the book over one symbol's bars (see the module docstring)."""
+def simulate(
+    bars: Bars,
+    target: DirectionArray,
+    params: PaperParams,
+    schedule: Sequence[tuple[int, PaperParams]] = (),
+) -> PaperBook:
+    """Run the book over one symbol's bars (see the module docstring). ``schedule`` holds
+    (first bar index, params) of later parameter changes, in bar order: from that bar on, fills,
+    new positions and the stop use the new params; the capital stays the first params'."""
     book = _Ledger(bars.symbol, params.fee_bps / 10_000.0, params.initial_capital)
     fraction = params.max_position_pct * params.leverage
+    changes = iter(schedule)
+    upcoming = next(changes, None)
     equity = np.empty(len(bars))
     trades: list[ClosedTrade] = []
     ruined = False
     stopped = 0  # direction last stopped out; not re-entered until the vote changes
     for t in range(len(bars)):
+        while upcoming is not None and upcoming[0] <= t:
+            params = upcoming[1]
+            book.fee_rate = params.fee_bps / 10_000.0
+            fraction = params.max_position_pct * params.leverage
+            upcoming = next(changes, None)
         stamp, price = int(bars.timestamps[t]), float(bars.close[t])
         if book.units and params.stop_loss and t > book.entry_bar:
             fill = book.stop_fill(
@@ -168,24 +196,55 @@ def simulate(bars: Bars, target: DirectionArray, params: PaperParams) -> PaperBo
 
 
 class PaperPortfolio:
-    """A :class:`PortfolioSource` trading the strategies on the feed's bars of each symbol."""
+    """A :class:`PortfolioSource` trading the strategies on the feed's bars of each symbol.
+
+    With ``timeline`` (a blocking loader, run once per instance in a thread) and ``clock`` the
+    book is path-dependent: live changes apply from the bar after they were made on
+    (:mod:`peaktrade_daemon.portfolio.timeline`); without, the whole window uses ``config``.
+    """
 
     name = "paper"
 
-    def __init__(self, feeds: MarketSource, config: PeakConfig, history_bars: int) -> None:
+    def __init__(
+        self,
+        feeds: MarketSource,
+        config: PeakConfig,
+        history_bars: int,
+        *,
+        timeline: Callable[[], ParamsTimeline] | None = None,
+        clock: Clock | None = None,
+        replay_speed: float = 1.0,
+    ) -> None:
         self._feeds = feeds
         self.params = PaperParams.from_config(config)
         self._strategies: tuple[Strategy, ...] = enabled_strategies(config)
         self._history_bars = history_bars
-        # Cycles, the rollback guard and workflows ask for the same window until a bar is added.
+        self._load_timeline = timeline
+        self._timeline: ParamsTimeline | None = None
+        self._clock = clock
+        self._replay_speed = replay_speed
+        # Cycles, the rollback guard and workflows ask for the same window until a bar is added;
+        # the memo key holds the starting params and every switch, so a live change is a miss.
         self._books: WindowMemo[PaperBook] = WindowMemo()
 
-    def _book(self, bars: Bars) -> PaperBook:
+    def _book(self, bars: Bars, params: PaperParams, schedule: Schedule) -> PaperBook:
         inputs = StrategyInputs(bars.high[None, :], bars.low[None, :], bars.close[None, :])
         target = net_direction([s.evaluate(inputs).direction[0] for s in self._strategies])
-        book = simulate(bars, target, self.params)
+        book = simulate(bars, target, params, schedule)
         book.equity.setflags(write=False)  # shared by every later reader of the same window
-        return self._books.put(bars.symbol, bars, self.params, book)
+        return self._books.put(bars.symbol, bars, (params, tuple(schedule)), book)
+
+    async def _params(self, symbol: str, bars: Bars) -> tuple[PaperParams, Schedule]:
+        if self._load_timeline is None or self._clock is None:
+            return self.params, []
+        if self._timeline is None:
+            try:
+                self._timeline = await asyncio.to_thread(self._load_timeline)
+            except (ConfigError, AuditError, DataError) as exc:
+                # Without the history the book would rewrite its past: no book, not a guess.
+                raise DataError(f"paper book: live change history unusable: {exc}") from exc
+        speed = self._replay_speed if self._feeds.spec(symbol).feed == "replay" else 1.0
+        return self._timeline.schedule(bars.timestamps, bars.as_of, self._clock.now(), speed)
 
     async def snapshot(self, symbol: str) -> PortfolioSnapshot:
         """The paper book of ``symbol`` over the feed's latest ``history_bars`` bars."""
@@ -207,9 +266,10 @@ class PaperPortfolio:
                 stale_reason=freshness.reason if freshness.stale else "",
                 insufficient=f"not enough data: {len(bars)} bars, the strategies need {need}",
             )
-        book = self._books.get(symbol, bars, self.params)
+        params, schedule = await self._params(symbol, bars)
+        book = self._books.get(symbol, bars, (params, tuple(schedule)))
         if book is None:
-            book = await asyncio.to_thread(self._book, bars)
+            book = await asyncio.to_thread(self._book, bars, params, schedule)
         return PortfolioSnapshot(
             source=self.name,
             scope=symbol,

@@ -174,6 +174,14 @@ class AuditTrail:
             atomic_write_text(self.head_path, json.dumps({"seq": seq, "sha256": previous}) + "\n")
         return chained
 
+    def head_seq(self) -> int | None:
+        """The seq the head file names (cheap: one small file), or None when it is missing or
+        unreadable (then read the records)."""
+        try:
+            return int(json.loads(self.head_path.read_text(encoding="utf-8"))["seq"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def records(self) -> list[dict[str, Any]]:
         """Every record, oldest first (unparseable lines raise AuditError)."""
         return [

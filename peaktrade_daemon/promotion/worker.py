@@ -1,62 +1,56 @@
 """The promotion worker: the daemon component that runs the promotion pipeline whenever patches
 arrive, keeps taking the remaining bounded steps as cooldowns expire, and runs the rollback guard
-over every key it auto-applied.
+over every bounded apply to auto.toml, its own and other processes' (``promote``,
+``proposals approve``).
 
 Patches come in through :meth:`PromotionWorker.submit` (the composition root subscribes it to
 ``PatchesPublished`` on the bus). File work (policy, auto.toml, audit, proposals) runs in a
 thread, one run at a time. Time comes from the injected clock: cooldowns, the rate limit and
-bake windows all move with ``ManualClock`` in tests.
+bake windows all move with ``ManualClock`` in tests. Every check interval the worker scans the
+audit trail for applies to watch, judges the watches, then steps what is pending.
 
-Killswitch: when the mode becomes ``disabled`` (policy reload or ``mode_override``), pending
-steps are dropped, not applied later. Pending steps live in memory: after a restart the next
-published patch set (or ``promote``) picks the work up again from the live values.
+Pending steps (:mod:`~peaktrade_daemon.promotion.pending`) and watches
+(:mod:`~peaktrade_daemon.promotion.observation`) are kept in the state database, so a restart
+resumes them. Killswitch: when the mode becomes ``disabled`` (policy reload or
+``mode_override``), pending steps are dropped, not applied later; watches go on (a revert is
+always allowed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from peaktrade_daemon.alerts.model import AlertEmitter, AlertLevel
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.errors import PeakTradeError, PolicyError
 from peaktrade_daemon.events import Event
 from peaktrade_daemon.learning.models import ConfigPatch
-from peaktrade_daemon.promotion.changes import plan_guard_revert
 from peaktrade_daemon.promotion.engine import (
     PromotionRun,
     apply_proposals_to_live_overrides,
     run_promotion,
 )
+from peaktrade_daemon.promotion.guarding import GuardDuty
 from peaktrade_daemon.promotion.models import (
     ApplyOutcome,
     AutoApplyMode,
     AutoApplyPolicy,
-    GuardTripped,
     OverridesChanged,
-    PromotionDecision,
     PromotionProposal,
 )
-from peaktrade_daemon.promotion.rollback import (
-    GuardAction,
-    PerformanceSource,
-    RollbackGuard,
-    baseline_complete,
-)
+from peaktrade_daemon.promotion.observation import Observation
+from peaktrade_daemon.promotion.outlets import Outlets
+from peaktrade_daemon.promotion.pending import PendingSteps
+from peaktrade_daemon.promotion.rollback import PerformanceSource, RollbackGuard
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.db import Database
-from peaktrade_daemon.storage.promotion_store import record_promotion
+from peaktrade_daemon.storage.promotion_progress import ProgressStore
 
 logger = logging.getLogger(__name__)
-
-SOURCE = "promotion"
-#: Blocks that clear with time; decisions blocked by these stay pending.
-TRANSIENT = ("cooldown", "rate limit", "held")
 
 
 class PromotionWorker:
@@ -81,20 +75,19 @@ class PromotionWorker:
         # The daemon hands in its validated snapshot's policy; alone, the worker reads the file.
         self._policy_source = policy_source
         self._clock = clock
-        self._alerts = alerts
-        self._metrics = metrics
-        self._database = database
-        self._publish = publish
+        self._out = Outlets(alerts, publish, database)
         self._mode_override = mode_override
         self._queue: asyncio.Queue[tuple[ConfigPatch, ...]] = asyncio.Queue(queue_size)
         self._busy = asyncio.Lock()
         self._accepting = True
         self.policy: AutoApplyPolicy | None = None
-        self.guard = RollbackGuard()
-        self.pending: dict[str, PromotionDecision] = {}
-        self._pending_proposal: PromotionProposal | None = None
+        store = ProgressStore(database) if database is not None else None
+        self._store = store
+        self.pending = PendingSteps(store)
+        self.duty = GuardDuty(Observation(store), self.pending, self._out, clock, metrics)
         self.dropped = 0
-        self._baseline: Mapping[str, float] = {}
+        #: Set while the run loop waits for patches or its next check (nothing in flight).
+        self.idle = asyncio.Event()
 
     @property
     def mode(self) -> AutoApplyMode:
@@ -103,15 +96,25 @@ class PromotionWorker:
             return AutoApplyMode.DISABLED
         return self._mode_override or self.policy.mode
 
+    @property
+    def guard(self) -> RollbackGuard:
+        """The rollback guard and its watches."""
+        return self.duty.observation.guard
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load the policy; a bad policy is alerted and leaves promotion disabled (fail closed),
-        without stopping the daemon."""
+        """Resume the pending steps and watches a previous run left, then load the policy (a
+        bad policy is alerted and leaves promotion disabled, fail closed, without stopping the
+        daemon; a disabled mode drops the resumed steps)."""
+        if self._store is not None:
+            await self._store.ensure_tables()
+        await self.pending.load()
+        await self.duty.observation.load(self._clock.now())
         await self._load_policy(keep_old=False)
 
     async def run(self) -> None:
-        """Wait for patches or the next timer (pending steps, guard checks) and act."""
+        """Wait for patches or the next check (audit scan, guard, pending steps) and act."""
         while True:
             timeout = self._next_timer_s()
             batch = await self._next_batch(timeout)
@@ -151,11 +154,17 @@ class PromotionWorker:
     async def _next_batch(self, wait_s: float | None) -> tuple[ConfigPatch, ...] | None:
         getter = asyncio.ensure_future(self._queue.get())
         if wait_s is None:
-            return await getter
+            self.idle.set()
+            try:
+                return await getter
+            finally:
+                self.idle.clear()
         sleeper = asyncio.ensure_future(self._clock.sleep(wait_s))
+        self.idle.set()
         try:
             await asyncio.wait({getter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self.idle.clear()
             sleeper.cancel()
             if not getter.done():
                 getter.cancel()
@@ -164,7 +173,8 @@ class PromotionWorker:
         return getter.result() if getter.done() and not getter.cancelled() else None
 
     def _next_timer_s(self) -> float | None:
-        if self.policy is None or not (self.pending or self.guard.watches):
+        # The audit scan needs a timer even with nothing pending: another process may apply.
+        if self.policy is None:
             return None
         return self.policy.rollback.check_interval_seconds
 
@@ -175,14 +185,14 @@ class PromotionWorker:
         async with self._busy:
             policy, mode = self.policy, self.mode
             if policy is None:
-                await self._alert(
+                await self._out.alert(
                     AlertLevel.CRITICAL, "promotion policy unavailable: patches not promoted", {}
                 )
                 return None
             if mode is AutoApplyMode.DISABLED:
                 logger.info("promotion disabled: %d patch(es) not promoted", len(patches))
                 return None
-            hold = await self._hold_function()
+            hold = await self.duty.hold_function()
             now = self._clock.now()
             try:
                 base = await asyncio.to_thread(self._workspace.base)
@@ -200,163 +210,80 @@ class PromotionWorker:
                     hold=hold,
                 )
             except PeakTradeError as exc:
-                await self._alert(
+                await self._out.alert(
                     AlertLevel.CRITICAL, f"promotion refused: {exc}", {"error": type(exc).__name__}
                 )
                 return None
-            await self._after_apply(run.outcomes, run.proposals[0] if run.proposals else None)
-            await self._mirror(run.proposals)
+            if run.proposals:
+                await self._after_apply(run.proposals[0], run.outcomes)
+            await self._out.mirror(self._workspace.audit(), run.proposals)
             return run
 
     async def tick(self) -> None:
-        """Guard checks, then the next bounded step of pending decisions whose wait is over."""
+        """Find applies to watch, judge the watches, then take the pending steps now due."""
         async with self._busy:
-            await self._check_guard()
+            if self.policy is not None:
+                await self.duty.discover(self._workspace, self.policy)
+                await self.duty.check(self._workspace, self.policy, self.mode.value)
             await self._step_pending()
 
-    async def _hold_function(self) -> Callable[[str], str | None]:
-        baseline = await self._read_metrics()
-        self._baseline = baseline
-        if self._metrics is None:
-            return lambda key: "held: no performance source to guard auto-applies"
-        if not baseline_complete(baseline):
-            return lambda key: "held: performance baseline unknown"
-        return self.guard.hold_reason
-
-    async def _read_metrics(self) -> Mapping[str, float]:
-        if self._metrics is None:
-            return {}
-        try:
-            return dict(await self._metrics.performance_metrics())
-        except Exception as exc:  # a failing monitor is unknown data, never healthy data
-            logger.warning("performance metrics unavailable: %s", exc)
-            return {}
-
     async def _after_apply(
-        self, outcomes: Sequence[ApplyOutcome], proposal: PromotionProposal | None
+        self, proposal: PromotionProposal, outcomes: Sequence[ApplyOutcome]
     ) -> None:
+        now = self._clock.now()
+        await self.pending.remember(proposal, outcomes, now)
+        held = [o for o in outcomes if not o.applied]
+        for outcome in held:
+            logger.info("promotion: %s not applied: %s", outcome.key, outcome.reason)
         applied = [o for o in outcomes if o.applied]
-        if proposal is not None:
-            self._remember_pending(proposal, outcomes)
         if not applied or self.policy is None:
             return
-        records = await asyncio.to_thread(self._workspace.audit().records)
-        now = self._clock.now()
+        keys = [o.key for o in applied]
+        records = await self.duty.watch_applied(self._workspace, keys, self.policy)
         for outcome in applied:
-            record = next(
-                r
-                for r in reversed(records)
-                if r.get("event") == "change" and r.get("key") == outcome.key
-            )
-            if self.policy.rollback.enabled:
-                self.guard.watch(record, self._baseline, now, self.policy.rollback)
-            await self._alert(
+            await self._out.alert(
                 AlertLevel.INFO,
                 f"auto-applied {outcome.key}: {outcome.before} -> {outcome.after}",
-                {"key": outcome.key, "proposal_id": record.get("proposal_id")},
+                {"key": outcome.key, "proposal_id": records[outcome.key].get("proposal_id")},
             )
-        await self._emit(
+        await self._out.emit(
             OverridesChanged(
                 actor="auto",
-                proposal_id=proposal.proposal_id if proposal else None,
+                proposal_id=proposal.proposal_id,
                 changes=tuple((o.key, o.before, o.after) for o in applied),
                 time=now,
             )
         )
 
-    def _remember_pending(
-        self, proposal: PromotionProposal, outcomes: Sequence[ApplyOutcome]
-    ) -> None:
-        by_key = {d.target: d for d in proposal.accepted}
-        for outcome in outcomes:
-            transient = outcome.reason.startswith(TRANSIENT)
-            if (outcome.applied and not outcome.reached_target) or (
-                not outcome.applied and transient
-            ):
-                self.pending[outcome.key] = by_key[outcome.key]
-            else:
-                self.pending.pop(outcome.key, None)
-        self._pending_proposal = proposal
-
     async def _step_pending(self) -> None:
-        if not self.pending or self.policy is None or self._pending_proposal is None:
+        if not self.pending or self.policy is None:
             return
         if self.mode is not AutoApplyMode.BOUNDED_AUTO:
-            logger.info("mode %s: %d pending step(s) dropped", self.mode.value, len(self.pending))
-            self.pending.clear()
+            await self.pending.clear(f"mode {self.mode.value}", self._clock.now())
             return
-        proposal = PromotionProposal(
-            self._pending_proposal.proposal_id,
-            self._pending_proposal.created_at,
-            self.mode,
-            tuple(self.pending.values()),
-            "worker",
-        )
-        hold = await self._hold_function()
-        try:
-            base = await asyncio.to_thread(self._workspace.base)
-            outcomes = await asyncio.to_thread(
-                apply_proposals_to_live_overrides,
-                [proposal],
-                self.policy,
-                self.mode,
-                self._workspace.writer(),
-                base,
-                self._clock.now(),
-                hold=hold,
-            )
-        except PeakTradeError as exc:
-            await self._alert(
-                AlertLevel.CRITICAL, f"pending step refused: {exc}", {"error": type(exc).__name__}
-            )
-            return
-        await self._after_apply(outcomes, proposal)
-        await self._mirror(())
-
-    async def _check_guard(self) -> None:
-        if not self.guard.watches or self.policy is None:
-            return
-        current = await self._read_metrics()
-        for action in self.guard.check(current, self._clock.now(), self.policy.rollback):
-            if action.action == "revert":
-                await self._revert(action)
-            else:
-                logger.info("rollback guard: %s passed its bake window", action.watch.key)
-
-    async def _revert(self, action: GuardAction) -> None:
-        record, now = action.watch.record, self._clock.now()
-        self.pending.pop(action.watch.key, None)
-        try:
-            result = await asyncio.to_thread(
-                self._workspace.writer().transact,
-                plan_guard_revert(record, action.reasons),
-                actor="rollback-guard",
-                mode=self.mode.value,
-                proposal_id=record.get("proposal_id"),
-                now=now,
-            )
-        except PeakTradeError as exc:
-            await self._alert(
-                AlertLevel.CRITICAL,
-                f"rollback guard could not revert {action.watch.key}: {exc}",
-                {},
-            )
-            return
-        await self._alert(
-            AlertLevel.CRITICAL,
-            f"rollback guard reverted and froze {action.watch.key}: {'; '.join(action.reasons)}",
-            {
-                "key": action.watch.key,
-                "reverted_to": result.outcome,
-                "change_seq": record.get("seq"),
-            },
-        )
-        await self._emit(
-            GuardTripped(
-                key=action.watch.key, reverted_to=result.outcome, reasons=action.reasons, time=now
-            )
-        )
-        await self._mirror(())
+        hold = await self.duty.hold_function()
+        for proposal in self.pending.proposals(self.mode):
+            try:
+                base = await asyncio.to_thread(self._workspace.base)
+                outcomes = await asyncio.to_thread(
+                    apply_proposals_to_live_overrides,
+                    [proposal],
+                    self.policy,
+                    self.mode,
+                    self._workspace.writer(),
+                    base,
+                    self._clock.now(),
+                    hold=hold,
+                )
+            except PeakTradeError as exc:
+                await self._out.alert(
+                    AlertLevel.CRITICAL,
+                    f"pending step refused: {exc}",
+                    {"error": type(exc).__name__},
+                )
+                return
+            await self._after_apply(proposal, outcomes)
+        await self._out.mirror(self._workspace.audit())
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -367,7 +294,7 @@ class PromotionWorker:
             else:
                 policy = await asyncio.to_thread(self._workspace.policy)
         except PolicyError as exc:
-            await self._alert(
+            await self._out.alert(
                 AlertLevel.CRITICAL, str(exc), {"file": str(self._workspace.policy_file)}
             )
             if not keep_old:
@@ -376,24 +303,5 @@ class PromotionWorker:
         if policy is None:  # promotion.worker_enabled turned off by a reload: stand still
             logger.info("promotion worker turned off in the settings: nothing promoted")
         self.policy = policy
-        if self.mode is AutoApplyMode.DISABLED and self.pending:
-            logger.info("promotion disabled: %d pending step(s) dropped", len(self.pending))
-            self.pending.clear()
-
-    async def _alert(self, level: AlertLevel, message: str, context: dict[str, Any]) -> None:
-        await self._alerts.emit(level, SOURCE, message, context)
-
-    async def _emit(self, event: Event) -> None:
-        if self._publish is None:
-            return
-        result = self._publish(event)
-        if inspect.isawaitable(result):
-            await result
-
-    async def _mirror(self, proposals: Sequence[PromotionProposal]) -> None:
-        if self._database is None:
-            return
-        try:
-            await record_promotion(self._database, self._workspace.audit(), proposals)
-        except Exception as exc:  # the files are the record; a DB hiccup must not stop promotion
-            logger.warning("promotion: state database mirror failed: %s", exc)
+        if self.mode is AutoApplyMode.DISABLED:
+            await self.pending.clear("promotion disabled", self._clock.now())

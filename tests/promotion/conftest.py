@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from peaktrade_daemon.clock import ManualClock
 from peaktrade_daemon.learning.models import ConfigPatch, PatchStatus
-from peaktrade_daemon.promotion.models import AutoApplyPolicy, Verdict
+from peaktrade_daemon.promotion.models import AutoApplyMode, AutoApplyPolicy, Verdict
 from peaktrade_daemon.promotion.policy_file import load_policy
+from peaktrade_daemon.promotion.rollback import PerformanceSource
+from peaktrade_daemon.promotion.worker import PromotionWorker
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.settings import load_settings
+from peaktrade_daemon.storage.db import Database, open_database
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -68,3 +74,43 @@ def workspace(project_root: Path) -> PromotionWorkspace:
 def shipped_policy(workspace: PromotionWorkspace) -> AutoApplyPolicy:
     """config/promotion.toml as shipped."""
     return load_policy(workspace.policy_file)
+
+
+@pytest.fixture
+async def database(project_root: Path) -> AsyncIterator[Database]:
+    """The root's state database, opened as the daemon opens it."""
+    db = await open_database(f"sqlite+aiosqlite:///{project_root / 'state' / 'peaktrade.db'}")
+    yield db
+    await db.close()
+
+
+def worker_on(
+    root: Path,
+    clock: ManualClock,
+    metrics: PerformanceSource | None,
+    recorder: Any,
+    database: Database | None = None,
+) -> PromotionWorker:
+    """A worker as the daemon builds it (bus, optionally the state database), bounded_auto."""
+    return PromotionWorker(
+        load_settings(root),
+        clock=clock,
+        alerts=recorder,
+        metrics=metrics,
+        database=database,
+        publish=recorder.publish,
+        mode_override=AutoApplyMode.BOUNDED_AUTO,
+    )
+
+
+async def started_worker(
+    root: Path,
+    clock: ManualClock,
+    metrics: PerformanceSource | None,
+    recorder: Any,
+    database: Database | None = None,
+) -> PromotionWorker:
+    """:func:`worker_on`, started (policy loaded, saved progress resumed)."""
+    worker = worker_on(root, clock, metrics, recorder, database)
+    await worker.start()
+    return worker

@@ -24,7 +24,7 @@ from peaktrade_daemon.promotion.models import (
 from peaktrade_daemon.promotion.rollback import Health, evaluate
 from peaktrade_daemon.promotion.worker import PromotionWorker
 from peaktrade_daemon.settings import load_settings
-from tests.promotion.conftest import T0, make_patch
+from tests.promotion.conftest import T0, make_patch, worker_on
 
 GUARD = RollbackGuardPolicy(bake_window_minutes=60, max_drawdown_increase=0.02, max_sharpe_drop=0.5)
 BASE = {"current_drawdown": 0.01, "max_drawdown": 0.05, "sharpe_ratio": 1.5}
@@ -93,26 +93,13 @@ class Recorder:
                     return event
 
 
-def _worker(
-    root: Path, metrics: Series | None, recorder: Recorder, clock: ManualClock
-) -> PromotionWorker:
-    return PromotionWorker(
-        load_settings(root),
-        clock=clock,
-        alerts=recorder,
-        metrics=metrics,
-        publish=recorder.publish,
-        mode_override=AutoApplyMode.BOUNDED_AUTO,
-    )
-
-
 def _live(root: Path) -> dict[str, Any]:
     return tomllib.loads((root / "config/live_overrides/auto.toml").read_text())
 
 
 async def test_degrading_series_reverts_freezes_and_alerts(project_root: Path) -> None:
     clock, recorder, series = ManualClock(T0), Recorder(), Series(BASE)
-    worker = _worker(project_root, series, recorder, clock)
+    worker = worker_on(project_root, clock, series, recorder)
     await worker.start()
     await worker.process([make_patch("portfolio.leverage", 1.5)])
     assert _live(project_root)["auto_applied"]["portfolio.leverage"] == 1.25
@@ -140,7 +127,7 @@ async def test_degrading_series_reverts_freezes_and_alerts(project_root: Path) -
 
 async def test_unknown_baseline_holds_every_auto_apply(project_root: Path) -> None:
     clock, recorder = ManualClock(T0), Recorder()
-    worker = _worker(project_root, Series({"current_drawdown": 0.01}), recorder, clock)
+    worker = worker_on(project_root, clock, Series({"current_drawdown": 0.01}), recorder)
     await worker.start()
     before = (project_root / "config/live_overrides/auto.toml").read_bytes()
     run = await worker.process([make_patch("portfolio.leverage", 1.5)])
@@ -151,7 +138,7 @@ async def test_unknown_baseline_holds_every_auto_apply(project_root: Path) -> No
 async def test_unknown_at_end_of_bake_window_reverts(project_root: Path) -> None:
 
     clock, recorder, series = ManualClock(T0), Recorder(), Series(BASE)
-    worker = _worker(project_root, series, recorder, clock)
+    worker = worker_on(project_root, clock, series, recorder)
     await worker.start()
     await worker.process([make_patch("macro.regime_weight", 0.35)])
     series.value = {}
@@ -171,7 +158,7 @@ async def test_unknown_at_end_of_bake_window_reverts(project_root: Path) -> None
 async def test_run_loop_takes_the_next_step_after_a_healthy_bake(project_root: Path) -> None:
 
     clock, recorder, series = ParkingClock(T0), Recorder(), Series(BASE)
-    worker = _worker(project_root, series, recorder, clock)
+    worker = worker_on(project_root, clock, series, recorder)
     await worker.start()
     task = asyncio.create_task(worker.run())
     try:
@@ -196,7 +183,7 @@ async def test_run_loop_takes_the_next_step_after_a_healthy_bake(project_root: P
 
 async def test_killswitch_drops_pending_steps(project_root: Path) -> None:
     clock, recorder, series = ManualClock(T0), Recorder(), Series(BASE)
-    worker = _worker(project_root, series, recorder, clock)
+    worker = worker_on(project_root, clock, series, recorder)
     await worker.start()
     await worker.process([make_patch("portfolio.leverage", 1.75)])
     assert "portfolio.leverage" in worker.pending
@@ -216,7 +203,7 @@ async def test_killswitch_drops_pending_steps(project_root: Path) -> None:
 async def test_missing_policy_alerts_and_promotes_nothing(project_root: Path) -> None:
     (project_root / "config/promotion.toml").unlink()
     clock, recorder = ManualClock(T0), Recorder()
-    worker = _worker(project_root, Series(BASE), recorder, clock)
+    worker = worker_on(project_root, clock, Series(BASE), recorder)
     await worker.start()
     assert worker.policy is None and worker.mode is AutoApplyMode.DISABLED
     assert await worker.process([make_patch("portfolio.leverage", 1.5)]) is None
@@ -227,12 +214,12 @@ async def test_missing_policy_alerts_and_promotes_nothing(project_root: Path) ->
 def test_worker_is_a_component(project_root: Path) -> None:
     from peaktrade_daemon.component import Component
 
-    worker = _worker(project_root, None, Recorder(), ManualClock(T0))
+    worker = worker_on(project_root, ManualClock(T0), None, Recorder())
     assert isinstance(worker, Component) and worker.name == "promotion"
 
 
 async def test_without_a_performance_source_nothing_is_auto_applied(project_root: Path) -> None:
-    worker = _worker(project_root, None, Recorder(), ManualClock(T0))
+    worker = worker_on(project_root, ManualClock(T0), None, Recorder())
     await worker.start()
     run = await worker.process([make_patch("portfolio.leverage", 1.5)])
     assert run is not None and run.outcomes[0].reason.startswith("held: no performance source")

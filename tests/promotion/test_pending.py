@@ -1,0 +1,80 @@
+"""Pending bounded steps survive a restart: a worker rebuilt on the same state database takes the
+next step of the proposal the previous one accepted, after the cooldown, attributed to it."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from peaktrade_daemon.clock import ManualClock
+from peaktrade_daemon.learning.models import ConfigPatch
+from peaktrade_daemon.promotion.engine import decision_dict, filter_candidates_for_live
+from peaktrade_daemon.promotion.models import AutoApplyMode
+from peaktrade_daemon.promotion.pending import decision_from_dict
+from peaktrade_daemon.promotion.policy import build_candidate
+from peaktrade_daemon.promotion.workspace import PromotionWorkspace
+from peaktrade_daemon.storage.db import Database
+from tests.promotion.conftest import T0, make_patch, started_worker
+from tests.promotion.test_rollback import BASE, Recorder, Series, _live
+
+
+def _audit(root: Path) -> list[dict[str, object]]:
+    path = root / "reports/promotion_audit/audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+async def test_a_restart_between_two_steps_resumes_the_proposal(
+    project_root: Path, database: Database
+) -> None:
+    clock, series = ManualClock(T0), Series(BASE)
+    first = await started_worker(project_root, clock, series, Recorder(), database)
+    run = await first.process([make_patch("portfolio.leverage", 1.75)])
+    assert run is not None and run.proposals
+    proposal_id = run.proposals[0].proposal_id
+    assert _live(project_root)["auto_applied"]["portfolio.leverage"] == 1.25
+    await first.stop()
+
+    # The daemon restarts inside the bake window: a new worker on the same root and database.
+    await clock.set(T0 + timedelta(minutes=20))
+    second = await started_worker(project_root, clock, series, Recorder(), database)
+    assert "portfolio.leverage" in second.pending
+    assert second.pending.steps["portfolio.leverage"].proposal_id == proposal_id
+    await second.tick()  # still baking and cooling down: nothing moves
+    assert _live(project_root)["auto_applied"]["portfolio.leverage"] == 1.25
+
+    await clock.set(T0 + timedelta(minutes=61))
+    await second.tick()  # the watch passes, the cooldown is over: the next bounded step
+    assert _live(project_root)["auto_applied"]["portfolio.leverage"] == 1.5
+    steps = [r for r in _audit(project_root) if r.get("event") == "change"]
+    assert [(r["before"], r["after"], r["proposal_id"]) for r in steps] == [
+        (None, 1.25, proposal_id),
+        (1.25, 1.5, proposal_id),
+    ]
+    assert "portfolio.leverage" in second.pending  # 1.75 is one more step away
+
+
+async def test_the_killswitch_clears_the_saved_steps_too(
+    project_root: Path, database: Database
+) -> None:
+    clock, series = ManualClock(T0), Series(BASE)
+    first = await started_worker(project_root, clock, series, Recorder(), database)
+    await first.process([make_patch("portfolio.leverage", 1.75)])
+    first._mode_override = AutoApplyMode.DISABLED
+    await first.tick()
+    assert not first.pending
+    await clock.set(T0 + timedelta(hours=3))
+    again = await started_worker(project_root, clock, series, Recorder(), database)
+    assert not again.pending  # frozen, not applied later, even after a restart
+    await again.tick()
+    assert _live(project_root)["auto_applied"]["portfolio.leverage"] == 1.25
+
+
+def test_a_decision_round_trips_through_its_stored_form(
+    workspace: PromotionWorkspace, demo_patches: list[ConfigPatch]
+) -> None:
+    policy = workspace.policy()
+    candidates = [build_candidate(p, policy) for p in demo_patches]
+    decisions = filter_candidates_for_live(candidates, policy, workspace.base(), {})
+    for decision in decisions:
+        assert decision_from_dict(json.loads(json.dumps(decision_dict(decision)))) == decision
