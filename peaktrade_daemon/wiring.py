@@ -169,8 +169,17 @@ class WorkflowSide:
         await self._adopt(settings, config)
 
     async def drain(self) -> None:
-        """Wait for workflow runs in flight."""
-        await self.runtime.engine.wait_idle()
+        """Wait for workflow runs in flight. When the daemon cuts the drain short (drain timeout,
+        second signal), cancel them with its reason and wait until each is recorded as
+        cancelled and its process group is killed, before the scheduler and the database go."""
+        engine = self.runtime.engine
+        try:
+            await engine.wait_idle()
+        except asyncio.CancelledError as exc:
+            reason = str(exc.args[0]) if exc.args else "daemon stopping"
+            engine.cancel_all(reason)
+            await engine.wait_idle()
+            raise
 
     async def stop(self) -> None:
         """Close the feeds."""
