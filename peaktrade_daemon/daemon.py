@@ -568,7 +568,12 @@ class Daemon:
             success = bool(result.success)
             line = getattr(result, "line", None)
             summary = str(line() if callable(line) else result)
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
+            this = asyncio.current_task()
+            if isinstance(exc, asyncio.CancelledError) and this is not None and this.cancelling():
+                raise  # the daemon is stopping this cycle
+            # A CancelledError nobody asked for (a library's shared future cancelled by another
+            # caller) is a failed cycle; letting it through ended the cycle loop silently.
             success = False
             summary = f"{type(exc).__name__}: {exc}"
             logger.exception("autonomous cycle failed")
