@@ -25,6 +25,7 @@ registers them. What each part is and when it runs:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -64,6 +65,9 @@ logger = logging.getLogger(__name__)
 
 JOBS = "jobs"
 PROMOTION = "promotion"
+#: After a cut-short drain, how long cancelled runs get to kill their commands (2 s grace) and
+#: record their final state.
+CANCEL_GRACE_S = 5.0
 INTERRUPTED = "interrupted: the daemon running it stopped before it finished (killed or crashed)"
 
 
@@ -178,7 +182,9 @@ class WorkflowSide:
         except asyncio.CancelledError as exc:
             reason = str(exc.args[0]) if exc.args else "daemon stopping"
             engine.cancel_all(reason)
-            await engine.wait_idle()
+            # Bounded: a workflow that swallows its cancellation must not hold shutdown.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(engine.wait_idle(), CANCEL_GRACE_S)
             raise
 
     async def stop(self) -> None:
