@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
+import threading
 from types import FrameType
 
 from peaktrade_daemon import early_signals
@@ -20,7 +20,9 @@ def test_a_held_signal_is_pending_until_release_then_delivered() -> None:
         early_signals.hold()
         try:
             assert early_signals.held() == early_signals.HELD
-            os.kill(os.getpid(), signal.SIGHUP)
+            # To this thread: a process-wide signal may go to any other thread of the test
+            # process (xdist, executors) that does not block it.
+            signal.pthread_kill(threading.get_ident(), signal.SIGHUP)
             assert signal.SIGHUP in signal.sigpending()
             assert received == []  # held: neither delivered nor lost
         finally:
