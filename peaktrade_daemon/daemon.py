@@ -82,7 +82,7 @@ from peaktrade_daemon.storage.db import Database, open_database
 from peaktrade_daemon.storage.retention import RetentionRule, RetentionWorker
 from peaktrade_daemon.supervisor import Supervisor, sleep_unless
 from peaktrade_daemon.systemd import SystemdNotifier
-from peaktrade_daemon.wiring import LOADERS, Assembly
+from peaktrade_daemon.wiring import LOADERS, Assembly, check_options
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +142,9 @@ ComponentFactory = Callable[[Runtime], Component | None]
 CycleRunnerFactory = Callable[[Runtime], CycleRunner]
 RetentionRuleFactory = Callable[[Runtime], RetentionRule]
 RouteFactory = Callable[[Runtime], RouteModule]
+#: Refuses options the loaded snapshot cannot honour (raises a ConfigError) before anything is
+#: created on disk: no lock, no database, no log for a run that would only be refused.
+Preflight = Callable[[DaemonOptions, Snapshot], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,7 @@ class Plugins:
     cycle_runner: CycleRunnerFactory | None = None
     routes: tuple[RouteFactory, ...] = ()
     retention_rules: tuple[RetentionRuleFactory, ...] = ()
+    preflight: tuple[Preflight, ...] = ()
 
 
 def default_plugins() -> Plugins:
@@ -170,6 +174,7 @@ def default_plugins() -> Plugins:
         cycle_runner=parts.cycle,
         routes=(review.routes,),
         retention_rules=(parts.retention,),
+        preflight=(check_options,),
     )
 
 
@@ -304,6 +309,8 @@ class Daemon:
         except SafetyRefusal as exc:
             await self._refused(exc)
             raise
+        for check in self.plugins.preflight:
+            check(self.options, self._snapshot)
         if self._stop.is_set():  # nothing is locked, opened or written yet: just leave
             logger.warning("stop requested (%s) before start-up; exiting", self.stop_reason)
             return self._interrupted_code()
