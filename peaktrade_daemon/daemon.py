@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from peaktrade_daemon import early_signals
 from peaktrade_daemon.alerts.console import ConsoleSink
 from peaktrade_daemon.alerts.dispatcher import AlertDispatcher
 from peaktrade_daemon.alerts.log import AlertLog
@@ -293,6 +294,16 @@ class Daemon:
 
     async def run(self) -> int:
         """Run until stopped; returns the process exit code. Start-up errors raise (CLI maps)."""
+        # Handlers first, then deliver what the entry point held (early_signals): a stop
+        # requested at any point of the start-up is a request like any other, never a kill.
+        self._install_signals()
+        try:
+            early_signals.release()
+            return await self._run()
+        finally:
+            self._remove_signals()
+
+    async def _run(self) -> int:
         try:
             self._snapshot = await asyncio.to_thread(load_snapshot, self.spec)
         except SafetyRefusal as exc:
@@ -300,6 +311,9 @@ class Daemon:
             raise
         for check in self.plugins.preflight:
             check(self.options, self._snapshot)
+        if self._stop.is_set():  # nothing is locked, opened or written yet: just leave
+            logger.warning("stop requested (%s) before start-up; exiting", self.stop_reason)
+            return self._interrupted_code()
         settings = self._snapshot.settings
         with contextlib.ExitStack() as stack:
             if not self.options.dry_run:
@@ -316,8 +330,6 @@ class Daemon:
                     )
             self._log_handler = attach_daemon_log(settings.path(settings.paths.daemon_log))
             stack.callback(detach, self._log_handler)
-            self._install_signals()
-            stack.callback(self._remove_signals)
             database = None
             if not self.options.dry_run:
                 database = await open_database(settings.database_url)
@@ -539,6 +551,13 @@ class Daemon:
                 await self._do_reload()
         if self._once_cycle.done():
             return EXIT_OK if self._once_cycle.result() else EXIT_FAILED
+        return self._interrupted_code()
+
+    def _interrupted_code(self) -> int:
+        """Exit code of a stop before the work was done: 0 for the daemon (§3.2); for
+        ``--once`` the cycle did not run, 130 after Ctrl-C, else 1."""
+        if not self.options.once:
+            return EXIT_OK
         return EXIT_INTERRUPTED if self.stop_reason == "SIGINT" else EXIT_FAILED
 
     async def _cycles(self) -> None:
@@ -556,7 +575,12 @@ class Daemon:
             success = bool(result.success)
             line = getattr(result, "line", None)
             summary = str(line() if callable(line) else result)
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
+            this = asyncio.current_task()
+            if isinstance(exc, asyncio.CancelledError) and this is not None and this.cancelling():
+                raise  # the daemon is stopping this cycle
+            # A CancelledError nobody asked for (a library's shared future cancelled by another
+            # caller) is a failed cycle; letting it through ended the cycle loop silently.
             success = False
             summary = f"{type(exc).__name__}: {exc}"
             logger.exception("autonomous cycle failed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -20,6 +21,26 @@ class ReopenableFileHandler(logging.FileHandler):
         path.parent.mkdir(parents=True, exist_ok=True)
         super().__init__(path, mode="a", encoding="utf-8", delay=True)
         self.setFormatter(logging.Formatter(LOG_FORMAT))
+        self.unwritable = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write one record. When the file cannot be (re)opened (``logs/`` read-only or full
+        after a reopen), drop the record here, say so once on stderr and retry with the next
+        one: ``FileHandler`` lets that open error escape into the logging call, which took the
+        whole daemon down on the first log line after a SIGHUP."""
+        if self.stream is None:
+            try:
+                self.stream = self._open()
+            except OSError as exc:
+                if not self.unwritable:
+                    self.unwritable = True
+                    sys.stderr.write(
+                        f"peaktrade-daemon: cannot open the daemon log ({exc}); "
+                        "its records are dropped until it can be opened again\n"
+                    )
+                return
+            self.unwritable = False
+        super().emit(record)
 
     def reopen(self) -> None:
         """Close the current stream under the handler lock."""

@@ -27,6 +27,7 @@ registers them. What each part is and when it runs:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,6 +69,9 @@ logger = logging.getLogger(__name__)
 
 JOBS = "jobs"
 PROMOTION = "promotion"
+#: After a cut-short drain, how long cancelled runs get to kill their commands (2 s grace) and
+#: record their final state.
+CANCEL_GRACE_S = 5.0
 INTERRUPTED = "interrupted: the daemon running it stopped before it finished (killed or crashed)"
 
 
@@ -183,8 +187,19 @@ class WorkflowSide:
         await self._adopt(settings, config)
 
     async def drain(self) -> None:
-        """Wait for workflow runs in flight."""
-        await self.runtime.engine.wait_idle()
+        """Wait for workflow runs in flight. When the daemon cuts the drain short (drain timeout,
+        second signal), cancel them with its reason and wait until each is recorded as
+        cancelled and its process group is killed, before the scheduler and the database go."""
+        engine = self.runtime.engine
+        try:
+            await engine.wait_idle()
+        except asyncio.CancelledError as exc:
+            reason = str(exc.args[0]) if exc.args else "daemon stopping"
+            engine.cancel_all(reason)
+            # Bounded: a workflow that swallows its cancellation must not hold shutdown.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(engine.wait_idle(), CANCEL_GRACE_S)
+            raise
 
     async def stop(self) -> None:
         """Close the feeds."""

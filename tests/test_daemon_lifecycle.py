@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 from peaktrade_daemon.daemon import Daemon, DaemonOptions, Plugins, Runtime
-from peaktrade_daemon.events import AlertRaised, ComponentFailed, RunState, RunStateChanged
+from peaktrade_daemon.events import (
+    AlertRaised,
+    ComponentFailed,
+    CycleFinished,
+    RunState,
+    RunStateChanged,
+)
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.snapshot import SnapshotSpec
 from peaktrade_daemon.systemd import SystemdNotifier
@@ -80,3 +87,48 @@ async def test_lifecycle_events_and_a_crashing_component_is_restarted_and_alerte
         (RunState.STOPPING, RunState.STOPPED),
     ]
     assert daemon.stop_reason == "test"
+
+
+@dataclass(frozen=True)
+class Done:
+    success: bool
+
+
+class StrayCancel:
+    """A cycle runner whose first cycle gets a CancelledError nobody asked for (as from a
+    library's shared future that another caller cancelled)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.cycles = 0
+
+    async def run_cycle(self) -> Done:
+        self.cycles += 1
+        if self.cycles == 1:
+            raise asyncio.CancelledError()
+        return Done(success=True)
+
+
+async def test_a_stray_cancelled_error_fails_one_cycle_and_the_cycle_loop_goes_on(
+    project_root: Path,
+) -> None:
+    options = DaemonOptions(
+        spec=SnapshotSpec(
+            root=project_root,
+            cli_overrides={"daemon": {"poll_interval_s": 0.01}, "alerts": {"console": False}},
+        ),
+        dry_run=True,
+    )
+    daemon = Daemon(
+        options, plugins=Plugins(cycle_runner=StrayCancel), notifier=SystemdNotifier({})
+    )
+    failed = daemon.bus.expect(CycleFinished, lambda e: not e.success)
+    later = daemon.bus.expect(CycleFinished, lambda e: e.success)
+    run = asyncio.create_task(daemon.run())
+    try:
+        assert "CancelledError" in (await asyncio.wait_for(failed, 10)).summary
+        await asyncio.wait_for(later, 10)  # the loop survived it
+        daemon.request_stop("test")
+        assert await asyncio.wait_for(run, 20) == 0
+    finally:
+        if not run.done():
+            run.cancel()

@@ -21,6 +21,7 @@ from typing import Any
 
 import uvloop
 
+from peaktrade_daemon import early_signals
 from peaktrade_daemon.cli import (
     alerts_cmd,
     config_cmd,
@@ -130,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _configure_logging(verbose)
     handler: Callable[[argparse.Namespace], Any] = args.handler
     try:
+        if handler is not run_cmd.handle:
+            # Only the daemon acts on signals held since the entry point (it releases them once
+            # its loop handlers are in place); every other command gets the default behaviour.
+            early_signals.release()
         result = handler(args)
         if inspect.iscoroutine(result):
             result = uvloop.run(result)

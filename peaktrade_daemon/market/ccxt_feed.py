@@ -7,10 +7,11 @@ only replays files does not pay for it. Behaviour, from ``[ccxt]`` in daemon.tom
   exchange's default), so requests are spaced out before they are sent;
 - timeouts: ``timeout_s`` for each HTTP request (ccxt) and, as a guard, for each call as a whole;
 - retries: transient failures (ccxt ``OperationFailed``, which includes ``NetworkError``:
-  timeouts, 5xx, rate-limit answers, exchange-side "internal error" codes; and
-  our own timeout) are retried up to ``max_retries`` times, waiting ``retry_initial_s`` doubled
-  each time up to ``retry_max_s`` on the injected clock; anything else (a bad symbol, an
-  exchange error) fails at once. Either way the caller gets a :class:`FeedError`;
+  timeouts, 5xx, rate-limit answers, exchange-side "internal error" codes; our own
+  timeout; a request ccxt shared with a concurrent call that was cancelled) are retried up
+  to ``max_retries`` times, waiting ``retry_initial_s`` doubled each time up to
+  ``retry_max_s`` on the injected clock; anything else (a bad symbol, an exchange error)
+  fails at once. Either way the caller gets a :class:`FeedError`;
 - ``urls`` replace entries of the exchange's ``urls['api']`` (a proxy, a testnet, a test server);
   ``options`` are passed to the exchange as its ccxt options;
 - ``close()`` closes the HTTP session; the feed is then unusable.
@@ -77,6 +78,22 @@ def _candles_to_bars(
     )
 
 
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _problem(exc: BaseException, timeout_s: float) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"timed out after {timeout_s:g}s"
+    if isinstance(exc, asyncio.CancelledError):
+        # ccxt shares one load_markets task among concurrent callers: when one caller's
+        # timeout cancels it, the others get its CancelledError without being cancelled
+        # themselves. Letting it through ended the daemon's cycle loop silently.
+        return "request shared with a cancelled concurrent call"
+    return str(exc)
+
+
 class CcxtFeed:
     """OHLCV and tickers from one ccxt exchange (see the module docstring)."""
 
@@ -123,12 +140,10 @@ class CcxtFeed:
             try:
                 async with asyncio.timeout(cfg.timeout_s):
                     return await request()
-            except (TimeoutError, self._ccxt.OperationFailed) as exc:
-                problem = (
-                    f"timed out after {cfg.timeout_s:g}s"
-                    if isinstance(exc, TimeoutError)
-                    else str(exc)
-                )
+            except (TimeoutError, asyncio.CancelledError, self._ccxt.OperationFailed) as exc:
+                if isinstance(exc, asyncio.CancelledError) and _being_cancelled():
+                    raise  # a timeout above us or shutdown: not ours to retry
+                problem = _problem(exc, cfg.timeout_s)
                 if attempt == cfg.max_retries:
                     raise FeedError(
                         f"{cfg.exchange} {what}: failed after {attempt + 1} attempts: "

@@ -5,7 +5,8 @@ of the feed's ticker (missing for feeds without tickers, like replay, and for a 
 than ``ticker_max_age_s``) and ``is_market_hours`` is
 the symbol's calendar at the feed's now (replay time for replayed symbols). When the bars are
 stale (see :mod:`peaktrade_daemon.market.freshness`) every bar-derived metric is missing with
-the staleness as its reason, and the status is at least ``stale_status``.
+the staleness as its reason, and the status is at least ``stale_status``; the same when the
+feed delivers nothing (a FeedError: unreachable, timed out), with the feed's error as reason.
 """
 
 from __future__ import annotations
@@ -121,7 +122,9 @@ class MarketMonitor:
         try:
             bars = await self.feeds.bars(symbol, cfg.history_bars)
         except DataError as exc:
-            level = "warning" if isinstance(exc, FeedError) else "critical"
+            # No data from the feed (unreachable, timed out) is the stalest data of all;
+            # bad data is critical.
+            level = cfg.stale_status if isinstance(exc, FeedError) else "critical"
             out.lack((*BAR_METRICS, "is_market_hours", "spread"), f"no market data: {exc}")
             out.raise_status(level, f"{symbol}: no market data: {exc}")
             return out.build()

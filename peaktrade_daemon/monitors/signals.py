@@ -138,7 +138,9 @@ class SignalMonitor:
         try:
             bars = await self.feeds.bars(symbol, cfg.history_bars)
         except DataError as exc:
-            level = "warning" if isinstance(exc, FeedError) else "critical"
+            # No data from the feed (unreachable, timed out) is the stalest data of all;
+            # bad data is critical.
+            level = cfg.stale_status if isinstance(exc, FeedError) else "critical"
             out.lack((*CURRENT, *HISTORICAL), f"no market data: {exc}")
             out.raise_status(level, f"{symbol}: no market data: {exc}")
             return out.build()

@@ -22,6 +22,7 @@ current definition is looked up when it fires.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,9 @@ logger = logging.getLogger(__name__)
 
 SCHEDULE_PREFIX = "job:"
 TASK_PREFIX = "peaktrade.job:"
+#: After a cut-short drain, how long jobs get to record their (cancelled) outcome: the command
+#: kill grace (2 s) plus a database write.
+JOB_RECORD_GRACE_S = 3.0
 
 
 @dataclass(slots=True)
@@ -152,7 +156,14 @@ class JobScheduler:
         they are done; fires that arrive meanwhile are refused (and recorded) instead.
         """
         self._draining = True
-        await self._idle.wait()
+        try:
+            await self._idle.wait()
+        except asyncio.CancelledError:
+            # Cut short: the workflow side cancels the runs; let the jobs record how they
+            # ended (history row, alert) before the scheduler, and with it their tasks, stops.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), JOB_RECORD_GRACE_S)
+            raise
         self._stop_requested.set()
 
     async def stop(self) -> None:

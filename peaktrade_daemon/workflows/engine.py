@@ -73,6 +73,9 @@ class WorkflowEngine:
         self._records: OrderedDict[str, WorkflowRecord] = OrderedDict()
         self._tasks: dict[str, asyncio.Task[WorkflowOutput]] = {}
         self._active: dict[str, set[str]] = {}
+        self._executing = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @property
     def reports_root(self) -> Path:
@@ -159,9 +162,9 @@ class WorkflowEngine:
         return sum(self.cancel_workflow(r.run_id, reason) for r in self.get_active_workflows())
 
     async def wait_idle(self) -> None:
-        """Return once no run is executing (drain)."""
-        while self._tasks:
-            await asyncio.wait(list(self._tasks.values()))
+        """Return once no run is executing (drain): each has reached its final state and that
+        state is recorded (report written, history row saved, event published)."""
+        await self._idle.wait()
 
     def _limit_key(self, record: WorkflowRecord) -> str:
         if record.workflow_type == COMMAND_TYPE:
@@ -185,6 +188,18 @@ class WorkflowEngine:
     async def execute_workflow(self, run_id: str, dry_run: bool = False) -> WorkflowResult:
         """Run a pending workflow to a final state and return its result (never raises for a
         failure of the workflow itself; only for an unknown or already executed id)."""
+        # Counted until the final state is recorded: a drain that only waited for the
+        # workflow's own task let shutdown interrupt the report and the history row.
+        self._executing += 1
+        self._idle.clear()
+        try:
+            return await self._execute(run_id, dry_run)
+        finally:
+            self._executing -= 1
+            if self._executing == 0:
+                self._idle.set()
+
+    async def _execute(self, run_id: str, dry_run: bool) -> WorkflowResult:
         record = self._records.get(run_id)
         if record is None:
             raise WorkflowError(f"unknown workflow run {run_id!r}")

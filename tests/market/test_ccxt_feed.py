@@ -167,6 +167,30 @@ async def test_always_slow_exchange_gives_feed_error(
     assert "RequestTimeout" in str(info.value) or "timed out" in str(info.value)
 
 
+async def test_callers_sharing_a_market_load_another_caller_cancelled_get_feed_errors(
+    project_root: Path, binance: FakeBinance
+) -> None:
+    # ccxt loads markets once for all concurrent callers; the first caller's timeout cancels
+    # that shared load. The others must see a FeedError too, not a bare CancelledError (it
+    # ended the daemon's cycle loop).
+    binance.delay_next("/api/v3/exchangeInfo", 30.0, times=10)
+    settings = feed_settings(project_root, binance.url, max_retries=1)
+    feed = CcxtFeed(settings, SystemClock())
+    spec = settings.symbols["BTC/USDT"]
+    try:
+        first = asyncio.create_task(feed.bars("BTC/USDT", spec, 5))
+        async with asyncio.timeout(10):
+            while True:
+                if binance.hits("/api/v3/exchangeInfo"):  # the shared load is in flight
+                    break
+                await asyncio.sleep(0.01)
+        later = [asyncio.create_task(feed.bars("BTC/USDT", spec, 5)) for _ in range(2)]
+        outcomes = await asyncio.wait_for(asyncio.gather(first, *later, return_exceptions=True), 20)
+    finally:
+        await feed.close()
+    assert all(isinstance(o, FeedError) for o in outcomes), outcomes
+
+
 async def test_rate_limit_spaces_requests(project_root: Path, binance: FakeBinance) -> None:
     settings = feed_settings(project_root, binance.url, rate_limit_ms=100)
     feed = CcxtFeed(settings, SystemClock())

@@ -322,3 +322,39 @@ async def test_command_env_values_are_not_recorded(
         report = (project_root / "reports" / "workflows" / run_id / "report.json").read_text()
         for recorded in (json.dumps(row.parameters), report):
             assert "s3cret-token" not in recorded and "EXCHANGE_API_KEY" in recorded
+
+
+async def test_wait_idle_returns_only_once_each_final_state_is_recorded(
+    project_root: Path, database: Database
+) -> None:
+    # Shutdown drains with wait_idle and then closes the database: a drain that ended when the
+    # workflow's own task did (before its report and row were written) left runs 'running'.
+    gate, gated_started, hang_started = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def gated(run: WorkflowRun) -> WorkflowOutput:
+        gated_started.set()
+        await gate.wait()
+        return WorkflowOutput(summary={"ok": True}, markdown="# ok\n")
+
+    engine = WorkflowEngine(
+        settings=make_settings(project_root),
+        workflows={"market_scan": gated, "signal_analysis": blocking(hang_started)},
+        store=RunStore(database),
+    )
+    done_id = engine.create_workflow("scan", "market_scan", {})
+    cancel_id = engine.create_workflow("hang", "signal_analysis", {})
+    async with asyncio.timeout(30):
+        runs = [asyncio.create_task(engine.execute_workflow(i)) for i in (done_id, cancel_id)]
+        await gated_started.wait()
+        await hang_started.wait()
+        gate.set()
+        engine.cancel_workflow(cancel_id, "daemon stopping: drain timeout")
+        await engine.wait_idle()
+        # Nothing awaited since: both runs must already be final, reported and saved.
+        assert engine.get_workflow_state(done_id) is WorkflowState.COMPLETED
+        assert engine.get_workflow_state(cancel_id) is WorkflowState.CANCELLED
+        rows = {row.run_id: (row.state, row.error) for row in await RunStore(database).runs()}
+        assert rows[done_id] == ("completed", None)
+        assert rows[cancel_id] == ("cancelled", "daemon stopping: drain timeout")
+        assert (project_root / "reports" / "workflows" / done_id / "report.json").exists()
+        await asyncio.gather(*runs)
