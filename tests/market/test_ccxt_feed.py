@@ -47,11 +47,16 @@ async def binance(project_root: Path) -> AsyncIterator[FakeBinance]:
     await runner.cleanup()
 
 
+SLOW_TIMEOUT_S = 0.3
+
+
 def feed_settings(root: Path, url: str, **ccxt: Any) -> DaemonSettings:
     cfg: dict[str, Any] = {
         "urls": {"public": f"{url}/api/v3"},
         "options": {"fetchMarkets": {"types": ["spot"]}},
-        "timeout_s": 0.3,
+        # Generous, so a loaded machine does not turn an answer into a timeout; the tests of
+        # slow answers pass SLOW_TIMEOUT_S against a stub that holds the request for 30 s.
+        "timeout_s": 5.0,
         "max_retries": 2,
         "retry_initial_s": 0.01,
         "rate_limit_ms": 1,
@@ -140,7 +145,7 @@ async def test_errors_beyond_the_retry_budget_fail(
 async def test_slow_answer_times_out_then_retry_succeeds(
     project_root: Path, binance: FakeBinance
 ) -> None:
-    settings = feed_settings(project_root, binance.url)
+    settings = feed_settings(project_root, binance.url, timeout_s=SLOW_TIMEOUT_S)
     binance.delay_next(TICKER, 30.0)
     feed = CcxtFeed(settings, SystemClock())
     try:
@@ -155,7 +160,7 @@ async def test_slow_answer_times_out_then_retry_succeeds(
 async def test_always_slow_exchange_gives_feed_error(
     project_root: Path, binance: FakeBinance
 ) -> None:
-    settings = feed_settings(project_root, binance.url, max_retries=1)
+    settings = feed_settings(project_root, binance.url, max_retries=1, timeout_s=SLOW_TIMEOUT_S)
     binance.delay_next(TICKER, 30.0, times=2)
     feed = CcxtFeed(settings, SystemClock())
     try:
@@ -174,7 +179,7 @@ async def test_callers_sharing_a_market_load_another_caller_cancelled_get_feed_e
     # that shared load. The others must see a FeedError too, not a bare CancelledError (it
     # ended the daemon's cycle loop).
     binance.delay_next("/api/v3/exchangeInfo", 30.0, times=10)
-    settings = feed_settings(project_root, binance.url, max_retries=1)
+    settings = feed_settings(project_root, binance.url, max_retries=1, timeout_s=SLOW_TIMEOUT_S)
     feed = CcxtFeed(settings, SystemClock())
     spec = settings.symbols["BTC/USDT"]
     try:
