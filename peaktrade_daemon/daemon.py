@@ -45,7 +45,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from peaktrade_daemon.alerts.console import ConsoleSink
 from peaktrade_daemon.alerts.dispatcher import AlertDispatcher
@@ -67,8 +67,6 @@ from peaktrade_daemon.events import (
     RunStateChanged,
 )
 from peaktrade_daemon.heartbeat import Heartbeat
-from peaktrade_daemon.http import review
-from peaktrade_daemon.http.app import HttpServer, RouteModule
 from peaktrade_daemon.http.health import HealthReport
 from peaktrade_daemon.http.metrics import DaemonMetrics
 from peaktrade_daemon.instance import InstanceLock
@@ -82,6 +80,9 @@ from peaktrade_daemon.storage.retention import RetentionRule, RetentionWorker
 from peaktrade_daemon.supervisor import Supervisor, sleep_unless
 from peaktrade_daemon.systemd import SystemdNotifier
 from peaktrade_daemon.wiring import LOADERS, Assembly
+
+if TYPE_CHECKING:
+    from peaktrade_daemon.http.app import HttpServer, RouteModule
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class Runtime:
 ComponentFactory = Callable[[Runtime], Component | None]
 CycleRunnerFactory = Callable[[Runtime], CycleRunner]
 RetentionRuleFactory = Callable[[Runtime], RetentionRule]
-RouteFactory = Callable[[Runtime], RouteModule]
+RouteFactory = Callable[[Runtime], "RouteModule"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,14 @@ class Plugins:
     cycle_runner: CycleRunnerFactory | None = None
     routes: tuple[RouteFactory, ...] = ()
     retention_rules: tuple[RetentionRuleFactory, ...] = ()
+
+
+def review_routes(rt: Runtime) -> RouteModule:
+    """The proposal review page's routes. Route factories run only when the HTTP listener is
+    on, so the HTTP stack (aiohttp, about 20 MiB of RSS) is imported only then."""
+    from peaktrade_daemon.http import review
+
+    return review.routes(rt)
 
 
 def default_plugins() -> Plugins:
@@ -167,7 +176,7 @@ def default_plugins() -> Plugins:
         loaders=LOADERS,
         components=(parts.workflows, parts.scheduler, parts.promotion, parts.inbox),
         cycle_runner=parts.cycle,
-        routes=(review.routes,),
+        routes=(review_routes,),
         retention_rules=(parts.retention,),
     )
 
@@ -389,6 +398,8 @@ class Daemon:
             rules = [store.prune, *(factory(runtime) for factory in self.plugins.retention_rules)]
             self._components.append(RetentionWorker(settings, self.clock, rules))
         if settings.http.enabled:
+            from peaktrade_daemon.http.app import HttpServer  # aiohttp: only when serving
+
             self._http = HttpServer(
                 settings.http,
                 health_provider=self.health,
