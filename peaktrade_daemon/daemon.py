@@ -68,7 +68,6 @@ from peaktrade_daemon.events import (
 )
 from peaktrade_daemon.heartbeat import Heartbeat
 from peaktrade_daemon.http.health import HealthReport
-from peaktrade_daemon.http.metrics import DaemonMetrics
 from peaktrade_daemon.instance import InstanceLock
 from peaktrade_daemon.logfile import ReopenableFileHandler, attach_daemon_log, detach
 from peaktrade_daemon.settings import load_settings
@@ -83,6 +82,7 @@ from peaktrade_daemon.wiring import LOADERS, Assembly
 
 if TYPE_CHECKING:
     from peaktrade_daemon.http.app import HttpServer, RouteModule
+    from peaktrade_daemon.http.metrics import DaemonMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class Runtime:
     clock: Clock
     bus: EventBus
     alerts: AlertEmitter
-    metrics: DaemonMetrics
+    metrics: DaemonMetrics | None  # None without the HTTP listener: nothing could read them
     database: Database | None
     snapshot: Callable[[], Snapshot]
 
@@ -198,8 +198,8 @@ class Daemon:
         self.notifier = notifier or SystemdNotifier()
         self.spec = dataclasses.replace(options.spec, loaders=self.plugins.loaders)
         self.bus = EventBus()
-        self.metrics = DaemonMetrics()
-        self.metrics.watch_bus(self.bus)
+        #: Built with the HTTP listener (see _build); None while nothing can scrape /metrics.
+        self.metrics: DaemonMetrics | None = None
         self.state = RunState.STARTING
         self.stop_reason = ""
         self._stop = asyncio.Event()
@@ -253,7 +253,8 @@ class Daemon:
         if new not in RUN_STATE_TRANSITIONS[old]:
             raise RuntimeError(f"illegal run state transition {old} -> {new}")
         self.state = new
-        self.metrics.set_run_state(new)
+        if self.metrics is not None:
+            self.metrics.set_run_state(new)
         logger.info("run state %s -> %s%s", old, new, f" ({reason})" if reason else "")
         self.bus.publish(RunStateChanged(previous=old, current=new, reason=reason))
         if self._heartbeat is not None and new is not RunState.STOPPED:
@@ -362,6 +363,13 @@ class Daemon:
 
     def _build(self, database: Database | None) -> Runtime:
         settings = self.snapshot.settings
+        if settings.http.enabled:
+            # Metrics are read only through /metrics, and a reload cannot start the listener:
+            # without it the daemon keeps no registry (prometheus_client is not even imported).
+            from peaktrade_daemon.http.metrics import DaemonMetrics
+
+            self.metrics = DaemonMetrics()
+            self.metrics.watch_bus(self.bus)
         store = AlertStore(database) if database is not None else None
         dispatcher = AlertDispatcher(
             settings.alerts,
@@ -397,7 +405,7 @@ class Daemon:
         if store is not None:
             rules = [store.prune, *(factory(runtime) for factory in self.plugins.retention_rules)]
             self._components.append(RetentionWorker(settings, self.clock, rules))
-        if settings.http.enabled:
+        if settings.http.enabled and self.metrics is not None:
             from peaktrade_daemon.http.app import HttpServer  # aiohttp: only when serving
 
             self._http = HttpServer(
@@ -421,7 +429,8 @@ class Daemon:
     async def _on_component_failure(
         self, name: str, exc: BaseException, restarts: int, backoff_s: float
     ) -> None:
-        self.metrics.component_restarts.labels(component=name).inc()
+        if self.metrics is not None:
+            self.metrics.component_restarts.labels(component=name).inc()
         error = f"{type(exc).__name__}: {exc}"
         self.bus.publish(
             ComponentFailed(component=name, error=error, restarts=restarts, backoff_s=backoff_s)
@@ -568,7 +577,8 @@ class Daemon:
                 AlertLevel.CRITICAL, SOURCE, "autonomous cycle failed", {"error": summary}
             )
         duration = self.clock.monotonic() - started
-        self.metrics.record_cycle(success=success, duration_s=duration)
+        if self.metrics is not None:
+            self.metrics.record_cycle(success=success, duration_s=duration)
         self._last_cycle = {
             "at": self.clock.now().isoformat(),
             "success": success,
@@ -599,7 +609,8 @@ class Daemon:
             new = await asyncio.to_thread(load_snapshot, self.spec, generation=old.generation + 1)
         except Exception as exc:
             self._dispatcher.reopen_log()
-            self.metrics.reloads.labels(outcome="failed").inc()
+            if self.metrics is not None:
+                self.metrics.reloads.labels(outcome="failed").inc()
             logger.error("reload refused, keeping generation %d: %s", old.generation, exc)
             await self._dispatcher.emit(
                 AlertLevel.CRITICAL,
@@ -628,7 +639,8 @@ class Daemon:
                         {"component": component.name, "error": f"{type(exc).__name__}: {exc}"},
                     )
             await self._report_config_warnings(new)
-            self.metrics.reloads.labels(outcome="ok").inc()
+            if self.metrics is not None:
+                self.metrics.reloads.labels(outcome="ok").inc()
             logger.info("reloaded configuration generation %d: %s", new.generation, changed)
             self.bus.publish(ConfigReloaded(generation=new.generation, changed=changed))
         finally:

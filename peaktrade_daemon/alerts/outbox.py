@@ -24,13 +24,14 @@ from typing import TYPE_CHECKING, Any
 from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.alerts.webhook import DeliveryError, WebhookSink
 from peaktrade_daemon.clock import Clock
-from peaktrade_daemon.http.metrics import DaemonMetrics
 from peaktrade_daemon.settings import AlertsSection, DaemonSettings
 from peaktrade_daemon.storage.alert_store import AlertStore, OutboxItem
 from peaktrade_daemon.supervisor import sleep_unless
 
 if TYPE_CHECKING:
     import aiohttp
+
+    from peaktrade_daemon.http.metrics import DaemonMetrics
 
 logger = logging.getLogger(__name__)
 

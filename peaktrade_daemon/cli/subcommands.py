@@ -38,10 +38,6 @@ class _Parsers(dict[str, argparse.ArgumentParser]):
         self._action.load(name)
         return super().__getitem__(name)
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
-        """Like ``dict.get``, building the parser first."""
-        return self[name] if name in self else default
-
     def values(self) -> ValuesView[argparse.ArgumentParser]:  # type: ignore[override]
         """Every parser, each built first."""
         self._action.load_all()
