@@ -78,7 +78,7 @@ from peaktrade_daemon.storage.db import Database, open_database
 from peaktrade_daemon.storage.retention import RetentionRule, RetentionWorker
 from peaktrade_daemon.supervisor import Supervisor, sleep_unless
 from peaktrade_daemon.systemd import SystemdNotifier
-from peaktrade_daemon.wiring import LOADERS, Assembly
+from peaktrade_daemon.wiring import LOADERS, Assembly, check_options
 
 if TYPE_CHECKING:
     from peaktrade_daemon.http.app import HttpServer, RouteModule
@@ -142,6 +142,9 @@ ComponentFactory = Callable[[Runtime], Component | None]
 CycleRunnerFactory = Callable[[Runtime], CycleRunner]
 RetentionRuleFactory = Callable[[Runtime], RetentionRule]
 RouteFactory = Callable[[Runtime], "RouteModule"]
+#: Refuses options the loaded snapshot cannot honour (raises a ConfigError) before anything is
+#: created on disk: no lock, no database, no log for a run that would only be refused.
+Preflight = Callable[[DaemonOptions, Snapshot], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,7 @@ class Plugins:
     cycle_runner: CycleRunnerFactory | None = None
     routes: tuple[RouteFactory, ...] = ()
     retention_rules: tuple[RetentionRuleFactory, ...] = ()
+    preflight: tuple[Preflight, ...] = ()
 
 
 def review_routes(rt: Runtime) -> RouteModule:
@@ -178,6 +182,7 @@ def default_plugins() -> Plugins:
         cycle_runner=parts.cycle,
         routes=(review_routes,),
         retention_rules=(parts.retention,),
+        preflight=(check_options,),
     )
 
 
@@ -303,6 +308,8 @@ class Daemon:
         except SafetyRefusal as exc:
             await self._refused(exc)
             raise
+        for check in self.plugins.preflight:
+            check(self.options, self._snapshot)
         settings = self._snapshot.settings
         with contextlib.ExitStack() as stack:
             if not self.options.dry_run:

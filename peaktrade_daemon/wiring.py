@@ -15,6 +15,8 @@ registers them. What each part is and when it runs:
   ``PatchesPublished`` on the bus, reading the snapshot's policy and the performance monitor;
   and ``patch-inbox``, which turns patches ``learn`` published from another process into that
   event;
+* the ``preflight`` check of ``--symbol`` and ``--strategy`` against the loaded snapshot, run
+  before the daemon creates anything on disk;
 * the cycle runner (``--once`` and every poll interval) honouring ``--workflow-type`` (through
   the settings), ``--symbol``, ``--strategy``, ``--tag``, ``--dry-run`` and ``--verbose``;
 * retention of the runs, decisions and cycle-summary tables;
@@ -32,10 +34,11 @@ from typing import TYPE_CHECKING
 
 from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.config.loader import PeakConfig
-from peaktrade_daemon.errors import ConfigError
+from peaktrade_daemon.errors import ConfigError, UsageError
 from peaktrade_daemon.learning.models import PatchesPublished
 from peaktrade_daemon.monitors.defaults import trading_config
 from peaktrade_daemon.monitors.performance import PerformanceMonitor
+from peaktrade_daemon.monitors.signals import chosen_strategies
 from peaktrade_daemon.promotion.inbox import PatchInbox
 from peaktrade_daemon.promotion.models import AutoApplyPolicy, OverridesChanged
 from peaktrade_daemon.promotion.policy_file import load_policy
@@ -57,7 +60,8 @@ from peaktrade_daemon.workflows.sources import cycle_symbols
 
 if TYPE_CHECKING:
     from peaktrade_daemon.component import Component
-    from peaktrade_daemon.daemon import Runtime
+    from peaktrade_daemon.daemon import DaemonOptions, Runtime
+    from peaktrade_daemon.snapshot import Snapshot
     from peaktrade_daemon.storage.retention import RetentionRule
 
 logger = logging.getLogger(__name__)
@@ -78,6 +82,20 @@ def load_promotion_policy(settings: DaemonSettings) -> AutoApplyPolicy | None:
     if not settings.promotion.worker_enabled:
         return None
     return load_policy(settings.path(settings.paths.promotion_policy_file))
+
+
+def check_options(options: DaemonOptions, snapshot: Snapshot) -> None:
+    """The ``preflight`` check: ``--symbol`` and ``--strategy`` must name a configured symbol
+    and an enabled strategy; a usage error at start, not a cycle of failed monitors."""
+    settings = snapshot.settings
+    unknown = [s for s in options.symbols if s not in settings.symbols]
+    if unknown:
+        known = ", ".join(settings.symbols) or "none"
+        raise UsageError(f"--symbol {unknown[0]!r} is not configured (configured: {known})")
+    try:
+        chosen_strategies(snapshot.config, options.strategy)
+    except ConfigError as exc:
+        raise UsageError(f"--strategy: {exc.problem}") from exc
 
 
 class PortfolioMetrics:
@@ -116,10 +134,6 @@ class WorkflowSide:
         self._rt = rt
         snapshot = rt.snapshot()
         settings = snapshot.settings
-        unknown = [s for s in rt.options.symbols if s not in settings.symbols]
-        if unknown:  # like --strategy: a usage error at start, not a cycle of failed monitors
-            known = ", ".join(settings.symbols) or "none"
-            raise ConfigError(f"--symbol {unknown[0]!r} is not configured (configured: {known})")
         self.components: WorkflowComponents = build_components(
             settings, clock=rt.clock, config=snapshot.config, strategy=rt.options.strategy
         )

@@ -40,6 +40,21 @@ class _Scan:
     recorded: int
 
 
+def chosen_strategies(config: PeakConfig, only: str | None) -> tuple[Strategy, ...]:
+    """The enabled strategies, or only ``only`` (``--strategy``) when one was named; a name that
+    is not enabled is a configuration error, never an empty signal set."""
+    strategies = enabled_strategies(config)
+    if only is None:
+        return strategies
+    chosen = tuple(s for s in strategies if s.name == only)
+    if not chosen:
+        enabled = ", ".join(s.name for s in strategies) or "none"
+        raise ConfigError(
+            f"strategy {only!r} is not enabled (enabled: {enabled})", key=f"strategy.{only}"
+        )
+    return chosen
+
+
 class SignalMonitor:
     """Strategy signals of a symbol. ``SignalMonitor()`` reads the current root."""
 
@@ -72,19 +87,7 @@ class SignalMonitor:
         self.settings, self.config, self.strategies = settings, config, strategies
 
     def _enabled(self, config: PeakConfig) -> tuple[Strategy, ...]:
-        """The enabled strategies, or only ``strategy`` (``--strategy``) when one was named; a
-        name that is not enabled is a configuration error, never an empty signal set."""
-        strategies = enabled_strategies(config)
-        if self.only is None:
-            return strategies
-        chosen = tuple(s for s in strategies if s.name == self.only)
-        if not chosen:
-            enabled = ", ".join(s.name for s in strategies) or "none"
-            raise ConfigError(
-                f"strategy {self.only!r} is not enabled (enabled: {enabled})",
-                key=f"strategy.{self.only}",
-            )
-        return chosen
+        return chosen_strategies(config, self.only)
 
     def history(self, strategy: str, symbol: str) -> StrategyHistory:
         """The recorded signal history of one strategy on one symbol."""

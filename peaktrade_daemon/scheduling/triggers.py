@@ -4,7 +4,10 @@ Every cron-like trigger gets an explicit ``start_time`` in the job's own zone: A
 4.0.0a6 otherwise computes it in the host's zone and can fire at start-up or skip a day
 (bug #1061, see STACK_NOTES). ``daily`` is a cron trigger at HH:MM local time, so it follows
 daylight saving time (08:15 Berlin is 07:15 UTC in winter, 06:15 UTC in summer), and fires once
-on the day the autumn change repeats the hour (:class:`DailyTrigger`).
+on the day the autumn change repeats the hour (:class:`DailyTrigger`). A ``cron`` job follows
+the rule of Vixie cron: with a fixed hour field (``30 2 * * *``) it runs at the first occurrence
+of a repeated wall-clock time only; with a wildcard hour (``*``, ``*/2``) it runs in every real
+hour, both repeated ones included.
 
 ``due_fire_time`` is the rule of ``jobs run --due --once``: the latest fire time that is after
 the job's last recorded fire time, not in the future, and no older than the misfire grace time
@@ -34,10 +37,11 @@ def _repeated_wall_time(when: datetime) -> bool:
 
 @attrs.define(kw_only=True)
 class DailyTrigger(CronTrigger):
-    """A cron trigger at HH:MM local time that fires once per day, also on DST days.
+    """A cron trigger at fixed local hours that fires once per wall-clock time, also on DST days
+    (``daily`` jobs and ``cron`` jobs whose hour field is not a wildcard).
 
     APScheduler 4.0.0a6 fires a plain ``CronTrigger`` twice when the autumn change repeats the
-    hour (02:30 Berlin at 00:30 and 01:30 UTC; bug #1059). Like cron, a daily job runs at the
+    hour (02:30 Berlin at 00:30 and 01:30 UTC; bug #1059). Like cron, such a job runs at the
     first occurrence only; the skipped spring hour still gives one (late) fire. Module-level
     and attrs-based, so the data store can pickle it like the CronTrigger it extends.
     """
@@ -70,7 +74,11 @@ def build_trigger(job: JobConfig, zone: ZoneInfo, now: datetime) -> Any:
         hour, minute = parse_hhmm(job.daily_time or "")
         return DailyTrigger(hour=hour, minute=minute, timezone=zone, start_time=local_now)
     if job.schedule_type == "cron":
-        return CronTrigger.from_crontab(job.cron or "", timezone=zone, start_time=local_now)
+        expr = job.cron or ""
+        fields = expr.split()
+        # A wildcard hour means "every hour", and the repeated hour is a real hour of its own.
+        kind = CronTrigger if len(fields) > 1 and fields[1].startswith("*") else DailyTrigger
+        return kind.from_crontab(expr, timezone=zone, start_time=local_now)
     if job.schedule_type == "interval":
         # First fire one interval after the schedule is created, not at once.
         seconds = float(job.interval_seconds or 0)

@@ -11,7 +11,7 @@ from typing import Any
 
 from peaktrade_daemon.workflows.model import WorkflowFn, WorkflowOutput, WorkflowRun
 from peaktrade_daemon.workflows.ports import check_symbols
-from peaktrade_daemon.workflows.reports import markdown_table
+from peaktrade_daemon.workflows.reports import ranked_markdown
 from peaktrade_daemon.workflows.sources import WorkflowSources, symbols_for, usable
 
 REPORTED = ("volatility", "activity_level", "volume_ratio", "price_change_1h", "trend_strength")
@@ -58,25 +58,22 @@ def workflow(sources: WorkflowSources) -> WorkflowFn:
             "warnings": [r["symbol"] for r in rows if r["status"] != "ok"],
             "errors": errors,
         }
-        table = markdown_table(
-            ["rank", "symbol", "regime", "open", "activity", "volatility", "1h change"],
-            [
-                [
-                    r["rank"],
-                    r["symbol"],
-                    r["regime"],
-                    r["market_open"],
-                    r["activity_level"],
-                    r["volatility"],
-                    r["price_change_1h"],
-                ]
-                for r in ranked
-            ],
-        )
         notes = [f"- {r['symbol']}: activity unknown ({r['missing']})" for r in unranked]
         notes += [f"- {s}: monitor failed: {e}" for s, e in errors.items()]
-        markdown = f"# Market scan `{run.run_id}`\n\n{table}" + (
-            "\n" + "\n".join(notes) + "\n" if notes else ""
+        markdown = ranked_markdown(
+            "Market scan",
+            run.run_id,
+            (
+                ("rank", "rank"),
+                ("symbol", "symbol"),
+                ("regime", "regime"),
+                ("open", "market_open"),
+                ("activity", "activity_level"),
+                ("volatility", "volatility"),
+                ("1h change", "price_change_1h"),
+            ),
+            ranked,
+            notes,
         )
         return WorkflowOutput(summary=summary, markdown=markdown)
 

@@ -11,7 +11,7 @@ import asyncio
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
@@ -93,3 +93,19 @@ def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def ranked_markdown(
+    title: str,
+    run_id: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[Mapping[str, Any]],
+    notes: Sequence[str],
+) -> str:
+    """A ranking report: a heading, one table row per ranked entry (``columns`` pairs a header
+    with the row key it shows) and a bullet list of what could not be ranked, and why."""
+    table = markdown_table(
+        [header for header, _ in columns], [[r[k] for _, k in columns] for r in rows]
+    )
+    text = f"# {title} `{run_id}`\n\n{table}"
+    return text + ("\n" + "\n".join(notes) + "\n" if notes else "")

@@ -16,7 +16,7 @@ from typing import Any
 
 from peaktrade_daemon.workflows.model import WorkflowFn, WorkflowOutput, WorkflowRun
 from peaktrade_daemon.workflows.ports import check_symbols
-from peaktrade_daemon.workflows.reports import markdown_table
+from peaktrade_daemon.workflows.reports import ranked_markdown
 from peaktrade_daemon.workflows.sources import (
     WorkflowSources,
     cycle_symbols,
@@ -81,25 +81,22 @@ def workflow(sources: WorkflowSources) -> WorkflowFn:
             "errors": errors,
             "strongest": ranked[0]["symbol"] if ranked else None,
         }
-        table = markdown_table(
-            ["rank", "symbol", "direction", "strength", "consistency", "false rate", "score"],
-            [
-                [
-                    r["rank"],
-                    r["symbol"],
-                    r["direction"],
-                    r["signal_strength"],
-                    r["signal_consistency"],
-                    r["false_signal_rate"],
-                    r["score"],
-                ]
-                for r in ranked
-            ],
-        )
         notes = [f"- {r['symbol']}: no signal ({r['missing']})" for r in unranked]
         notes += [f"- {s}: monitor failed: {e}" for s, e in errors.items()]
-        markdown = f"# Signal analysis `{run.run_id}`\n\n{table}" + (
-            "\n" + "\n".join(notes) + "\n" if notes else ""
+        markdown = ranked_markdown(
+            "Signal analysis",
+            run.run_id,
+            (
+                ("rank", "rank"),
+                ("symbol", "symbol"),
+                ("direction", "direction"),
+                ("strength", "signal_strength"),
+                ("consistency", "signal_consistency"),
+                ("false rate", "false_signal_rate"),
+                ("score", "score"),
+            ),
+            ranked,
+            notes,
         )
         return WorkflowOutput(summary=summary, markdown=markdown)
 

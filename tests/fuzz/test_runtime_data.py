@@ -80,5 +80,6 @@ def test_the_daemon_refuses_to_start_on_a_bad_file_and_writes_no_state(
     results[2].assert_clean_failure(2, "daemon.toml", "symbol name")
     results[3].assert_clean_failure(2, "--symbol '../../outside/x' is not configured")
     results[4].assert_clean_failure(2, "strategy '../../outside/x' is not enabled")
-    for root in (jobs, policy, settings):
-        assert list((root / "state").iterdir()) == []
+    for root in (jobs, policy, settings, project_root):  # refused before anything is created
+        assert not (root / "state").exists() or list((root / "state").iterdir()) == []
+        assert not (root / "logs" / "daemon.log").exists()

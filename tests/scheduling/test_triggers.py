@@ -141,6 +141,24 @@ def test_daily_job_inside_the_dst_hour_fires_once_per_day(span: tuple[datetime, 
     assert all(b - a >= timedelta(hours=23) for a, b in itertools.pairwise(in_utc))
 
 
+@pytest.mark.parametrize(
+    ("cron", "repeated_fires"),
+    [
+        ("30 2 * * *", 1),  # a fixed hour: like Vixie cron, the repeat of 02:30 is skipped
+        ("30 1-3 * * *", 1),
+        ("30 * * * *", 2),  # a wildcard hour: both real 02:30s are hours of their own
+        ("30 */2 * * *", 2),
+    ],
+)
+def test_cron_jobs_in_the_repeated_autumn_hour(cron: str, repeated_fires: int) -> None:
+    spec = JobConfig(name="c", workflow="auto", schedule_type="cron", cron=cron)
+    times = fire_times(spec, BERLIN, *AUTUMN)
+    on_the_day = [t for t in times if t.date() == datetime(2024, 10, 27).date() and t.hour == 2]
+    assert len(on_the_day) == repeated_fires
+    in_utc = [t.astimezone(UTC) for t in times]
+    assert in_utc == sorted(set(in_utc))  # never the same instant twice
+
+
 def test_due_rule_does_not_rerun_a_daily_job_in_the_repeated_hour() -> None:
     first = datetime(2024, 10, 27, 0, 30, tzinfo=UTC)  # 02:30 CEST
     again = datetime(2024, 10, 27, 1, 31, tzinfo=UTC)  # 02:31 CET, one real hour later
