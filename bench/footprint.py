@@ -2,11 +2,14 @@
 
 Every figure is taken from a real ``python -m peaktrade_daemon --root <tmp> --continuous
 --poll-interval 300`` subprocess on a temporary root holding the shipped ``config/`` and
-``data/`` (the embedded default: SQLite state, replay feed, scheduler, promotion worker, HTTP).
+``data/`` (the embedded default: SQLite state, replay feed, scheduler, promotion worker, alert
+outbox; the HTTP listener is off, so neither aiohttp nor prometheus_client is imported).
 
 - **start to READY**: wall time from ``Popen`` to the ``READY=1`` datagram on a fake
   ``NOTIFY_SOCKET`` (an AF_UNIX datagram socket this script binds); the median of ``STARTS``
   fresh starts, each on a fresh root (so every start creates its database).
+- **CPU to READY**: ``utime + stime`` of the daemon at READY (median): the start-up's own cost,
+  which a machine busy with other work inflates far less than the wall time.
 - **RSS after READY**: ``VmRSS`` from ``/proc/<pid>/status`` right after READY.
 - **idle CPU**: ``utime + stime`` from ``/proc/<pid>/stat`` over ``BENCH_IDLE_S`` seconds
   (default 60) that start ``SETTLE_S`` seconds after READY, so the first cycle (which runs at
@@ -15,6 +18,12 @@ Every figure is taken from a real ``python -m peaktrade_daemon --root <tmp> --co
   started with ``--poll-interval 0.25`` and its ``VmRSS`` read once the state database holds 12
   finished cycles (``cycle_summaries`` rows): the same cycles, compressed in time. Scheduled jobs
   whose cron time does not fall in that window do not run, as they would not in a real hour.
+- **RSS after READY, [http] enabled**: one more start with ``PEAKTRADE_HTTP__ENABLED=true`` (port
+  0): what the listener, ``/metrics`` and the review page add (no target; the default's RSS is
+  the baseline).
+- **one-shot CLI**: wall time and peak RSS (``wait4``) of ``config show``, the kind of command
+  an operator (and the test suite, hundreds of times) runs; each command imports only its own
+  module (no target; ``python -c pass`` is the baseline).
 
 Baselines measured in the same run: ``python -c pass`` (start time, RSS) and a bare uvloop
 process idling on a sleep (RSS, idle CPU), so a loaded machine shows up in both columns.
@@ -99,10 +108,12 @@ def notify_socket() -> Iterator[tuple[str, socket.socket]]:
 
 
 @contextmanager
-def daemon(root: Path, poll_s: float) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
+def daemon(
+    root: Path, poll_s: float, **extra_env: str
+) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
     """A running daemon and its start-to-READY time; stopped with SIGTERM afterwards."""
     with notify_socket() as (path, sock):
-        env = dict(os.environ, NOTIFY_SOCKET=path, PYTHONPATH=str(PROJECT))
+        env = dict(os.environ, NOTIFY_SOCKET=path, PYTHONPATH=str(PROJECT), **extra_env)
         args = ["--root", str(root), "--continuous", "--poll-interval", str(poll_s)]
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -175,25 +186,56 @@ def hour_rss() -> float:
         return rss_mb(proc.pid)
 
 
+def http_rss() -> float:
+    """RSS right after READY of a daemon with the HTTP listener on (an ephemeral port)."""
+    with project_root() as root:
+        http = {"PEAKTRADE_HTTP__ENABLED": "true", "PEAKTRADE_HTTP__PORT": "0"}
+        with daemon(root, 300, **http) as (proc, _):
+            return rss_mb(proc.pid)
+
+
+def cli_config_show() -> tuple[float, float]:
+    """Median wall time of ``config show`` over STARTS runs, and its peak RSS in MiB."""
+    times, peaks = [], []
+    with project_root() as root:
+        env = dict(os.environ, PYTHONPATH=str(PROJECT))
+        argv = [sys.executable, "-m", "peaktrade_daemon", "--root", str(root), "config", "show"]
+        for _ in range(STARTS):
+            start = time.perf_counter()
+            proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
+            _, status, usage = os.wait4(proc.pid, 0)
+            times.append(time.perf_counter() - start)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            if proc.returncode != 0:
+                raise RuntimeError(f"config show exited {proc.returncode}")
+            peaks.append(usage.ru_maxrss / 1024)
+    return statistics.median(times), max(peaks)
+
+
 def main() -> list[dict[str, Any]]:
     """Measure and return the rows (see the module docstring)."""
     idle_s = float(os.environ.get("BENCH_IDLE_S", "60"))
     pass_s, pass_rss = python_pass()
     uv_rss, uv_cpu = bare_uvloop(min(idle_s, 10.0))
-    ready, rss_ready = [], []
+    ready, cpu_ready, rss_ready = [], [], []
     idle_cpu = rss_idle = 0.0
     for i in range(STARTS):
         with project_root() as root, daemon(root, 300) as (proc, elapsed):
             ready.append(elapsed)
+            cpu_ready.append(cpu_s(proc.pid))
             rss_ready.append(rss_mb(proc.pid))
             if i == STARTS - 1:
                 time.sleep(SETTLE_S)
                 idle_cpu = idle_cpu_percent(proc.pid, idle_s)
                 rss_idle = rss_mb(proc.pid)
     rss_hour = hour_rss()
+    rss_http = http_rss()
+    cli_s, cli_rss = cli_config_show()
     return [
         {"name": "start to READY (median)", "value": statistics.median(ready), "unit": "s",
          "target": 1.5, "baseline": pass_s},
+        {"name": "CPU time to READY (median)", "value": statistics.median(cpu_ready),
+         "unit": "s", "target": None, "baseline": pass_s},
         {"name": "RSS after READY (median)", "value": statistics.median(rss_ready), "unit": "MiB",
          "target": 90.0, "baseline": pass_rss, "better": "lower"},
         {"name": f"idle CPU over {idle_s:g} s (poll 300 s)", "value": idle_cpu, "unit": "%",
@@ -202,6 +244,12 @@ def main() -> list[dict[str, Any]]:
          "target": 90.0, "baseline": uv_rss, "better": "lower"},
         {"name": f"RSS after one hour simulated ({HOUR_CYCLES} cycles)", "value": rss_hour,
          "unit": "MiB", "target": 90.0, "baseline": uv_rss, "better": "lower"},
+        {"name": "RSS after READY, [http] enabled", "value": rss_http, "unit": "MiB",
+         "target": None, "baseline": statistics.median(rss_ready), "better": "lower"},
+        {"name": "one-shot CLI: config show (median)", "value": cli_s, "unit": "s",
+         "target": None, "baseline": pass_s},
+        {"name": "one-shot CLI: config show peak RSS", "value": cli_rss, "unit": "MiB",
+         "target": None, "baseline": pass_rss, "better": "lower"},
     ]  # fmt: skip
 
 

@@ -45,7 +45,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from peaktrade_daemon import early_signals
 from peaktrade_daemon.alerts.console import ConsoleSink
@@ -68,10 +68,7 @@ from peaktrade_daemon.events import (
     RunStateChanged,
 )
 from peaktrade_daemon.heartbeat import Heartbeat
-from peaktrade_daemon.http import review
-from peaktrade_daemon.http.app import HttpServer, RouteModule
 from peaktrade_daemon.http.health import HealthReport
-from peaktrade_daemon.http.metrics import DaemonMetrics
 from peaktrade_daemon.instance import InstanceLock
 from peaktrade_daemon.logfile import ReopenableFileHandler, attach_daemon_log, detach
 from peaktrade_daemon.settings import load_settings
@@ -83,6 +80,10 @@ from peaktrade_daemon.storage.retention import RetentionRule, RetentionWorker
 from peaktrade_daemon.supervisor import Supervisor, sleep_unless
 from peaktrade_daemon.systemd import SystemdNotifier
 from peaktrade_daemon.wiring import LOADERS, Assembly, check_options
+
+if TYPE_CHECKING:
+    from peaktrade_daemon.http.app import HttpServer, RouteModule
+    from peaktrade_daemon.http.metrics import DaemonMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ class Runtime:
     clock: Clock
     bus: EventBus
     alerts: AlertEmitter
-    metrics: DaemonMetrics
+    metrics: DaemonMetrics | None  # None without the HTTP listener: nothing could read them
     database: Database | None
     snapshot: Callable[[], Snapshot]
 
@@ -141,7 +142,7 @@ class Runtime:
 ComponentFactory = Callable[[Runtime], Component | None]
 CycleRunnerFactory = Callable[[Runtime], CycleRunner]
 RetentionRuleFactory = Callable[[Runtime], RetentionRule]
-RouteFactory = Callable[[Runtime], RouteModule]
+RouteFactory = Callable[[Runtime], "RouteModule"]
 #: Refuses options the loaded snapshot cannot honour (raises a ConfigError) before anything is
 #: created on disk: no lock, no database, no log for a run that would only be refused.
 Preflight = Callable[[DaemonOptions, Snapshot], None]
@@ -159,6 +160,14 @@ class Plugins:
     preflight: tuple[Preflight, ...] = ()
 
 
+def review_routes(rt: Runtime) -> RouteModule:
+    """The proposal review page's routes. Route factories run only when the HTTP listener is
+    on, so the HTTP stack (aiohttp, about 20 MiB of RSS) is imported only then."""
+    from peaktrade_daemon.http import review
+
+    return review.routes(rt)
+
+
 def default_plugins() -> Plugins:
     """The product's parts wired into the daemon (see :mod:`peaktrade_daemon.wiring`).
 
@@ -172,7 +181,7 @@ def default_plugins() -> Plugins:
         loaders=LOADERS,
         components=(parts.workflows, parts.scheduler, parts.promotion, parts.inbox),
         cycle_runner=parts.cycle,
-        routes=(review.routes,),
+        routes=(review_routes,),
         retention_rules=(parts.retention,),
         preflight=(check_options,),
     )
@@ -195,8 +204,8 @@ class Daemon:
         self.notifier = notifier or SystemdNotifier()
         self.spec = dataclasses.replace(options.spec, loaders=self.plugins.loaders)
         self.bus = EventBus()
-        self.metrics = DaemonMetrics()
-        self.metrics.watch_bus(self.bus)
+        #: Built with the HTTP listener (see _build); None while nothing can scrape /metrics.
+        self.metrics: DaemonMetrics | None = None
         self.state = RunState.STARTING
         self.stop_reason = ""
         self._stop = asyncio.Event()
@@ -250,7 +259,8 @@ class Daemon:
         if new not in RUN_STATE_TRANSITIONS[old]:
             raise RuntimeError(f"illegal run state transition {old} -> {new}")
         self.state = new
-        self.metrics.set_run_state(new)
+        if self.metrics is not None:
+            self.metrics.set_run_state(new)
         logger.info("run state %s -> %s%s", old, new, f" ({reason})" if reason else "")
         self.bus.publish(RunStateChanged(previous=old, current=new, reason=reason))
         if self._heartbeat is not None and new is not RunState.STOPPED:
@@ -372,6 +382,13 @@ class Daemon:
 
     def _build(self, database: Database | None) -> Runtime:
         settings = self.snapshot.settings
+        if settings.http.enabled:
+            # Metrics are read only through /metrics, and a reload cannot start the listener:
+            # without it the daemon keeps no registry (prometheus_client is not even imported).
+            from peaktrade_daemon.http.metrics import DaemonMetrics
+
+            self.metrics = DaemonMetrics()
+            self.metrics.watch_bus(self.bus)
         store = AlertStore(database) if database is not None else None
         dispatcher = AlertDispatcher(
             settings.alerts,
@@ -407,7 +424,9 @@ class Daemon:
         if store is not None:
             rules = [store.prune, *(factory(runtime) for factory in self.plugins.retention_rules)]
             self._components.append(RetentionWorker(settings, self.clock, rules))
-        if settings.http.enabled:
+        if settings.http.enabled and self.metrics is not None:
+            from peaktrade_daemon.http.app import HttpServer  # aiohttp: only when serving
+
             self._http = HttpServer(
                 settings.http,
                 health_provider=self.health,
@@ -429,7 +448,8 @@ class Daemon:
     async def _on_component_failure(
         self, name: str, exc: BaseException, restarts: int, backoff_s: float
     ) -> None:
-        self.metrics.component_restarts.labels(component=name).inc()
+        if self.metrics is not None:
+            self.metrics.component_restarts.labels(component=name).inc()
         error = f"{type(exc).__name__}: {exc}"
         self.bus.publish(
             ComponentFailed(component=name, error=error, restarts=restarts, backoff_s=backoff_s)
@@ -588,7 +608,8 @@ class Daemon:
                 AlertLevel.CRITICAL, SOURCE, "autonomous cycle failed", {"error": summary}
             )
         duration = self.clock.monotonic() - started
-        self.metrics.record_cycle(success=success, duration_s=duration)
+        if self.metrics is not None:
+            self.metrics.record_cycle(success=success, duration_s=duration)
         self._last_cycle = {
             "at": self.clock.now().isoformat(),
             "success": success,
@@ -619,7 +640,8 @@ class Daemon:
             new = await asyncio.to_thread(load_snapshot, self.spec, generation=old.generation + 1)
         except Exception as exc:
             self._dispatcher.reopen_log()
-            self.metrics.reloads.labels(outcome="failed").inc()
+            if self.metrics is not None:
+                self.metrics.reloads.labels(outcome="failed").inc()
             logger.error("reload refused, keeping generation %d: %s", old.generation, exc)
             await self._dispatcher.emit(
                 AlertLevel.CRITICAL,
@@ -648,7 +670,8 @@ class Daemon:
                         {"component": component.name, "error": f"{type(exc).__name__}: {exc}"},
                     )
             await self._report_config_warnings(new)
-            self.metrics.reloads.labels(outcome="ok").inc()
+            if self.metrics is not None:
+                self.metrics.reloads.labels(outcome="ok").inc()
             logger.info("reloaded configuration generation %d: %s", new.generation, changed)
             self.bus.publish(ConfigReloaded(generation=new.generation, changed=changed))
         finally:

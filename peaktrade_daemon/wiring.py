@@ -335,8 +335,11 @@ def _policy(rt: Runtime) -> AutoApplyPolicy | None:
 
 
 def _feed_metrics(rt: Runtime) -> None:
-    """Count decisions, workflow outcomes and override changes from bus events."""
+    """Count decisions, workflow outcomes and override changes from bus events (when the
+    daemon keeps metrics, i.e. serves /metrics)."""
     metrics = rt.metrics
+    if metrics is None:
+        return
 
     def decided(event: CycleCompleted) -> None:
         s = event.summary

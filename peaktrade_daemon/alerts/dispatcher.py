@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peaktrade_daemon.alerts.console import ConsoleSink
 from peaktrade_daemon.alerts.dedup import Deduplicator
@@ -26,10 +26,12 @@ from peaktrade_daemon.alerts.webhook import level_at_least
 from peaktrade_daemon.bus import EventBus
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.events import AlertRaised
-from peaktrade_daemon.http.metrics import DaemonMetrics
 from peaktrade_daemon.settings import AlertsSection, DaemonSettings
 from peaktrade_daemon.storage.alert_store import AlertStore
 from peaktrade_daemon.supervisor import sleep_unless
+
+if TYPE_CHECKING:
+    from peaktrade_daemon.http.metrics import DaemonMetrics
 
 logger = logging.getLogger(__name__)
 

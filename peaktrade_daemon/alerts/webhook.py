@@ -10,14 +10,15 @@ its 2xx and our commit could cause.
 from __future__ import annotations
 
 import socket
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from peaktrade_daemon.alerts.log import format_timestamp
 from peaktrade_daemon.alerts.model import Alert, AlertLevel
 from peaktrade_daemon.errors import PeakTradeError
 from peaktrade_daemon.settings import AlertSinkSettings
+
+if TYPE_CHECKING:
+    import aiohttp
 
 _LEVEL_RANK = {AlertLevel.INFO: 0, AlertLevel.WARNING: 1, AlertLevel.CRITICAL: 2}
 _SLACK_ICON = {AlertLevel.INFO: ":information_source:", AlertLevel.WARNING: ":warning:"}
@@ -96,6 +97,8 @@ class WebhookSink:
         alert_id: int,
     ) -> None:
         """POST one alert; return on 2xx, raise :class:`DeliveryError` otherwise."""
+        import aiohttp  # only a daemon with a sink pays for aiohttp (about 20 MiB of RSS)
+
         body = self.payload(alert, delivery_key=delivery_key, alert_id=alert_id)
         timeout = aiohttp.ClientTimeout(total=self.settings.timeout_s)
         try:

@@ -2,8 +2,9 @@
 
 Global options come before the subcommand (``peaktrade-daemon --root /srv/pt config show``).
 With no subcommand the daemon runs (``--continuous`` unless ``--once``). Each subcommand lives in
-its own module with a ``register(subparsers, common)`` function; handlers take the parsed
-arguments and return an exit code (or a coroutine that does, run on uvloop).
+its own module with a ``register(subparsers, common)`` function, imported only when that command
+runs (see :mod:`peaktrade_daemon.cli.subcommands`); handlers take the parsed arguments and return
+an exit code (or a coroutine that does, run on uvloop).
 
 Errors print one line, ``peaktrade-daemon: error: ...``, never a traceback unless ``--verbose``.
 """
@@ -17,38 +18,29 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import uvloop
 
 from peaktrade_daemon import early_signals
-from peaktrade_daemon.cli import (
-    alerts_cmd,
-    config_cmd,
-    health_cmd,
-    history_cmd,
-    jobs_cmd,
-    learn_cmd,
-    overrides_cmd,
-    promote_cmd,
-    proposals_cmd,
-    run_cmd,
-)
+from peaktrade_daemon.cli import run_cmd
+from peaktrade_daemon.cli.subcommands import LazySubcommands
 from peaktrade_daemon.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, PeakTradeError
 
 PROG = "peaktrade-daemon"
 
-# Each module adds its subcommands. Order is the order in --help.
-COMMAND_MODULES: tuple[Any, ...] = (
-    config_cmd,
-    overrides_cmd,
-    jobs_cmd,
-    history_cmd,
-    learn_cmd,
-    promote_cmd,
-    proposals_cmd,
-    alerts_cmd,
-    health_cmd,
+# (command, module whose register() adds it). Order is the order in --help. A module is
+# imported only when its command runs: the daemon and each one-shot command load what they use.
+COMMAND_MODULES: tuple[tuple[str, str], ...] = (
+    ("config", "peaktrade_daemon.cli.config_cmd"),
+    ("overrides", "peaktrade_daemon.cli.overrides_cmd"),
+    ("jobs", "peaktrade_daemon.cli.jobs_cmd"),
+    ("history", "peaktrade_daemon.cli.history_cmd"),
+    ("learn", "peaktrade_daemon.cli.learn_cmd"),
+    ("promote", "peaktrade_daemon.cli.promote_cmd"),
+    ("proposals", "peaktrade_daemon.cli.proposals_cmd"),
+    ("alerts", "peaktrade_daemon.cli.alerts_cmd"),
+    ("health", "peaktrade_daemon.cli.health_cmd"),
 )
 
 EPILOG = """\
@@ -84,7 +76,7 @@ def common_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full parser, with every subcommand registered."""
+    """The full parser; each subcommand's module is imported when that command is looked up."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=(
@@ -107,10 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_run_options(parser)
     parser.set_defaults(handler=run_cmd.handle)
 
-    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    subparsers = cast(
+        LazySubcommands,
+        parser.add_subparsers(title="commands", metavar="COMMAND", action=LazySubcommands),
+    )
     common = common_options()
-    for module in COMMAND_MODULES:
-        module.register(subparsers, common)
+    for name, module in COMMAND_MODULES:
+        subparsers.add_lazy(name, module, common)
     return parser
 
 

@@ -8,8 +8,6 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
-
 from peaktrade_daemon.cli.context import settings_from_args
 from peaktrade_daemon.errors import EXIT_FAILED, EXIT_OK
 from peaktrade_daemon.heartbeat import STALE_AFTER_INTERVALS, read_heartbeat
@@ -43,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 async def _http_check(url: str, timeout_s: float) -> tuple[bool, str]:
+    import aiohttp  # only when the daemon serves HTTP; the heartbeat check needs none of it
+
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as client,

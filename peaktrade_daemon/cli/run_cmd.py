@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from peaktrade_daemon.daemon import Daemon, DaemonOptions, Plugins, default_plugins
-from peaktrade_daemon.snapshot import SnapshotSpec
+if TYPE_CHECKING:
+    from peaktrade_daemon.daemon import DaemonOptions, Plugins
 
 WORKFLOW_CHOICES = ("auto", "signal_analysis", "risk_check", "market_scan", "portfolio_analysis")
 
@@ -82,6 +82,11 @@ def cli_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 def options_from_args(args: argparse.Namespace) -> DaemonOptions:
     """The daemon options the parsed command line describes."""
+    # Imported here, not at the top: the parser (built by every one-shot command) needs only
+    # add_run_options, and the daemon's imports are most of the process's memory.
+    from peaktrade_daemon.daemon import DaemonOptions
+    from peaktrade_daemon.snapshot import SnapshotSpec
+
     return DaemonOptions(
         spec=SnapshotSpec(root=args.root, cli_overrides=cli_overrides(args)),
         once=bool(args.once),
@@ -101,6 +106,8 @@ def run_daemon(
     args: argparse.Namespace, plugins: Plugins | None = None
 ) -> Coroutine[Any, Any, int]:
     """The daemon's main coroutine for ``args`` (scripts may pass extra plugins)."""
+    from peaktrade_daemon.daemon import Daemon, default_plugins
+
     return Daemon(options_from_args(args), plugins=plugins or default_plugins()).run()
 
 

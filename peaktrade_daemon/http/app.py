@@ -19,16 +19,29 @@ from collections.abc import Callable, Sequence
 from aiohttp import web
 from pydantic import SecretStr
 
-from peaktrade_daemon.http import health
-from peaktrade_daemon.http.health import HEALTH_KEY, HealthProvider
+from peaktrade_daemon.http.health import HealthProvider
 from peaktrade_daemon.http.metrics import CONTENT_TYPE, DaemonMetrics
 from peaktrade_daemon.settings import DaemonSettings, HttpSection
 
 logger = logging.getLogger(__name__)
 
 RouteModule = Callable[[web.Application], None]
+HEALTH_KEY: web.AppKey[HealthProvider] = web.AppKey("health")
 METRICS_KEY = web.AppKey("metrics", DaemonMetrics)
 TOKEN_KEY: web.AppKey[Callable[[], SecretStr | None]] = web.AppKey("token")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Serve the current health report (``Docker HEALTHCHECK`` and ``health`` use it); 200 when
+    healthy, else 503."""
+    report = request.app[HEALTH_KEY]()
+    body = {"healthy": report.healthy, **report.body}
+    return web.json_response(body, status=200 if report.healthy else 503)
+
+
+def register_health(app: web.Application) -> None:
+    """Add ``GET /healthz``."""
+    app.router.add_get("/healthz", healthz)
 
 
 async def metrics_view(request: web.Request) -> web.Response:
@@ -42,7 +55,7 @@ def register_metrics(app: web.Application) -> None:
     app.router.add_get("/metrics", metrics_view)
 
 
-BUILTIN_ROUTES: tuple[RouteModule, ...] = (health.register, register_metrics)
+BUILTIN_ROUTES: tuple[RouteModule, ...] = (register_health, register_metrics)
 
 
 def require_token(request: web.Request) -> None:

@@ -1,12 +1,15 @@
-"""``GET /healthz``: run state, last cycle, component health; 200 when healthy, else 503."""
+"""What ``GET /healthz`` serves: the daemon's :class:`HealthReport` (the route is in
+:mod:`peaktrade_daemon.http.app`).
+
+This module is plain data with no aiohttp import, so the daemon can build its health report
+without loading the HTTP stack when the listener is off (the default).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-from aiohttp import web
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,16 +21,3 @@ class HealthReport:
 
 
 HealthProvider = Callable[[], HealthReport]
-HEALTH_KEY: web.AppKey[HealthProvider] = web.AppKey("health")
-
-
-async def healthz(request: web.Request) -> web.Response:
-    """Serve the current :class:`HealthReport` (``Docker HEALTHCHECK`` and ``health`` use it)."""
-    report = request.app[HEALTH_KEY]()
-    body = {"healthy": report.healthy, **report.body}
-    return web.json_response(body, status=200 if report.healthy else 503)
-
-
-def register(app: web.Application) -> None:
-    """Add the health route."""
-    app.router.add_get("/healthz", healthz)
