@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # make run: a cycle every 60 s instead of the shipped 300, so the console shows work soon.
 RUN_ARGS ?= --poll-interval 60
 
-.PHONY: run test lint bench venv clean lock
+.PHONY: run test lint soak bench venv clean lock
 
 venv: $(STAMP)
 
@@ -28,6 +28,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check peaktrade_daemon tests bench
 	$(VENV)/bin/ruff format --check peaktrade_daemon tests bench
 	$(VENV)/bin/mypy
+
+# The soak at the issue's cadence: 30 simulated days, a cycle every 300 s (make test: every 3600 s).
+soak: $(STAMP)
+	PEAKTRADE_SOAK_POLL_S=300 $(PY) -m pytest -q -n 2 tests/soak
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py
