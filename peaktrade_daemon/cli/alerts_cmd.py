@@ -16,7 +16,7 @@ from peaktrade_daemon.cli.context import settings_from_args
 from peaktrade_daemon.errors import EXIT_OK
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.alert_store import AlertStore
-from peaktrade_daemon.storage.db import open_database
+from peaktrade_daemon.storage.db import opened_database
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -50,13 +50,10 @@ def list_alerts(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
 
 
 async def _print_alerts(args: argparse.Namespace, settings: DaemonSettings) -> int:
-    database = await open_database(settings.database_url)
-    try:
+    async with opened_database(settings.database_url) as database:
         rows = await AlertStore(database).recent(
             limit=args.limit, level=args.level, source=args.source
         )
-    finally:
-        await database.close()
     if not rows and not args.json:
         # An empty answer must not look like a command that printed nothing by mistake.
         print("no alerts recorded" + (" matching the filters" if args.level or args.source else ""))

@@ -9,7 +9,7 @@ from peaktrade_daemon.cli.context import settings_from_args
 from peaktrade_daemon.errors import EXIT_OK
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.db import database_missing as sqlite_file_missing
-from peaktrade_daemon.storage.db import open_database
+from peaktrade_daemon.storage.db import opened_database
 from peaktrade_daemon.storage.runs import RunStore, WorkflowRunRow
 from peaktrade_daemon.workflows.reports import to_jsonable
 
@@ -37,11 +37,8 @@ def database_missing(settings: DaemonSettings) -> bool:
 async def _rows(
     settings: DaemonSettings, limit: int, workflow_type: str | None
 ) -> list[WorkflowRunRow]:
-    database = await open_database(settings.database_url)
-    try:
+    async with opened_database(settings.database_url) as database:
         return list(await RunStore(database).runs(limit, workflow_type=workflow_type))
-    finally:
-        await database.close()
 
 
 async def _show(args: argparse.Namespace, settings: DaemonSettings) -> int:

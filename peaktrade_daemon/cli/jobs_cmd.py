@@ -20,7 +20,7 @@ from peaktrade_daemon.scheduling.jobs import JobConfig, JobsFile, load_jobs
 from peaktrade_daemon.scheduling.runner import JobOutcome
 from peaktrade_daemon.scheduling.triggers import next_fire_time
 from peaktrade_daemon.settings import DaemonSettings
-from peaktrade_daemon.storage.db import open_database
+from peaktrade_daemon.storage.db import open_database, opened_database
 from peaktrade_daemon.storage.runs import RunStore
 from peaktrade_daemon.workflows.runtime import WorkflowRuntime, build_components, build_runtime
 
@@ -152,11 +152,8 @@ async def _run_one(settings: DaemonSettings, job: JobConfig, dry_run: bool) -> i
 async def _last_fire_times(settings: DaemonSettings, dry_run: bool) -> dict[str, datetime]:
     if database_missing(settings):
         return {}  # nothing ever ran; reading must not create the database
-    database = await open_database(settings.database_url)
-    try:
+    async with opened_database(settings.database_url) as database:
         return await RunStore(database).last_fire_times()
-    finally:
-        await database.close()
 
 
 async def _run_due(

@@ -15,7 +15,7 @@ from peaktrade_daemon.errors import AuditError, SafetyRefusal
 from peaktrade_daemon.promotion.models import PromotionProposal
 from peaktrade_daemon.promotion.operator import check_operator
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
-from peaktrade_daemon.storage.db import open_database
+from peaktrade_daemon.storage.db import opened_database
 from peaktrade_daemon.storage.promotion_store import record_promotion
 
 
@@ -46,8 +46,5 @@ async def mirror_to_database(
     workspace: PromotionWorkspace, proposals: Sequence[PromotionProposal] = ()
 ) -> None:
     """Record new proposals as pending and index new audit records in the state database."""
-    database = await open_database(workspace.database_url)
-    try:
+    async with opened_database(workspace.database_url) as database:
         await record_promotion(database, workspace.audit(), proposals)
-    finally:
-        await database.close()

@@ -20,7 +20,7 @@ from peaktrade_daemon.promotion.operator import (
 )
 from peaktrade_daemon.promotion.review import ProposalFiles
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
-from peaktrade_daemon.storage.db import open_database
+from peaktrade_daemon.storage.db import opened_database
 from peaktrade_daemon.storage.promotion_store import ProposalRow
 
 
@@ -68,11 +68,8 @@ def _damaged_as_usage() -> Iterator[None]:
 
 
 async def _row(workspace: PromotionWorkspace, files: ProposalFiles) -> ProposalRow | None:
-    database = await open_database(workspace.database_url)
-    try:
+    async with opened_database(workspace.database_url) as database:
         return await sync_proposal(database, files)
-    finally:
-        await database.close()
 
 
 def handle_list(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
@@ -81,11 +78,8 @@ def handle_list(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
 
     async def run() -> int:
         skipped: list[str] = []
-        database = await open_database(workspace.database_url)
-        try:
+        async with opened_database(workspace.database_url) as database:
             rows = await list_reviews(database, workspace, args.status, skipped=skipped)
-        finally:
-            await database.close()
         for problem in skipped:
             print(f"warning: {problem}", file=sys.stderr)
         for row in rows:
@@ -129,8 +123,7 @@ def handle_approve(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
     _files(workspace, args.proposal_id)  # a malformed id is refused before the database opens
 
     async def run() -> int:
-        database = await open_database(workspace.database_url)
-        try:
+        async with opened_database(workspace.database_url) as database:
             with _damaged_as_usage():
                 result = await approve(
                     workspace,
@@ -142,8 +135,6 @@ def handle_approve(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
                     alerts=emitter,
                     dry_run=bool(args.dry_run),
                 )
-        finally:
-            await database.close()
         for outcome in result.outcomes:
             state = (
                 f"applied {outcome.before!r} -> {outcome.after!r}"
@@ -168,8 +159,7 @@ def handle_reject(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
     _files(workspace, args.proposal_id)  # a malformed id is refused before the database opens
 
     async def run() -> int:
-        database = await open_database(workspace.database_url)
-        try:
+        async with opened_database(workspace.database_url) as database:
             with _damaged_as_usage():
                 result = await reject(
                     workspace,
@@ -180,8 +170,6 @@ def handle_reject(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
                     SystemClock().now(),
                     dry_run=bool(args.dry_run),
                 )
-        finally:
-            await database.close()
         if result.dry_run:
             print(f"would reject {result.proposal_id}")
         else:

@@ -305,3 +305,14 @@ def database_missing(url: str) -> bool:
     one-shot alerts must not create it)."""
     parsed = make_url(url)
     return parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists()
+
+
+@asynccontextmanager
+async def opened_database(url: str) -> AsyncIterator[Database]:
+    """:func:`open_database` for the length of a ``with`` block (one-shot commands): closed on
+    the way out, also when the block raises."""
+    database = await open_database(url)
+    try:
+        yield database
+    finally:
+        await database.close()

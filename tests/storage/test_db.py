@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,14 @@ from sqlalchemy.engine import Connection
 
 from peaktrade_daemon.errors import StateError
 from peaktrade_daemon.storage import alert_store  # noqa: F401  (declares the alerts tables the migrations alter)
-from peaktrade_daemon.storage.db import MIGRATIONS, Migration, open_database, prune_oldest
+from peaktrade_daemon.storage.db import (
+    MIGRATIONS,
+    Database,
+    Migration,
+    open_database,
+    opened_database,
+    prune_oldest,
+)
 
 
 def _url(tmp_path: Path) -> str:
@@ -145,3 +153,24 @@ def test_processes_creating_a_new_database_at_once_all_succeed(tmp_path: Path) -
     ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, "\n".join(errors)
+
+
+async def test_opened_database_closes_on_the_way_out_also_when_the_block_raises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed: list[Database] = []
+    real_close = Database.close
+
+    async def close(self: Database) -> None:
+        closed.append(self)
+        await real_close(self)
+
+    monkeypatch.setattr(Database, "close", close)
+    async with asyncio.timeout(10):
+        async with opened_database(_url(tmp_path)) as database, database.session() as session:
+            assert (await session.execute(text("SELECT 1"))).scalar() == 1
+        assert closed == [database]
+        with pytest.raises(RuntimeError, match="boom"):
+            async with opened_database(_url(tmp_path)) as failing:
+                raise RuntimeError("boom")
+        assert closed == [database, failing]
