@@ -26,7 +26,7 @@ else:
 class _Parsers(dict[str, argparse.ArgumentParser]):
     """``{command: parser}`` where a command's parser is built on first lookup.
 
-    Until then the key holds a blank placeholder parser, so ``in``, iteration and ``len`` (what
+    Until then the key holds a blank stand-in parser, so ``in``, iteration and ``len`` (what
     argparse uses to validate the command word and to list valid choices) see every command.
     """
 

@@ -28,13 +28,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 
 from peaktrade_daemon.alerts.log import parse_line
 from peaktrade_daemon.alerts.model import Alert
 from tests.daemon_harness import SIGTERM, AlertTail, DaemonProcess, NotifySocket, set_toml
-from tests.market.binance_server import Candle, FakeBinance, start
+from tests.market.binance_server import FakeBinance, btc_usdt_from_sample, start
 
 pytestmark = pytest.mark.slow
 
@@ -50,13 +49,7 @@ calendar = "crypto"
 @pytest.fixture
 async def silent_binance(project_root: Path) -> AsyncIterator[FakeBinance]:
     """The stub with the real BTCUSD monthly sample as BTCUSDT, holding every request."""
-    frame = pd.read_csv(project_root / "data/samples/BTCUSD.csv", index_col=0, parse_dates=True)
-    state = FakeBinance(interval_ms=30 * 86_400_000)
-    state.candles["BTCUSDT"] = [
-        Candle(int(ts.value // 1_000_000), r.Open, r.High, r.Low, r.Close, r.Volume)
-        for ts, r in frame.iterrows()
-    ]
-    state.book["BTCUSDT"] = (93_370.0, 93_390.0)
+    state = btc_usdt_from_sample(project_root / "data/samples/BTCUSD.csv")
     for path in PATHS:
         state.delay_next(path, 3600.0, times=100_000)
     runner = await start(state)

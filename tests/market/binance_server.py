@@ -14,8 +14,10 @@ import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from aiohttp import web
 
 _FILTERS = [
@@ -219,6 +221,19 @@ class FakeBinance:
             "lastId": 2,
             "count": 2,
         }
+
+
+def btc_usdt_from_sample(sample: Path) -> FakeBinance:
+    """A stub serving the real BTCUSD monthly sample (``sample``) as BTCUSDT 1M klines, with a
+    fixed order book top (93,370 / 93,390)."""
+    frame = pd.read_csv(sample, index_col=0, parse_dates=True)
+    state = FakeBinance(interval_ms=30 * 86_400_000)
+    state.candles["BTCUSDT"] = [
+        Candle(int(ts.value // 1_000_000), r.Open, r.High, r.Low, r.Close, r.Volume)
+        for ts, r in frame.iterrows()
+    ]
+    state.book["BTCUSDT"] = (93_370.0, 93_390.0)
+    return state
 
 
 async def start(state: FakeBinance) -> web.AppRunner:

@@ -24,7 +24,7 @@ from peaktrade_daemon.market.feeds import Feeds
 from peaktrade_daemon.monitors.market import MarketMonitor
 from peaktrade_daemon.settings import DaemonSettings, load_settings
 from tests.conftest import subprocess_env
-from tests.market.binance_server import Candle, FakeBinance, start
+from tests.market.binance_server import FakeBinance, btc_usdt_from_sample, start
 
 KLINES = "/api/v3/klines"
 TICKER = "/api/v3/ticker/24hr"
@@ -33,13 +33,7 @@ TICKER = "/api/v3/ticker/24hr"
 @pytest.fixture
 async def binance(project_root: Path) -> AsyncIterator[FakeBinance]:
     """The stub serving the real BTCUSD monthly sample as BTCUSDT 1M klines."""
-    frame = pd.read_csv(project_root / "data/samples/BTCUSD.csv", index_col=0, parse_dates=True)
-    state = FakeBinance(interval_ms=30 * 86_400_000)
-    state.candles["BTCUSDT"] = [
-        Candle(int(ts.value // 1_000_000), r.Open, r.High, r.Low, r.Close, r.Volume)
-        for ts, r in frame.iterrows()
-    ]
-    state.book["BTCUSDT"] = (93_370.0, 93_390.0)
+    state = btc_usdt_from_sample(project_root / "data/samples/BTCUSD.csv")
     # ETHBTC is listed in exchangeInfo but has no candles: its klines answer -1121.
     runner = await start(state)
     yield state
