@@ -143,7 +143,7 @@ ComponentFactory = Callable[[Runtime], Component | None]
 CycleRunnerFactory = Callable[[Runtime], CycleRunner]
 RetentionRuleFactory = Callable[[Runtime], RetentionRule]
 RouteFactory = Callable[[Runtime], "RouteModule"]
-#: Refuses options the loaded snapshot cannot honour (raises a ConfigError) before anything is
+#: Refuses options the loaded snapshot cannot honour (raises a PeakTradeError) before anything is
 #: created on disk: no lock, no database, no log for a run that would only be refused.
 Preflight = Callable[[DaemonOptions, Snapshot], None]
 
