@@ -67,28 +67,8 @@ async def test_runs_newest_first_and_retention(store: RunStore) -> None:
         async with asyncio.timeout(10):
             for i in range(5):
                 await store.save_run(run_row(i))
-                await store.add(
-                    DecisionRow(
-                        cycle_id=f"c{i}",
-                        decided_at=T0,
-                        workflow_type="x",
-                        action="SKIP",
-                        confidence=0.0,
-                    )
-                )
-                await store.add(
-                    CycleSummaryRow(
-                        cycle_id=f"c{i}",
-                        started_at=T0 + timedelta(minutes=i),
-                        finished_at=T0 + timedelta(minutes=i, seconds=1),
-                        workflow_type="x",
-                        selection_reason="requested",
-                        action="SKIP",
-                        confidence=0.0,
-                        executed=False,
-                        success=True,
-                    )
-                )
+                for row in cycle_rows(i):
+                    await store.add(row)
             assert [r.run_id for r in await store.runs(2)] == ["r4", "r3"]
             assert (await store.run("r0")).created_at == T0  # type: ignore[union-attr]
             await store.prune(workflow_runs=3, decisions=2)
