@@ -7,7 +7,14 @@ outbox; the HTTP listener is off, so neither aiohttp nor prometheus_client is im
 
 - **start to READY**: wall time from ``Popen`` to the ``READY=1`` datagram on a fake
   ``NOTIFY_SOCKET`` (an AF_UNIX datagram socket this script binds); the median of ``STARTS``
-  fresh starts, each on a fresh root (so every start creates its database).
+  fresh starts, each on a fresh root (so every start creates its database). The package's
+  bytecode is compiled first (``compileall``, into ``__pycache__``), which is the state an
+  installed daemon starts from: ``pip install .`` (the Docker image, the systemd unit's venv)
+  byte-compiles every module, and an editable install writes its ``__pycache__`` on first run
+  unless ``PYTHONDONTWRITEBYTECODE`` is set (it is in some CI and sandbox shells, and then every
+  start would compile ~130 modules from source: about 0.3 s more).
+- **start to READY, source only**: the same, from a copy of the package without bytecode and
+  with ``PYTHONDONTWRITEBYTECODE=1``: what that costs (no target).
 - **CPU to READY**: ``utime + stime`` of the daemon at READY (median): the start-up's own cost,
   which a machine busy with other work inflates far less than the wall time.
 - **RSS after READY**: ``VmRSS`` from ``/proc/<pid>/status`` right after READY.
@@ -33,6 +40,7 @@ Run: ``python bench/footprint.py`` (``BENCH_IDLE_S=10`` for a quick look).
 
 from __future__ import annotations
 
+import compileall
 import os
 import shutil
 import socket
@@ -42,7 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -107,18 +115,43 @@ def notify_socket() -> Iterator[tuple[str, socket.socket]]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def compile_package() -> None:
+    """Byte-compile the package into its ``__pycache__``, as ``pip install`` does."""
+    if not compileall.compile_dir(PROJECT / "peaktrade_daemon", quiet=1):
+        raise RuntimeError("the package does not byte-compile")
+
+
+@contextmanager
+def source_only_package() -> Iterator[Path]:
+    """A directory holding a copy of the package without any bytecode (for ``PYTHONPATH``)."""
+    directory = Path(tempfile.mkdtemp(prefix="pt-source-"))
+    try:
+        shutil.copytree(
+            PROJECT / "peaktrade_daemon",
+            directory / "peaktrade_daemon",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @contextmanager
 def daemon(
-    root: Path, poll_s: float, **extra_env: str
+    root: Path,
+    poll_s: float,
+    package_dir: Path = PROJECT,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
     """A running daemon and its start-to-READY time; stopped with SIGTERM afterwards."""
     with notify_socket() as (path, sock):
-        env = dict(os.environ, NOTIFY_SOCKET=path, PYTHONPATH=str(PROJECT), **extra_env)
+        env = dict(os.environ, NOTIFY_SOCKET=path, PYTHONPATH=str(package_dir), **(extra_env or {}))
         args = ["--root", str(root), "--continuous", "--poll-interval", str(poll_s)]
         start = time.perf_counter()
         proc = subprocess.Popen(
             [sys.executable, "-m", "peaktrade_daemon", *args],
             env=env,
+            cwd=root,  # not the project: ``-m`` puts the working directory first on sys.path
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -186,11 +219,24 @@ def hour_rss() -> float:
         return rss_mb(proc.pid)
 
 
+def source_only_ready() -> float:
+    """Median start-to-READY time of a package copy without bytecode that may not write any."""
+    times = []
+    with source_only_package() as package_dir:
+        for _ in range(STARTS):
+            with (
+                project_root() as root,
+                daemon(root, 300, package_dir, {"PYTHONDONTWRITEBYTECODE": "1"}) as (_, elapsed),
+            ):
+                times.append(elapsed)
+    return statistics.median(times)
+
+
 def http_rss() -> float:
     """RSS right after READY of a daemon with the HTTP listener on (an ephemeral port)."""
     with project_root() as root:
         http = {"PEAKTRADE_HTTP__ENABLED": "true", "PEAKTRADE_HTTP__PORT": "0"}
-        with daemon(root, 300, **http) as (proc, _):
+        with daemon(root, 300, extra_env=http) as (proc, _):
             return rss_mb(proc.pid)
 
 
@@ -215,6 +261,7 @@ def cli_config_show() -> tuple[float, float]:
 def main() -> list[dict[str, Any]]:
     """Measure and return the rows (see the module docstring)."""
     idle_s = float(os.environ.get("BENCH_IDLE_S", "60"))
+    compile_package()
     pass_s, pass_rss = python_pass()
     uv_rss, uv_cpu = bare_uvloop(min(idle_s, 10.0))
     ready, cpu_ready, rss_ready = [], [], []
@@ -228,12 +275,15 @@ def main() -> list[dict[str, Any]]:
                 time.sleep(SETTLE_S)
                 idle_cpu = idle_cpu_percent(proc.pid, idle_s)
                 rss_idle = rss_mb(proc.pid)
+    ready_source = source_only_ready()
     rss_hour = hour_rss()
     rss_http = http_rss()
     cli_s, cli_rss = cli_config_show()
     return [
         {"name": "start to READY (median)", "value": statistics.median(ready), "unit": "s",
          "target": 1.5, "baseline": pass_s},
+        {"name": "start to READY, source only (median)", "value": ready_source, "unit": "s",
+         "target": None, "baseline": statistics.median(ready)},
         {"name": "CPU time to READY (median)", "value": statistics.median(cpu_ready),
          "unit": "s", "target": None, "baseline": pass_s},
         {"name": "RSS after READY (median)", "value": statistics.median(rss_ready), "unit": "MiB",
