@@ -657,6 +657,8 @@ class Daemon:
         else:
             self._snapshot = new
             self._dispatcher.reopen_log(new.settings)
+            if self._log_handler is not None:
+                self._log_handler.reopen(new.settings.path(new.settings.paths.daemon_log))
             changed = new.changed_from(old)
             for component in self._started:
                 try:
@@ -670,6 +672,14 @@ class Daemon:
                         {"component": component.name, "error": f"{type(exc).__name__}: {exc}"},
                     )
             await self._report_config_warnings(new)
+            later = new.restart_only_changes(old)
+            if later:
+                await self._dispatcher.emit(
+                    AlertLevel.WARNING,
+                    SOURCE,
+                    "changed settings take effect only at the next restart",
+                    {"settings": list(later), "generation": new.generation},
+                )
             if self.metrics is not None:
                 self.metrics.reloads.labels(outcome="ok").inc()
             logger.info("reloaded configuration generation %d: %s", new.generation, changed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -42,10 +43,14 @@ class ReopenableFileHandler(logging.FileHandler):
             self.unwritable = False
         super().emit(record)
 
-    def reopen(self) -> None:
-        """Close the current stream under the handler lock."""
+    def reopen(self, path: Path | None = None) -> None:
+        """Close the current stream under the handler lock; the next record opens ``path`` (a
+        reload may have moved the log) or the same path again."""
         self.acquire()
         try:
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.baseFilename = os.path.abspath(path)
             if self.stream is not None:
                 self.flush()
                 self.stream.close()

@@ -25,6 +25,25 @@ from peaktrade_daemon.config.overrides import OverrideWarning
 from peaktrade_daemon.errors import ConfigError, PeakTradeError, SafetyRefusal
 from peaktrade_daemon.settings import DaemonSettings, load_settings
 
+#: Settings the daemon acts on only while it starts: they choose what is built at all (the state
+#: database, the HTTP listener with its metrics, the scheduler and promotion components). A reload
+#: that changes one still swaps the snapshot, but the running daemon keeps what it built and says
+#: so (:meth:`Snapshot.restart_only_changes`); the new value takes effect at the next restart.
+RESTART_ONLY: tuple[str, ...] = (
+    "paths.state_dir",
+    "state.database_url",
+    "http.enabled",
+    "scheduler.enabled",
+    "promotion.worker_enabled",
+)
+
+
+def _setting(settings: DaemonSettings, dotted: str) -> object:
+    value: object = settings
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
 
 @dataclass(frozen=True, slots=True)
 class ConfigLoader:
@@ -73,6 +92,14 @@ class Snapshot:
             f"extra.{k}" for k in self.extras if self.extras[k] != old.extras.get(k, object())
         ]
         return tuple(changed)
+
+    def restart_only_changes(self, old: Snapshot) -> tuple[str, ...]:
+        """The :data:`RESTART_ONLY` settings whose value differs from ``old``'s."""
+        return tuple(
+            key
+            for key in RESTART_ONLY
+            if _setting(self.settings, key) != _setting(old.settings, key)
+        )
 
 
 def _trading_config(settings: DaemonSettings) -> PeakConfig:

@@ -132,3 +132,39 @@ async def test_a_stray_cancelled_error_fails_one_cycle_and_the_cycle_loop_goes_o
     finally:
         if not run.done():
             run.cancel()
+
+
+async def test_a_reload_moves_the_daemon_log_and_names_settings_that_wait_for_a_restart(
+    project_root: Path,
+) -> None:
+    options = DaemonOptions(
+        spec=SnapshotSpec(root=project_root, cli_overrides={"alerts": {"console": False}}),
+        dry_run=True,
+    )
+    daemon = Daemon(options, plugins=Plugins(), notifier=SystemdNotifier({}))
+    later = daemon.bus.expect(AlertRaised, lambda e: "next restart" in e.alert.message)
+    run = asyncio.create_task(daemon.run())
+    try:
+        await asyncio.wait_for(
+            daemon.bus.next_event(
+                RunStateChanged, timeout_s=10, predicate=lambda e: e.current is RunState.RUNNING
+            ),
+            10,
+        )
+        daemon_toml = project_root / "config" / "daemon.toml"
+        text = daemon_toml.read_text()
+        enabled = text.replace("[http]\nenabled = false", "[http]\nenabled = true")
+        assert enabled != text
+        daemon_toml.write_text(f'{enabled}\n[paths]\ndaemon_log = "logs/new/d.log"\n')
+        daemon.request_reload()
+        alert = (await asyncio.wait_for(later, 10)).alert
+        assert str(alert.level) == "warning"
+        assert alert.context["settings"] == ["http.enabled"]
+        assert daemon.health().body["http_url"] is None  # no listener until a restart
+        daemon.request_stop("after the reload")
+        assert await asyncio.wait_for(run, 20) == 0
+    finally:
+        if not run.done():
+            run.cancel()
+    assert "reloaded configuration generation 2" in (project_root / "logs/new/d.log").read_text()
+    assert "reloaded configuration" not in (project_root / "logs/daemon.log").read_text()

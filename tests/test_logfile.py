@@ -35,3 +35,15 @@ def test_a_log_that_cannot_be_reopened_drops_records_then_recovers(
         handler.close()
     assert (logs / "daemon.log").read_text().splitlines()[-1].endswith("t: after")
     assert not handler.unwritable
+
+
+def test_reopen_with_a_new_path_moves_the_log(tmp_path: Path) -> None:
+    handler = ReopenableFileHandler(tmp_path / "logs" / "daemon.log")
+    try:
+        handler.handle(_record("old place"))
+        handler.reopen(tmp_path / "elsewhere" / "daemon.log")  # a reload moved paths.daemon_log
+        handler.handle(_record("new place"))
+    finally:
+        handler.close()
+    assert (tmp_path / "logs" / "daemon.log").read_text().rstrip().endswith("t: old place")
+    assert (tmp_path / "elsewhere" / "daemon.log").read_text().rstrip().endswith("t: new place")

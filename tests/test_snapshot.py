@@ -9,7 +9,7 @@ import pytest
 
 from peaktrade_daemon.errors import ConfigError
 from peaktrade_daemon.settings import DaemonSettings
-from peaktrade_daemon.snapshot import ConfigLoader, SnapshotSpec, load_snapshot
+from peaktrade_daemon.snapshot import RESTART_ONLY, ConfigLoader, SnapshotSpec, load_snapshot
 
 
 def _jobs_loader(settings: DaemonSettings) -> object:
@@ -82,3 +82,24 @@ def test_invalid_live_overrides_are_warnings_not_errors(project_root: Path) -> N
     snap = load_snapshot(SnapshotSpec(root=project_root))
     assert len(snap.warnings) == 1
     assert snap.warnings[0].key is None and "auto.toml" in snap.warnings[0].file
+
+
+def test_restart_only_settings_changed_by_a_reload_are_named(project_root: Path) -> None:
+    spec = SnapshotSpec(root=project_root)
+    first = load_snapshot(spec)
+    daemon_toml = project_root / "config" / "daemon.toml"
+    text = daemon_toml.read_text()
+    assert "[http]\nenabled = false" in text
+    daemon_toml.write_text(
+        text.replace("[http]\nenabled = false", "[http]\nenabled = true").replace(
+            "drain_timeout_s = 30", "drain_timeout_s = 5"
+        )
+    )
+    second = load_snapshot(spec, generation=2)
+    assert second.changed_from(first) == ("settings.daemon", "settings.http")
+    # The drain timeout is read live; the listener exists only if enabled at start.
+    assert second.restart_only_changes(first) == ("http.enabled",)
+    assert first.restart_only_changes(first) == ()
+    for key in RESTART_ONLY:  # every name resolves to a real setting
+        section, _, name = key.partition(".")
+        assert name in type(getattr(first.settings, section)).model_fields, key
