@@ -54,8 +54,8 @@ async def test_existing_database_runs_pending_steps_in_order_once(tmp_path: Path
     try:
         assert ran == [2, 3]
         assert await db.schema_version() == 3
-        async with db.session() as s:
-            cols = [r[1] for r in (await s.execute(text("PRAGMA table_info(alerts)"))).all()]
+        async with db.transaction() as conn:
+            cols = [r[1] for r in (await conn.execute(text("PRAGMA table_info(alerts)"))).all()]
         assert "extra" in cols
     finally:
         await db.close()
@@ -99,21 +99,23 @@ async def test_prune_oldest_keeps_newest_matching_rows(tmp_path: Path) -> None:
     try:
         async with db.engine.begin() as conn:
             await conn.run_sync(table.create)
-        async with db.session() as s:
-            await s.execute(insert(table), [{"id": i, "kind": i % 2} for i in range(1, 21)])
-        async with db.session() as s:
+        async with db.transaction() as conn:
+            await conn.execute(insert(table), [{"id": i, "kind": i % 2} for i in range(1, 21)])
+        async with db.transaction() as conn:
             deleted = await prune_oldest(
-                s, table, keep=3, order_by=table.c.id, where=table.c.kind == 1
+                conn, table, keep=3, order_by=table.c.id, where=table.c.kind == 1
             )
         assert deleted == 7
-        async with db.session() as s:
-            ids = [r[0] for r in (await s.execute(select(table.c.id).order_by(table.c.id))).all()]
+        async with db.transaction() as conn:
+            ids = [
+                r[0] for r in (await conn.execute(select(table.c.id).order_by(table.c.id))).all()
+            ]
         odd = [i for i in ids if i % 2]
         even = [i for i in ids if not i % 2]
         assert odd == [15, 17, 19]
         assert even == list(range(2, 21, 2))  # untouched: not matched by `where`
-        async with db.session() as s:
-            assert await prune_oldest(s, table, keep=100, order_by=table.c.id) == 0
+        async with db.transaction() as conn:
+            assert await prune_oldest(conn, table, keep=100, order_by=table.c.id) == 0
     finally:
         await db.close()
 
@@ -167,8 +169,8 @@ async def test_opened_database_closes_on_the_way_out_also_when_the_block_raises(
 
     monkeypatch.setattr(Database, "close", close)
     async with asyncio.timeout(10):
-        async with opened_database(_url(tmp_path)) as database, database.session() as session:
-            assert (await session.execute(text("SELECT 1"))).scalar() == 1
+        async with opened_database(_url(tmp_path)) as database, database.transaction() as conn:
+            assert (await conn.execute(text("SELECT 1"))).scalar() == 1
         assert closed == [database]
         with pytest.raises(RuntimeError, match="boom"):
             async with opened_database(_url(tmp_path)) as failing:
