@@ -10,7 +10,12 @@ from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
 from sqlalchemy.engine import Connection
 
 from peaktrade_daemon.errors import StateError
-from peaktrade_daemon.storage import alert_store  # noqa: F401  (declares the alerts tables the migrations alter)
+from peaktrade_daemon.storage import (  # noqa: F401  (each declares its tables)
+    alert_store,
+    promotion_progress,
+    promotion_store,
+    runs,
+)
 from peaktrade_daemon.storage.db import (
     MIGRATIONS,
     Database,
@@ -20,9 +25,38 @@ from peaktrade_daemon.storage.db import (
     prune_oldest,
 )
 
+SCHEMA_V1 = Path(__file__).with_name("schema_v1.sql")
+
 
 def _url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'state' / 'test.db'}"
+
+
+def _statements(text: str) -> dict[str, str]:
+    """``-- name`` then its CREATE statement, whitespace-normalised, per table or index."""
+    found: dict[str, str] = {}
+    for block in text.split(";"):
+        lines = [line for line in block.strip().splitlines() if line.strip()]
+        names = [line[3:].strip() for line in lines if line.startswith("-- ")]
+        sql = " ".join(" ".join(line for line in lines if not line.startswith("--")).split())
+        if names and sql:
+            found[names[-1]] = sql
+    return found
+
+
+async def test_declared_tables_create_exactly_the_release_1_schema(tmp_path: Path) -> None:
+    """Tables and indexes of schema version 1 keep their exact DDL (new tables may be added:
+    ``create_all`` creates them on an old database, an existing one it leaves alone)."""
+    expected = _statements(SCHEMA_V1.read_text(encoding="utf-8"))
+    async with (
+        asyncio.timeout(30),
+        opened_database(_url(tmp_path)) as database,
+        database.transaction() as conn,
+    ):
+        rows = (await conn.execute(text("SELECT name, sql FROM sqlite_master"))).all()
+    created = {name: " ".join(sql.split()) for name, sql in rows if sql}
+    assert len(expected) == 25
+    assert {name: created.get(name) for name in expected} == expected
 
 
 async def test_new_database_is_stamped_with_latest_without_running_steps(tmp_path: Path) -> None:
