@@ -202,6 +202,8 @@ class RunStore:
     async def save_run(self, row: WorkflowRunRow) -> None:
         """Insert or update a workflow run (keyed by run id)."""
         values = _values(row)
+        # Update first: a run is saved when created and again at every state change, so most
+        # saves find their row (SQLite counts the rows matched, also with unchanged values).
         async with self.database.transaction() as conn:
             changed = await conn.execute(
                 update(workflow_runs_table)
