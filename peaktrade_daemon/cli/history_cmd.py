@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 from peaktrade_daemon.cli.context import settings_from_args
@@ -51,8 +52,7 @@ async def _show(args: argparse.Namespace, settings: DaemonSettings) -> int:
         return EXIT_OK
     for row in rows:
         if args.json:
-            record = {c.name: getattr(row, c.name) for c in WorkflowRunRow.__table__.columns}
-            print(json.dumps(to_jsonable(record), sort_keys=True))
+            print(json.dumps(to_jsonable(dataclasses.asdict(row)), sort_keys=True))
             continue
         started = f"{row.started_at:%Y-%m-%d %H:%M:%S}" if row.started_at else "-"
         duration = f"{row.duration_s:.1f}s" if row.duration_s is not None else "-"

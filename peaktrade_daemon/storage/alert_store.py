@@ -18,57 +18,58 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     ForeignKey,
     Index,
     Integer,
+    RowMapping,
     String,
+    Table,
     Text,
     exists,
     func,
+    insert,
     select,
     update,
 )
-from sqlalchemy.orm import Mapped, mapped_column
 
 from peaktrade_daemon.alerts.model import Alert, AlertLevel
 from peaktrade_daemon.settings import RetentionSection
-from peaktrade_daemon.storage.db import Base, Database, UTCDateTime, prune_oldest
+from peaktrade_daemon.storage.db import Database, UTCDateTime, metadata, prune_oldest
 
 PENDING = "pending"
 DELIVERED = "delivered"
 DEAD = "dead"
 
+#: One recorded alert (after de-duplication).
+alerts_table = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+    Column("level", String(16), nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("context_json", Text, nullable=False, default="{}"),
+    Column("fingerprint", String(64), nullable=False, default=""),
+)
 
-class AlertRow(Base):
-    """One recorded alert (after de-duplication)."""
-
-    __tablename__ = "alerts"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    level: Mapped[str] = mapped_column(String(16))
-    source: Mapped[str] = mapped_column(String(200))
-    message: Mapped[str] = mapped_column(Text)
-    context_json: Mapped[str] = mapped_column(Text, default="{}")
-    fingerprint: Mapped[str] = mapped_column(String(64), default="")
-
-
-class OutboxRow(Base):
-    """One delivery of one alert to one sink, with its retry state."""
-
-    __tablename__ = "alert_outbox"
-    __table_args__ = (Index("ix_alert_outbox_due", "sink", "status", "next_attempt_at"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
-    sink: Mapped[str] = mapped_column(String(200))
-    delivery_key: Mapped[str] = mapped_column(String(64), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default=PENDING)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+#: One delivery of one alert to one sink, with its retry state.
+outbox_table = Table(
+    "alert_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    Column("sink", String(200), nullable=False),
+    Column("delivery_key", String(64), nullable=False, unique=True),
+    Column("status", String(16), nullable=False, default=PENDING),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Index("ix_alert_outbox_due", "sink", "status", "next_attempt_at"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +92,14 @@ class OutboxItem:
     alert: Alert
 
 
-def _to_alert(row: AlertRow) -> Alert:
+def _to_alert(row: RowMapping) -> Alert:
+    """The alert of an ``alerts`` row (or of a join exposing its columns by the same names)."""
     return Alert(
-        timestamp=row.created_at,
-        level=AlertLevel(row.level),
-        source=row.source,
-        message=row.message,
-        context=json.loads(row.context_json),
+        timestamp=row["created_at"],
+        level=AlertLevel(row["level"]),
+        source=row["source"],
+        message=row["message"],
+        context=json.loads(row["context_json"]),
     )
 
 
@@ -116,81 +118,106 @@ class AlertStore:
     ) -> tuple[int, list[str]]:
         """Insert the alert and a pending outbox row per sink; returns (alert id, delivery keys)."""
         keys = [secrets.token_hex(16) for _ in sinks]
-        async with self._db.session() as session:
-            row = AlertRow(
-                created_at=alert.timestamp,
-                level=str(alert.level),
-                source=alert.source,
-                message=alert.message,
-                context_json=_context_json(alert.context),
-                fingerprint=fingerprint,
-            )
-            session.add(row)
-            await session.flush()
-            for sink, key in zip(sinks, keys, strict=True):
-                session.add(
-                    OutboxRow(
-                        alert_id=row.id,
-                        sink=sink,
-                        delivery_key=key,
-                        status=PENDING,
-                        attempts=0,
-                        next_attempt_at=alert.timestamp,
-                        created_at=alert.timestamp,
-                    )
+        async with self._db.transaction() as conn:
+            inserted = await conn.execute(
+                insert(alerts_table)
+                .values(
+                    created_at=alert.timestamp,
+                    level=str(alert.level),
+                    source=alert.source,
+                    message=alert.message,
+                    context_json=_context_json(alert.context),
+                    fingerprint=fingerprint,
                 )
-            return row.id, keys
+                .returning(alerts_table.c.id)
+            )
+            alert_id: int = inserted.scalar_one()
+            if keys:
+                await conn.execute(
+                    insert(outbox_table),
+                    [
+                        {
+                            "alert_id": alert_id,
+                            "sink": sink,
+                            "delivery_key": key,
+                            "status": PENDING,
+                            "attempts": 0,
+                            "next_attempt_at": alert.timestamp,
+                            "last_error": "",
+                            "created_at": alert.timestamp,
+                            "delivered_at": None,
+                        }
+                        for sink, key in zip(sinks, keys, strict=True)
+                    ],
+                )
+            return alert_id, keys
 
     async def recent(
         self, *, limit: int = 50, level: str | None = None, source: str | None = None
     ) -> list[StoredAlert]:
         """The newest alerts first, optionally filtered by exact level or source."""
-        stmt = select(AlertRow).order_by(AlertRow.id.desc()).limit(limit)
+        stmt = select(alerts_table).order_by(alerts_table.c.id.desc()).limit(limit)
         if level:
-            stmt = stmt.where(AlertRow.level == level)
+            stmt = stmt.where(alerts_table.c.level == level)
         if source:
-            stmt = stmt.where(AlertRow.source == source)
-        async with self._db.session() as session:
-            rows = (await session.execute(stmt)).scalars().all()
-            return [StoredAlert(r.id, _to_alert(r)) for r in rows]
+            stmt = stmt.where(alerts_table.c.source == source)
+        async with self._db.transaction() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [StoredAlert(r.id, _to_alert(r._mapping)) for r in rows]
 
     async def due(self, sink: str, now: datetime, *, limit: int = 50) -> list[OutboxItem]:
         """Pending deliveries to ``sink`` whose next attempt time has come, oldest first."""
+        outbox, alerts = outbox_table.c, alerts_table.c
         stmt = (
-            select(OutboxRow, AlertRow)
-            .join(AlertRow, AlertRow.id == OutboxRow.alert_id)
-            .where(OutboxRow.sink == sink, OutboxRow.status == PENDING)
-            .where(OutboxRow.next_attempt_at <= now)
-            .order_by(OutboxRow.id)
+            select(
+                outbox.id.label("outbox_id"),
+                outbox.alert_id,
+                outbox.sink,
+                outbox.delivery_key,
+                outbox.attempts,
+                alerts.created_at,
+                alerts.level,
+                alerts.source,
+                alerts.message,
+                alerts.context_json,
+            )
+            .join_from(outbox_table, alerts_table, alerts.id == outbox.alert_id)
+            .where(outbox.sink == sink, outbox.status == PENDING)
+            .where(outbox.next_attempt_at <= now)
+            .order_by(outbox.id)
             .limit(limit)
         )
-        async with self._db.session() as session:
-            rows = (await session.execute(stmt)).all()
-            return [
-                OutboxItem(o.id, a.id, o.sink, o.delivery_key, o.attempts, _to_alert(a))
-                for o, a in rows
-            ]
+        async with self._db.transaction() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            OutboxItem(
+                r.outbox_id, r.alert_id, r.sink, r.delivery_key, r.attempts, _to_alert(r._mapping)
+            )
+            for r in rows
+        ]
 
     async def next_due_at(self, sink: str) -> datetime | None:
         """When the earliest pending delivery to ``sink`` is due (None: nothing pending)."""
-        stmt = select(func.min(OutboxRow.next_attempt_at)).where(
-            OutboxRow.sink == sink, OutboxRow.status == PENDING
+        outbox = outbox_table.c
+        stmt = select(func.min(outbox.next_attempt_at)).where(
+            outbox.sink == sink, outbox.status == PENDING
         )
-        async with self._db.session() as session:
-            value = (await session.execute(stmt)).scalar()
+        async with self._db.transaction() as conn:
+            value = (await conn.execute(stmt)).scalar()
         # min() bypasses the column type's result processing on SQLite: normalise here.
         return UTCDateTime().process_result_value(value, self._db.engine.dialect)
 
     async def mark_delivered(self, outbox_id: int, now: datetime) -> None:
         """Record a 2xx answer: the row is never attempted again."""
-        async with self._db.session() as session:
-            await session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == outbox_id)
+        outbox = outbox_table.c
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                update(outbox_table)
+                .where(outbox.id == outbox_id)
                 .values(
                     status=DELIVERED,
                     delivered_at=now,
-                    attempts=OutboxRow.attempts + 1,
+                    attempts=outbox.attempts + 1,
                     last_error="",
                 )
             )
@@ -199,13 +226,14 @@ class AlertStore:
         self, outbox_id: int, *, error: str, next_attempt_at: datetime, dead: bool
     ) -> None:
         """Record a failed attempt: retry at ``next_attempt_at``, or give up when ``dead``."""
-        async with self._db.session() as session:
-            await session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == outbox_id)
+        outbox = outbox_table.c
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                update(outbox_table)
+                .where(outbox.id == outbox_id)
                 .values(
                     status=DEAD if dead else PENDING,
-                    attempts=OutboxRow.attempts + 1,
+                    attempts=outbox.attempts + 1,
                     next_attempt_at=next_attempt_at,
                     last_error=error[:2000],
                 )
@@ -213,40 +241,41 @@ class AlertStore:
 
     async def make_pending_due(self, now: datetime) -> int:
         """Make every pending delivery due now (start-up: a restart is a fresh chance)."""
-        async with self._db.session() as session:
-            result = await session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.status == PENDING, OutboxRow.next_attempt_at > now)
+        outbox = outbox_table.c
+        async with self._db.transaction() as conn:
+            result = await conn.execute(
+                update(outbox_table)
+                .where(outbox.status == PENDING, outbox.next_attempt_at > now)
                 .values(next_attempt_at=now)
             )
             return int(getattr(result, "rowcount", 0) or 0)
 
     async def outbox_counts(self) -> dict[tuple[str, str], int]:
         """Row counts by (sink, status), for health and metrics."""
-        stmt = select(OutboxRow.sink, OutboxRow.status, func.count()).group_by(
-            OutboxRow.sink, OutboxRow.status
-        )
-        async with self._db.session() as session:
-            return {(s, st): int(n) for s, st, n in (await session.execute(stmt)).all()}
+        outbox = outbox_table.c
+        stmt = select(outbox.sink, outbox.status, func.count()).group_by(outbox.sink, outbox.status)
+        async with self._db.transaction() as conn:
+            return {(s, st): int(n) for s, st, n in (await conn.execute(stmt)).all()}
 
     async def prune(self, retention: RetentionSection) -> dict[str, int]:
         """Apply the retention limits; alerts with a pending delivery are never pruned."""
-        async with self._db.session() as session:
-            outbox = await prune_oldest(
-                session,
-                OutboxRow.__table__,  # type: ignore[arg-type]
+        outbox, alerts = outbox_table.c, alerts_table.c
+        async with self._db.transaction() as conn:
+            pruned_outbox = await prune_oldest(
+                conn,
+                outbox_table,
                 keep=retention.outbox_delivered,
-                order_by=OutboxRow.id,  # type: ignore[arg-type]
-                where=OutboxRow.status != PENDING,
+                order_by=outbox.id,
+                where=outbox.status != PENDING,
             )
             pending_for_alert = exists().where(
-                OutboxRow.alert_id == AlertRow.id, OutboxRow.status == PENDING
+                outbox.alert_id == alerts.id, outbox.status == PENDING
             )
-            alerts = await prune_oldest(
-                session,
-                AlertRow.__table__,  # type: ignore[arg-type]
+            pruned_alerts = await prune_oldest(
+                conn,
+                alerts_table,
                 keep=retention.alerts,
-                order_by=AlertRow.id,  # type: ignore[arg-type]
+                order_by=alerts.id,
                 where=~pending_for_alert,
             )
-        return {"alert_outbox": outbox, "alerts": alerts}
+        return {"alert_outbox": pruned_outbox, "alerts": pruned_alerts}

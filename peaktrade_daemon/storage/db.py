@@ -1,9 +1,11 @@
 """The state database: one SQLAlchemy 2 async engine (SQLite via aiosqlite by default).
 
-Every table is declared on :class:`Base` in the ``storage`` module of the concept it belongs to
-(``storage/runs.py``, ``storage/alert_store.py`` ...); :func:`open_database` imports them all,
-creates or migrates the schema, and returns a :class:`Database` the composition root hands to
-components.
+Every table is a SQLAlchemy Core :class:`~sqlalchemy.Table` on :data:`metadata`, declared in the
+``storage`` module of the concept it belongs to (``storage/runs.py``, ``storage/alert_store.py``
+...); :func:`open_database` creates or migrates the schema and returns a :class:`Database` the
+composition root hands to components. Core rather than ORM on purpose: the stores read and write
+plain rows with a statement each, so mapped classes, their instrumented attributes and a
+session's unit of work and identity map would only cost memory and CPU on every cycle.
 
 Schema evolution: ``create_all`` creates tables that do not exist yet (a new install, or a table a
 new module declares). Changes to *existing* tables (a new column, an index, a data fix) are
@@ -45,13 +47,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidRequestError
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from peaktrade_daemon.errors import ConfigError, StateError
 from peaktrade_daemon.storage.atomic import sidecar_lock
@@ -61,8 +57,8 @@ logger = logging.getLogger(__name__)
 _SCHEMA_LOCK_TIMEOUT_S = 60.0
 
 
-class Base(DeclarativeBase):
-    """Declarative base of every table in the state database."""
+#: Every table of the state database (each declared in the storage module of its concept).
+metadata = MetaData()
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -90,7 +86,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 SCHEMA_VERSION_TABLE = "schema_version"
 
-# Kept outside Base.metadata on purpose: create_all must not create it, so its absence tells a
+# Kept outside `metadata` on purpose: create_all must not create it, so its absence tells a
 # brand-new database from an existing one.
 _version_table = Table(
     SCHEMA_VERSION_TABLE,
@@ -142,17 +138,16 @@ def create_engine_for(url: str) -> AsyncEngine:
 
 
 class Database:
-    """The engine plus a session factory; ``session()`` is a transaction scope."""
+    """The engine; ``transaction()`` is a transaction scope."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction, committed on success and rolled back on error."""
-        async with self._sessions() as session, session.begin():
-            yield session
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction, committed on success and rolled back on error."""
+        async with self.engine.begin() as conn:
+            yield conn
 
     async def create_schema(self, migrations: Sequence[Migration] = MIGRATIONS) -> int:
         """Create missing tables and apply pending migrations; returns the schema version.
@@ -212,7 +207,7 @@ def _migrate(conn: Connection, migrations: tuple[Migration, ...]) -> int:
     latest = ordered[-1] if ordered else None
     current = _read_version(conn)
     _version_table.create(conn, checkfirst=True)
-    Base.metadata.create_all(conn)
+    metadata.create_all(conn)
     if latest is None:
         return current or 0
     if current is None:
@@ -239,7 +234,7 @@ def _migrate(conn: Connection, migrations: tuple[Migration, ...]) -> int:
 
 
 async def prune_oldest(
-    session: AsyncSession,
+    conn: AsyncConnection,
     table: Table,
     *,
     keep: int,
@@ -257,13 +252,13 @@ async def prune_oldest(
     if where is not None:
         newest = newest.where(where)
     newest = newest.order_by(order_by.desc()).offset(keep).limit(1)
-    cutoff = (await session.execute(newest)).scalar()
+    cutoff = (await conn.execute(newest)).scalar()
     if cutoff is None:
         return 0
     stmt = delete(table).where(order_by <= cutoff)
     if where is not None:
         stmt = stmt.where(where)
-    result = await session.execute(stmt)
+    result = await conn.execute(stmt)
     return int(getattr(result, "rowcount", 0) or 0)
 
 

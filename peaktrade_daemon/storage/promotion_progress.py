@@ -15,43 +15,64 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, Text, delete, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Column, Integer, String, Table, Text, delete, insert, select, update
 
-from peaktrade_daemon.storage.db import Base, Database, UTCDateTime
+from peaktrade_daemon.storage.db import Database, UTCDateTime, metadata
 
 #: ``superseded``: a newer change of the same key replaced the watch before it was judged.
 WATCH_STATES = ("watching", "passed", "reverted", "superseded")
 
+pending_steps_table = Table(
+    "promotion_pending_steps",
+    metadata,
+    Column("key", String(256), primary_key=True),
+    Column("proposal_id", String(64), nullable=False),
+    Column("proposal_created_at", UTCDateTime, nullable=False),
+    Column("decision_json", Text, nullable=False),
+    Column("queued_at", UTCDateTime, nullable=False),
+)
 
-class PendingStepRow(Base):
+watches_table = Table(
+    "promotion_watches",
+    metadata,
+    Column("change_seq", Integer, primary_key=True),
+    Column("key", String(256), nullable=False, index=True),
+    Column("record_json", Text, nullable=False),
+    Column("baseline_json", Text, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False, default="watching", index=True),
+    Column("last_health", String(16), nullable=True),
+    Column("reasons_json", Text, nullable=False, default="[]"),
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PendingStepRow:
     """A key with steps left toward an accepted proposal."""
 
-    __tablename__ = "promotion_pending_steps"
-
-    key: Mapped[str] = mapped_column(String(256), primary_key=True)
-    proposal_id: Mapped[str] = mapped_column(String(64))
-    proposal_created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    decision_json: Mapped[str] = mapped_column(Text)
-    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    key: str
+    proposal_id: str
+    proposal_created_at: datetime
+    decision_json: str
+    queued_at: datetime
 
 
-class WatchRow(Base):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchRow:
     """One applied change under (or past) the rollback guard's observation."""
 
-    __tablename__ = "promotion_watches"
-
-    change_seq: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String(256), index=True)
-    record_json: Mapped[str] = mapped_column(Text)
-    baseline_json: Mapped[str] = mapped_column(Text)
-    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(16), default="watching", index=True)
-    last_health: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    reasons_json: Mapped[str] = mapped_column(Text, default="[]")
+    change_seq: int
+    key: str
+    record_json: str
+    baseline_json: str
+    ends_at: datetime
+    status: str = "watching"
+    last_health: str | None = None
+    reasons_json: str = "[]"
 
 
 def _dump(value: Any) -> str:
@@ -67,44 +88,50 @@ class ProgressStore:
     async def ensure_tables(self) -> None:
         """Create both tables if this database has not got them yet (a database opened before
         this module was imported)."""
-        tables = [
-            Base.metadata.tables[PendingStepRow.__tablename__],
-            Base.metadata.tables[WatchRow.__tablename__],
-        ]
+        tables = [pending_steps_table, watches_table]
         async with self._db.engine.begin() as conn:
-            await conn.run_sync(lambda c: Base.metadata.create_all(c, tables=tables))
+            await conn.run_sync(lambda c: metadata.create_all(c, tables=tables))
 
     async def pending(self) -> list[PendingStepRow]:
         """Every pending step, oldest first."""
-        query = select(PendingStepRow).order_by(PendingStepRow.queued_at, PendingStepRow.key)
-        async with self._db.session() as session:
-            return list((await session.scalars(query)).all())
+        steps = pending_steps_table.c
+        query = select(pending_steps_table).order_by(steps.queued_at, steps.key)
+        async with self._db.transaction() as conn:
+            return [PendingStepRow(**r._mapping) for r in await conn.execute(query)]
 
     async def replace_pending(
         self, rows: Mapping[str, tuple[str, datetime, Mapping[str, Any]]], now: datetime
     ) -> None:
         """Make the pending steps exactly ``rows`` (key -> proposal id, its creation time, the
         decision); a key kept keeps its queue time."""
-        async with self._db.session() as session:
-            existing = {r.key: r for r in (await session.scalars(select(PendingStepRow))).all()}
-            for key, row in existing.items():
-                if key not in rows:
-                    await session.delete(row)
+        steps = pending_steps_table.c
+        async with self._db.transaction() as conn:
+            existing = set((await conn.scalars(select(steps.key))).all())
+            gone = existing - rows.keys()
+            if gone:
+                await conn.execute(delete(pending_steps_table).where(steps.key.in_(gone)))
             for key, (proposal_id, created_at, decision) in rows.items():
-                current = existing.get(key)
-                if current is None:
-                    current = PendingStepRow(key=key, queued_at=now)
-                    session.add(current)
-                current.proposal_id, current.proposal_created_at = proposal_id, created_at
-                current.decision_json = _dump(decision)
+                values = {
+                    "proposal_id": proposal_id,
+                    "proposal_created_at": created_at,
+                    "decision_json": _dump(decision),
+                }
+                if key in existing:
+                    await conn.execute(
+                        update(pending_steps_table).where(steps.key == key).values(values)
+                    )
+                else:
+                    await conn.execute(
+                        insert(pending_steps_table).values(key=key, queued_at=now, **values)
+                    )
 
     async def watches(self, *, status: str | None = None) -> list[WatchRow]:
         """Watch rows by change order, optionally of one status."""
-        query = select(WatchRow).order_by(WatchRow.change_seq)
+        query = select(watches_table).order_by(watches_table.c.change_seq)
         if status is not None:
-            query = query.where(WatchRow.status == status)
-        async with self._db.session() as session:
-            return list((await session.scalars(query)).all())
+            query = query.where(watches_table.c.status == status)
+        async with self._db.transaction() as conn:
+            return [WatchRow(**r._mapping) for r in await conn.execute(query)]
 
     async def add_watch(
         self,
@@ -113,17 +140,21 @@ class ProgressStore:
         ends_at: datetime,
     ) -> None:
         """Start watching the change ``record`` (idempotent per record ``seq``)."""
-        async with self._db.session() as session:
-            if await session.get(WatchRow, int(record["seq"])) is not None:
+        seq = int(record["seq"])
+        watches = watches_table.c
+        async with self._db.transaction() as conn:
+            known = await conn.scalar(select(watches.change_seq).where(watches.change_seq == seq))
+            if known is not None:
                 return
-            session.add(
-                WatchRow(
-                    change_seq=int(record["seq"]),
+            await conn.execute(
+                insert(watches_table).values(
+                    change_seq=seq,
                     key=str(record["key"]),
                     record_json=_dump(dict(record)),
                     baseline_json=_dump(dict(baseline)),
                     ends_at=ends_at,
                     status="watching",
+                    last_health=None,
                     reasons_json="[]",
                 )
             )
@@ -134,15 +165,19 @@ class ProgressStore:
         """Record the latest reading's health, or the judgement (``passed``/``reverted``)."""
         if status not in WATCH_STATES:
             raise ValueError(f"unknown watch status {status!r}")
-        async with self._db.session() as session:
-            row = await session.get(WatchRow, seq)
-            if row is not None:
-                row.status, row.last_health, row.reasons_json = status, health, _dump(reasons)
+        stmt = (
+            update(watches_table)
+            .where(watches_table.c.change_seq == seq)
+            .values(status=status, last_health=health, reasons_json=_dump(reasons))
+        )
+        async with self._db.transaction() as conn:
+            await conn.execute(stmt)
 
     async def forget_judged_before(self, moment: datetime) -> int:
         """Drop judged watches whose window ended before ``moment`` (the audit keeps the
         story); returns how many."""
-        stmt = delete(WatchRow).where(WatchRow.status != "watching", WatchRow.ends_at < moment)
-        async with self._db.session() as session:
-            result = await session.execute(stmt)
+        watches = watches_table.c
+        stmt = delete(watches_table).where(watches.status != "watching", watches.ends_at < moment)
+        async with self._db.transaction() as conn:
+            result = await conn.execute(stmt)
         return int(getattr(result, "rowcount", 0) or 0)

@@ -12,52 +12,81 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, Text, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Column, DateTime, Integer, String, Table, Text, func, insert, select, update
 
 from peaktrade_daemon.promotion.audit import AuditTrail, canonical_line, line_hash
 from peaktrade_daemon.promotion.models import PromotionProposal
-from peaktrade_daemon.storage.db import Base, Database
+from peaktrade_daemon.storage.db import Database, metadata
 
 REVIEW_STATES = ("pending", "approved", "applied", "rejected")
 
+proposals_table = Table(
+    "promotion_proposals",
+    metadata,
+    Column("proposal_id", String(64), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("mode", String(32), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("candidates", Integer, nullable=False),
+    Column("accepted", Integer, nullable=False),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("reviewed_by", String(128), nullable=True),
+    Column("review_note", Text, nullable=True),
+    Column("reviewed_at", DateTime(timezone=True), nullable=True),
+)
 
-class ProposalRow(Base):
+audit_index_table = Table(
+    "promotion_audit_index",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("time", String(40), nullable=False),
+    Column("event", String(32), nullable=False, index=True),
+    Column("actor", String(128), nullable=True),
+    Column("mode", String(32), nullable=True),
+    Column("proposal_id", String(64), nullable=True, index=True),
+    Column("key", String(256), nullable=True, index=True),
+    Column("before_json", Text, nullable=True),
+    Column("after_json", Text, nullable=True),
+    Column("write_id", String(64), nullable=True),
+    Column("sha256", String(64), nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProposalRow:
     """A proposal and where its review stands."""
 
-    __tablename__ = "promotion_proposals"
-
-    proposal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    mode: Mapped[str] = mapped_column(String(32))
-    source: Mapped[str] = mapped_column(String(32))
-    candidates: Mapped[int] = mapped_column(Integer)
-    accepted: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    reviewed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
-    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    proposal_id: str
+    created_at: datetime
+    mode: str
+    source: str
+    candidates: int
+    accepted: int
+    status: str = "pending"
+    reviewed_by: str | None = None
+    review_note: str | None = None
+    reviewed_at: datetime | None = None
 
 
-class AuditIndexRow(Base):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditIndexRow:
     """One audit record, mirrored for queries (``before``/``after`` as JSON text)."""
 
-    __tablename__ = "promotion_audit_index"
-
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
-    time: Mapped[str] = mapped_column(String(40))
-    event: Mapped[str] = mapped_column(String(32), index=True)
-    actor: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    mode: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    proposal_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    key: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
-    before_json: Mapped[str | None] = mapped_column(Text, nullable=True)
-    after_json: Mapped[str | None] = mapped_column(Text, nullable=True)
-    write_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    sha256: Mapped[str] = mapped_column(String(64))
+    seq: int
+    time: str
+    event: str
+    actor: str | None = None
+    mode: str | None = None
+    proposal_id: str | None = None
+    key: str | None = None
+    before_json: str | None = None
+    after_json: str | None = None
+    write_id: str | None = None
+    sha256: str
 
 
 async def upsert_proposal(
@@ -71,10 +100,14 @@ async def upsert_proposal(
     accepted: int,
 ) -> None:
     """Record a new proposal as pending (an existing row keeps its review state)."""
-    async with db.session() as session:
-        if await session.get(ProposalRow, proposal_id) is None:
-            session.add(
-                ProposalRow(
+    proposals = proposals_table.c
+    async with db.transaction() as conn:
+        known = await conn.scalar(
+            select(proposals.proposal_id).where(proposals.proposal_id == proposal_id)
+        )
+        if known is None:
+            await conn.execute(
+                insert(proposals_table).values(
                     proposal_id=proposal_id,
                     created_at=created_at,
                     mode=mode,
@@ -82,23 +115,28 @@ async def upsert_proposal(
                     candidates=candidates,
                     accepted=accepted,
                     status="pending",
+                    reviewed_by=None,
+                    review_note=None,
+                    reviewed_at=None,
                 )
             )
 
 
 async def get_proposal(db: Database, proposal_id: str) -> ProposalRow | None:
     """The row of one proposal, if recorded."""
-    async with db.session() as session:
-        return await session.get(ProposalRow, proposal_id)
+    query = select(proposals_table).where(proposals_table.c.proposal_id == proposal_id)
+    async with db.transaction() as conn:
+        found = (await conn.execute(query)).first()
+    return None if found is None else ProposalRow(**found._mapping)
 
 
 async def list_proposals(db: Database, status: str | None = None) -> list[ProposalRow]:
     """Proposals newest first, optionally of one review state."""
-    query = select(ProposalRow).order_by(ProposalRow.created_at.desc())
+    query = select(proposals_table).order_by(proposals_table.c.created_at.desc())
     if status is not None:
-        query = query.where(ProposalRow.status == status)
-    async with db.session() as session:
-        return list((await session.scalars(query)).all())
+        query = query.where(proposals_table.c.status == status)
+    async with db.transaction() as conn:
+        return [ProposalRow(**r._mapping) for r in await conn.execute(query)]
 
 
 async def set_review(
@@ -107,11 +145,15 @@ async def set_review(
     """Record an operator's review of a proposal (the row must exist)."""
     if status not in REVIEW_STATES:
         raise ValueError(f"unknown review state {status!r}")
-    async with db.session() as session:
-        row = await session.get(ProposalRow, proposal_id)
-        if row is None:
+    stmt = (
+        update(proposals_table)
+        .where(proposals_table.c.proposal_id == proposal_id)
+        .values(status=status, reviewed_by=by, review_note=note, reviewed_at=at)
+    )
+    async with db.transaction() as conn:
+        # SQLite counts the rows the WHERE matched, also when the values did not change.
+        if not (await conn.execute(stmt)).rowcount:
             raise KeyError(proposal_id)
-        row.status, row.reviewed_by, row.review_note, row.reviewed_at = status, by, note, at
 
 
 def _json(value: Any) -> str | None:
@@ -120,41 +162,45 @@ def _json(value: Any) -> str | None:
 
 async def sync_audit_index(db: Database, audit: AuditTrail) -> int:
     """Mirror audit records not yet indexed; returns how many were added."""
-    async with db.session() as session:
-        last = (await session.scalar(select(func.max(AuditIndexRow.seq)))) or 0
+    async with db.transaction() as conn:
+        last = (await conn.scalar(select(func.max(audit_index_table.c.seq)))) or 0
     records = await asyncio.to_thread(audit.records)
     fresh = [r for r in records if isinstance(r.get("seq"), int) and r["seq"] > last]
     if not fresh:
         return 0
-    async with db.session() as session:
-        session.add_all(
-            AuditIndexRow(
-                seq=r["seq"],
-                time=str(r.get("time", "")),
-                event=str(r.get("event", "")),
-                actor=r.get("actor"),
-                mode=r.get("mode"),
-                proposal_id=r.get("proposal_id"),
-                key=r.get("key"),
-                before_json=_json(r.get("before")),
-                after_json=_json(r.get("after")),
-                write_id=r.get("write_id"),
-                sha256=line_hash(canonical_line(r)),
-            )
-            for r in fresh
+    async with db.transaction() as conn:
+        await conn.execute(
+            insert(audit_index_table),
+            [
+                {
+                    "seq": r["seq"],
+                    "time": str(r.get("time", "")),
+                    "event": str(r.get("event", "")),
+                    "actor": r.get("actor"),
+                    "mode": r.get("mode"),
+                    "proposal_id": r.get("proposal_id"),
+                    "key": r.get("key"),
+                    "before_json": _json(r.get("before")),
+                    "after_json": _json(r.get("after")),
+                    "write_id": r.get("write_id"),
+                    "sha256": line_hash(canonical_line(r)),
+                }
+                for r in fresh
+            ],
         )
     return len(fresh)
 
 
 async def key_history(db: Database, key: str) -> list[AuditIndexRow]:
     """Every indexed change of one key, oldest first."""
+    index = audit_index_table.c
     query = (
-        select(AuditIndexRow)
-        .where(AuditIndexRow.key == key, AuditIndexRow.event == "change")
-        .order_by(AuditIndexRow.seq)
+        select(audit_index_table)
+        .where(index.key == key, index.event == "change")
+        .order_by(index.seq)
     )
-    async with db.session() as session:
-        return list((await session.scalars(query)).all())
+    async with db.transaction() as conn:
+        return [AuditIndexRow(**r._mapping) for r in await conn.execute(query)]
 
 
 async def record_promotion(

@@ -10,7 +10,12 @@ from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
 from sqlalchemy.engine import Connection
 
 from peaktrade_daemon.errors import StateError
-from peaktrade_daemon.storage import alert_store  # noqa: F401  (declares the alerts tables the migrations alter)
+from peaktrade_daemon.storage import (  # noqa: F401  (each declares its tables)
+    alert_store,
+    promotion_progress,
+    promotion_store,
+    runs,
+)
 from peaktrade_daemon.storage.db import (
     MIGRATIONS,
     Database,
@@ -20,9 +25,38 @@ from peaktrade_daemon.storage.db import (
     prune_oldest,
 )
 
+SCHEMA_V1 = Path(__file__).with_name("schema_v1.sql")
+
 
 def _url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'state' / 'test.db'}"
+
+
+def _statements(text: str) -> dict[str, str]:
+    """``-- name`` then its CREATE statement, whitespace-normalised, per table or index."""
+    found: dict[str, str] = {}
+    for block in text.split(";"):
+        lines = [line for line in block.strip().splitlines() if line.strip()]
+        names = [line[3:].strip() for line in lines if line.startswith("-- ")]
+        sql = " ".join(" ".join(line for line in lines if not line.startswith("--")).split())
+        if names and sql:
+            found[names[-1]] = sql
+    return found
+
+
+async def test_declared_tables_create_exactly_the_release_1_schema(tmp_path: Path) -> None:
+    """Tables and indexes of schema version 1 keep their exact DDL (new tables may be added:
+    ``create_all`` creates them on an old database, an existing one it leaves alone)."""
+    expected = _statements(SCHEMA_V1.read_text(encoding="utf-8"))
+    async with (
+        asyncio.timeout(30),
+        opened_database(_url(tmp_path)) as database,
+        database.transaction() as conn,
+    ):
+        rows = (await conn.execute(text("SELECT name, sql FROM sqlite_master"))).all()
+    created = {name: " ".join(sql.split()) for name, sql in rows if sql}
+    assert len(expected) == 25
+    assert {name: created.get(name) for name in expected} == expected
 
 
 async def test_new_database_is_stamped_with_latest_without_running_steps(tmp_path: Path) -> None:
@@ -54,8 +88,8 @@ async def test_existing_database_runs_pending_steps_in_order_once(tmp_path: Path
     try:
         assert ran == [2, 3]
         assert await db.schema_version() == 3
-        async with db.session() as s:
-            cols = [r[1] for r in (await s.execute(text("PRAGMA table_info(alerts)"))).all()]
+        async with db.transaction() as conn:
+            cols = [r[1] for r in (await conn.execute(text("PRAGMA table_info(alerts)"))).all()]
         assert "extra" in cols
     finally:
         await db.close()
@@ -99,21 +133,23 @@ async def test_prune_oldest_keeps_newest_matching_rows(tmp_path: Path) -> None:
     try:
         async with db.engine.begin() as conn:
             await conn.run_sync(table.create)
-        async with db.session() as s:
-            await s.execute(insert(table), [{"id": i, "kind": i % 2} for i in range(1, 21)])
-        async with db.session() as s:
+        async with db.transaction() as conn:
+            await conn.execute(insert(table), [{"id": i, "kind": i % 2} for i in range(1, 21)])
+        async with db.transaction() as conn:
             deleted = await prune_oldest(
-                s, table, keep=3, order_by=table.c.id, where=table.c.kind == 1
+                conn, table, keep=3, order_by=table.c.id, where=table.c.kind == 1
             )
         assert deleted == 7
-        async with db.session() as s:
-            ids = [r[0] for r in (await s.execute(select(table.c.id).order_by(table.c.id))).all()]
+        async with db.transaction() as conn:
+            ids = [
+                r[0] for r in (await conn.execute(select(table.c.id).order_by(table.c.id))).all()
+            ]
         odd = [i for i in ids if i % 2]
         even = [i for i in ids if not i % 2]
         assert odd == [15, 17, 19]
         assert even == list(range(2, 21, 2))  # untouched: not matched by `where`
-        async with db.session() as s:
-            assert await prune_oldest(s, table, keep=100, order_by=table.c.id) == 0
+        async with db.transaction() as conn:
+            assert await prune_oldest(conn, table, keep=100, order_by=table.c.id) == 0
     finally:
         await db.close()
 
@@ -167,8 +203,8 @@ async def test_opened_database_closes_on_the_way_out_also_when_the_block_raises(
 
     monkeypatch.setattr(Database, "close", close)
     async with asyncio.timeout(10):
-        async with opened_database(_url(tmp_path)) as database, database.session() as session:
-            assert (await session.execute(text("SELECT 1"))).scalar() == 1
+        async with opened_database(_url(tmp_path)) as database, database.transaction() as conn:
+            assert (await conn.execute(text("SELECT 1"))).scalar() == 1
         assert closed == [database]
         with pytest.raises(RuntimeError, match="boom"):
             async with opened_database(_url(tmp_path)) as failing:

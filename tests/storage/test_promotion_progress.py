@@ -28,9 +28,9 @@ async def test_tables_appear_on_an_older_database_and_rows_round_trip(tmp_path: 
     url = f"sqlite+aiosqlite:///{tmp_path / 'state.db'}"
     db = await open_database(url)
     try:
-        async with db.session() as session:  # as a database from before this release
+        async with db.transaction() as conn:  # as a database from before this release
             for table in TABLES:
-                await session.execute(text(f"DROP TABLE {table}"))
+                await conn.execute(text(f"DROP TABLE {table}"))
         store = ProgressStore(db)
         await store.ensure_tables()
         record = {"seq": 7, "key": "portfolio.leverage", "before": None, "after": 1.25}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,8 +83,7 @@ async def test_runs_newest_first_and_retention(store: RunStore) -> None:
 
 async def test_naive_datetimes_are_refused(store: RunStore) -> None:
     async with asyncio.timeout(60):
-        row = run_row(0)
-        row.created_at = datetime(2026, 3, 2, 8, 15)
+        row = dataclasses.replace(run_row(0), created_at=datetime(2026, 3, 2, 8, 15))
         with pytest.raises(StatementError, match="naive datetime"):
             async with asyncio.timeout(10):
                 await store.save_run(row)
@@ -121,7 +121,8 @@ async def test_record_cycle_stores_both_rows_and_prunes_in_one_transaction(
         assert [d["cycle_summaries"] for d in deleted] == [0, 0, 1, 1]
         # A row the database refuses rolls the whole cycle back: no decision without summary.
         decision, summary = cycle_rows(9)
-        summary.started_at = datetime(2026, 3, 2, 8, 15)  # naive: refused by UtcDateTime
+        # naive: refused by UTCDateTime
+        summary = dataclasses.replace(summary, started_at=datetime(2026, 3, 2, 8, 15))
         with pytest.raises(StatementError, match="naive datetime"):
             await store.record_cycle(decision, summary, workflow_runs=5, decisions=2)
         assert [d.cycle_id for d in await store.decisions()] == ["c2", "c3"]
