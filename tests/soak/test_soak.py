@@ -275,6 +275,7 @@ async def test_thirty_simulated_days(
     failures: list[str] = []
     memory: dict[int, int] = {}
     snapshots: dict[int, tracemalloc.Snapshot] = {}
+    table = 0
     tasks: dict[int, int] = {}
     for day in range(CHUNK_DAYS):
         for _ in range(cycles_per_day):
@@ -321,7 +322,7 @@ async def test_thirty_simulated_days(
             )
         if day + 1 == CHUNK_DAYS - TRACE_DAYS:
             tracemalloc.start(TRACE_FRAMES)
-            rebuild_interned_strings()
+            table = rebuild_interned_strings()
 
     end = clock.now()
     daemon.request_stop("soak over")
@@ -359,6 +360,8 @@ async def test_thirty_simulated_days(
     assert len(set(tasks.values())) == 1, tasks
     days = sorted(memory)
     assert len(days) == TRACE_DAYS, memory
+    # Shown with ``pytest -rP`` (the figures of the README's reliability section).
+    print(f"chunk {chunk}: traced bytes at the traced days' ends {memory}; table {table} B")
     late = max(days[1:], key=memory.__getitem__)
     early = days[0]
     assert memory[late] - memory[early] < MEMORY_SLACK, (
