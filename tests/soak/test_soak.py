@@ -24,12 +24,12 @@ tracemalloc makes every allocation two to three times slower, so it traces only 
 ``TRACE_DAYS`` days of each chunk (with ``TRACE_FRAMES`` frames per allocation, 1 unless
 ``PEAKTRADE_SOAK_TRACE_FRAMES`` says more): the traced size at the end of the first of them is
 the reference the later days are held to, and a failed check names the sites that grew most.
-Its first act is to have CPython's interned-strings table rebuilt (tests/soak/memory.py): a
-rebuild during the traced days counted the whole table (3.7 MB) as growth, because tracemalloc
-cannot subtract the release of the table it replaced, allocated before tracing. Every executed
-workflow interns its new run id (pathlib interns the parts of every ``Path``), so at 300 s the
-table ran out of free slots within the traced days now and then, mostly in the chunk that ran
-second in its xdist worker: that was the 300 s soak's unexplained 4.16 MB "jump".
+Right after tracing starts, CPython's interned-strings table is rebuilt (tests/soak/memory.py):
+a rebuild during the traced days counted the whole table (3.7 MB) as growth, because
+tracemalloc cannot subtract the release of the table it replaced, allocated before tracing.
+Every executed workflow interns its new run id (pathlib interns the parts of every ``Path``),
+so at 300 s the table ran out of free slots within the traced days now and then, in chunk 2,
+which xdist runs after chunk 0 in the same worker: that was the 300 s soak's 4.16 MB "jump".
 
 The configuration is switched to live mode with ``bounded_auto`` promotion (as in
 tests/test_daemon_product.py) and on the first day of every chunk learning publishes one patch
