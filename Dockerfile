@@ -16,11 +16,13 @@
 # Pinned by version; bump deliberately together with the constraints.
 FROM python:3.11.7-slim-bookworm
 
+# MALLOC_ARENA_MAX: as in the systemd unit (two glibc malloc arenas; about 1.5 MiB less RSS).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PEAKTRADE_ROOT=/srv/peaktrade
+    PEAKTRADE_ROOT=/srv/peaktrade \
+    MALLOC_ARENA_MAX=2
 
 # A dedicated unprivileged user; fixed ids so volume ownership is stable across rebuilds.
 RUN groupadd --system --gid 10001 peaktrade \

@@ -25,6 +25,9 @@ outbox; the HTTP listener is off, so neither aiohttp nor prometheus_client is im
   started with ``--poll-interval 0.25`` and its ``VmRSS`` read once the state database holds 12
   finished cycles (``cycle_summaries`` rows): the same cycles, compressed in time. Scheduled jobs
   whose cron time does not fall in that window do not run, as they would not in a real hour.
+- **RSS after one hour simulated, as deployed**: the same with ``MALLOC_ARENA_MAX=2``, which
+  the systemd unit and the Docker image set (two glibc malloc arenas instead of one per
+  allocating thread); the default's figure is the baseline.
 - **RSS after READY, [http] enabled**: one more start with ``PEAKTRADE_HTTP__ENABLED=true`` (port
   0): what the listener, ``/metrics`` and the review page add (no target; the default's RSS is
   the baseline).
@@ -64,6 +67,8 @@ SETTLE_S = 5.0
 READY_TIMEOUT_S = 30.0
 HOUR_CYCLES = 12  # one hour at the shipped 300 s poll interval
 TICK = os.sysconf("SC_CLK_TCK")
+#: What the systemd unit and the Docker image add to the environment (deploy/, Dockerfile).
+DEPLOYED_ENV = {"MALLOC_ARENA_MAX": "2"}
 LIBRARY_FLOOR = (
     "import sqlalchemy.ext.asyncio, sqlalchemy.dialects.sqlite.aiosqlite, numpy, uvloop\n"
     "import apscheduler.datastores.sqlalchemy, pydantic_settings"
@@ -225,9 +230,9 @@ def finished_cycles(root: Path) -> int:
         return 0  # the table does not exist yet
 
 
-def hour_rss() -> float:
+def hour_rss(extra_env: Mapping[str, str] | None = None) -> float:
     """RSS once HOUR_CYCLES cycles have run back to back (one simulated hour)."""
-    with project_root() as root, daemon(root, 0.25) as (proc, _):
+    with project_root() as root, daemon(root, 0.25, extra_env=extra_env) as (proc, _):
         deadline = time.monotonic() + 300
         while finished_cycles(root) < HOUR_CYCLES:
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -295,6 +300,7 @@ def main() -> list[dict[str, Any]]:
                 rss_idle = rss_mb(proc.pid)
     ready_source = source_only_ready()
     rss_hour = hour_rss()
+    rss_hour_deployed = hour_rss(DEPLOYED_ENV)
     rss_http = http_rss()
     cli_s, cli_rss = cli_config_show()
     return [
@@ -312,6 +318,8 @@ def main() -> list[dict[str, Any]]:
          "target": 90.0, "baseline": uv_rss, "better": "lower"},
         {"name": f"RSS after one hour simulated ({HOUR_CYCLES} cycles)", "value": rss_hour,
          "unit": "MiB", "target": 90.0, "baseline": uv_rss, "better": "lower"},
+        {"name": "RSS after one hour simulated, as deployed", "value": rss_hour_deployed,
+         "unit": "MiB", "target": 90.0, "baseline": rss_hour, "better": "lower"},
         {"name": "RSS after READY, [http] enabled", "value": rss_http, "unit": "MiB",
          "target": None, "baseline": statistics.median(rss_ready), "better": "lower"},
         {"name": "one-shot CLI: config show (median)", "value": cli_s, "unit": "s",

@@ -99,6 +99,7 @@ def test_root_and_volumes(instructions: list[dict[str, Any]]) -> None:
     for value in values(instructions, "ENV"):
         env.update(dict(pair.split("=", 1) for pair in shlex.split(value)))
     root = env["PEAKTRADE_ROOT"]
+    assert env["MALLOC_ARENA_MAX"] == "2"  # as the systemd unit: two glibc malloc arenas
     assert values(instructions, "WORKDIR")[-1] == root
     volumes = [v for value in values(instructions, "VOLUME") for v in exec_form(value)]
     assert sorted(volumes) == sorted(f"{root}/{d}" for d in ("config", "state", "logs", "reports"))

@@ -96,7 +96,12 @@ def test_runs_the_console_script_on_one_root_as_a_dedicated_user(unit: Unit) -> 
     root = argv[argv.index("--root") + 1]
     assert "--continuous" in argv
     assert one(unit, "Service", "WorkingDirectory") == root
-    assert one(unit, "Service", "Environment") == f"PEAKTRADE_ROOT={root}"
+    env = dict(
+        pair.split("=", 1)
+        for value in unit["Service"]["Environment"]
+        for pair in shlex.split(value)
+    )
+    assert env == {"PEAKTRADE_ROOT": root, "MALLOC_ARENA_MAX": "2"}
     user = one(unit, "Service", "User")
     assert user and user not in {"root", "0"}
     assert one(unit, "Service", "Group")
