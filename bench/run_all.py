@@ -1,7 +1,9 @@
 """Run every benchmark in bench/ and print one table: name, value, unit, target, baseline, ok?
 
-Each ``bench/<name>.py`` that defines ``main()`` returning a list of rows is imported and run in
-turn (this file excepted). A row is a dict with ``name``, ``value``, ``unit``, ``target`` and
+Each ``bench/<name>.py`` that defines ``main()`` returning a list of rows is run in turn (this
+file excepted), each in a fresh interpreter: one benchmark's imports, threads and memory must not
+skew the next (numpy fixes its BLAS thread count at its first import, and a child process's peak
+RSS includes the size of the process it was forked from). A row is a dict with ``name``, ``value``, ``unit``, ``target`` and
 ``baseline`` (target and baseline may be None). Whether a value meets its target depends on the
 direction: a row may say ``"better": "higher"`` or ``"lower"``; otherwise time units (s, ms,
 us, µs, ns) mean lower is better and anything else (rates, ratios, "x") higher is better.
@@ -14,8 +16,11 @@ Run: ``python bench/run_all.py`` (``make bench``); exits 1 when any row misses i
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
+import subprocess
 import sys
+import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +29,7 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 TIME_UNITS = frozenset({"s", "sec", "seconds", "ms", "us", "µs", "ns"})
+ROWS_OF = "--rows-of"  # internal: run one script and write its rows as JSON to a file
 REQUIRED_KEYS = ("name", "value", "unit")
 HEADERS = ("name", "value", "unit", "target", "baseline", "ok?")
 
@@ -54,8 +60,12 @@ def load(path: Path) -> ModuleType:
     return module
 
 
-def run_script(path: Path) -> list[dict[str, Any]]:
-    """The rows of one script, or one failed row saying why there are none."""
+def _failed(path: Path, why: str) -> list[dict[str, Any]]:
+    return [{"name": f"{path.stem}: {why}", "value": None, "unit": ""}]
+
+
+def rows_in_process(path: Path) -> list[dict[str, Any]]:
+    """Import one script here and return its rows, or one failed row saying why there are none."""
     try:
         module = load(path)
         main = getattr(module, "main", None)
@@ -71,7 +81,27 @@ def run_script(path: Path) -> list[dict[str, Any]]:
         return rows
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
-        return [{"name": f"{path.stem}: {type(exc).__name__}: {exc}", "value": None, "unit": ""}]
+        return _failed(path, f"{type(exc).__name__}: {exc}")
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars (and the like) as plain Python values for JSON."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else str(value)
+
+
+def run_script(path: Path) -> list[dict[str, Any]]:
+    """The rows of one script run in a fresh interpreter (see the module docstring)."""
+    with tempfile.TemporaryDirectory(prefix="bench-rows-") as directory:
+        out = Path(directory) / "rows.json"
+        proc = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), ROWS_OF, str(path), str(out)],
+            check=False,
+        )
+        if proc.returncode != 0 or not out.exists():
+            return _failed(path, f"its process exited with {proc.returncode}")
+        rows: list[dict[str, Any]] = json.loads(out.read_text(encoding="utf-8"))
+        return rows
 
 
 def lower_is_better(row: dict[str, Any]) -> bool:
@@ -131,7 +161,12 @@ def print_table(rows: Sequence[dict[str, Any]]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run every script (or the named ones) and print one table."""
-    names = set(argv if argv is not None else sys.argv[1:])
+    args = list(argv if argv is not None else sys.argv[1:])
+    if args[:1] == [ROWS_OF]:  # the child side of run_script
+        found = rows_in_process(Path(args[1]))
+        Path(args[2]).write_text(json.dumps(found, default=_plain), encoding="utf-8")
+        return 0
+    names = set(args)
     rows: list[dict[str, Any]] = []
     for path in discover():
         if names and path.stem not in names:

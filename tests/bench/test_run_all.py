@@ -117,3 +117,28 @@ def test_every_bench_script_imports_and_declares_numeric_targets() -> None:
                         assert not (
                             isinstance(value, ast.Constant) and isinstance(value.value, str)
                         ), f"{path.name}: text target"
+
+
+def test_each_script_runs_in_its_own_interpreter(run_all: ModuleType, tmp_path: Path) -> None:
+    """What one benchmark does to its process (imports, environment, threads) is gone for the
+    next, and a script whose process dies gives a failed row, not a lost run."""
+    (tmp_path / "a_sets.py").write_text(
+        "import os, sys\n"
+        "def main():\n"
+        "    os.environ['BENCH_LEFTOVER'] = '1'\n"
+        "    sys.modules['bench_leftover'] = sys\n"
+        "    return [{'name': 'a', 'value': 1.0, 'unit': 'x'}]\n"
+    )
+    (tmp_path / "b_reads.py").write_text(
+        "import os, sys\n"
+        "def main():\n"
+        "    seen = 'BENCH_LEFTOVER' in os.environ or 'bench_leftover' in sys.modules\n"
+        "    return [{'name': 'b', 'value': float(seen), 'unit': 'x'}]\n"
+    )
+    (tmp_path / "c_dies.py").write_text("import os\ndef main():\n    os._exit(3)\n")
+    rows = [row for path in run_all.discover(tmp_path) for row in run_all.run_script(path)]
+    assert [(r["name"], r["value"]) for r in rows] == [
+        ("a", 1.0),
+        ("b", 0.0),
+        ("c_dies: its process exited with 3", None),
+    ]
