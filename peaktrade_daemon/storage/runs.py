@@ -299,28 +299,42 @@ class RunStore:
         return ids
 
     async def record_cycle(
-        self, *rows: DecisionRow | CycleSummaryRow, workflow_runs: int, decisions: int
+        self, *rows: DecisionRow | CycleSummaryRow, decisions: int
     ) -> dict[str, int]:
-        """Insert one cycle's rows and apply the retention limits, in one transaction (one
-        commit per cycle instead of one per row and one for the prune); returns the rows
-        deleted per table, as :meth:`prune` does."""
+        """Insert one cycle's rows and apply the retention limit of the tables they went to
+        (decisions and cycle summaries keep ``decisions`` rows each), in one transaction: one
+        commit per cycle instead of one per row and one for the prune. Returns the rows deleted
+        per table, as :meth:`prune` does."""
         async with self.database.transaction() as conn:
             for row in rows:
                 await conn.execute(insert(row.table).values(_values(row)))
-            return await _prune(conn, workflow_runs=workflow_runs, decisions=decisions)
+            return await _prune(conn, {row.table.name: decisions for row in rows})
 
     async def prune(self, *, workflow_runs: int, decisions: int) -> dict[str, int]:
         """Keep only the newest ``workflow_runs`` runs and ``decisions`` decisions, and as many
         cycle summaries (every cycle stores one decision and one summary); returns the rows
         deleted per table."""
+        limits = {
+            "workflow_runs": workflow_runs,
+            "decisions": decisions,
+            "cycle_summaries": decisions,
+        }
         async with self.database.transaction() as conn:
-            return await _prune(conn, workflow_runs=workflow_runs, decisions=decisions)
+            return await _prune(conn, limits)
+
+    async def prune_runs(self, *, workflow_runs: int) -> int:
+        """Keep only the newest ``workflow_runs`` workflow runs (after storing one: the other
+        history tables grow with cycles, which prune their own); returns the rows deleted."""
+        async with self.database.transaction() as conn:
+            deleted = await _prune(conn, {"workflow_runs": workflow_runs})
+        return deleted["workflow_runs"]
 
 
-def _prune_statements() -> dict[str, tuple[Delete, str]]:
-    """The DELETE of each history table's oldest rows with the parameter of its limit, built
-    once: the prune runs after every cycle, and building and cache-keying three statements with
-    subqueries each time was a good part of the cycle's database CPU.
+def _prune_statements() -> dict[str, tuple[Delete, str, int]]:
+    """Per history table: the DELETE of its oldest rows, the name of its limit parameter and
+    what to add to the number of rows kept to get that parameter. Built once: the prune runs
+    after every cycle, and building and cache-keying three statements with subqueries each time
+    was a good part of the cycle's database CPU.
 
     Each cut-off is a subquery; one the subquery cannot find (fewer rows than the limit) is NULL,
     and ``x < NULL`` deletes nothing.
@@ -346,14 +360,17 @@ def _prune_statements() -> dict[str, tuple[Delete, str]]:
         "workflow_runs": (
             delete(workflow_runs_table).where(runs.created_at < oldest_run),
             "runs_offset",
+            -1,  # the offset of the oldest row kept
         ),
         "decisions": (
             delete(decisions_table).where(decided.id <= newest_decision - keep_decisions),
             "keep_decisions",
+            0,
         ),
         "cycle_summaries": (
             delete(cycle_summaries_table).where(cycles.started_at < oldest_cycle),
             "cycles_offset",
+            -1,
         ),
     }
 
@@ -361,17 +378,14 @@ def _prune_statements() -> dict[str, tuple[Delete, str]]:
 _PRUNE = _prune_statements()
 
 
-async def _prune(conn: AsyncConnection, *, workflow_runs: int, decisions: int) -> dict[str, int]:
-    """:meth:`RunStore.prune` inside an open transaction: one DELETE per table."""
-    limits = {
-        "runs_offset": workflow_runs - 1,
-        "keep_decisions": decisions,
-        "cycles_offset": decisions - 1,
-    }
-    return {
-        table: _count(await conn.execute(stmt, {param: limits[param]}))
-        for table, (stmt, param) in _PRUNE.items()
-    }
+async def _prune(conn: AsyncConnection, keep: dict[str, int]) -> dict[str, int]:
+    """Inside an open transaction, one DELETE per table named in ``keep`` (table name -> rows
+    to keep); returns the rows deleted per table."""
+    deleted: dict[str, int] = {}
+    for table, rows in keep.items():
+        stmt, param, shift = _PRUNE[table]
+        deleted[table] = _count(await conn.execute(stmt, {param: rows + shift}))
+    return deleted
 
 
 def _count(result: Result[Any]) -> int:

@@ -353,8 +353,9 @@ class CycleRunner:
         if self._store is None:
             return
         retention = self.settings.state.retention
-        # One transaction per cycle: most cycles run nothing (SKIP, WAIT), so the engine's
-        # prune after a run is not enough, and a commit per row would triple the cycle's writes.
+        # One transaction per cycle, pruning the two tables it grows: most cycles run nothing
+        # (SKIP, WAIT), so the engine's prune after a run (workflow runs only) is not enough, and
+        # a commit per row would triple the cycle's writes.
         await self._store.record_cycle(
             DecisionRow(
                 cycle_id=summary.cycle_id,
@@ -390,7 +391,6 @@ class CycleRunner:
                     }
                 ),
             ),
-            workflow_runs=retention.workflow_runs,
             decisions=retention.decisions,
         )
 

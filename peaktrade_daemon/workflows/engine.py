@@ -298,9 +298,7 @@ class WorkflowEngine:
             await self._persist(record)
             if self._store is not None:
                 retention = self.settings.state.retention
-                await self._store.prune(
-                    workflow_runs=retention.workflow_runs, decisions=retention.decisions
-                )
+                await self._store.prune_runs(workflow_runs=retention.workflow_runs)
             if self._publish is not None:
                 self._publish(
                     WorkflowFinished(

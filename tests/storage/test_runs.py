@@ -79,6 +79,10 @@ async def test_runs_newest_first_and_retention(store: RunStore) -> None:
         assert runs == ["r4", "r3", "r2"] and decisions == ["c3", "c4"]
         # One summary per decision: the cycle table is held to the same limit.
         assert cycles == ["c4", "c3"]
+        # After a workflow run only the runs table is pruned; the cycle prunes its own tables.
+        assert await store.prune_runs(workflow_runs=1) == 2
+        assert [r.run_id for r in await store.runs()] == ["r4"]
+        assert [d.cycle_id for d in await store.decisions()] == ["c3", "c4"]
 
 
 async def test_naive_datetimes_are_refused(store: RunStore) -> None:
@@ -113,10 +117,11 @@ async def test_record_cycle_stores_both_rows_and_prunes_in_one_transaction(
     async with asyncio.timeout(60):
         deleted = []
         for i in range(4):
-            deleted.append(await store.record_cycle(*cycle_rows(i), workflow_runs=5, decisions=2))
+            deleted.append(await store.record_cycle(*cycle_rows(i), decisions=2))
         decisions = [d.cycle_id for d in await store.decisions()]
         cycles = [c.cycle_id for c in await store.cycles()]
         assert decisions == ["c2", "c3"] and cycles == ["c3", "c2"]
+        assert all(set(d) == {"decisions", "cycle_summaries"} for d in deleted)
         assert [d["decisions"] for d in deleted] == [0, 0, 1, 1]
         assert [d["cycle_summaries"] for d in deleted] == [0, 0, 1, 1]
         # A row the database refuses rolls the whole cycle back: no decision without summary.
@@ -124,5 +129,5 @@ async def test_record_cycle_stores_both_rows_and_prunes_in_one_transaction(
         # naive: refused by UTCDateTime
         summary = dataclasses.replace(summary, started_at=datetime(2026, 3, 2, 8, 15))
         with pytest.raises(StatementError, match="naive datetime"):
-            await store.record_cycle(decision, summary, workflow_runs=5, decisions=2)
+            await store.record_cycle(decision, summary, decisions=2)
         assert [d.cycle_id for d in await store.decisions()] == ["c2", "c3"]
