@@ -201,8 +201,13 @@ async def test_rate_limit_spaces_requests(project_root: Path, binance: FakeBinan
     finally:
         await feed.close()
     times = [r.at for r in binance.hits(TICKER)]
-    # binance's ticker/24hr costs 0.4 of the rate limit: at least 40 ms between requests.
-    assert all(b - a >= 0.035 for a, b in itertools.pairwise(times))
+    gaps = [round(b - a, 4) for a, b in itertools.pairwise(times)]
+    # binance's ticker/24hr costs 0.4 of the rate limit: ccxt releases a request every 40 ms,
+    # 120 ms for the four. The server sees each one a little after its release, and a loaded
+    # machine can delay one and not the next (a CI run saw a single gap under 35 ms), so the
+    # span is checked, with 20 ms for the first request's delay; without the limit the four
+    # take a few ms.
+    assert times[-1] - times[0] >= 0.1, gaps
 
 
 async def test_close_releases_the_session(project_root: Path, binance: FakeBinance) -> None:
