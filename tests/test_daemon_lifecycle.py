@@ -19,6 +19,21 @@ from peaktrade_daemon.snapshot import SnapshotSpec
 from peaktrade_daemon.systemd import SystemdNotifier
 
 
+def _options(root: Path, **overrides: dict[str, object]) -> DaemonOptions:
+    """A dry-run daemon on ``root`` with the console quiet and ``overrides`` as CLI flags."""
+    cli = {"alerts": {"console": False}, **overrides}
+    return DaemonOptions(spec=SnapshotSpec(root=root, cli_overrides=cli), dry_run=True)
+
+
+async def _until_running(daemon: Daemon) -> None:
+    await asyncio.wait_for(
+        daemon.bus.next_event(
+            RunStateChanged, timeout_s=10, predicate=lambda e: e.current is RunState.RUNNING
+        ),
+        10,
+    )
+
+
 class Crashy:
     name = "crashy"
 
@@ -41,15 +56,8 @@ class Crashy:
 async def test_lifecycle_events_and_a_crashing_component_is_restarted_and_alerted(
     project_root: Path,
 ) -> None:
-    options = DaemonOptions(
-        spec=SnapshotSpec(
-            root=project_root,
-            cli_overrides={
-                "daemon": {"restart_backoff_initial_s": 0.01, "restart_backoff_max_s": 0.02},
-                "alerts": {"console": False},
-            },
-        ),
-        dry_run=True,
+    options = _options(
+        project_root, daemon={"restart_backoff_initial_s": 0.01, "restart_backoff_max_s": 0.02}
     )
     daemon = Daemon(options, plugins=Plugins(components=(Crashy,)), notifier=SystemdNotifier({}))
     states: list[tuple[RunState, RunState]] = []
@@ -68,12 +76,7 @@ async def test_lifecycle_events_and_a_crashing_component_is_restarted_and_alerte
         assert health.body["components"]["crashy"]["restarts"] >= 2
         assert daemon.state is RunState.RUNNING
         daemon.request_reload()
-        await asyncio.wait_for(
-            daemon.bus.next_event(
-                RunStateChanged, timeout_s=10, predicate=lambda e: e.current is RunState.RUNNING
-            ),
-            10,
-        )
+        await _until_running(daemon)
         daemon.request_stop("test")
         assert await asyncio.wait_for(run, 20) == 0
     finally:
@@ -111,13 +114,7 @@ class StrayCancel:
 async def test_a_stray_cancelled_error_fails_one_cycle_and_the_cycle_loop_goes_on(
     project_root: Path,
 ) -> None:
-    options = DaemonOptions(
-        spec=SnapshotSpec(
-            root=project_root,
-            cli_overrides={"daemon": {"poll_interval_s": 0.01}, "alerts": {"console": False}},
-        ),
-        dry_run=True,
-    )
+    options = _options(project_root, daemon={"poll_interval_s": 0.01})
     daemon = Daemon(
         options, plugins=Plugins(cycle_runner=StrayCancel), notifier=SystemdNotifier({})
     )
@@ -137,20 +134,12 @@ async def test_a_stray_cancelled_error_fails_one_cycle_and_the_cycle_loop_goes_o
 async def test_a_reload_moves_the_daemon_log_and_names_settings_that_wait_for_a_restart(
     project_root: Path,
 ) -> None:
-    options = DaemonOptions(
-        spec=SnapshotSpec(root=project_root, cli_overrides={"alerts": {"console": False}}),
-        dry_run=True,
-    )
+    options = _options(project_root)
     daemon = Daemon(options, plugins=Plugins(), notifier=SystemdNotifier({}))
     later = daemon.bus.expect(AlertRaised, lambda e: "next restart" in e.alert.message)
     run = asyncio.create_task(daemon.run())
     try:
-        await asyncio.wait_for(
-            daemon.bus.next_event(
-                RunStateChanged, timeout_s=10, predicate=lambda e: e.current is RunState.RUNNING
-            ),
-            10,
-        )
+        await _until_running(daemon)
         daemon_toml = project_root / "config" / "daemon.toml"
         text = daemon_toml.read_text()
         enabled = text.replace("[http]\nenabled = false", "[http]\nenabled = true")
