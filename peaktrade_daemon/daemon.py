@@ -42,16 +42,14 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from peaktrade_daemon import early_signals
 from peaktrade_daemon.alerts.console import ConsoleSink
 from peaktrade_daemon.alerts.dispatcher import AlertDispatcher
 from peaktrade_daemon.alerts.log import AlertLog
-from peaktrade_daemon.alerts.model import AlertEmitter, AlertLevel
+from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.alerts.oneshot import OneShotAlerts
 from peaktrade_daemon.alerts.outbox import OutboxWorker
 from peaktrade_daemon.bus import EventBus
@@ -71,12 +69,13 @@ from peaktrade_daemon.heartbeat import Heartbeat
 from peaktrade_daemon.http.health import HealthReport
 from peaktrade_daemon.instance import InstanceLock
 from peaktrade_daemon.logfile import ReopenableFileHandler, attach_daemon_log, detach
+from peaktrade_daemon.runtime import CycleRunner, DaemonOptions, Plugins, Runtime
 from peaktrade_daemon.settings import load_settings
-from peaktrade_daemon.snapshot import ConfigLoader, Snapshot, SnapshotSpec, load_snapshot
+from peaktrade_daemon.snapshot import Snapshot, load_snapshot
 from peaktrade_daemon.storage.alert_store import AlertStore
 from peaktrade_daemon.storage.atomic import clean_stale_temp_files
 from peaktrade_daemon.storage.db import Database, open_database
-from peaktrade_daemon.storage.retention import RetentionRule, RetentionWorker
+from peaktrade_daemon.storage.retention import RetentionWorker
 from peaktrade_daemon.supervisor import Supervisor, sleep_unless
 from peaktrade_daemon.systemd import SystemdNotifier
 from peaktrade_daemon.wiring import LOADERS, Assembly, check_options
@@ -89,75 +88,6 @@ logger = logging.getLogger(__name__)
 
 SOURCE = "daemon"
 _STOP_TIMEOUT_S = 10.0
-
-
-class CycleResult(Protocol):
-    """What one autonomous cycle reports back; only ``success`` is required."""
-
-    @property
-    def success(self) -> bool:
-        """True when the cycle did its work (a SKIP or WAIT decision is a success)."""
-        ...
-
-
-class CycleRunner(Protocol):
-    """Runs one autonomous cycle (§5.1); the workflows package supplies the implementation."""
-
-    async def run_cycle(self) -> CycleResult:
-        """Monitor, decide, act once; raise only for an unexpected failure."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class DaemonOptions:
-    """What the command line decided for this process."""
-
-    spec: SnapshotSpec = field(default_factory=SnapshotSpec)
-    once: bool = False
-    dry_run: bool = False
-    no_alerts: bool = False
-    no_scheduler: bool = False
-    verbose: bool = False
-    tag: str | None = None
-    symbols: tuple[str, ...] = ()
-    strategy: str | None = None
-    include_tags: tuple[str, ...] = ()
-    exclude_tags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Runtime:
-    """The shared parts handed to every plugin factory (dependencies by constructor, no globals)."""
-
-    options: DaemonOptions
-    clock: Clock
-    bus: EventBus
-    alerts: AlertEmitter
-    metrics: DaemonMetrics | None  # None without the HTTP listener: nothing could read them
-    database: Database | None
-    snapshot: Callable[[], Snapshot]
-
-
-#: Returns None for a part this process does not run (e.g. the scheduler under ``--once``).
-ComponentFactory = Callable[[Runtime], Component | None]
-CycleRunnerFactory = Callable[[Runtime], CycleRunner]
-RetentionRuleFactory = Callable[[Runtime], RetentionRule]
-RouteFactory = Callable[[Runtime], "RouteModule"]
-#: Refuses options the loaded snapshot cannot honour (raises a PeakTradeError) before anything is
-#: created on disk: no lock, no database, no log for a run that would only be refused.
-Preflight = Callable[[DaemonOptions, Snapshot], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Plugins:
-    """Everything beyond the runtime core, registered explicitly (see :func:`default_plugins`)."""
-
-    loaders: tuple[ConfigLoader, ...] = ()
-    components: tuple[ComponentFactory, ...] = ()
-    cycle_runner: CycleRunnerFactory | None = None
-    routes: tuple[RouteFactory, ...] = ()
-    retention_rules: tuple[RetentionRuleFactory, ...] = ()
-    preflight: tuple[Preflight, ...] = ()
 
 
 def review_routes(rt: Runtime) -> RouteModule:

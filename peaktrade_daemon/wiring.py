@@ -61,7 +61,7 @@ from peaktrade_daemon.workflows.sources import cycle_symbols
 
 if TYPE_CHECKING:
     from peaktrade_daemon.component import Component
-    from peaktrade_daemon.daemon import DaemonOptions, Runtime
+    from peaktrade_daemon.runtime import DaemonOptions, Runtime
     from peaktrade_daemon.snapshot import Snapshot
     from peaktrade_daemon.storage.retention import RetentionRule
 

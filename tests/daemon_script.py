@@ -27,8 +27,8 @@ from peaktrade_daemon.alerts.model import AlertLevel  # noqa: E402
 from peaktrade_daemon.cli.app import build_parser  # noqa: E402
 from peaktrade_daemon.cli.run_cmd import run_daemon  # noqa: E402
 from peaktrade_daemon.component import Component  # noqa: E402
-from peaktrade_daemon.daemon import CycleRunner, Plugins, Runtime  # noqa: E402
 from peaktrade_daemon.errors import PeakTradeError  # noqa: E402
+from peaktrade_daemon.runtime import CycleRunner, Plugins, Runtime  # noqa: E402
 from peaktrade_daemon.settings import DaemonSettings  # noqa: E402
 
 

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from peaktrade_daemon.daemon import Daemon, DaemonOptions, Plugins, Runtime
+from peaktrade_daemon.daemon import Daemon
 from peaktrade_daemon.events import (
     AlertRaised,
     ComponentFailed,
@@ -14,6 +14,7 @@ from peaktrade_daemon.events import (
     RunState,
     RunStateChanged,
 )
+from peaktrade_daemon.runtime import DaemonOptions, Plugins, Runtime
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.snapshot import SnapshotSpec
 from peaktrade_daemon.systemd import SystemdNotifier

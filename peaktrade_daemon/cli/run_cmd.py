@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from peaktrade_daemon.daemon import DaemonOptions, Plugins
+    from peaktrade_daemon.runtime import DaemonOptions, Plugins
 
 WORKFLOW_CHOICES = ("auto", "signal_analysis", "risk_check", "market_scan", "portfolio_analysis")
 
@@ -84,7 +84,7 @@ def options_from_args(args: argparse.Namespace) -> DaemonOptions:
     """The daemon options the parsed command line describes."""
     # Imported here, not at the top: the parser (built by every one-shot command) needs only
     # add_run_options, and the daemon's imports are most of the process's memory.
-    from peaktrade_daemon.daemon import DaemonOptions
+    from peaktrade_daemon.runtime import DaemonOptions
     from peaktrade_daemon.snapshot import SnapshotSpec
 
     return DaemonOptions(

@@ -59,7 +59,7 @@ from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.db import Database
 
 if TYPE_CHECKING:
-    from peaktrade_daemon.daemon import Runtime
+    from peaktrade_daemon.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 

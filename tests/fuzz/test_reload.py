@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from peaktrade_daemon.daemon import Daemon, DaemonOptions, Plugins
+from peaktrade_daemon.daemon import Daemon
 from peaktrade_daemon.events import (
     AlertRaised,
     ConfigReloaded,
@@ -22,6 +22,7 @@ from peaktrade_daemon.events import (
     RunState,
     RunStateChanged,
 )
+from peaktrade_daemon.runtime import DaemonOptions, Plugins
 from peaktrade_daemon.snapshot import SnapshotSpec
 from peaktrade_daemon.systemd import SystemdNotifier
 from peaktrade_daemon.wiring import LOADERS

@@ -67,11 +67,12 @@ import pytest
 
 from peaktrade_daemon.clock import ManualClock
 from peaktrade_daemon.component import Component
-from peaktrade_daemon.daemon import Daemon, DaemonOptions, Runtime, default_plugins
+from peaktrade_daemon.daemon import Daemon, default_plugins
 from peaktrade_daemon.events import CycleFinished
 from peaktrade_daemon.learning.models import PatchesPublished, PatchStatus
 from peaktrade_daemon.learning.snippets import read_snippet_file
 from peaktrade_daemon.promotion.worker import PromotionWorker
+from peaktrade_daemon.runtime import DaemonOptions, Runtime
 from peaktrade_daemon.scheduling.jobs import JobConfig, JobsFile
 from peaktrade_daemon.scheduling.triggers import fire_times, next_fire_time
 from peaktrade_daemon.settings import DaemonSettings
