@@ -20,15 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from peaktrade_daemon.governance.plans import plan_bounded_apply
+from peaktrade_daemon.governance.policy import AutoApplyBounds, AutoApplyMode, AutoApplyPolicy
+from peaktrade_daemon.governance.verdicts import build_candidate, decide
 from peaktrade_daemon.learning.models import ConfigPatch
 from peaktrade_daemon.promotion.audit import AuditTrail
-from peaktrade_daemon.promotion.changes import plan_bounded_apply
-from peaktrade_daemon.promotion.models import (
-    AutoApplyBounds,
-    AutoApplyMode,
-    AutoApplyPolicy,
-)
-from peaktrade_daemon.promotion.policy import build_candidate, decide
 from peaktrade_daemon.promotion.writer import OverridesWriter
 from peaktrade_daemon.storage.atomic import fsync_directory
 

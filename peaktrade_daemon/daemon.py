@@ -551,9 +551,9 @@ class Daemon:
     async def _report_config_warnings(self, snapshot: Snapshot) -> None:
         assert self._dispatcher is not None
         for warning in snapshot.warnings:
-            whole_file = warning.key is None
+            critical = warning.key is None or warning.critical
             await self._dispatcher.emit(
-                AlertLevel.CRITICAL if whole_file else AlertLevel.WARNING,
+                AlertLevel.CRITICAL if critical else AlertLevel.WARNING,
                 "config",
                 f"override not applied: {warning.reason}",
                 {"file": warning.file, "key": warning.key, "generation": snapshot.generation},

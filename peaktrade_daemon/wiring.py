@@ -29,19 +29,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.config.loader import PeakConfig
 from peaktrade_daemon.errors import ConfigError, UsageError
+from peaktrade_daemon.governance.policy import AutoApplyPolicy
 from peaktrade_daemon.learning.models import PatchesPublished
 from peaktrade_daemon.monitors.defaults import trading_config
-from peaktrade_daemon.monitors.performance import PerformanceMonitor
 from peaktrade_daemon.monitors.signals import chosen_strategies
+from peaktrade_daemon.promotion.baseline import PortfolioMetrics
 from peaktrade_daemon.promotion.inbox import PatchInbox
-from peaktrade_daemon.promotion.models import AutoApplyPolicy, OverridesChanged
+from peaktrade_daemon.promotion.models import OverridesChanged
 from peaktrade_daemon.promotion.policy_file import load_policy
 from peaktrade_daemon.promotion.worker import PromotionWorker
 from peaktrade_daemon.scheduling.jobs import JobsFile, load_jobs
@@ -57,7 +57,6 @@ from peaktrade_daemon.workflows.runtime import (
     build_components,
     build_runtime,
 )
-from peaktrade_daemon.workflows.sources import cycle_symbols
 
 if TYPE_CHECKING:
     from peaktrade_daemon.component import Component
@@ -100,33 +99,6 @@ def check_options(options: DaemonOptions, snapshot: Snapshot) -> None:
         chosen_strategies(snapshot.config, options.strategy)
     except ConfigError as exc:
         raise UsageError(f"--strategy: {exc.problem}") from exc
-
-
-class PortfolioMetrics:
-    """The rollback guard's :class:`~peaktrade_daemon.promotion.rollback.PerformanceSource`:
-    the performance monitor over every cycle symbol, reduced to the worst reading (largest
-    drawdowns, lowest Sharpe), so a book that degrades under a change shows whichever it is.
-    A metric unknown for any symbol is left out (unknown, which holds or reverts auto-applies;
-    never a healthier number from the other books)."""
-
-    def __init__(self, monitor: PerformanceMonitor) -> None:
-        self._monitor = monitor
-
-    async def performance_metrics(self) -> Mapping[str, float]:
-        """The worst known reading per guarded metric across the cycle symbols."""
-        symbols = cycle_symbols(self._monitor.settings)
-        results = await asyncio.gather(*(self._monitor.check_conditions(s) for s in symbols))
-        out: dict[str, float] = {}
-        for name, worst in (
-            ("current_drawdown", max),
-            ("max_drawdown", max),
-            ("sharpe_ratio", min),
-        ):
-            values = [r.metrics.get(name) for r in results]
-            known = [v for v in values if v is not None]
-            if known and len(known) == len(values):
-                out[name] = worst(known)
-        return out
 
 
 class WorkflowSide:
@@ -289,7 +261,7 @@ class Assembly:
         )
 
         def submit(event: PatchesPublished) -> None:
-            if not worker.submit(event.patches):
+            if not worker.submit(event.patches, event.done):
                 logger.warning(
                     "promotion: %d patch(es) from %s not queued", len(event.patches), event.source
                 )

@@ -51,9 +51,9 @@ from peaktrade_daemon.http.review_html import (
 from peaktrade_daemon.http.review_model import load_views, summary
 from peaktrade_daemon.promotion import operator
 from peaktrade_daemon.promotion.checklist import REVIEW_BOXES
-from peaktrade_daemon.promotion.engine import PROPOSAL_ID_RE
 from peaktrade_daemon.promotion.models import OverridesChanged
 from peaktrade_daemon.promotion.operator import ReviewResult
+from peaktrade_daemon.promotion.proposals import PROPOSAL_ID_RE
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.db import Database

@@ -29,12 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from peaktrade_daemon.audit_records import changes_since
 from peaktrade_daemon.config import PeakConfig, load_config
 from peaktrade_daemon.config.overrides import is_live_like
 from peaktrade_daemon.errors import DataError
 from peaktrade_daemon.market.bars import IntArray, to_ns
 from peaktrade_daemon.portfolio.paper import PaperParams
-from peaktrade_daemon.promotion.audit import AuditTrail, changes_since
+from peaktrade_daemon.promotion.audit import AuditTrail
 from peaktrade_daemon.settings import DaemonSettings
 
 #: The live keys the book reads at trade time (the capital only matters at the first bar).

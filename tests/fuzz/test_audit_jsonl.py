@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 from peaktrade_daemon.config.provenance import last_live_changes
 from peaktrade_daemon.errors import AuditError
+from peaktrade_daemon.governance.plans import PlannedChange, WritePlan
 from peaktrade_daemon.promotion.audit import AuditTrail
-from peaktrade_daemon.promotion.writer import OverridesWriter, PlannedChange, WritePlan
+from peaktrade_daemon.promotion.writer import OverridesWriter
 from tests.fuzz.conftest import OutsideWatch, run_cli_many
 from tests.fuzz.mutations import damaged
 

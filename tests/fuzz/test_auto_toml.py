@@ -23,12 +23,12 @@ from hypothesis import strategies as st
 from peaktrade_daemon.config.loader import load_effective_config
 from peaktrade_daemon.config.overrides import flatten, value_kind
 from peaktrade_daemon.errors import PeakTradeError, UnparseableFileError
+from peaktrade_daemon.governance.plans import PlannedChange, WritePlan, plan_approved_apply
+from peaktrade_daemon.governance.policy import AutoApplyBounds, AutoApplyMode
 from peaktrade_daemon.promotion.audit import AuditTrail
-from peaktrade_daemon.promotion.changes import plan_approved_apply
 from peaktrade_daemon.promotion.engine import run_promotion
-from peaktrade_daemon.promotion.models import AutoApplyBounds, AutoApplyMode
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
-from peaktrade_daemon.promotion.writer import OverridesWriter, PlannedChange, WritePlan
+from peaktrade_daemon.promotion.writer import OverridesWriter
 from peaktrade_daemon.settings import load_settings
 from tests.conftest import PROJECT_ROOT
 from tests.fuzz.conftest import OutsideWatch, run_cli_many

@@ -16,11 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from peaktrade_daemon.config.overrides import flatten
+from peaktrade_daemon.governance.policy import AutoApplyMode
 from peaktrade_daemon.learning.cycle import run_learning_cycle
 from peaktrade_daemon.learning.emitter import emit_snippet
 from peaktrade_daemon.learning.models import ConfigPatch, PatchStatus
-from peaktrade_daemon.promotion.engine import META_FILE, PATCHES_FILE, run_promotion
-from peaktrade_daemon.promotion.models import AutoApplyMode
+from peaktrade_daemon.promotion.engine import run_promotion
+from peaktrade_daemon.promotion.proposals import META_FILE, PATCHES_FILE
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.settings import load_settings
 

@@ -18,14 +18,14 @@ from hypothesis import strategies as st
 
 from peaktrade_daemon.cli.app import main
 from peaktrade_daemon.errors import DataError
-from peaktrade_daemon.promotion.engine import (
+from peaktrade_daemon.governance.policy import AutoApplyMode
+from peaktrade_daemon.promotion.engine import run_promotion
+from peaktrade_daemon.promotion.proposals import (
     META_FILE,
     PATCHES_FILE,
+    ProposalFiles,
     check_proposal_id,
-    run_promotion,
 )
-from peaktrade_daemon.promotion.models import AutoApplyMode
-from peaktrade_daemon.promotion.review import ProposalFiles
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.settings import load_settings
 from tests.fuzz.conftest import OutsideWatch, run_cli_many

@@ -17,13 +17,13 @@ import aiohttp
 from peaktrade_daemon.alerts.oneshot import OneShotAlerts
 from peaktrade_daemon.bus import EventBus
 from peaktrade_daemon.clock import Clock, SystemClock
+from peaktrade_daemon.governance.policy import AutoApplyMode
 from peaktrade_daemon.http import review
 from peaktrade_daemon.http.app import HttpServer
 from peaktrade_daemon.http.health import HealthReport
 from peaktrade_daemon.http.metrics import DaemonMetrics
 from peaktrade_daemon.learning.models import ConfigPatch
 from peaktrade_daemon.promotion.engine import run_promotion
-from peaktrade_daemon.promotion.models import AutoApplyMode
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.runtime import DaemonOptions, Runtime
 from peaktrade_daemon.snapshot import Snapshot, SnapshotSpec, load_snapshot

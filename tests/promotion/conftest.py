@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from peaktrade_daemon.clock import ManualClock
+from peaktrade_daemon.governance.guard import PerformanceSource
+from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
+from peaktrade_daemon.governance.verdicts import Verdict
 from peaktrade_daemon.learning.models import ConfigPatch, PatchStatus
-from peaktrade_daemon.promotion.models import AutoApplyMode, AutoApplyPolicy, Verdict
 from peaktrade_daemon.promotion.policy_file import load_policy
-from peaktrade_daemon.promotion.rollback import PerformanceSource
 from peaktrade_daemon.promotion.worker import PromotionWorker
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.settings import load_settings

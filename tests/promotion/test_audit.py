@@ -6,8 +6,9 @@ import json
 import subprocess
 from pathlib import Path
 
-from peaktrade_daemon.promotion.audit import GENESIS, AuditTrail, canonical_line, line_hash
-from peaktrade_daemon.promotion.changes import plan_restore
+from peaktrade_daemon.audit_records import GENESIS, canonical_line, line_hash
+from peaktrade_daemon.governance.plans import plan_restore
+from peaktrade_daemon.promotion.audit import AuditTrail
 from peaktrade_daemon.promotion.writer import OverridesWriter
 from tests.conftest import cli_command, subprocess_env
 from tests.promotion.conftest import T0

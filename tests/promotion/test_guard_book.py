@@ -20,13 +20,14 @@ import pytest
 
 from peaktrade_daemon.clock import ManualClock
 from peaktrade_daemon.events import Event
+from peaktrade_daemon.governance.policy import AutoApplyMode
 from peaktrade_daemon.market.bars import to_ns
 from peaktrade_daemon.market.feeds import Feeds
 from peaktrade_daemon.monitors.defaults import trading_config
 from peaktrade_daemon.monitors.performance import PerformanceMonitor
 from peaktrade_daemon.portfolio.paper import PaperPortfolio
 from peaktrade_daemon.portfolio.performance import performance_metrics
-from peaktrade_daemon.promotion.models import AutoApplyMode, GuardTripped, OverridesChanged
+from peaktrade_daemon.promotion.models import GuardTripped, OverridesChanged
 from peaktrade_daemon.promotion.worker import PromotionWorker
 from peaktrade_daemon.settings import DaemonSettings, load_settings
 from peaktrade_daemon.wiring import PortfolioMetrics

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from peaktrade_daemon.promotion.audit import AuditTrail, changes_since, file_sha256
-from peaktrade_daemon.promotion.changes import plan_unfreeze
+from peaktrade_daemon.audit_records import changes_since
+from peaktrade_daemon.governance.plans import plan_unfreeze
+from peaktrade_daemon.promotion.audit import AuditTrail, file_sha256
 from peaktrade_daemon.promotion.writer import OverridesWriter
 from tests.conftest import subprocess_env
 from tests.promotion.conftest import T0

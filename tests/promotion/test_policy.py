@@ -8,13 +8,10 @@ from pathlib import Path
 import pytest
 
 from peaktrade_daemon.errors import PolicyError
-from peaktrade_daemon.promotion.models import AutoApplyMode, AutoApplyPolicy, Verdict
-from peaktrade_daemon.promotion.policy import (
-    auto_apply_block,
-    build_candidate,
-    decide,
-    segments_match,
-)
+from peaktrade_daemon.governance.firewall import segments_match
+from peaktrade_daemon.governance.holds import auto_apply_block
+from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
+from peaktrade_daemon.governance.verdicts import Verdict, build_candidate, decide
 from peaktrade_daemon.promotion.policy_file import load_policy
 from tests.promotion.conftest import T0, make_patch
 

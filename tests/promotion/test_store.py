@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from peaktrade_daemon.governance.plans import plan_restore
 from peaktrade_daemon.promotion.audit import AuditTrail
-from peaktrade_daemon.promotion.changes import plan_restore
 from peaktrade_daemon.promotion.writer import OverridesWriter
 from peaktrade_daemon.storage.db import open_database
 from peaktrade_daemon.storage.promotion_store import (

@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 
 from peaktrade_daemon.errors import StateError, UnparseableFileError
-from peaktrade_daemon.promotion.audit import AuditTrail, file_sha256
-from peaktrade_daemon.promotion.changes import (
+from peaktrade_daemon.governance.plans import (
+    WritePlan,
     plan_guard_revert,
     plan_restore,
     plan_rollback,
     plan_unfreeze,
 )
-from peaktrade_daemon.promotion.writer import OverridesWriter, WritePlan
+from peaktrade_daemon.promotion.audit import AuditTrail, file_sha256
+from peaktrade_daemon.promotion.writer import OverridesWriter
 from tests.promotion.conftest import T0
 
 
@@ -98,7 +99,7 @@ def test_interrupted_write_is_recorded_as_aborted_by_the_next_writer(
     assert len(aborted) == 1
     assert writer.audit.verify(writer.path).ok
     # Replaying effective changes reproduces the file.
-    from peaktrade_daemon.promotion.audit import changes_since
+    from peaktrade_daemon.audit_records import changes_since
 
     final = {}
     for record in changes_since(records):
