@@ -247,7 +247,7 @@ class AuditTrail:
             if (
                 record.get("write_id") is not None
                 and record.get("write_id") not in aborted
-                and record.get("event") in ("write", "change", "freeze", "unfreeze")
+                and record.get("event") not in ("write_aborted", "write_committed")
                 and "file_sha256_before" in record
             ):
                 return str(record["file_sha256_before"])
@@ -287,7 +287,11 @@ class AuditTrail:
             chained.append(full)
             lines.append(line)
         _append_whole(self.path, ("\n".join(lines) + "\n").encode("utf-8"))
-        atomic_write_text(self.head_path, json.dumps({"seq": seq, "sha256": previous}) + "\n")
+        # Not fsynced: after a crash the head is the old one or the new one, both complete
+        # (rename is atomic), and a head lagging the records is a note, never a false alarm.
+        atomic_write_text(
+            self.head_path, json.dumps({"seq": seq, "sha256": previous}) + "\n", durable=False
+        )
         return chained
 
     def repair_tail(self, now: datetime) -> Path | None:

@@ -6,8 +6,10 @@ or formatting) before and after. Comparing the file with the trail's last such r
 
 * ``match``: the content is what the last write left (or, with no record at all, a fresh
   install's empty ``[auto_applied]``);
-* ``aborted``: the content is what the last write found: that writer was stopped after its
-  audit records and before its file replace (the next writer records ``write_aborted``);
+* ``aborted``: the content is what the last write found, and that write has no
+  ``write_committed`` record: its writer was stopped after its audit records and before its
+  file replace (the next writer records ``write_aborted``). Once a write is committed, content
+  equal to what it found is a hand edit (someone put the old file back), never an abort;
 * ``hand_edit``: anything else. The differing keys are named against the table the trail's
   effective changes add up to.
 
@@ -127,7 +129,11 @@ def compare(file_sha: str, content_sha: str, last: Mapping[str, Any] | None) -> 
         now, before, after = file_sha, last.get("file_sha256_before"), last["file_sha256_after"]
     if now == after:
         return "match"
-    if now == before and last.get("write_id") is not None and last.get("event") != "write_aborted":
+    if (
+        now == before
+        and last.get("write_id") is not None
+        and last.get("event") not in ("write_aborted", "write_committed")
+    ):
         return "aborted"
     return "hand_edit"
 

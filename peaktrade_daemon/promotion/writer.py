@@ -27,6 +27,8 @@ Recovery rule (why the audit goes first): auto.toml is always the old or the new
 (atomic replace). If the writer dies after step 6 and before the replace, the trail's last
 record names a write whose ``content_sha256_before`` still matches the file: that write never
 happened, and the next writer appends ``write_aborted`` for it before doing anything else.
+After the replace the writer appends ``write_committed``: from then on the old content back in
+the file is a hand edit (an old copy put back), never mistaken for an interrupted write.
 """
 
 from __future__ import annotations
@@ -269,9 +271,32 @@ class OverridesWriter:
             )
         except _NothingToWrite as nothing:
             return WriteResult(False, (), nothing.plan.outcome, self._repaired)
+        self._commit(written[-1], now)
         self._cached = rendered[-1]
         logger.info("auto.toml: %d audit record(s) written by %s (%s)", len(written), actor, kind)
         return WriteResult(True, tuple(written), plan.outcome, self._repaired)
+
+    def _commit(self, last: Mapping[str, Any], now: datetime) -> None:
+        """Record that the write's replace happened: from now on the content it found is a
+        hand edit, not an interrupted write (someone putting the old file back)."""
+        try:
+            self.audit.append(
+                [
+                    {
+                        "time": _iso(now),
+                        "event": "write_committed",
+                        "actor": "writer",
+                        "mode": "-",
+                        "proposal_id": last.get("proposal_id"),
+                        "write_id": last["write_id"],
+                        "file_sha256_after": last["file_sha256_after"],
+                        "content_sha256_after": last["content_sha256_after"],
+                        "reasons": ["auto.toml replaced"],
+                    }
+                ]
+            )
+        except AuditError as exc:  # the write stands; an uncommitted one still matches the file
+            logger.warning("auto.toml: write %s not marked committed: %s", last["write_id"], exc)
 
     @staticmethod
     def _apply(

@@ -53,12 +53,13 @@ def fsync_directory(directory: Path) -> None:
 
 
 def atomic_write_bytes(
-    path: str | os.PathLike[str], data: bytes, *, mode: int | None = None
+    path: str | os.PathLike[str], data: bytes, *, mode: int | None = None, durable: bool = True
 ) -> None:
-    """Replace ``path`` with ``data`` atomically and durably.
+    """Replace ``path`` with ``data`` atomically and (unless ``durable=False``) durably.
 
     The file's permission bits are kept when it exists (else ``mode`` or 0o644). On any failure
-    the temp file is removed and the original file is untouched.
+    the temp file is removed and the original file is untouched. ``durable=False`` skips the
+    fsyncs: still the old or the new complete file after a crash, just maybe the old one.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -75,7 +76,8 @@ def atomic_write_bytes(
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, target)
@@ -83,12 +85,15 @@ def atomic_write_bytes(
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    fsync_directory(target.parent)
+    if durable:
+        fsync_directory(target.parent)
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int | None = None) -> None:
+def atomic_write_text(
+    path: str | os.PathLike[str], text: str, *, mode: int | None = None, durable: bool = True
+) -> None:
     """``atomic_write_bytes`` for UTF-8 text."""
-    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode, durable=durable)
 
 
 def lock_path_for(path: str | os.PathLike[str]) -> Path:
