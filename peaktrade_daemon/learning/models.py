@@ -127,7 +127,12 @@ def one_line(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
         where = ".".join(str(p) for p in error["loc"]) or "patch"
-        parts.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+        if error["type"] == "extra_forbidden":
+            parts.append(f"unknown field {where!r}")
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            # Our own validators name their field already ("meta.tags must be ...").
+            parts.append(message if message.startswith(where) else f"{where}: {message}")
     return "; ".join(parts)
 
 

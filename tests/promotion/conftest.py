@@ -12,16 +12,16 @@ import pytest
 
 from peaktrade_daemon.clock import ManualClock
 from peaktrade_daemon.config.loader import load_config
-from peaktrade_daemon.governance.plans import Planner, WriteKind
 from peaktrade_daemon.governance.guard import PerformanceSource
+from peaktrade_daemon.governance.plans import Planner, WriteKind
 from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
 from peaktrade_daemon.governance.verdicts import Verdict
 from peaktrade_daemon.learning.models import ConfigPatch, PatchStatus
 from peaktrade_daemon.promotion.policy_file import load_policy
 from peaktrade_daemon.promotion.worker import PromotionWorker
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
-from peaktrade_daemon.settings import load_settings
 from peaktrade_daemon.promotion.writer import GateContext, OverridesWriter, WriteResult
+from peaktrade_daemon.settings import load_settings
 from peaktrade_daemon.storage.db import Database, open_database
 from tests.conftest import PROJECT_ROOT
 

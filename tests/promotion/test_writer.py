@@ -153,9 +153,7 @@ def test_hand_edit_refuses_every_governed_write_and_names_the_key(
     for kind in (WriteKind.ADVANCE, WriteKind.RETREAT, WriteKind.BOOKKEEPING):
         with pytest.raises(HandEditRefusal) as refused:
             _set(writer, {"portfolio.leverage": 1.5}, now=T0 + timedelta(hours=2), kind=kind)
-        assert refused.value.differences == (
-            "portfolio.leverage: recorded 1.25, file 1.3",
-        )
+        assert refused.value.differences == ("portfolio.leverage: recorded 1.25, file 1.3",)
     assert writer.path.read_bytes() == edited
     assert writer.audit.path.read_bytes() == trail
     report = writer.audit.verify(writer.path)

@@ -222,7 +222,8 @@ async def test_thirty_simulated_days(
     _bounded_auto(project_root)
     snippet = project_root / "soak-snippet.json"
     snippet.write_text(json.dumps(LEVERAGE_PATCH))
-    patches, warnings = read_snippet_file(snippet)
+    report = read_snippet_file(snippet)
+    patches, warnings = report.patches, report.warnings
     assert patches and not warnings
     clock = SoakClock(start)
     assembly = Assembly()
