@@ -10,7 +10,7 @@ from peaktrade_daemon.governance.policy import AutoApplyBounds
 STEP_DECIMALS = 10
 MAX_PLANNED_STEPS = 1000
 #: Relative slack of the step comparison: decimal steps do not add up exactly in binary.
-STEP_TOLERANCE = 1e-9
+STEP_TOLERANCE = 1e-12
 
 
 def next_step(current: float, target: float, bounds: AutoApplyBounds) -> float:

@@ -268,10 +268,11 @@ class OverridesWriter:
                 backup=True,
                 timeout_s=self.lock_timeout_s,
                 read=self._read_document,
+                # Under the same lock: the next writer must find the commit, not an intent.
+                after_write=lambda _: self._commit(written[-1], now),
             )
         except _NothingToWrite as nothing:
             return WriteResult(False, (), nothing.plan.outcome, self._repaired)
-        self._commit(written[-1], now)
         self._cached = rendered[-1]
         logger.info("auto.toml: %d audit record(s) written by %s (%s)", len(written), actor, kind)
         return WriteResult(True, tuple(written), plan.outcome, self._repaired)

@@ -196,6 +196,7 @@ def update_toml_locked(
     backup: bool = False,
     timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     read: Callable[[Path], TOMLDocument | None] = read_toml_document,
+    after_write: Callable[[T], None] | None = None,
 ) -> T:
     """Locked read-modify-write of a TOML file that keeps comments and formatting.
 
@@ -205,6 +206,7 @@ def update_toml_locked(
     written. ``default_text`` seeds a file that does not exist yet. Returns ``mutate``'s result.
     ``read`` (under the lock) parses the file; a caller may pass one that reuses a document it
     already holds for the same bytes (tomlkit parsing dominates the cost of small updates).
+    ``after_write(result)`` runs once the new file is in place, still under the lock.
     Blocking: from asyncio call it through :func:`run_locked_update`.
     """
     target = Path(path)
@@ -230,6 +232,8 @@ def update_toml_locked(
         # otherwise report a correct write as failed after it happened.
         if target.read_text(encoding="utf-8") != rendered:
             raise UnparseableFileError(f"{target}: verification after write failed")
+        if after_write is not None:
+            after_write(result)
         return result
 
 
