@@ -24,11 +24,12 @@ from hypothesis import strategies as st
 
 from peaktrade_daemon.audit_records import changes_since
 from peaktrade_daemon.governance.firewall import firewall_reasons
+from peaktrade_daemon.governance.plans import WriteKind, plan_adopt
 from peaktrade_daemon.governance.policy import AutoApplyBounds, AutoApplyMode, AutoApplyPolicy
 from peaktrade_daemon.promotion.audit import AuditTrail
 from peaktrade_daemon.promotion.engine import run_promotion
-from peaktrade_daemon.promotion.writer import OverridesWriter
-from tests.promotion.conftest import T0, make_patch
+from peaktrade_daemon.promotion.writer import GateContext, OverridesWriter
+from tests.promotion.conftest import T0, make_patch, write
 
 # A base config with the tuned keys plus keys the firewall must protect whatever the policy says.
 BASE: dict[str, Any] = {
@@ -152,6 +153,14 @@ def test_every_invariant_holds_after_every_step(
         _write_initial(auto, live)
         audit = AuditTrail(root / "audit.jsonl")
         writer = OverridesWriter(auto, audit)
+        # A hand-seeded file is adopted first (what the gate refuses is dropped): every
+        # governed write refuses a file the audit trail did not record.
+        write(
+            writer,
+            plan_adopt(BASE, policy, "seed", {}),
+            kind=WriteKind.ADOPT,
+            gate=GateContext(BASE, policy),
+        )
         now = T0
         for mode, batch, gap in stream:
             now += timedelta(minutes=gap)
