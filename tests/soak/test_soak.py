@@ -299,7 +299,7 @@ async def test_thirty_simulated_days(
         if day == 0:  # learning publishes; the worker steps it from here on
             # As ``learn`` publishes them: applied offline, at the (simulated) time of learning.
             offline = tuple(
-                replace(p, status=PatchStatus.APPLIED_OFFLINE, applied_at=clock.now())
+                p.evolved(status=PatchStatus.APPLIED_OFFLINE, applied_at=clock.now())
                 for p in patches
             )
             daemon.bus.publish(PatchesPublished(patches=offline, source="soak"))
