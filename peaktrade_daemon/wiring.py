@@ -31,15 +31,19 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from peaktrade_daemon.alerts.model import AlertLevel
-from peaktrade_daemon.config.loader import PeakConfig
-from peaktrade_daemon.errors import ConfigError, UsageError
+from peaktrade_daemon.config.loader import PeakConfig, load_config
+from peaktrade_daemon.config.overrides import is_live_like
+from peaktrade_daemon.errors import AuditError, ConfigError, DataError, UsageError
 from peaktrade_daemon.learning.models import PatchesPublished
 from peaktrade_daemon.monitors.defaults import trading_config
 from peaktrade_daemon.monitors.performance import PerformanceMonitor
 from peaktrade_daemon.monitors.signals import chosen_strategies
+from peaktrade_daemon.portfolio.timeline import LiveChange
+from peaktrade_daemon.promotion.audit import AuditTrail, changes_since
 from peaktrade_daemon.promotion.inbox import PatchInbox
 from peaktrade_daemon.promotion.models import AutoApplyPolicy, OverridesChanged
 from peaktrade_daemon.promotion.policy_file import load_policy
@@ -102,6 +106,43 @@ def check_options(options: DaemonOptions, snapshot: Snapshot) -> None:
         raise UsageError(f"--strategy: {exc.problem}") from exc
 
 
+def _applied_at(record: Mapping[str, Any]) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(record.get("time")))
+    except ValueError as exc:
+        raise DataError(
+            f"audit record {record.get('seq')}: time {record.get('time')!r} is not ISO"
+        ) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def audited_live_changes(settings: DaemonSettings, current: PeakConfig) -> list[LiveChange]:
+    """The paper book's :data:`~peaktrade_daemon.portfolio.timeline.LiveChanges` port over
+    governance's record (blocking): the ``change`` records of the audit trail whose write took
+    effect, a ``null`` before/after (the key absent from auto.toml) read as the base config's
+    value. Only a live-like environment reads auto.toml (§2.2), so elsewhere there are none."""
+    if not is_live_like(current.to_dict()):
+        return []
+    base = load_config(settings.path(settings.paths.config_file))
+    try:
+        records = AuditTrail(settings.path(settings.paths.audit_log)).records()
+    except AuditError as exc:
+        raise DataError(str(exc)) from exc
+
+    def value(key: str, recorded: Any) -> Any:
+        return base.get(key) if recorded is None else recorded
+
+    return [
+        LiveChange(
+            time=_applied_at(r),
+            key=str(r.get("key")),
+            before=value(str(r.get("key")), r.get("before")),
+            after=value(str(r.get("key")), r.get("after")),
+        )
+        for r in changes_since(records)
+    ]
+
+
 class PortfolioMetrics:
     """The rollback guard's :class:`~peaktrade_daemon.promotion.rollback.PerformanceSource`:
     the performance monitor over every cycle symbol, reduced to the worst reading (largest
@@ -139,7 +180,11 @@ class WorkflowSide:
         snapshot = rt.snapshot()
         settings = snapshot.settings
         self.components: WorkflowComponents = build_components(
-            settings, clock=rt.clock, config=snapshot.config, strategy=rt.options.strategy
+            settings,
+            clock=rt.clock,
+            config=snapshot.config,
+            strategy=rt.options.strategy,
+            live_changes=audited_live_changes,
         )
         self.store = RunStore(rt.database) if rt.database is not None else None
         self.runtime: WorkflowRuntime = build_runtime(

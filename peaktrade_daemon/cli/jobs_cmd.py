@@ -22,6 +22,7 @@ from peaktrade_daemon.scheduling.triggers import next_fire_time
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.db import open_database, opened_database
 from peaktrade_daemon.storage.runs import RunStore
+from peaktrade_daemon.wiring import audited_live_changes
 from peaktrade_daemon.workflows.runtime import WorkflowRuntime, build_components, build_runtime
 
 
@@ -113,7 +114,9 @@ async def _runtime(
     components = None
     if any(job.workflow is not None for job in jobs):
         config = await asyncio.to_thread(trading_config, settings)
-        components = build_components(settings, clock=clock, config=config)
+        components = build_components(
+            settings, clock=clock, config=config, live_changes=audited_live_changes
+        )
     # A dry run must not even create the state database.
     database = None if dry_run else await open_database(settings.database_url)
     alerts = OneShotAlerts(settings, dry_run=dry_run, database=database, clock=clock)
