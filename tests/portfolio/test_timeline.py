@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from peaktrade_daemon.config import PeakConfig, load_config
 from peaktrade_daemon.errors import ConfigError
 from peaktrade_daemon.market.bars import from_ns, to_ns
-from peaktrade_daemon.market.ohlcv_csv import read_ohlcv_csv
 from peaktrade_daemon.market.metrics import MarketParams
+from peaktrade_daemon.market.ohlcv_csv import read_ohlcv_csv
 from peaktrade_daemon.portfolio.paper import simulate
 from peaktrade_daemon.portfolio.params import PaperParams
 from peaktrade_daemon.portfolio.signals import BookSignals, book_signals
