@@ -10,6 +10,7 @@ filter, in [0, 1]).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,6 +29,21 @@ class ConfigLookup(Protocol):
     def get(self, key: str, default: Any = None) -> Any:
         """The value at ``key``, or ``default``."""
         ...
+
+
+class ConfigOverlay:
+    """``config`` with some keys replaced (an earlier segment's values, a candidate's value); a
+    replacement of None means the key has no value, so its default holds."""
+
+    def __init__(self, config: ConfigLookup, values: Mapping[str, Any]) -> None:
+        self._config, self._values = config, values
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The replaced value at ``key``, else the config's."""
+        if key in self._values:
+            value = self._values[key]
+            return default if value is None else value
+        return self._config.get(key, default)
 
 
 def _number(

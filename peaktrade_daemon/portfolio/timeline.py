@@ -21,7 +21,7 @@ became visible after the change); bars at or before it keep the old one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from peaktrade_daemon.market.bars import IntArray, to_ns
-from peaktrade_daemon.portfolio.params import ConfigLookup, PaperParams, Schedule
+from peaktrade_daemon.portfolio.params import ConfigLookup, ConfigOverlay, PaperParams, Schedule
 
 #: The live keys the book reads at trade time (the capital only matters at the first bar).
 TIMED_KEYS = (
@@ -56,19 +56,6 @@ class LiveChange:
 #: The port: every live change still in effect, oldest first (blocking; raises DataError when
 #: the record cannot be read, ConfigError when it is not the book's to use).
 LiveChanges = Callable[[], Sequence[LiveChange]]
-
-
-class _Overlay:
-    """``config`` with some keys replaced (the values of an earlier segment)."""
-
-    def __init__(self, config: ConfigLookup, values: Mapping[str, Any]) -> None:
-        self._config, self._values = config, values
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key in self._values:
-            value = self._values[key]
-            return default if value is None else value
-        return self._config.get(key, default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +99,7 @@ def params_timeline(current: ConfigLookup, changes: Iterable[LiveChange]) -> Par
     after = now_params
     for change in reversed(relevant):
         values[change.key] = change.before
-        earlier = PaperParams.from_config(_Overlay(current, values))
+        earlier = PaperParams.from_config(ConfigOverlay(current, values))
         if earlier != after:
             steps.append((change.time, after))
         after = earlier
