@@ -7,11 +7,12 @@ over the same bars, :mod:`peaktrade_daemon.portfolio.paired`), read through :cla
 Rules, first match wins:
 
 1. **FAIL**, a critical metric breaks (whatever the amount of data: a breach seen is a breach):
-   on some symbol the candidate pushes the max drawdown past ``risk.max_drawdown`` (above the
-   limit and above the incumbent's on the same bars), or above the incumbent's by more than
-   ``max_drawdown_increase``. A candidate no worse than an incumbent that already breaks the
-   limit does not fail by it: a step toward less risk must not be refused, and a market-wide
-   loss that hits both books alike is not the candidate's doing (the reasons still say so).
+   on some symbol the candidate pushes the max drawdown past ``risk.max_drawdown`` (the
+   candidate's is above the limit, the incumbent's on the same bars is not), or the candidate's
+   is above the incumbent's by more than ``max_drawdown_increase``. When the incumbent already
+   breaks the limit, the increase rule alone judges the candidate: a market-wide loss that hits
+   both books alike is not the candidate's doing, and a step toward less risk must not be
+   refused (the reasons say the limit is broken in both books).
 2. **INCONCLUSIVE**, too little to judge: fewer than ``min_periods`` paired periods, or either
    book made fewer than ``min_trades`` trades, or some period's return is undefined.
 3. **FAIL**, worse with confidence: the one-sided upper ``confidence_level`` bound of the mean
@@ -183,7 +184,7 @@ def _critical(
     breaks = []
     for symbol, drawdown in candidate.max_drawdowns.items():
         before = incumbent.max_drawdowns[symbol]
-        if drawdown > risk_max_drawdown and drawdown > before:
+        if drawdown > risk_max_drawdown >= before:
             breaks.append(
                 f"{symbol}: candidate max drawdown {drawdown:.4f} above risk.max_drawdown "
                 f"{risk_max_drawdown:g} (incumbent {before:.4f})"
@@ -246,7 +247,7 @@ def judge(
     breaks = _critical(*metrics, risk_max_drawdown, policy.max_drawdown_increase)
     if breaks:
         return verdict(Verdict.FAIL, *breaks)
-    notes = _over_limit(metrics[1], risk_max_drawdown)
+    notes = _over_limit(*metrics, risk_max_drawdown)
     short = _too_little(policy, periods, min(incumbent.trades, candidate.trades), defined)
     if short:
         return verdict(Verdict.INCONCLUSIVE, *short, *notes)
@@ -269,11 +270,17 @@ def _too_little(policy: EvidencePolicy, periods: int, trades: int, defined: bool
     return short
 
 
-def _over_limit(book: BookMetrics, risk_max_drawdown: float) -> list[str]:
-    """Symbols whose drawdown breaks the limit in both books (so not the candidate's doing)."""
-    return [
-        f"{symbol}: max drawdown {drawdown:.4f} above risk.max_drawdown {risk_max_drawdown:g} "
-        "in both books"
-        for symbol, drawdown in book.max_drawdowns.items()
-        if drawdown > risk_max_drawdown
-    ]
+def _over_limit(incumbent: BookMetrics, candidate: BookMetrics, limit: float) -> list[str]:
+    """Notes on symbols where the incumbent already breaks the limit (rule 1 left them to the
+    increase rule)."""
+    notes = []
+    for symbol, before in incumbent.max_drawdowns.items():
+        if before <= limit:
+            continue
+        after = candidate.max_drawdowns[symbol]
+        where = "in both books" if after > limit else "in the incumbent's book only"
+        notes.append(
+            f"{symbol}: max drawdown above risk.max_drawdown {limit:g} {where} "
+            f"(incumbent {before:.4f}, candidate {after:.4f})"
+        )
+    return notes
