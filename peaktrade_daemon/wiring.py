@@ -21,7 +21,10 @@ registers them. What each part is and when it runs:
   the settings), ``--symbol``, ``--strategy``, ``--tag``, ``--dry-run`` and ``--verbose``;
 * retention of the runs, decisions and cycle-summary tables;
 * bus subscriptions that feed ``/metrics``: decisions (``CycleCompleted``), workflow outcomes
-  (``WorkflowFinished``) and live override changes (``OverridesChanged``).
+  (``WorkflowFinished``) and live override changes (``OverridesChanged``);
+* the paper book's port onto governance's record of live changes
+  (:func:`audited_live_changes`, over the promotion audit trail), handed to the performance
+  monitor so the book applies each change from the time it was made.
 """
 
 from __future__ import annotations
