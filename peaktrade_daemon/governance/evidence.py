@@ -44,6 +44,7 @@ import numpy.typing as npt
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict
 
 RESAMPLES = 5000
+_CHUNK_STARTS = 1_000_000
 TEST_NAME = "circular block bootstrap of the mean paired per-period return difference"
 
 Number = Annotated[float, Strict(), AllowInfNan(False)]
@@ -173,9 +174,16 @@ def bootstrap_upper_bound(differences: FloatArray, confidence_level: float, seed
     wrapped = np.concatenate([differences, differences[: block - 1]])
     sums = np.concatenate([[0.0], np.cumsum(wrapped)])
     block_sums = sums[block : block + n] - sums[:n]
-    starts = np.random.Generator(np.random.PCG64(seed)).integers(0, n, size=(RESAMPLES, blocks))
-    means = block_sums[starts].sum(axis=1) / (blocks * block)
-    return float(np.quantile(means, confidence_level))
+    rng = np.random.Generator(np.random.PCG64(seed))
+    # Resamples in chunks of about a million drawn starts: memory stays flat for long windows.
+    rows = max(1, _CHUNK_STARTS // blocks)
+    means = np.concatenate(
+        [
+            block_sums[rng.integers(0, n, size=(min(rows, RESAMPLES - done), blocks))].sum(axis=1)
+            for done in range(0, RESAMPLES, rows)
+        ]
+    )
+    return float(np.quantile(means / (blocks * block), confidence_level))
 
 
 def _critical(

@@ -172,7 +172,9 @@ class BookRun:
 
 @dataclass(frozen=True, slots=True)
 class PairedRun:
-    """Incumbent and candidate over the same windows, and their paired differences."""
+    """Incumbent and candidate over the same windows, and their paired differences.
+    ``stale_reasons`` name the symbols whose data is stale; ``skipped`` the windows left out
+    because the strategies could not trade on so few bars."""
 
     key: str
     incumbent_value: Any
@@ -180,6 +182,7 @@ class PairedRun:
     incumbent: BookRun
     candidate: BookRun
     stale_reasons: tuple[str, ...]
+    skipped: tuple[str, ...] = ()
 
     @property
     def differences(self) -> FloatArray:
@@ -206,11 +209,18 @@ def paired_run(
     incumbent = PaperParams.from_config(config)
     candidate = PaperParams.from_config(ConfigOverlay(config, {key: candidate_value}))
     sides: tuple[list[ScopeRun], list[ScopeRun]] = ([], [])
+    skipped: list[str] = []
+    need = warmup(strategies)
     for window in windows:
-        signals = book_signals(window.bars, strategies, market).tail(window.start)
         bars = window.bars.slice(window.start, len(window.bars))
-        if len(bars) == 0:
+        if len(window.bars) < need or len(bars) == 0:
+            # A book that cannot trade would add periods of zero difference, not evidence.
+            skipped.append(
+                f"{window.bars.symbol}: {len(window.bars)} bars ({len(bars)} in the window), "
+                f"the strategies need {need}"
+            )
             continue
+        signals = book_signals(window.bars, strategies, market).tail(window.start)
         for params, runs in zip((incumbent, candidate), sides, strict=True):
             book = simulate(bars, signals, params)
             runs.append(_scope_run(bars, book, params.initial_capital, window.bars_per_year))
@@ -223,6 +233,7 @@ def paired_run(
         stale_reasons=tuple(
             f"{w.bars.symbol}: {w.stale_reason}" for w in windows if w.stale_reason
         ),
+        skipped=tuple(skipped),
     )
 
 

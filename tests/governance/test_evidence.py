@@ -238,6 +238,14 @@ def test_the_bound_matches_the_normal_approximation_for_independent_differences(
     assert bound == pytest.approx(normal, rel=0.1)
 
 
+def test_a_long_window_is_resampled_in_chunks_with_the_same_figures() -> None:
+    d = noise(300_000, seed=8, scale=0.002)
+    bound = bootstrap_upper_bound(d, 0.95, seed=0)
+    normal = d.mean() + 1.6449 * d.std(ddof=1) / math.sqrt(len(d))
+    assert bound == pytest.approx(normal, rel=0.15)
+    assert bootstrap_upper_bound(d, 0.95, seed=0) == bound
+
+
 def test_blocks_widen_the_bound_for_serially_dependent_differences() -> None:
     # AR(1) with phi 0.8: the mean's standard error is sqrt((1 + phi) / (1 - phi)) = 3x the
     # independent one; resampling single periods would understate it threefold.

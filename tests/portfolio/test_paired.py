@@ -164,6 +164,20 @@ def test_keys_the_book_does_not_read_and_unusable_values_are_config_errors(
     assert error.value.key == key
 
 
+def test_a_window_the_strategies_cannot_trade_on_is_left_out_and_named() -> None:
+    short = Window.recent(GOOG.tail(25), 600, 252.0)
+    empty = Window.since(GOOG, int(GOOG.timestamps[-1]), 252.0)
+    run = paired_run(
+        [short, WINDOWS[0], empty], STRATEGIES, MARKET, CONFIG, "portfolio.leverage", 1.25
+    )
+    assert [s.symbol for s in run.incumbent.scopes] == ["EUR/USD"]
+    assert run.skipped == (
+        "GOOG: 25 bars (25 in the window), the strategies need 30",
+        "GOOG: 900 bars (0 in the window), the strategies need 30",
+    )
+    assert len(run.differences) == 600
+
+
 def test_a_canary_window_holds_the_bars_after_the_apply() -> None:
     applied = int(GOOG.timestamps[-40]) + 1
     window = Window.since(GOOG, applied, 252.0)
