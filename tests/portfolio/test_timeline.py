@@ -159,3 +159,35 @@ def test_a_step_made_now_leaves_the_book_unchanged_until_new_bars() -> None:
     whole = simulate(bars, target, timeline.current)
     np.testing.assert_array_equal(path.equity, simulate(bars, target, timeline.initial).equity)
     assert not np.array_equal(whole.equity, path.equity)  # what the old, replaying book did
+
+
+def _imports(module: str) -> set[str]:
+    """The peaktrade_daemon modules ``module``'s source imports (at any level)."""
+    import ast
+
+    path = PROJECT_ROOT / (module.replace(".", "/") + ".py")
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name.startswith("peaktrade_daemon")}
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "peaktrade_daemon.portfolio.params",
+        "peaktrade_daemon.portfolio.timeline",
+        "peaktrade_daemon.portfolio.signals",
+        "peaktrade_daemon.portfolio.paper",
+        "peaktrade_daemon.portfolio.paired",
+    ],
+)
+def test_the_book_knows_nothing_of_governance_and_no_circle_is_left(module: str) -> None:
+    imported = _imports(module)
+    against_the_flow = ("promotion", "governance", "wiring", "daemon", "settings")
+    assert not {m for m in imported if m.split(".")[1] in against_the_flow}, imported
+    if module.endswith(("params", "timeline", "signals")):
+        assert "peaktrade_daemon.portfolio.paper" not in imported
