@@ -21,7 +21,10 @@ registers them. What each part is and when it runs:
   the settings), ``--symbol``, ``--strategy``, ``--tag``, ``--dry-run`` and ``--verbose``;
 * retention of the runs, decisions and cycle-summary tables;
 * bus subscriptions that feed ``/metrics``: decisions (``CycleCompleted``), workflow outcomes
-  (``WorkflowFinished``) and live override changes (``OverridesChanged``).
+  (``WorkflowFinished``) and live override changes (``OverridesChanged``);
+* the paper book's port onto governance's record of live changes
+  (:func:`audited_live_changes`, over the promotion audit trail), handed to the performance
+  monitor so the book applies each change from the time it was made.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from peaktrade_daemon.monitors.defaults import trading_config
 from peaktrade_daemon.monitors.signals import chosen_strategies
 from peaktrade_daemon.promotion.baseline import PortfolioMetrics
 from peaktrade_daemon.promotion.inbox import PatchInbox
+from peaktrade_daemon.promotion.live_changes import audited_live_changes
 from peaktrade_daemon.promotion.models import OverridesChanged
 from peaktrade_daemon.promotion.policy_file import load_policy
 from peaktrade_daemon.promotion.worker import PromotionWorker
@@ -111,7 +115,11 @@ class WorkflowSide:
         snapshot = rt.snapshot()
         settings = snapshot.settings
         self.components: WorkflowComponents = build_components(
-            settings, clock=rt.clock, config=snapshot.config, strategy=rt.options.strategy
+            settings,
+            clock=rt.clock,
+            config=snapshot.config,
+            strategy=rt.options.strategy,
+            live_changes=audited_live_changes,
         )
         self.store = RunStore(rt.database) if rt.database is not None else None
         self.runtime: WorkflowRuntime = build_runtime(

@@ -11,18 +11,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import (
-    AllowInfNan,
     BaseModel,
     ConfigDict,
     Field,
-    Strict,
     field_validator,
     model_validator,
 )
 
+from peaktrade_daemon.governance.strict import Count, Flag, Number
 from peaktrade_daemon.learning.models import check_target
 
 
@@ -38,13 +37,8 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-# Policy numbers and flags are strict: "2.0" (a string) or true (a bool) where a number belongs
-# is a policy error, never silently converted; inf and nan are errors too.
-Number = Annotated[float, Strict(), AllowInfNan(False)]
 #: Durations longer than this are typos, and beyond what datetime arithmetic can add to now.
 MAX_MINUTES = 366 * 24 * 60
-Count = Annotated[int, Strict()]
-Flag = Annotated[bool, Strict()]
 
 
 class AutoApplyBounds(_Frozen):

@@ -52,6 +52,18 @@ def _needs(cfg: MarketMonitorSettings) -> dict[str, int]:
     }
 
 
+def market_params(cfg: MarketMonitorSettings) -> MarketParams:
+    """The metric windows and regime thresholds of ``[monitors.market]`` (the paper book's
+    regime filter reads the same ones)."""
+    return MarketParams(
+        lookback=cfg.lookback_bars,
+        long_lookback=cfg.long_lookback_bars,
+        atr_period=cfg.atr_period,
+        volatile_ratio=cfg.volatile_ratio,
+        trend_threshold=cfg.trend_threshold,
+    )
+
+
 class MarketMonitor:
     """Market conditions of a symbol. ``MarketMonitor()`` reads the current root."""
 
@@ -73,15 +85,8 @@ class MarketMonitor:
         self.settings = settings
 
     def _params(self, bars: Bars) -> tuple[MarketParams, float, float]:
-        cfg = self.settings.monitors.market
         tf_s = timeframe_seconds(bars.timeframe)
-        params = MarketParams(
-            lookback=cfg.lookback_bars,
-            long_lookback=cfg.long_lookback_bars,
-            atr_period=cfg.atr_period,
-            volatile_ratio=cfg.volatile_ratio,
-            trend_threshold=cfg.trend_threshold,
-        )
+        params = market_params(self.settings.monitors.market)
         return params, tf_s, self.feeds.calendar(bars.symbol).bars_per_year(tf_s)
 
     def _compute(self, bars: Bars, key: tuple[MarketParams, float, float]) -> dict[str, float]:

@@ -24,6 +24,7 @@ from peaktrade_daemon.audit_records import aborted_writes
 from peaktrade_daemon.governance.guard import baseline_complete
 from peaktrade_daemon.governance.policy import AutoApplyPolicy
 from peaktrade_daemon.monitors.performance import PerformanceMonitor
+from peaktrade_daemon.promotion.live_changes import audited_live_changes
 from peaktrade_daemon.promotion.observation import watchable
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.workflows.sources import cycle_symbols
@@ -91,7 +92,8 @@ async def cli_hold(
     now: datetime,
 ) -> tuple[Hold, Mapping[str, float]]:
     """The worker's holds for a one-shot command, and the baseline reading they rest on."""
-    monitor = PerformanceMonitor(settings)
+    # The same paper book as the daemon's: live changes apply from when they were made.
+    monitor = PerformanceMonitor(settings, live_changes=audited_live_changes)
     try:
         reading = dict(await PortfolioMetrics(monitor).performance_metrics())
     except Exception as exc:  # a failing monitor is unknown data, never healthy data

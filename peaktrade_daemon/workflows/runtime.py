@@ -20,7 +20,7 @@ from peaktrade_daemon.decision.engine import DecisionEngine
 from peaktrade_daemon.events import Event
 from peaktrade_daemon.market.feeds import Feeds
 from peaktrade_daemon.monitors.market import MarketMonitor
-from peaktrade_daemon.monitors.performance import PerformanceMonitor
+from peaktrade_daemon.monitors.performance import LiveChangeSource, PerformanceMonitor
 from peaktrade_daemon.monitors.signals import SignalMonitor
 from peaktrade_daemon.scheduling.runner import JobRunner
 from peaktrade_daemon.settings import DaemonSettings
@@ -83,15 +83,19 @@ def build_components(
     clock: Clock,
     config: PeakConfig,
     strategy: str | None = None,
+    live_changes: LiveChangeSource | None = None,
 ) -> WorkflowComponents:
     """The real monitors over one new :class:`Feeds`, and the decision engine, for ``settings``
-    and the effective ``config``. ``strategy`` restricts the signal monitor to one strategy."""
+    and the effective ``config``. ``strategy`` restricts the signal monitor to one strategy;
+    ``live_changes`` tells the paper book when live values changed (see PerformanceMonitor)."""
     feeds = Feeds(settings, clock)
     return WorkflowComponents(
         feeds=feeds,
         market=MarketMonitor(settings, feeds, clock),
         signals=SignalMonitor(settings, feeds, config, clock, strategy=strategy),
-        performance=PerformanceMonitor(settings, feeds, config, clock=clock),
+        performance=PerformanceMonitor(
+            settings, feeds, config, clock=clock, live_changes=live_changes
+        ),
         decider=DecisionEngine(settings),
     )
 
