@@ -388,24 +388,3 @@ def test_a_candidate_worse_beyond_tolerance_in_every_period_never_passes(
         book(base), book(worse), risk_max_drawdown=0.5, policy=policy, stale=stale, seed=seed
     )
     assert evidence.verdict is not EvidenceVerdict.PASS, evidence.reasons
-
-
-def test_the_rule_imports_no_io_and_nothing_of_the_product() -> None:
-    import ast
-
-    from tests.conftest import PROJECT_ROOT
-
-    tree = ast.parse((PROJECT_ROOT / "peaktrade_daemon/governance/evidence.py").read_text())
-    names = {
-        alias.name.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import)
-        for alias in node.names
-    } | {
-        node.module.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module
-    }
-    assert names <= {"__future__", "math", "collections", "enum", "typing", "numpy", "pydantic"}, (
-        names
-    )

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from peaktrade_daemon.promotion.rollback import Health, evaluate
 
 from peaktrade_daemon.clock import ManualClock
 from peaktrade_daemon.config import PeakConfig, load_config
 from peaktrade_daemon.governance.evidence import Evidence, EvidencePolicy, EvidenceVerdict, judge
+from peaktrade_daemon.governance.guard import Health, evaluate
+from peaktrade_daemon.governance.policy import RollbackGuardPolicy
 from peaktrade_daemon.market.bars import to_ns
 from peaktrade_daemon.market.feeds import Feeds
 from peaktrade_daemon.market.metrics import MarketParams
@@ -30,7 +31,6 @@ from peaktrade_daemon.portfolio.params import PaperParams
 from peaktrade_daemon.portfolio.performance import performance_metrics
 from peaktrade_daemon.portfolio.signals import book_signals
 from peaktrade_daemon.portfolio.snapshot import PortfolioSnapshot
-from peaktrade_daemon.promotion.models import RollbackGuardPolicy
 from peaktrade_daemon.settings import load_settings
 from peaktrade_daemon.strategies.registry import enabled_strategies
 from peaktrade_daemon.workflows.sources import cycle_symbols
