@@ -69,6 +69,7 @@ from peaktrade_daemon.heartbeat import Heartbeat
 from peaktrade_daemon.http.health import HealthReport
 from peaktrade_daemon.instance import InstanceLock
 from peaktrade_daemon.logfile import ReopenableFileHandler, attach_daemon_log, detach
+from peaktrade_daemon.metrics import DaemonMetrics
 from peaktrade_daemon.runtime import CycleRunner, DaemonOptions, Plugins, Runtime
 from peaktrade_daemon.settings import load_settings
 from peaktrade_daemon.snapshot import Snapshot, load_snapshot
@@ -78,11 +79,11 @@ from peaktrade_daemon.storage.db import Database, open_database
 from peaktrade_daemon.storage.retention import RetentionWorker
 from peaktrade_daemon.supervisor import Supervisor, sleep_unless
 from peaktrade_daemon.systemd import SystemdNotifier
+from peaktrade_daemon.version import installed_version
 from peaktrade_daemon.wiring import LOADERS, Assembly, check_options
 
 if TYPE_CHECKING:
     from peaktrade_daemon.http.app import HttpServer, RouteModule
-    from peaktrade_daemon.http.metrics import DaemonMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -134,8 +135,9 @@ class Daemon:
         self.notifier = notifier or SystemdNotifier()
         self.spec = dataclasses.replace(options.spec, loaders=self.plugins.loaders)
         self.bus = EventBus()
-        #: Built with the HTTP listener (see _build); None while nothing can scrape /metrics.
-        self.metrics: DaemonMetrics | None = None
+        #: Recorded with or without the HTTP listener, which serves them on /metrics.
+        self.metrics = DaemonMetrics(version=installed_version())
+        self.metrics.watch_bus(self.bus)
         self.state = RunState.STARTING
         self.stop_reason = ""
         self._stop = asyncio.Event()
@@ -189,8 +191,7 @@ class Daemon:
         if new not in RUN_STATE_TRANSITIONS[old]:
             raise RuntimeError(f"illegal run state transition {old} -> {new}")
         self.state = new
-        if self.metrics is not None:
-            self.metrics.set_run_state(new)
+        self.metrics.set_run_state(new)
         logger.info("run state %s -> %s%s", old, new, f" ({reason})" if reason else "")
         self.bus.publish(RunStateChanged(previous=old, current=new, reason=reason))
         if self._heartbeat is not None and new is not RunState.STOPPED:
@@ -312,13 +313,6 @@ class Daemon:
 
     def _build(self, database: Database | None) -> Runtime:
         settings = self.snapshot.settings
-        if settings.http.enabled:
-            # Metrics are read only through /metrics, and a reload cannot start the listener:
-            # without it the daemon keeps no registry (prometheus_client is not even imported).
-            from peaktrade_daemon.http.metrics import DaemonMetrics
-
-            self.metrics = DaemonMetrics()
-            self.metrics.watch_bus(self.bus)
         store = AlertStore(database) if database is not None else None
         dispatcher = AlertDispatcher(
             settings.alerts,
@@ -354,8 +348,9 @@ class Daemon:
         if store is not None:
             rules = [store.prune, *(factory(runtime) for factory in self.plugins.retention_rules)]
             self._components.append(RetentionWorker(settings, self.clock, rules))
-        if settings.http.enabled and self.metrics is not None:
-            from peaktrade_daemon.http.app import HttpServer  # aiohttp: only when serving
+        if settings.http.enabled:
+            # aiohttp and prometheus_client (about 20 MiB of RSS): only when serving.
+            from peaktrade_daemon.http.app import HttpServer
 
             self._http = HttpServer(
                 settings.http,
@@ -378,8 +373,7 @@ class Daemon:
     async def _on_component_failure(
         self, name: str, exc: BaseException, restarts: int, backoff_s: float
     ) -> None:
-        if self.metrics is not None:
-            self.metrics.component_restarts.labels(component=name).inc()
+        self.metrics.component_restarts.labels(component=name).inc()
         error = f"{type(exc).__name__}: {exc}"
         self.bus.publish(
             ComponentFailed(component=name, error=error, restarts=restarts, backoff_s=backoff_s)
@@ -538,10 +532,10 @@ class Daemon:
                 AlertLevel.CRITICAL, SOURCE, "autonomous cycle failed", {"error": summary}
             )
         duration = self.clock.monotonic() - started
-        if self.metrics is not None:
-            self.metrics.record_cycle(success=success, duration_s=duration)
+        finished_at = self.clock.now()
+        self.metrics.record_cycle(success=success, duration_s=duration, finished_at=finished_at)
         self._last_cycle = {
-            "at": self.clock.now().isoformat(),
+            "at": finished_at.isoformat(),
             "success": success,
             "duration_s": round(duration, 3),
         }
@@ -570,8 +564,7 @@ class Daemon:
             new = await asyncio.to_thread(load_snapshot, self.spec, generation=old.generation + 1)
         except Exception as exc:
             self._dispatcher.reopen_log()
-            if self.metrics is not None:
-                self.metrics.reloads.labels(outcome="failed").inc()
+            self.metrics.reloads.labels(outcome="failed").inc()
             logger.error("reload refused, keeping generation %d: %s", old.generation, exc)
             await self._dispatcher.emit(
                 AlertLevel.CRITICAL,
@@ -610,8 +603,7 @@ class Daemon:
                     "changed settings take effect only at the next restart",
                     {"settings": list(later), "generation": new.generation},
                 )
-            if self.metrics is not None:
-                self.metrics.reloads.labels(outcome="ok").inc()
+            self.metrics.reloads.labels(outcome="ok").inc()
             logger.info("reloaded configuration generation %d: %s", new.generation, changed)
             self.bus.publish(ConfigReloaded(generation=new.generation, changed=changed))
         finally:

@@ -20,7 +20,7 @@ registers them. What each part is and when it runs:
 * the cycle runner (``--once`` and every poll interval) honouring ``--workflow-type`` (through
   the settings), ``--symbol``, ``--strategy``, ``--tag``, ``--dry-run`` and ``--verbose``;
 * retention of the runs, decisions and cycle-summary tables;
-* bus subscriptions that feed ``/metrics``: decisions (``CycleCompleted``), workflow outcomes
+* bus subscriptions that feed the metrics (``/metrics``): decisions (``CycleCompleted``), workflow outcomes
   (``WorkflowFinished``) and live override changes (``OverridesChanged``).
 """
 
@@ -247,7 +247,7 @@ class Assembly:
         """The workflow side of ``rt``'s daemon (built on first use)."""
         if self._side is None or self._rt is not rt:
             self._rt, self._side = rt, WorkflowSide(rt)
-            _feed_metrics(rt)
+            feed_metrics(rt)
         return self._side
 
     def workflows(self, rt: Runtime) -> Component:
@@ -334,12 +334,11 @@ def _policy(rt: Runtime) -> AutoApplyPolicy | None:
     return policy if isinstance(policy, AutoApplyPolicy) else None
 
 
-def _feed_metrics(rt: Runtime) -> None:
-    """Count decisions, workflow outcomes and override changes from bus events (when the
-    daemon keeps metrics, i.e. serves /metrics)."""
+def feed_metrics(rt: Runtime) -> None:
+    """Count decisions, workflow outcomes and live override changes from bus events (whoever
+    changed auto.toml, the promotion worker or the review page, publishes ``OverridesChanged``:
+    counted here once, never also by the writer)."""
     metrics = rt.metrics
-    if metrics is None:
-        return
 
     def decided(event: CycleCompleted) -> None:
         s = event.summary
