@@ -11,6 +11,7 @@ directory), never against where the package is installed.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import re
@@ -257,6 +258,21 @@ def _default_calendars() -> dict[str, CalendarSettings]:
     }
 
 
+#: ccxt is an optional extra; what a configuration that needs it without it says to do.
+CCXT_MISSING = (
+    'feed = "ccxt" needs the ccxt package, which is not installed: '
+    "pip install 'peaktrade-daemon[ccxt]' (or set feed = \"replay\")"
+)
+
+
+def ccxt_installed() -> bool:
+    """Whether the ccxt extra can be imported (looked up, not imported: that is 74 MB)."""
+    try:
+        return importlib.util.find_spec("ccxt") is not None
+    except (ImportError, ValueError):  # an import hook refusing it; a broken half-install
+        return False
+
+
 class SymbolSettings(Section):
     """How one symbol is fed: a replay file under ``paths.data_dir`` or an exchange through ccxt."""
 
@@ -265,6 +281,14 @@ class SymbolSettings(Section):
     exchange_symbol: str | None = None
     timeframe: str = Field("1h", pattern=r"^[1-9][0-9]{0,5}[smhdwMy]$")
     calendar: str = "crypto"
+
+    @field_validator("feed")
+    @classmethod
+    def _feed_installed(cls, value: str) -> str:
+        # At start-up and in `config check` (exit 2), not at the first cycle's import.
+        if value == "ccxt" and not ccxt_installed():
+            raise ValueError(CCXT_MISSING)
+        return value
 
     @field_validator("file")
     @classmethod
