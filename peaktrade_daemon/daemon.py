@@ -105,7 +105,7 @@ def default_plugins() -> Plugins:
     Loaders ``jobs.toml`` and ``promotion.toml``; components in start order: the workflow side
     (feeds, monitors, decision and workflow engines), the scheduler, the promotion worker and
     its patch inbox; the autonomous cycle; the proposal review page; retention of the history
-    tables.
+    tables and of the run directories under ``reports/``.
     """
     parts = Assembly()
     return Plugins(
@@ -113,7 +113,7 @@ def default_plugins() -> Plugins:
         components=(parts.workflows, parts.scheduler, parts.promotion, parts.inbox),
         cycle_runner=parts.cycle,
         routes=(review_routes,),
-        retention_rules=(parts.retention,),
+        retention_rules=(parts.retention, parts.report_retention),
         preflight=(check_options,),
     )
 

@@ -161,12 +161,15 @@ class PathsSection(Section):
 
 
 class RetentionSection(Section):
-    """Rows kept per table; the oldest beyond the limit are pruned."""
+    """Rows kept per table (the oldest beyond the limit are pruned), and the age in days past
+    which run directories (``reports/workflows/<run_id>/``, ``reports/replay/<run_id>/``) are
+    deleted."""
 
     workflow_runs: int = Field(10_000, ge=1)
     decisions: int = Field(50_000, ge=1)
     alerts: int = Field(50_000, ge=1)
     outbox_delivered: int = Field(10_000, ge=1)
+    report_days: float = Field(90.0, gt=0, le=36_525)
 
 
 class StateSection(Section):

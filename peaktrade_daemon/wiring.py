@@ -19,7 +19,8 @@ registers them. What each part is and when it runs:
   before the daemon creates anything on disk;
 * the cycle runner (``--once`` and every poll interval) honouring ``--workflow-type`` (through
   the settings), ``--symbol``, ``--strategy``, ``--tag``, ``--dry-run`` and ``--verbose``;
-* retention of the runs, decisions and cycle-summary tables;
+* retention of the runs, decisions and cycle-summary tables, and of the run directories under
+  ``reports/`` (workflow reports, replay outputs) by age;
 * bus subscriptions that feed the metrics (``/metrics``): decisions (``CycleCompleted``), workflow outcomes
   (``WorkflowFinished``) and live override changes (``OverridesChanged``).
 """
@@ -48,6 +49,7 @@ from peaktrade_daemon.scheduling.jobs import JobsFile, load_jobs
 from peaktrade_daemon.scheduling.scheduler import JobScheduler
 from peaktrade_daemon.settings import DaemonSettings, RetentionSection
 from peaktrade_daemon.snapshot import ConfigLoader
+from peaktrade_daemon.storage.file_retention import ReportRetention
 from peaktrade_daemon.storage.runs import RunStore
 from peaktrade_daemon.workflows.cycle import CycleCompleted, CycleSummary
 from peaktrade_daemon.workflows.model import WorkflowFinished
@@ -321,6 +323,11 @@ class Assembly:
             )
 
         return prune
+
+    def report_retention(self, rt: Runtime) -> RetentionRule:
+        """Age limit of the run directories under ``reports/`` (workflow reports, replay
+        outputs)."""
+        return ReportRetention(lambda: rt.snapshot().settings, rt.clock)
 
 
 def _jobs(rt: Runtime) -> JobsFile:
