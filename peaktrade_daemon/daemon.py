@@ -269,7 +269,11 @@ class Daemon:
                     logger.warning(
                         "removed %d stale temp files from an earlier crash", len(removed)
                     )
-            self._log_handler = attach_daemon_log(settings.path(settings.paths.daemon_log))
+            self._log_handler = attach_daemon_log(
+                settings.path(settings.paths.daemon_log),
+                max_bytes=settings.logs.max_bytes,
+                backups=settings.logs.backups,
+            )
             stack.callback(detach, self._log_handler)
             database = None
             if not self.options.dry_run:
@@ -317,7 +321,11 @@ class Daemon:
         dispatcher = AlertDispatcher(
             settings.alerts,
             self.clock,
-            AlertLog(settings.path(settings.paths.alert_log)),
+            AlertLog(
+                settings.path(settings.paths.alert_log),
+                max_bytes=settings.logs.max_bytes,
+                backups=settings.logs.backups,
+            ),
             console=ConsoleSink(),
             store=store,
             bus=self.bus,
@@ -582,6 +590,7 @@ class Daemon:
             self._dispatcher.reopen_log(new.settings)
             if self._log_handler is not None:
                 self._log_handler.reopen(new.settings.path(new.settings.paths.daemon_log))
+                self._log_handler.rotate_at(new.settings.logs.max_bytes, new.settings.logs.backups)
             changed = new.changed_from(old)
             for component in self._started:
                 try:

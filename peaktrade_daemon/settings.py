@@ -160,6 +160,21 @@ class PathsSection(Section):
     _nul = field_validator("*", mode="before")(_no_nul)
 
 
+class LogsSection(Section):
+    """Size-based rotation of ``daemon.log`` and the alert log, for hosts without logrotate
+    (Docker). ``max_bytes = 0`` (the default) never rotates: logrotate does (``deploy/``)."""
+
+    max_bytes: int = Field(0, ge=0)
+    backups: int = Field(5, ge=1, le=1000)
+
+    @field_validator("max_bytes")
+    @classmethod
+    def _big_enough(cls, value: int) -> int:
+        if 0 < value < 4096:
+            raise ValueError("must be 0 (no rotation) or at least 4096 bytes")
+        return value
+
+
 class RetentionSection(Section):
     """Rows kept per table (the oldest beyond the limit are pruned), and the age in days past
     which run directories (``reports/workflows/<run_id>/``, ``reports/replay/<run_id>/``) are
@@ -644,6 +659,7 @@ class DaemonSettings(BaseSettings):
     root: Path = Path(".")
     daemon: DaemonSection = DaemonSection()
     paths: PathsSection = PathsSection()
+    logs: LogsSection = LogsSection()
     state: StateSection = StateSection()
     http: HttpSection = HttpSection()
     alerts: AlertsSection = AlertsSection()
