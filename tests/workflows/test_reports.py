@@ -16,6 +16,10 @@ from peaktrade_daemon.workflows.reports import REPORT_JSON, REPORT_MD, write_rep
 T0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 
 
+def temp_files(root: Path) -> list[Path]:
+    return list(root.rglob(f"*{TEMP_SUFFIX}"))
+
+
 def record(run_id: str = "20261206T090000-abc") -> WorkflowRecord:
     return WorkflowRecord(
         run_id=run_id,
@@ -56,7 +60,7 @@ async def test_a_failed_write_leaves_no_report_json_and_no_temp_file(tmp_path: P
     (directory / REPORT_JSON).mkdir()  # now report.json itself cannot be put in place
     with pytest.raises(IsADirectoryError):
         await write_report(tmp_path / "workflows", run, output)
-    assert not list(tmp_path.rglob(f"*{TEMP_SUFFIX}"))
+    assert not temp_files(tmp_path)
 
 
 @pytest.mark.parametrize("name", ["../escape.png", REPORT_JSON, ".hidden"])
