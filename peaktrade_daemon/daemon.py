@@ -79,7 +79,6 @@ from peaktrade_daemon.storage.db import Database, open_database
 from peaktrade_daemon.storage.retention import RetentionWorker
 from peaktrade_daemon.supervisor import Supervisor, sleep_unless
 from peaktrade_daemon.systemd import SystemdNotifier
-from peaktrade_daemon.version import installed_version
 from peaktrade_daemon.wiring import LOADERS, Assembly, check_options
 
 if TYPE_CHECKING:
@@ -136,7 +135,7 @@ class Daemon:
         self.spec = dataclasses.replace(options.spec, loaders=self.plugins.loaders)
         self.bus = EventBus()
         #: Recorded with or without the HTTP listener, which serves them on /metrics.
-        self.metrics = DaemonMetrics(version=installed_version())
+        self.metrics = DaemonMetrics()
         self.metrics.watch_bus(self.bus)
         self.state = RunState.STARTING
         self.stop_reason = ""

@@ -52,7 +52,7 @@ def test_histogram_buckets_are_cumulative_and_end_with_inf() -> None:
 
 
 def test_daemon_metrics_record_cycles_and_the_last_success() -> None:
-    metrics = DaemonMetrics(version="9.9")
+    metrics = DaemonMetrics()
     assert metrics.run_state.labels(state="starting").value == 1
     metrics.set_run_state(RunState.RUNNING)
     states = {k[0]: v.value for k, v in metrics.run_state.series()}

@@ -42,6 +42,7 @@ from prometheus_client.utils import floatToGoString
 
 from peaktrade_daemon.bus import EventBus
 from peaktrade_daemon.metrics import Counter, DaemonMetrics, Gauge, Histogram
+from peaktrade_daemon.version import installed_version
 
 __all__ = ["MetricsCollector", "build_registry", "families", "metrics_handler", "render"]
 
@@ -119,14 +120,14 @@ def _bus_families(bus: EventBus | None) -> Iterator[Metric]:
     yield from (depth, dropped, handled, errors)
 
 
-def build_registry(metrics: DaemonMetrics) -> CollectorRegistry:
-    """A private registry serving ``metrics``, the build info and the process and platform
-    collectors."""
+def build_registry(metrics: DaemonMetrics, *, version: str | None = None) -> CollectorRegistry:
+    """A private registry serving ``metrics``, the build info (``version``, by default the
+    installed one) and the process and platform collectors."""
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry()
     registry.register(MetricsCollector(metrics))
     build = Info("peaktrade_build", "The running peaktrade-daemon build", registry=registry)
-    build.info({"version": metrics.version})
+    build.info({"version": version or installed_version()})
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     return registry

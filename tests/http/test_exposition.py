@@ -25,6 +25,7 @@ from peaktrade_daemon.http.exposition import families
 from peaktrade_daemon.http.health import HealthReport
 from peaktrade_daemon.metrics import Counter, DaemonMetrics, Gauge, Histogram
 from peaktrade_daemon.settings import HttpSection
+from peaktrade_daemon.version import installed_version
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 FINISHED = datetime(2026, 12, 6, 9, 30, tzinfo=UTC)
@@ -39,7 +40,7 @@ def samples(families: list[prometheus_client.Metric]) -> dict[tuple[str, frozens
 
 
 async def test_metrics_are_served_in_both_formats_with_the_new_series() -> None:
-    metrics = DaemonMetrics(version="1.2.3")
+    metrics = DaemonMetrics()
     bus = EventBus()
     metrics.watch_bus(bus)
     metrics.set_run_state(RunState.RUNNING)
@@ -79,7 +80,8 @@ async def test_metrics_are_served_in_both_formats_with_the_new_series() -> None:
         values = samples(parsed)
         assert not [n for n in names if n.endswith("_created")]
         assert not [name for name, _ in values if name.endswith("_created")]
-        assert values[("peaktrade_build_info", frozenset({("version", "1.2.3")}))] == 1
+        build = ("peaktrade_build_info", frozenset({("version", installed_version())}))
+        assert values[build] == 1
         last = ("peaktrade_last_successful_cycle_timestamp_seconds", frozenset())
         assert values[last] == FINISHED.timestamp()  # the failed cycle after it does not count
         assert values[("peaktrade_cycles_total", frozenset({("outcome", "failure")}))] == 1
