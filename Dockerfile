@@ -11,7 +11,7 @@
 # Stop:   docker stop -t 45 peaktrade   (SIGTERM: running workflows drain for up to 30 s, then
 #                                        exit 0; docker's default -t 10 would SIGKILL the drain)
 # Reload: docker kill --signal=HUP peaktrade   (re-reads every config file, reopens log files)
-# Alerts: docker exec peaktrade tail -f logs/autonomous_alerts.log
+# Alerts: docker exec peaktrade tail -F logs/autonomous_alerts.log   (-F: across rotations)
 
 # Pinned by version; bump deliberately together with the constraints.
 FROM python:3.11.7-slim-bookworm
@@ -44,6 +44,12 @@ COPY --chown=peaktrade:peaktrade config ./config
 COPY --chown=peaktrade:peaktrade data ./data
 RUN mkdir -p state logs reports config/auto config/live_overrides \
  && chown -R peaktrade:peaktrade /srv/peaktrade
+
+# No logrotate in a container: the daemon rotates daemon.log and the alert log itself at 50 MiB,
+# keeping 5 renamed copies of each (at most 300 MiB per log). Old report folders are pruned by
+# [state.retention] report_days. The image installs the replay default without the ccxt extra.
+ENV PEAKTRADE_LOGS__MAX_BYTES=52428800 \
+    PEAKTRADE_LOGS__BACKUPS=5
 VOLUME ["/srv/peaktrade/config", "/srv/peaktrade/state", "/srv/peaktrade/logs", "/srv/peaktrade/reports"]
 
 USER peaktrade:peaktrade

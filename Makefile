@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# What a development venv installs: the dev tools and every optional extra (ccxt).
+DEV_EXTRAS := dev,ccxt
 # make run: a cycle every 60 s instead of the shipped 300, so the console shows work soon.
 RUN_ARGS ?= --poll-interval 60
 
@@ -15,7 +17,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "peaktrade-daemon needs Python 3.11+")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[$(DEV_EXTRAS)]'
 	touch $@
 
 # Byte-compile the package as `pip install .` would: an editable install otherwise compiles every
@@ -45,7 +47,7 @@ bench: bytecode
 # Regenerate the full transitive pin set after changing pyproject.toml.
 lock:
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
-	.lockvenv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	.lockvenv/bin/pip install --quiet --disable-pip-version-check -e '.[$(DEV_EXTRAS)]'
 	.lockvenv/bin/pip freeze --exclude-editable | grep -v '^peaktrade-daemon' > constraints.txt
 	rm -rf .lockvenv
 

@@ -69,6 +69,7 @@ from peaktrade_daemon.heartbeat import Heartbeat
 from peaktrade_daemon.http.health import HealthReport
 from peaktrade_daemon.instance import InstanceLock
 from peaktrade_daemon.logfile import ReopenableFileHandler, attach_daemon_log, detach
+from peaktrade_daemon.metrics import DaemonMetrics
 from peaktrade_daemon.runtime import CycleRunner, DaemonOptions, Plugins, Runtime
 from peaktrade_daemon.settings import load_settings
 from peaktrade_daemon.snapshot import Snapshot, load_snapshot
@@ -82,7 +83,6 @@ from peaktrade_daemon.wiring import LOADERS, Assembly, check_options
 
 if TYPE_CHECKING:
     from peaktrade_daemon.http.app import HttpServer, RouteModule
-    from peaktrade_daemon.http.metrics import DaemonMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def default_plugins() -> Plugins:
     Loaders ``jobs.toml`` and ``promotion.toml``; components in start order: the workflow side
     (feeds, monitors, decision and workflow engines), the scheduler, the promotion worker and
     its patch inbox; the autonomous cycle; the proposal review page; retention of the history
-    tables.
+    tables and of the run directories under ``reports/``.
     """
     parts = Assembly()
     return Plugins(
@@ -112,7 +112,7 @@ def default_plugins() -> Plugins:
         components=(parts.workflows, parts.scheduler, parts.promotion, parts.inbox),
         cycle_runner=parts.cycle,
         routes=(review_routes,),
-        retention_rules=(parts.retention,),
+        retention_rules=(parts.retention, parts.report_retention),
         preflight=(check_options,),
     )
 
@@ -134,8 +134,9 @@ class Daemon:
         self.notifier = notifier or SystemdNotifier()
         self.spec = dataclasses.replace(options.spec, loaders=self.plugins.loaders)
         self.bus = EventBus()
-        #: Built with the HTTP listener (see _build); None while nothing can scrape /metrics.
-        self.metrics: DaemonMetrics | None = None
+        #: Recorded with or without the HTTP listener, which serves them on /metrics.
+        self.metrics = DaemonMetrics()
+        self.metrics.watch_bus(self.bus)
         self.state = RunState.STARTING
         self.stop_reason = ""
         self._stop = asyncio.Event()
@@ -189,8 +190,7 @@ class Daemon:
         if new not in RUN_STATE_TRANSITIONS[old]:
             raise RuntimeError(f"illegal run state transition {old} -> {new}")
         self.state = new
-        if self.metrics is not None:
-            self.metrics.set_run_state(new)
+        self.metrics.set_run_state(new)
         logger.info("run state %s -> %s%s", old, new, f" ({reason})" if reason else "")
         self.bus.publish(RunStateChanged(previous=old, current=new, reason=reason))
         if self._heartbeat is not None and new is not RunState.STOPPED:
@@ -268,7 +268,11 @@ class Daemon:
                     logger.warning(
                         "removed %d stale temp files from an earlier crash", len(removed)
                     )
-            self._log_handler = attach_daemon_log(settings.path(settings.paths.daemon_log))
+            self._log_handler = attach_daemon_log(
+                settings.path(settings.paths.daemon_log),
+                max_bytes=settings.logs.max_bytes,
+                backups=settings.logs.backups,
+            )
             stack.callback(detach, self._log_handler)
             database = None
             if not self.options.dry_run:
@@ -312,18 +316,15 @@ class Daemon:
 
     def _build(self, database: Database | None) -> Runtime:
         settings = self.snapshot.settings
-        if settings.http.enabled:
-            # Metrics are read only through /metrics, and a reload cannot start the listener:
-            # without it the daemon keeps no registry (prometheus_client is not even imported).
-            from peaktrade_daemon.http.metrics import DaemonMetrics
-
-            self.metrics = DaemonMetrics()
-            self.metrics.watch_bus(self.bus)
         store = AlertStore(database) if database is not None else None
         dispatcher = AlertDispatcher(
             settings.alerts,
             self.clock,
-            AlertLog(settings.path(settings.paths.alert_log)),
+            AlertLog(
+                settings.path(settings.paths.alert_log),
+                max_bytes=settings.logs.max_bytes,
+                backups=settings.logs.backups,
+            ),
             console=ConsoleSink(),
             store=store,
             bus=self.bus,
@@ -354,8 +355,9 @@ class Daemon:
         if store is not None:
             rules = [store.prune, *(factory(runtime) for factory in self.plugins.retention_rules)]
             self._components.append(RetentionWorker(settings, self.clock, rules))
-        if settings.http.enabled and self.metrics is not None:
-            from peaktrade_daemon.http.app import HttpServer  # aiohttp: only when serving
+        if settings.http.enabled:
+            # aiohttp and prometheus_client (about 20 MiB of RSS): only when serving.
+            from peaktrade_daemon.http.app import HttpServer
 
             self._http = HttpServer(
                 settings.http,
@@ -378,8 +380,7 @@ class Daemon:
     async def _on_component_failure(
         self, name: str, exc: BaseException, restarts: int, backoff_s: float
     ) -> None:
-        if self.metrics is not None:
-            self.metrics.component_restarts.labels(component=name).inc()
+        self.metrics.component_restarts.labels(component=name).inc()
         error = f"{type(exc).__name__}: {exc}"
         self.bus.publish(
             ComponentFailed(component=name, error=error, restarts=restarts, backoff_s=backoff_s)
@@ -538,10 +539,10 @@ class Daemon:
                 AlertLevel.CRITICAL, SOURCE, "autonomous cycle failed", {"error": summary}
             )
         duration = self.clock.monotonic() - started
-        if self.metrics is not None:
-            self.metrics.record_cycle(success=success, duration_s=duration)
+        finished_at = self.clock.now()
+        self.metrics.record_cycle(success=success, duration_s=duration, finished_at=finished_at)
         self._last_cycle = {
-            "at": self.clock.now().isoformat(),
+            "at": finished_at.isoformat(),
             "success": success,
             "duration_s": round(duration, 3),
         }
@@ -570,8 +571,7 @@ class Daemon:
             new = await asyncio.to_thread(load_snapshot, self.spec, generation=old.generation + 1)
         except Exception as exc:
             self._dispatcher.reopen_log()
-            if self.metrics is not None:
-                self.metrics.reloads.labels(outcome="failed").inc()
+            self.metrics.reloads.labels(outcome="failed").inc()
             logger.error("reload refused, keeping generation %d: %s", old.generation, exc)
             await self._dispatcher.emit(
                 AlertLevel.CRITICAL,
@@ -589,6 +589,7 @@ class Daemon:
             self._dispatcher.reopen_log(new.settings)
             if self._log_handler is not None:
                 self._log_handler.reopen(new.settings.path(new.settings.paths.daemon_log))
+                self._log_handler.rotate_at(new.settings.logs.max_bytes, new.settings.logs.backups)
             changed = new.changed_from(old)
             for component in self._started:
                 try:
@@ -610,8 +611,7 @@ class Daemon:
                     "changed settings take effect only at the next restart",
                     {"settings": list(later), "generation": new.generation},
                 )
-            if self.metrics is not None:
-                self.metrics.reloads.labels(outcome="ok").inc()
+            self.metrics.reloads.labels(outcome="ok").inc()
             logger.info("reloaded configuration generation %d: %s", new.generation, changed)
             self.bus.publish(ConfigReloaded(generation=new.generation, changed=changed))
         finally:

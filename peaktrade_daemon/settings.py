@@ -11,6 +11,7 @@ directory), never against where the package is installed.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import re
@@ -159,13 +160,31 @@ class PathsSection(Section):
     _nul = field_validator("*", mode="before")(_no_nul)
 
 
+class LogsSection(Section):
+    """Size-based rotation of ``daemon.log`` and the alert log, for hosts without logrotate
+    (Docker). ``max_bytes = 0`` (the default) never rotates: logrotate does (``deploy/``)."""
+
+    max_bytes: int = Field(0, ge=0)
+    backups: int = Field(5, ge=1, le=1000)
+
+    @field_validator("max_bytes")
+    @classmethod
+    def _big_enough(cls, value: int) -> int:
+        if 0 < value < 4096:
+            raise ValueError("must be 0 (no rotation) or at least 4096 bytes")
+        return value
+
+
 class RetentionSection(Section):
-    """Rows kept per table; the oldest beyond the limit are pruned."""
+    """Rows kept per table (the oldest beyond the limit are pruned), and the age in days past
+    which run directories (``reports/workflows/<run_id>/``, ``reports/replay/<run_id>/``) are
+    deleted."""
 
     workflow_runs: int = Field(10_000, ge=1)
     decisions: int = Field(50_000, ge=1)
     alerts: int = Field(50_000, ge=1)
     outbox_delivered: int = Field(10_000, ge=1)
+    report_days: float = Field(90.0, gt=0, le=36_525)
 
 
 class StateSection(Section):
@@ -257,6 +276,21 @@ def _default_calendars() -> dict[str, CalendarSettings]:
     }
 
 
+#: ccxt is an optional extra; what a configuration that needs it without it says to do.
+CCXT_MISSING = (
+    'feed = "ccxt" needs the ccxt package, which is not installed: '
+    "pip install 'peaktrade-daemon[ccxt]' (or set feed = \"replay\")"
+)
+
+
+def ccxt_installed() -> bool:
+    """Whether the ccxt extra can be imported (looked up, not imported: that is 74 MB)."""
+    try:
+        return importlib.util.find_spec("ccxt") is not None
+    except (ImportError, ValueError):  # an import hook refusing it; a broken half-install
+        return False
+
+
 class SymbolSettings(Section):
     """How one symbol is fed: a replay file under ``paths.data_dir`` or an exchange through ccxt."""
 
@@ -265,6 +299,14 @@ class SymbolSettings(Section):
     exchange_symbol: str | None = None
     timeframe: str = Field("1h", pattern=r"^[1-9][0-9]{0,5}[smhdwMy]$")
     calendar: str = "crypto"
+
+    @field_validator("feed")
+    @classmethod
+    def _feed_installed(cls, value: str) -> str:
+        # At start-up and in `config check` (exit 2), not at the first cycle's import.
+        if value == "ccxt" and not ccxt_installed():
+            raise ValueError(CCXT_MISSING)
+        return value
 
     @field_validator("file")
     @classmethod
@@ -617,6 +659,7 @@ class DaemonSettings(BaseSettings):
     root: Path = Path(".")
     daemon: DaemonSection = DaemonSection()
     paths: PathsSection = PathsSection()
+    logs: LogsSection = LogsSection()
     state: StateSection = StateSection()
     http: HttpSection = HttpSection()
     alerts: AlertsSection = AlertsSection()

@@ -19,9 +19,10 @@ registers them. What each part is and when it runs:
   before the daemon creates anything on disk;
 * the cycle runner (``--once`` and every poll interval) honouring ``--workflow-type`` (through
   the settings), ``--symbol``, ``--strategy``, ``--tag``, ``--dry-run`` and ``--verbose``;
-* retention of the runs, decisions and cycle-summary tables;
-* bus subscriptions that feed ``/metrics``: decisions (``CycleCompleted``), workflow outcomes
-  (``WorkflowFinished``) and live override changes (``OverridesChanged``);
+* retention of the runs, decisions and cycle-summary tables, and of the run directories under
+  ``reports/`` (workflow reports, replay outputs) by age;
+* bus subscriptions that feed the metrics (``/metrics``): decisions (``CycleCompleted``),
+  workflow outcomes (``WorkflowFinished``) and live override changes (``OverridesChanged``);
 * the paper book's port onto governance's record of live changes
   (:func:`audited_live_changes`, over the promotion audit trail), handed to the performance
   monitor so the book applies each change from the time it was made.
@@ -52,6 +53,7 @@ from peaktrade_daemon.scheduling.jobs import JobsFile, load_jobs
 from peaktrade_daemon.scheduling.scheduler import JobScheduler
 from peaktrade_daemon.settings import DaemonSettings, RetentionSection
 from peaktrade_daemon.snapshot import ConfigLoader
+from peaktrade_daemon.storage.file_retention import ReportRetention
 from peaktrade_daemon.storage.runs import RunStore
 from peaktrade_daemon.workflows.cycle import CycleCompleted, CycleSummary
 from peaktrade_daemon.workflows.model import WorkflowFinished
@@ -227,7 +229,7 @@ class Assembly:
         """The workflow side of ``rt``'s daemon (built on first use)."""
         if self._side is None or self._rt is not rt:
             self._rt, self._side = rt, WorkflowSide(rt)
-            _feed_metrics(rt)
+            feed_metrics(rt)
         return self._side
 
     def workflows(self, rt: Runtime) -> Component:
@@ -302,6 +304,11 @@ class Assembly:
 
         return prune
 
+    def report_retention(self, rt: Runtime) -> RetentionRule:
+        """Age limit of the run directories under ``reports/`` (workflow reports, replay
+        outputs)."""
+        return ReportRetention(lambda: rt.snapshot().settings, rt.clock)
+
 
 def _jobs(rt: Runtime) -> JobsFile:
     jobs = rt.snapshot().extras[JOBS]
@@ -314,12 +321,11 @@ def _policy(rt: Runtime) -> AutoApplyPolicy | None:
     return policy if isinstance(policy, AutoApplyPolicy) else None
 
 
-def _feed_metrics(rt: Runtime) -> None:
-    """Count decisions, workflow outcomes and override changes from bus events (when the
-    daemon keeps metrics, i.e. serves /metrics)."""
+def feed_metrics(rt: Runtime) -> None:
+    """Count decisions, workflow outcomes and live override changes from bus events (whoever
+    changed auto.toml, the promotion worker or the review page, publishes ``OverridesChanged``:
+    counted here once, never also by the writer)."""
     metrics = rt.metrics
-    if metrics is None:
-        return
 
     def decided(event: CycleCompleted) -> None:
         s = event.summary

@@ -11,6 +11,7 @@ brings them back.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -66,8 +67,11 @@ async def main():
             http[path] = await asyncio.to_thread(fetch, url + path)
     daemon.request_stop("test done")
     code = await asyncio.wait_for(run, 30)
+    recorded = daemon.metrics.cycles.labels(outcome="success").value
+    last_success = daemon.metrics.last_success.labels().value
     print(json.dumps({"modules": modules, "components": components, "cycles": cycles,
-                      "http": http, "exit": code}))
+                      "http": http, "exit": code, "recorded": recorded,
+                      "last_success": last_success}))
 
 uvloop.run(main())
 """
@@ -107,6 +111,8 @@ async def test_default_daemon_imports_no_http_stack_and_no_extras(project_root: 
     assert report["cycles"] == [True] and report["exit"] == 0
     assert {"scheduler", "promotion", "alert-outbox", "workflows"} <= set(report["components"])
     assert "http" not in report["components"]
+    # Metrics exist without the listener: the cycle was recorded in-process.
+    assert report["recorded"] == 1 and report["last_success"] > 0
     assert _loaded(modules, "numpy") and _loaded(modules, "apscheduler")
     assert _loaded(modules, "aiosqlite")
     unexpected = [p for p in (*NEVER, *HTTP_ONLY) if _loaded(modules, p)]
@@ -130,5 +136,9 @@ async def test_enabling_http_still_serves_healthz_and_metrics(project_root: Path
     # Recorded before CycleFinished was published, so before the scrape.
     assert 'peaktrade_cycles_total{outcome="success"} 1.0' in metrics
     assert 'peaktrade_run_state{state="running"} 1.0' in metrics
+    version = importlib.metadata.version("peaktrade-daemon")
+    assert f'peaktrade_build_info{{version="{version}"}} 1.0' in metrics
+    assert "\nprocess_resident_memory_bytes " in metrics and "\npython_info{" in metrics
+    assert "_created" not in metrics
     assert _loaded(report["modules"], "aiohttp")
     assert not [p for p in NEVER if _loaded(report["modules"], p)]

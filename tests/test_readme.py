@@ -38,7 +38,8 @@ import pytest
 from peaktrade_daemon.bus import EventBus
 from peaktrade_daemon.cli import app, run_cmd
 from peaktrade_daemon.daemon import default_plugins
-from peaktrade_daemon.http.metrics import DaemonMetrics
+from peaktrade_daemon.http.exposition import render
+from peaktrade_daemon.metrics import DaemonMetrics
 from peaktrade_daemon.promotion.policy_file import load_policy
 from peaktrade_daemon.scheduling.jobs import validate_jobs
 from peaktrade_daemon.settings import load_settings
@@ -401,8 +402,8 @@ def test_metrics_table_matches_the_registry(readme_text: str) -> None:
     metrics.watch_bus(EventBus())
     exported = {
         line.split()[2]
-        for line in metrics.render().decode().splitlines()
-        if line.startswith("# TYPE ") and not line.split()[2].endswith("_created")
+        for line in render(metrics).splitlines()
+        if line.startswith("# TYPE ") and line.split()[2].startswith("peaktrade_")
     }
     section = readme_text.split("## HTTP: health, metrics, review page", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"`(peaktrade_[a-z_]+)`", section))

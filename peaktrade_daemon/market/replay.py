@@ -7,8 +7,8 @@ with the wall clock the data goes stale as real time runs past the end of the fi
 visible once its timestamp is at or before replay time. Gaps in a file (weekends, holidays) are
 kept as they are: bars are consecutive observations, never filled in.
 
-Files are parsed in a worker thread and cached by (mtime, size), so an edited file is re-read and
-an unchanged one costs nothing.
+Files are read with aiofiles, parsed in a worker thread and cached by (mtime, size), so an edited
+file is re-read and an unchanged one costs nothing.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiofiles
 import numpy as np
 
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.errors import DataError
 from peaktrade_daemon.market.bars import Bars, Ticker, to_ns
-from peaktrade_daemon.market.ohlcv_csv import read_ohlcv_csv
+from peaktrade_daemon.market.ohlcv_csv import parse_ohlcv_csv
 from peaktrade_daemon.settings import DaemonSettings, SymbolSettings
 
 logger = logging.getLogger(__name__)
@@ -72,8 +73,13 @@ class ReplayFeed:
             cached = self._cache.get(path)
             if cached is not None and cached[0] == key:
                 return dataclasses.replace(cached[1], symbol=symbol)
+            try:
+                async with aiofiles.open(path, "rb") as file:
+                    raw = await file.read()
+            except OSError as exc:
+                raise DataError(f"{path}: cannot read market data: {exc.strerror}") from exc
             full = await asyncio.to_thread(
-                read_ohlcv_csv, path, symbol=symbol, timeframe=spec.timeframe
+                parse_ohlcv_csv, path, raw, symbol=symbol, timeframe=spec.timeframe
             )
             self._cache[path] = (key, full)
             logger.debug("replay: loaded %s bars of %s from %s", len(full), symbol, path)

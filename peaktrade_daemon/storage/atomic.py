@@ -39,7 +39,8 @@ LOCK_SUFFIX = ".lock"
 DEFAULT_LOCK_TIMEOUT_S = 30.0
 
 
-def _temp_path_for(path: Path) -> Path:
+def temp_path_for(path: Path) -> Path:
+    """A fresh temp file name beside ``path`` that :func:`clean_stale_temp_files` recognises."""
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}")
 
 
@@ -68,7 +69,7 @@ def atomic_write_bytes(
             mode = target.stat().st_mode & 0o7777
         except FileNotFoundError:
             mode = 0o644
-    tmp = _temp_path_for(target)
+    tmp = temp_path_for(target)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         try:

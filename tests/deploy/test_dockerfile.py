@@ -23,6 +23,7 @@ from dockerfile_parse import DockerfileParser
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from peaktrade_daemon.settings import LogsSection
 from tests.conftest import cli_command, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,6 +108,18 @@ def test_root_and_volumes(instructions: list[dict[str, Any]]) -> None:
     setup = " ".join(values(instructions, "RUN"))
     assert re.search(r"mkdir -p [^&]*state[^&]*logs[^&]*reports", setup)
     assert f"chown -R peaktrade:peaktrade {root}" in setup
+
+
+def test_logs_rotate_without_logrotate(instructions: list[dict[str, Any]]) -> None:
+    """A container has no logrotate: the image turns the daemon's own size rotation on, with
+    values the settings accept."""
+    env: dict[str, str] = {}
+    for value in values(instructions, "ENV"):
+        env.update(dict(pair.split("=", 1) for pair in shlex.split(value)))
+    logs = LogsSection(
+        max_bytes=int(env["PEAKTRADE_LOGS__MAX_BYTES"]), backups=int(env["PEAKTRADE_LOGS__BACKUPS"])
+    )
+    assert logs.max_bytes >= 1024 * 1024 and logs.backups >= 1
 
 
 def test_stop_signal_and_healthcheck(instructions: list[dict[str, Any]]) -> None:

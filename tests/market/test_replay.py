@@ -69,3 +69,12 @@ async def test_missing_file_is_a_data_error(project_root: Path) -> None:
     feeds = Feeds(load_settings(project_root), ManualClock())
     with pytest.raises(DataError, match=r"GOOG\.csv: no market data file for GOOG"):
         await feeds.bars("GOOG", 3)
+
+
+async def test_unreadable_file_is_a_data_error_naming_it(project_root: Path) -> None:
+    sample = project_root / "data/samples/GOOG.csv"
+    sample.unlink()
+    sample.mkdir()  # exists, but reading it fails (EISDIR), as an unreadable file would
+    feeds = Feeds(load_settings(project_root), ManualClock())
+    with pytest.raises(DataError, match=r"GOOG\.csv: cannot read market data: Is a directory"):
+        await feeds.bars("GOOG", 3)
