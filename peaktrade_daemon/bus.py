@@ -154,8 +154,13 @@ class Subscription(Generic[E]):
                 self._waiter = None
 
     async def _wait_idle(self) -> None:
-        if self._idle is not None and self._queue:
+        # Idle is set only with the queue empty and no handler running: an empty queue alone
+        # is not enough, the last event may still be in its handler (drain, then act on it).
+        if self._idle is None or self._task is None:
+            return
+        if self._queue:
             self._idle.clear()
+        if not self._idle.is_set():
             await self._idle.wait()
 
     async def _cancel(self) -> None:
@@ -291,7 +296,8 @@ class EventBus:
         return [s.stats() for s in self._subscriptions]
 
     async def drain(self, timeout_s: float) -> bool:
-        """Wait until every queue is empty, up to ``timeout_s``; True when all drained."""
+        """Wait until every queue is empty and every handler has returned, up to
+        ``timeout_s``; True when all drained."""
         try:
             async with asyncio.timeout(timeout_s):
                 for sub in list(self._subscriptions):

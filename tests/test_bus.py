@@ -195,3 +195,25 @@ def test_every_event_is_delivered_or_counted_dropped_in_order(
         await bus.close()
 
     uvloop.run(asyncio.wait_for(scenario(), 10))
+
+
+async def test_drain_waits_for_the_handler_of_the_last_event() -> None:
+    # The queue is empty as soon as the handler took the event; drain must still wait for it,
+    # or whoever drains (shutdown, replay) acts before the handler's work is done.
+    bus = EventBus()
+    release = asyncio.Event()
+    handled: list[int] = []
+
+    async def handler(e: Tick) -> None:
+        await release.wait()
+        handled.append(e.n)
+
+    sub = bus.subscribe(Tick, handler, name="in-flight")
+    bus.publish(Tick(n=1))
+    await asyncio.sleep(0)  # the consumer pops the event and parks in the handler
+    assert sub.depth == 0
+    assert not await bus.drain(0.05)
+    release.set()
+    assert await bus.drain(2.0)
+    assert handled == [1]
+    await bus.close()
