@@ -173,8 +173,11 @@ class CycleRunner:
         tag: str | None = None,
         trigger: str = "cycle",
         context: Mapping[str, Any] | None = None,
+        act: bool = True,
     ) -> CycleSummary:
-        """Run one cycle and return (and print, and store) its summary."""
+        """Run one cycle and return (and print, and store) its summary. ``act=False`` decides
+        and records as usual but runs no workflow for an EXECUTE (``executed`` is then false):
+        replay studies the decisions, and a workflow's reports about the past are not wanted."""
         started = self._clock.now()
         cycle_id = f"{started:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
         chosen_symbols = list(symbols or cycle_symbols(self.settings))
@@ -207,7 +210,7 @@ class CycleRunner:
         run_state: str | None = None
         success = bool(views) or not chosen_symbols
         error = None if success else "every monitor failed: " + "; ".join(errors.values())
-        if action == "EXECUTE":
+        if action == "EXECUTE" and act:
             parameters: dict[str, Any] = {"focus_symbol": selection.symbol}
             if selection.workflow_type != "market_scan":  # a scan always covers every symbol
                 parameters["symbols"] = chosen_symbols
@@ -248,7 +251,7 @@ class CycleRunner:
             symbol=selection.symbol,
             action=action,
             confidence=float(decision.confidence),
-            executed=action == "EXECUTE",
+            executed=action == "EXECUTE" and act,
             success=success,
             run_id=run_id,
             reasons=tuple(reasons),

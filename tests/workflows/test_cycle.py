@@ -53,6 +53,20 @@ async def test_execute_runs_the_workflow_and_stores_everything(stack: Stack) -> 
         assert stack.output[-1] == summary.line()
 
 
+async def test_act_false_decides_and_records_but_runs_no_workflow(stack: Stack) -> None:
+    # Replay's way through the cycle: the same decision, stored, and no workflow run.
+    async with asyncio.timeout(60):
+        await stack.at("2017-07-19T07:00")  # the EXECUTE of the test above
+        async with asyncio.timeout(30):
+            summary = await stack.cycle.run_cycle(act=False)
+        assert (summary.workflow_type, summary.action) == ("market_scan", "EXECUTE")
+        assert summary.success and not summary.executed and summary.run_id is None
+        [cycle_row] = await stack.store.cycles()
+        assert (cycle_row.action, cycle_row.executed, cycle_row.run_id) == ("EXECUTE", False, None)
+        assert await stack.store.runs() == []
+        assert not (Path(stack.settings.root) / "reports/workflows").exists()
+
+
 async def test_alert_band_raises_a_warning(stack: Stack) -> None:
     async with asyncio.timeout(60):
         await stack.at("2017-05-17T20:00")  # activity 0.32 > 0.3, volume ratio 0.51 < 1: half
