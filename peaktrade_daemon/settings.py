@@ -323,11 +323,15 @@ class SymbolSettings(Section):
 
 class ReplaySection(Section):
     """Replay time: ``start`` is the data time that corresponds to the daemon's start; replay time
-    then runs ``speed`` times as fast as the daemon's clock. Empty ``start`` = each file's end."""
+    then runs ``speed`` times as fast as the daemon's clock. Empty ``start`` = each file's end.
+
+    ``learn_interval_days``: how often the ``replay`` command runs the learning step, in days of
+    data time (the first one interval after the replay's start)."""
 
     start: datetime | None = None
     speed: float = Field(1.0, gt=0)
     stale_after_bars: float = Field(3.0, gt=0)
+    learn_interval_days: float = Field(7.0, gt=0, le=3653)
 
 
 class CcxtSection(Section):

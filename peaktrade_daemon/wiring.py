@@ -33,13 +33,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.config.loader import PeakConfig
 from peaktrade_daemon.errors import ConfigError, UsageError
-from peaktrade_daemon.governance.policy import AutoApplyPolicy
+from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
 from peaktrade_daemon.learning.models import PatchesPublished
 from peaktrade_daemon.monitors.defaults import trading_config
 from peaktrade_daemon.monitors.signals import chosen_strategies
@@ -112,7 +113,7 @@ class WorkflowSide:
 
     name = "workflows"
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, *, out: Callable[[str], None] = print) -> None:
         self._rt = rt
         snapshot = rt.snapshot()
         settings = snapshot.settings
@@ -132,6 +133,7 @@ class WorkflowSide:
             components=self.components,
             publish=rt.bus.publish,
             current_settings=lambda: rt.snapshot().settings,
+            out=out,
         )
         rt.bus.subscribe(OverridesChanged, self._on_overrides, name="workflows.overrides")
 
@@ -219,16 +221,27 @@ def _continuous(rt: Runtime) -> bool:
 
 class Assembly:
     """Builds the shared parts once per daemon; the plugin factories (its methods) hand them
-    out, and return None for a part this process does not run."""
+    out, and return None for a part this process does not run.
 
-    def __init__(self) -> None:
+    ``mode_override`` is the promotion worker's (a command line's ``--mode``; the policy's
+    ``disabled`` still wins); ``out`` is where the cycle prints its one-line summaries (replay
+    keeps them off the terminal)."""
+
+    def __init__(
+        self,
+        *,
+        mode_override: AutoApplyMode | None = None,
+        out: Callable[[str], None] = print,
+    ) -> None:
         self._rt: Runtime | None = None
         self._side: WorkflowSide | None = None
+        self._mode_override = mode_override
+        self._out = out
 
     def side(self, rt: Runtime) -> WorkflowSide:
         """The workflow side of ``rt``'s daemon (built on first use)."""
         if self._side is None or self._rt is not rt:
-            self._rt, self._side = rt, WorkflowSide(rt)
+            self._rt, self._side = rt, WorkflowSide(rt, out=self._out)
             feed_metrics(rt)
         return self._side
 
@@ -267,6 +280,7 @@ class Assembly:
             metrics=PortfolioMetrics(side.components.performance),
             database=rt.database,
             publish=rt.bus.publish,
+            mode_override=self._mode_override,
             policy_source=lambda: _policy(rt),
         )
 
