@@ -39,6 +39,7 @@ COMMAND_MODULES: tuple[tuple[str, str], ...] = (
     ("learn", "peaktrade_daemon.cli.learn_cmd"),
     ("promote", "peaktrade_daemon.cli.promote_cmd"),
     ("proposals", "peaktrade_daemon.cli.proposals_cmd"),
+    ("replay", "peaktrade_daemon.cli.replay_cmd"),
     ("alerts", "peaktrade_daemon.cli.alerts_cmd"),
     ("health", "peaktrade_daemon.cli.health_cmd"),
 )
