@@ -16,7 +16,8 @@ differ only in the parameters over time:
   ``not_applied``.
 
 Several symbols make one book: the sum of the symbols' equity on the union of their bar times
-(each carried forward between its own bars). Metrics (the performance monitor's formulas,
+(each carried forward between its own bars; a symbol without a bar in the range holds its
+initial capital). Metrics (the performance monitor's formulas,
 :mod:`peaktrade_daemon.portfolio.performance`): ``final_equity``, ``total_return``,
 ``max_drawdown``, ``sharpe`` (annualised with the bars per year of the finest symbol's calendar;
 null without variance) and ``trades`` (closed trades).
@@ -127,6 +128,10 @@ def run_book(
         stop = int(np.searchsorted(full.timestamps, hi, side="right"))
         bars = full.slice(first, stop)
         params, schedule = timeline.schedule(bars.timestamps, end, end, 1.0)
+        if len(bars) == 0:  # a slow timeframe with no bar in the range: the capital, untouched
+            flat = np.array([params.initial_capital])
+            curves.append((np.array([lo], dtype=np.int64), flat))
+            continue
         book = paper_book(bars, strategies, params, market, schedule)
         curves.append((bars.timestamps, book.equity))
         trades += len(book.trades)

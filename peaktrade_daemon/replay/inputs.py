@@ -4,7 +4,8 @@ Every problem is an error naming what is wrong, raised before the scratch root o
 directory exists (bad input, nothing written):
 
 * ``--symbol`` not configured, or without a history file, or a file the strict CSV reader
-  refuses: exit 2;
+  refuses: exit 2. Without ``--symbol`` the cycle's symbols are replayed, less those whose
+  history does not overlap the finest-timeframe symbol's (each named in a warning);
 * ``--from`` / ``--to`` not ISO-8601, outside the data of a replayed symbol (the range must lie
   where every symbol has bars), or not in order: exit 2. A date without a time means the start
   of that day for ``--from`` and its end for ``--to``; a time without an offset is UTC;
@@ -36,6 +37,7 @@ from peaktrade_daemon.market.bars import Bars, from_ns
 from peaktrade_daemon.market.ohlcv_csv import parse_ohlcv_csv
 from peaktrade_daemon.market.replay import replay_file
 from peaktrade_daemon.promotion.policy_file import load_policy
+from peaktrade_daemon.replay.schedule import finest
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.workflows.sources import cycle_symbols
 
@@ -117,8 +119,9 @@ def parse_time(text: str, option: str, *, end_of_day: bool = False) -> datetime:
 
 
 def choose_symbols(settings: DaemonSettings, asked: Sequence[str]) -> tuple[str, ...]:
-    """``--symbol`` (in order, repeats dropped), else the cycle's symbols; unknown ones are an
-    error naming them and the configured ones."""
+    """``--symbol`` (in order, repeats dropped), else the cycle's symbols (of which
+    :func:`overlapping` keeps those whose history overlaps); unknown ones are an error naming
+    them and the configured ones."""
     chosen = list(dict.fromkeys(asked)) or cycle_symbols(settings)
     unknown = [s for s in chosen if s not in settings.symbols]
     if unknown:
@@ -127,6 +130,25 @@ def choose_symbols(settings: DaemonSettings, asked: Sequence[str]) -> tuple[str,
     if not chosen:
         raise UsageError("no symbol to replay: [symbols] in daemon.toml is empty")
     return tuple(chosen)
+
+
+def overlapping(history: dict[str, Bars]) -> tuple[dict[str, Bars], list[str]]:
+    """The default symbol set: those whose history overlaps that of the finest-timeframe
+    symbol (the first of them), and a warning naming each one left out."""
+    anchor = finest({s: bars.timeframe for s, bars in history.items()})[0]
+    lo, hi = history[anchor].timestamps[0], history[anchor].timestamps[-1]
+    kept: dict[str, Bars] = {}
+    warnings: list[str] = []
+    for symbol, bars in history.items():
+        first, last = bars.timestamps[0], bars.timestamps[-1]
+        if first <= hi and last >= lo:
+            kept[symbol] = bars
+        else:
+            warnings.append(
+                f"{symbol} left out: its history ({iso_z(from_ns(int(first)))} .. "
+                f"{iso_z(from_ns(int(last)))}) does not overlap {anchor}'s; name it with --symbol"
+            )
+    return kept, warnings
 
 
 def read_history(settings: DaemonSettings, symbols: Sequence[str]) -> dict[str, Bars]:
@@ -269,6 +291,10 @@ def build_request(
     or PolicyError (exit 3)."""
     chosen = choose_symbols(settings, symbols)
     history = read_history(settings, chosen)
+    warnings: list[str] = []
+    if not symbols:
+        history, warnings = overlapping(history)
+        chosen = tuple(history)
     first, last = data_range(
         history,
         None if start is None else parse_time(start, "--from"),
@@ -280,7 +306,7 @@ def build_request(
         else settings.path(settings.paths.promotion_policy_file)
     )
     loaded = load_policy(policy_file)
-    choice, warnings = choose_learner(learner, first)
+    choice, learner_warnings = choose_learner(learner, first)
     return ReplayRequest(
         settings=settings,
         symbols=chosen,
@@ -293,5 +319,5 @@ def build_request(
         learner=choice,
         poll_interval_s=check_poll_interval(poll_interval_s),
         out_dir=choose_out_dir(settings, out, now),
-        warnings=tuple(warnings),
+        warnings=(*warnings, *learner_warnings),
     )
