@@ -24,17 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
+from _live import live_cycle, scratch_root  # bench/ is sys.path[0] when run as a script
 
 from peaktrade_daemon.clock import ManualClock
-from peaktrade_daemon.monitors.defaults import trading_config
 from peaktrade_daemon.portfolio.paper import PaperPortfolio
-from peaktrade_daemon.promotion.live_changes import audited_live_changes
 from peaktrade_daemon.settings import load_settings
 from peaktrade_daemon.storage.db import open_database
-from peaktrade_daemon.storage.runs import RunStore
-from peaktrade_daemon.workflows.runtime import WorkflowComponents, build_components, build_runtime
+from peaktrade_daemon.workflows.runtime import WorkflowComponents
 
-PROJECT = Path(__file__).resolve().parent.parent
 CYCLES = 60
 WARMUP = 5
 POLL_S = 300
@@ -53,22 +50,7 @@ async def _measure(root: Path) -> dict[str, tuple[float, float]]:
     settings = load_settings(root)
     database = await open_database(settings.database_url)
     clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
-    components = build_components(
-        settings,
-        clock=clock,
-        config=trading_config(settings),
-        live_changes=audited_live_changes,  # as the daemon's composition root passes it
-    )
-    runtime = build_runtime(
-        settings,
-        clock=clock,
-        store=RunStore(database),
-        alerts=None,
-        components=components,
-        out=lambda _line: None,
-    )
-    cycle = runtime.cycle
-    assert cycle is not None
+    components, cycle = live_cycle(settings, clock, database)
     results: dict[str, tuple[float, float]] = {}
     try:
         for _ in range(WARMUP):
@@ -99,11 +81,7 @@ def main() -> list[dict[str, Any]]:
     """Run the benchmark and return its rows."""
     root = Path(tempfile.mkdtemp(prefix="pt-bench-cycle-"))
     try:
-        shutil.copytree(PROJECT / "config", root / "config")
-        shutil.copytree(PROJECT / "data", root / "data")
-        for sub in ("state", "logs", "reports"):
-            (root / sub).mkdir()
-        results = uvloop.run(_measure(root))
+        results = uvloop.run(_measure(scratch_root(root / "root")))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return [

@@ -34,20 +34,16 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
+from _live import live_cycle, scratch_root  # bench/ is sys.path[0] when run as a script
 
 from peaktrade_daemon.clock import ManualClock
 from peaktrade_daemon.market.bars import from_ns
 from peaktrade_daemon.market.ohlcv_csv import parse_ohlcv_csv
-from peaktrade_daemon.monitors.defaults import trading_config
-from peaktrade_daemon.promotion.live_changes import audited_live_changes
 from peaktrade_daemon.replay.inputs import build_request, walk_forward_available
 from peaktrade_daemon.replay.run import run_replay
 from peaktrade_daemon.settings import load_settings
 from peaktrade_daemon.storage.db import open_database
-from peaktrade_daemon.storage.runs import RunStore
-from peaktrade_daemon.workflows.runtime import build_components, build_runtime
 
-PROJECT = Path(__file__).resolve().parent.parent
 SYMBOL = "EUR/USD"
 CYCLES = int(os.environ.get("PEAKTRADE_BENCH_REPLAY_CYCLES", "5000"))
 TARGET_S = 60.0
@@ -61,12 +57,7 @@ TARGETS = {
 
 
 def _root(base: Path) -> Path:
-    root = base / "root"
-    shutil.copytree(PROJECT / "config", root / "config")
-    shutil.copytree(PROJECT / "data", root / "data")
-    for sub in ("state", "logs", "reports"):
-        (root / sub).mkdir()
-    return root
+    return scratch_root(base / "root")
 
 
 def _bar_times(root: Path) -> list[datetime]:
@@ -104,23 +95,12 @@ async def _live(root: Path, times: list[datetime], act: bool) -> tuple[float, fl
     )
     database = await open_database(settings.database_url)
     clock = ManualClock(times[0])
-    components = build_components(
-        settings, clock=clock, config=trading_config(settings), live_changes=audited_live_changes
-    )
-    runtime = build_runtime(
-        settings,
-        clock=clock,
-        store=RunStore(database),
-        alerts=None,
-        components=components,
-        out=lambda _line: None,
-    )
-    assert runtime.cycle is not None
+    components, cycle = live_cycle(settings, clock, database)
     wall0, cpu0 = time.perf_counter(), time.process_time()
     try:
         for moment in times:
             await clock.set(moment)
-            await runtime.cycle.run_cycle(act=act)
+            await cycle.run_cycle(act=act)
     finally:
         await components.close()
         await database.close()
