@@ -36,6 +36,14 @@ def summary_bytes(summary: Mapping[str, Any]) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
+def _money(value: float | None) -> str | None:
+    return None if value is None else f"{value:,.2f}"
+
+
+def _percent(value: float | None) -> str | None:
+    return None if value is None else f"{value * 100:.2f}%"
+
+
 def _changes(entries: Sequence[Mapping[str, Any]], kinds: tuple[str, ...]) -> list[list[Any]]:
     return [
         [e["time"], e["kind"], e["key"], e.get("before"), e.get("after")]
@@ -52,10 +60,10 @@ def summary_markdown(summary: Mapping[str, Any], entries: Sequence[Mapping[str, 
         [
             [
                 name,
-                b["final_equity"],
-                b["total_return"],
-                b["max_drawdown"],
-                b["sharpe"],
+                _money(b["final_equity"]),
+                _percent(b["total_return"]),
+                _percent(b["max_drawdown"]),
+                None if b["sharpe"] is None else f"{b['sharpe']:.2f}",
                 b["trades"],
             ]
             for name, b in books.items()

@@ -15,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import signal
 import subprocess
+import time
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -276,3 +278,34 @@ def test_a_disabled_policy_decides_and_never_applies(tmp_path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["mode"] == "disabled"
     assert summary["final_live_values"] == {k: lookup_base(k) for k in summary["final_live_values"]}
+
+
+def test_ctrl_c_stops_after_the_instant_in_progress_and_writes_nothing(tmp_path: Path) -> None:
+    root = _root(tmp_path)
+    scratch_parent = tmp_path / "tmp"
+    scratch_parent.mkdir()
+    before = snapshot(root)
+    learner = ("--learner", "snippets", str(root.parent / "snippets"))
+    proc = subprocess.Popen(
+        cli_command("--root", str(root), "replay", "--symbol", "EUR/USD", *learner),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(TMPDIR=str(scratch_parent)),
+    )
+    try:
+        # The replay daemon is up once its scratch state database exists (a whole-history
+        # replay takes minutes: this is mid-way).
+        deadline = time.monotonic() + 120
+        while not list(scratch_parent.glob("peaktrade-replay-*/state/peaktrade.db")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the replay daemon did not start"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert snapshot(root) == before  # no output directory, nothing else
+    assert list(scratch_parent.iterdir()) == []  # the scratch root is gone too
