@@ -104,7 +104,8 @@ class SnippetLearner:
 class WalkForwardLearner:
     """The built-in ``walk_forward`` learner (``learning/walk_forward.py``) over the replay
     feeds, with its ``[learning.walk_forward]`` settings: the bars it needs of each of its
-    symbols (else the cycle's) as of ``now``, its signals and its patch rule."""
+    symbols that the replay replays (else of every replayed symbol) as of ``now``, its signals
+    and its patch rule."""
 
     name: str = WALK_FORWARD
     replaces: bool = True
@@ -125,7 +126,9 @@ class WalkForwardLearner:
         learning: Any = getattr(settings, "learning", None)
         learner_settings = learning.walk_forward
         market = market_params(settings.monitors.market)
-        symbols = list(learner_settings.symbols) or cycle_symbols(settings)
+        # Its own symbols where the replay has their history, else the replayed ones.
+        replayed = cycle_symbols(settings)
+        symbols = [s for s in learner_settings.symbols if s in replayed] or replayed
         count = module.history_bars(context.config, learner_settings, market)
         bars: dict[str, Bars] = {}
         per_year: dict[str, float] = {}

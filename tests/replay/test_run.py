@@ -309,3 +309,40 @@ def test_ctrl_c_stops_after_the_instant_in_progress_and_writes_nothing(tmp_path:
     assert "interrupted" in err and "Traceback" not in err
     assert snapshot(root) == before  # no output directory, nothing else
     assert list(scratch_parent.iterdir()) == []  # the scratch root is gone too
+
+
+def test_the_walk_forward_learner_feeds_the_loop(tmp_path: Path) -> None:
+    # The built-in learner comes with learning/walk_forward.py; without it the seam says so
+    # (exit 2, tested in tests/replay/test_inputs.py).
+    pytest.importorskip("peaktrade_daemon.learning.walk_forward")
+    root = _root(tmp_path)
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        cli_command(
+            "--root",
+            str(root),
+            "replay",
+            "--symbol",
+            "EUR/USD",
+            "--from",
+            "2017-09-01",
+            "--to",
+            "2017-09-16",
+            "--mode",
+            "bounded_auto",
+            "--learner",
+            "walk_forward",
+            "--out",
+            str(out),
+        ),
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=280,
+    )
+    assert proc.returncode == 0, proc.stderr
+    entries = timeline(out)
+    learned = [e for e in entries if e["kind"] == "learn"]
+    assert learned and {e["learner"] for e in learned} == {"walk_forward"}
+    check_invariants(entries, load_policy(PROJECT_ROOT / "config" / "promotion.toml"))
+    assert json.loads((out / "summary.json").read_text())["learner"] == "walk_forward"
