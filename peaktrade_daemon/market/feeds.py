@@ -77,7 +77,8 @@ class Feeds:
         exchange client, and the next ccxt symbol asked for opens a new one."""
         old, self.settings = self.settings, settings
         self._calendars = _calendars(settings)
-        if settings.replay != old.replay:
+        replay, before = settings.replay, old.replay
+        if (replay.start, replay.speed) != (before.start, before.speed):
             await self._replay.close()
             self._replay = ReplayFeed(settings, self._clock)
         else:

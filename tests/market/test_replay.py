@@ -78,3 +78,22 @@ async def test_unreadable_file_is_a_data_error_naming_it(project_root: Path) -> 
     feeds = Feeds(load_settings(project_root), ManualClock())
     with pytest.raises(DataError, match=r"GOOG\.csv: cannot read market data: Is a directory"):
         await feeds.bars("GOOG", 3)
+
+
+async def test_a_reload_restarts_replay_time_only_for_a_new_start_or_speed(
+    project_root: Path,
+) -> None:
+    base = {"start": "2017-06-01T10:30:00", "speed": 60.0}
+    clock = ManualClock(datetime(2030, 1, 1, tzinfo=UTC))
+    feeds = Feeds(load_settings(project_root, cli_overrides={"replay": base}), clock)
+    async with asyncio.timeout(10):
+        await clock.advance(60)
+        # Settings of the replay section that are not the feed's time (the replay command's
+        # learning interval, staleness) keep the running replay where it is.
+        other = {**base, "learn_interval_days": 3.0, "stale_after_bars": 5.0}
+        await feeds.reconfigure(load_settings(project_root, cli_overrides={"replay": other}))
+        assert (await feeds.bars("EUR/USD", 1)).as_of == datetime(2017, 6, 1, 11, 30, tzinfo=UTC)
+        await feeds.reconfigure(
+            load_settings(project_root, cli_overrides={"replay": {**other, "speed": 120.0}})
+        )
+        assert (await feeds.bars("EUR/USD", 1)).as_of == datetime(2017, 6, 1, 10, 30, tzinfo=UTC)
