@@ -12,7 +12,10 @@ of the bus (so the workflow side has adopted any change of auto.toml before the 
    recorded, its workflow not run (``act=False``);
 2. the learning step, when due (:func:`~peaktrade_daemon.replay.learners.learning_step`), and
    the promotion worker's ``process`` of what ``learn`` published;
-3. the worker's ``tick`` (audit scan, rollback guard, pending steps), at every instant.
+3. the worker's ``tick`` (audit scan, rollback guard, pending steps): at every learning step
+   and hold end, and at every cycle while a step is pending or a change is watched. With
+   neither, a check has nothing to do in replay: it would compare an auto.toml only the worker
+   writes with the trail it wrote, and find no apply by another process, so it is skipped.
 
 Time moves on only when all of that is done: every result at an instant is a function of the
 data and the instants before it, never of how long threads took, so a second replay gives the
@@ -200,8 +203,9 @@ class ReplayDriver:
             if step.result.written:
                 await worker.process(step.result.written)
                 await self._settle()
-        await worker.tick()
-        await self._settle()
+        if learn or not cycle or _watching(worker):
+            await worker.tick()
+            await self._settle()
 
     async def _learning(
         self, now: datetime, side: WorkflowSide, worker: PromotionWorker
@@ -222,7 +226,7 @@ class ReplayDriver:
         worker = self._worker()
         policy = worker.policy
         watches = worker.guard.watches
-        if policy is None or not (len(worker.pending) or watches):
+        if policy is None or not _watching(worker):
             return []
         path = PromotionWorkspace.from_settings(self._settings()).overrides_file
         doc = await asyncio.to_thread(_read_toml, path)
@@ -237,6 +241,11 @@ class ReplayDriver:
         step_s = policy.rollback.check_interval_seconds
         grid = {on_check_grid(m, self._plan.origin, step_s) for m in ends}
         return sorted(m for m in grid if now < m <= self._plan.end)
+
+
+def _watching(worker: PromotionWorker) -> bool:
+    """A step is pending or a change is under the rollback guard's observation."""
+    return bool(len(worker.pending) or worker.guard.watches)
 
 
 def _read_toml(path: Any) -> dict[str, Any]:
