@@ -7,12 +7,13 @@
 * **Learning steps.** ``start + k x interval`` for ``k >= 1`` up to ``end``: the learner first
   runs one interval into the replay, once it has history to learn from.
 * **The promotion worker's checks.** The daemon's worker checks every
-  ``[rollback] check_interval_seconds``. Replay checks at every cycle and learning step and,
-  between them, at the instants a hold can end (:func:`hold_ends`: a bake window's end, a
-  key's cooldown end, a slot of the daily rate limit freeing 24 hours after an auto-apply),
-  each rounded up to the check grid ``start + n x check interval`` (:func:`on_check_grid`),
-  where the daemon's check would first see it. At every other check nothing can have changed:
-  no new bar, no hold ended; the daemon's check there does nothing, so replay skips it.
+  ``[rollback] check_interval_seconds``. Replay checks at the cycles and learning steps (the
+  driver says which) and, between them, at the instants a hold can end (:func:`hold_ends`: a
+  bake window's end, a key's cooldown end, a slot of the daily rate limit freeing 24 hours
+  after an auto-apply), each rounded up to the check grid ``start + n x check interval``
+  (:func:`on_check_grid`), where the daemon's check would first see it. At every other check
+  nothing can have changed: no new bar, no hold ended; the daemon's check there does nothing,
+  so replay skips it.
 """
 
 from __future__ import annotations
