@@ -125,6 +125,10 @@ def test_every_invariant_holds_at_every_recorded_step(bounded: Runs) -> None:
     # One decision per hourly EUR/USD bar of the range, and the later patch stepped back down.
     bars = frame("EURUSD").loc["2017-06-01":"2017-06-14"]
     assert sum(e["kind"] == "decision" for e in entries) == len(bars)
+    # Holds end between bars too (a rate-limit slot frees 24 hours after an apply): the worker
+    # checks then, on its check grid, not only at the next bar.
+    stamps = {t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in bars.index}
+    assert any(e["time"] not in stamps for e in applies)
     leverage = [e for e in applies if e["key"] == "portfolio.leverage"]
     assert leverage[-1]["after"] < max(e["after"] for e in leverage)
     summary = json.loads((bounded.outs[0] / "summary.json").read_text())
