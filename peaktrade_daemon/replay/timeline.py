@@ -6,9 +6,11 @@ Every entry has ``time`` (data time, ISO-8601 UTC, ``Z``) and ``kind``:
   confidence, reasons, ``executed`` (false in replay: decisions are recorded, workflows not run);
 * ``learn``: one per learning step: the learner's new patches and what ``learn`` published;
 * ``verdict``, ``apply``, ``revert``, ``freeze``: from the scratch root's promotion audit trail,
-  the product's own record (§8.4). An ``apply`` (a change by ``auto``) or a ``revert`` (by the
-  ``rollback-guard``) carries ``key``, ``before`` and ``after``: the live values around that one
-  change (a key absent from auto.toml is at its base value);
+  the product's own record (§8.4). A ``verdict`` is the policy's (``stage: policy``, §8.2) or
+  the evidence's for a candidate's next step (``stage: evidence``, PASS, FAIL or INCONCLUSIVE,
+  §9). An ``apply`` (a change by ``auto``) or a ``revert`` (by the ``rollback-guard``) carries
+  ``key``, ``before`` and ``after``: the live values around that one change (a key absent from
+  auto.toml is at its base value);
 * ``alert``: every warning and critical alert as the dispatcher recorded it (after
   de-duplication). A window's summary of suppressed repeats is stamped with the window's close
   (its first time plus the window, at most the replay's end), whenever the dispatcher wrote it.
@@ -154,10 +156,26 @@ class Timeline:
                     "verdict",
                     _time(record["time"]),
                     {
+                        "stage": "policy",
                         "key": key,
                         "verdict": record.get("verdict"),
                         "proposed": record.get("proposed"),
                         "current": record.get("current"),
+                        "patch_id": record.get("patch_id"),
+                        "reasons": list(record.get("reasons", ())),
+                    },
+                )
+            elif event == "evidence":
+                self._add(
+                    "verdict",
+                    _time(record["time"]),
+                    {
+                        "stage": "evidence",
+                        "key": key,
+                        "verdict": record.get("verdict"),
+                        "step": record.get("step_value"),
+                        "final_verdict": record.get("final_verdict"),
+                        "current": record.get("live_value"),
                         "patch_id": record.get("patch_id"),
                         "reasons": list(record.get("reasons", ())),
                     },

@@ -75,6 +75,18 @@ def test_entries_come_in_time_then_kind_order_with_live_values_around_each_chang
                 reasons=["ok"],
             ),
             _record(
+                1,
+                T0,
+                event="evidence",
+                key="portfolio.leverage",
+                verdict="PASS",
+                step_value=1.25,
+                final_verdict="INCONCLUSIVE",
+                live_value=1.0,
+                patch_id="p1",
+                reasons=["not worse beyond tolerance"],
+            ),
+            _record(
                 2,
                 T0,
                 event="change",
@@ -123,13 +135,17 @@ def test_entries_come_in_time_then_kind_order_with_live_values_around_each_chang
         ("09:00", "decision"),
         ("09:00", "learn"),
         ("09:00", "verdict"),
+        ("09:00", "verdict"),
         ("09:00", "apply"),
         ("10:00", "decision"),
         ("10:00", "revert"),
         ("10:00", "freeze"),
         ("10:00", "alert"),
     ]
-    apply, revert = entries[3], entries[5]
+    policy, evidence = entries[2], entries[3]
+    assert (policy["stage"], policy["verdict"]) == ("policy", "ACCEPTED_FOR_PROPOSAL")
+    assert (evidence["stage"], evidence["verdict"], evidence["step"]) == ("evidence", "PASS", 1.25)
+    apply, revert = entries[4], entries[6]
     assert (apply["key"], apply["before"], apply["after"]) == ("portfolio.leverage", 1.0, 1.25)
     assert (revert["before"], revert["after"]) == (1.25, 1.0)  # absent from auto.toml: base
     assert entries[0]["time"] == "2017-06-01T09:00:00Z"
@@ -138,7 +154,7 @@ def test_entries_come_in_time_then_kind_order_with_live_values_around_each_chang
     assert counts(entries) == {
         "decision": 2,
         "learn": 1,
-        "verdict": 1,
+        "verdict": 2,
         "apply": 1,
         "revert": 1,
         "freeze": 1,
