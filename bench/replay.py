@@ -14,6 +14,8 @@ Rows (``PEAKTRADE_BENCH_REPLAY_CYCLES`` shortens the run: the first N bars):
 * replay_s: wall time of the whole replay (start-up and outputs included); target 60 s on one
   core; baseline: the same number of live cycles, as the daemon runs them (an EXECUTE runs its
   workflow and writes its report).
+* replay_cpu_s: the same in process CPU time (every thread): what one core spends, whatever
+  else the machine runs; baseline: the live cycles' CPU time.
 * replay_ms_per_cycle / replay_cpu_ms_per_cycle: the replay's wall and process CPU time per
   cycle (everything it does: cycles, learning, promotion, outputs); target: the live cycle's, in
   the same run (the baseline).
@@ -151,6 +153,13 @@ def main() -> list[dict[str, Any]]:
             "unit": "s",
             "target": TARGET_S,
             "baseline": round(live_wall, 1),
+        },
+        {
+            "name": "replay_cpu_s",
+            "value": round(replay_cpu, 1),
+            "unit": "s",
+            "target": TARGET_S,
+            "baseline": round(live_cpu, 1),
         },
         {
             "name": "replay_ms_per_cycle",
