@@ -36,7 +36,8 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY peaktrade_daemon ./peaktrade_daemon
 RUN pip install setuptools==75.8.0 wheel==0.45.1 \
  && pip install --no-build-isolation --constraint constraints.txt . \
- && peaktrade-daemon --help >/dev/null
+ && peaktrade-daemon --help >/dev/null \
+ && peaktrade-daemon --version
 
 # The root: shipped config and the bundled real samples; state, logs and reports start empty.
 WORKDIR /srv/peaktrade

@@ -56,6 +56,27 @@ Settings come from <root>/config/daemon.toml, overridable as PEAKTRADE_<SECTION>
 """
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: print ``peaktrade-daemon <version>`` and exit 0. The version is looked up
+    only when the option is given (argparse's own ``version`` action wants it at parser build
+    time, which would cost every command the metadata lookup)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from peaktrade_daemon.version import installed_version
+
+        print(f"{PROG} {installed_version()}", flush=True)  # stdout, as argparse's own does
+        parser.exit()
+
+
 def common_options() -> argparse.ArgumentParser:
     """Options accepted both before and after a subcommand (after wins)."""
     common = argparse.ArgumentParser(add_help=False)
@@ -87,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action=_VersionAction, help="print the installed version and exit"
     )
     parser.add_argument(
         "--root", metavar="DIR", help="root directory (default $PEAKTRADE_ROOT or .)"
