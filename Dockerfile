@@ -17,11 +17,14 @@
 FROM python:3.11.7-slim-bookworm
 
 # MALLOC_ARENA_MAX: as in the systemd unit (two glibc malloc arenas; about 1.5 MiB less RSS).
+# PEAKTRADE_LOG_STDERR_LEVEL: `docker logs` shows the daemon's INFO lines too (on a terminal
+# stderr gets WARNING and up; logs/daemon.log always has INFO).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PEAKTRADE_ROOT=/srv/peaktrade \
+    PEAKTRADE_LOG_STDERR_LEVEL=INFO \
     MALLOC_ARENA_MAX=2
 
 # A dedicated unprivileged user; fixed ids so volume ownership is stable across rebuilds.
