@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from peaktrade_daemon.errors import ConfigError, PeakTradeError
     from peaktrade_daemon.settings import DaemonSettings, load_settings
 
-__version__ = "0.1.0"
+    __version__: str
 
 __all__ = [
     "ConfigError",
@@ -61,6 +61,10 @@ _HOMES = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # from the package metadata, looked up only when asked for
+        from peaktrade_daemon.version import installed_version
+
+        return installed_version()
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
