@@ -47,6 +47,7 @@ from peaktrade_daemon.market.calendar_watch import CalendarWatch
 from peaktrade_daemon.monitors.defaults import trading_config
 from peaktrade_daemon.monitors.signals import chosen_strategies
 from peaktrade_daemon.promotion.baseline import PortfolioMetrics
+from peaktrade_daemon.promotion.evidence import EvidenceRunner
 from peaktrade_daemon.promotion.inbox import PatchInbox
 from peaktrade_daemon.promotion.live_changes import audited_live_changes
 from peaktrade_daemon.promotion.models import OverridesChanged
@@ -271,6 +272,7 @@ class Assembly:
             database=rt.database,
             publish=rt.bus.publish,
             policy_source=lambda: _policy(rt),
+            evidence=EvidenceRunner(lambda: rt.snapshot().settings, side.components.feeds),
         )
 
         def submit(event: PatchesPublished) -> None:
