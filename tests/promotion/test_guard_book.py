@@ -29,6 +29,7 @@ from peaktrade_daemon.monitors.performance import PerformanceMonitor
 from peaktrade_daemon.portfolio.paper import PaperPortfolio
 from peaktrade_daemon.portfolio.performance import performance_metrics
 from peaktrade_daemon.promotion.baseline import PortfolioMetrics
+from peaktrade_daemon.promotion.evidence import EvidenceRunner
 from peaktrade_daemon.promotion.live_changes import audited_live_changes
 from peaktrade_daemon.promotion.models import GuardTripped, OverridesChanged
 from peaktrade_daemon.promotion.worker import PromotionWorker
@@ -83,6 +84,7 @@ def _desk(root: Path, start: str) -> Desk:
         metrics=PortfolioMetrics(monitor),
         publish=publish,
         mode_override=AutoApplyMode.BOUNDED_AUTO,
+        evidence=EvidenceRunner(lambda: settings, monitor.feeds),
     )
     return Desk(settings, clock, monitor, worker, recorder)
 
