@@ -22,6 +22,7 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from peaktrade_daemon.clock import Clock, SystemClock
@@ -30,10 +31,12 @@ from peaktrade_daemon.config.overrides import lookup
 from peaktrade_daemon.errors import PeakTradeError
 from peaktrade_daemon.governance.evidence import Evidence, EvidencePolicy, EvidenceVerdict, judge
 from peaktrade_daemon.governance.firewall import is_numeric
+from peaktrade_daemon.governance.guard import Health, canary_health
 from peaktrade_daemon.governance.policy import AutoApplyPolicy
 from peaktrade_daemon.governance.steps import next_step
 from peaktrade_daemon.governance.verdicts import PromotionDecision
 from peaktrade_daemon.learning.models import Scalar
+from peaktrade_daemon.market.bars import to_ns
 from peaktrade_daemon.market.feeds import Feeds, MarketSource
 from peaktrade_daemon.monitors.market import market_params
 from peaktrade_daemon.portfolio.paired import (
@@ -165,6 +168,68 @@ class EvidenceRunner:
                 _judge_candidate, decision, policy, config, windows, strategies, market, risk
             )
         return out
+
+    async def canary(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        policy: AutoApplyPolicy,
+        base: Mapping[str, Any],
+        live: Mapping[str, Scalar],
+        now: datetime,
+    ) -> dict[str, tuple[Health, tuple[str, ...]]]:
+        """The canary reading (§9) of each watched change ``record``: live judged against a
+        shadow book with the previous value, on the same bars since the apply. Clock time maps
+        to bar time as the paper book maps it (a change made ``age`` ago took effect at the
+        feed's ``as_of - age x speed``)."""
+        rule = policy.evidence
+        settings = self._settings()
+        out: dict[str, tuple[Health, tuple[str, ...]]] = {}
+        try:
+            strategies = enabled_strategies(PeakConfig(base))
+            market = market_params(settings.monitors.market)
+            symbols = cycle_symbols(settings)
+            windows = await recent_windows(
+                self._feeds, symbols, strategies, market, rule.lookback_bars
+            )
+        except (PeakTradeError, OSError, ValueError) as exc:
+            return {str(r["key"]): (Health.UNKNOWN, (f"canary not run: {exc}",)) for r in records}
+        risk = lookup(base, "risk.max_drawdown", None)
+        for record in records:
+            key = str(record["key"])
+            try:
+                applied = datetime.fromisoformat(str(record["time"]))
+                since = [
+                    Window.since(
+                        w.bars,
+                        to_ns(w.bars.as_of - (now - applied) * self._speed(settings, w)),
+                        w.bars_per_year,
+                        w.stale_reason,
+                    )
+                    for w in windows
+                ]
+                before = record.get("before")
+                shadow = lookup(base, key, None) if before is None else before
+                config = ConfigOverlay(PeakConfig(base), {**live, key: shadow})
+                run = await asyncio.to_thread(
+                    paired_run, since, strategies, market, config, key, record.get("after")
+                )
+                if not is_numeric(risk) or not float(risk) > 0:
+                    raise ValueError("the base config has no risk.max_drawdown")
+                evidence = _verdict(run, rule, float(risk))
+            except (PeakTradeError, ValueError, TypeError) as exc:
+                out[key] = (Health.UNKNOWN, (f"canary not run: {exc}",))
+                continue
+            out[key] = canary_health(
+                evidence.verdict,
+                evidence.reasons,
+                enough_periods=evidence.periods >= rule.min_periods,
+            )
+        return out
+
+    @staticmethod
+    def _speed(settings: DaemonSettings, window: Window) -> float:
+        spec = settings.symbols.get(window.bars.symbol)
+        return settings.replay.speed if spec is not None and spec.feed == "replay" else 1.0
 
 
 def _step_of(

@@ -114,7 +114,7 @@ class PromotionWorker:
         store = ProgressStore(database) if database is not None else None
         self._store = store
         self.pending = PendingSteps(store)
-        self.duty = GuardDuty(Observation(store), self.pending, self._out, clock, metrics)
+        self.duty = GuardDuty(Observation(store), self.pending, self._out, clock, metrics, evidence)
         self.dropped = 0
         #: Set while the run loop waits for patches or its next check (nothing in flight).
         self.idle = asyncio.Event()

@@ -178,3 +178,12 @@ def write(
         proposal_id=None,
         now=now,
     )
+
+
+def evidence_off(root: Path) -> None:
+    """Turn ``[evidence]`` off in ``root``'s policy (tests of the before/after guard rule and of
+    persistence, driven by a scripted performance series rather than market data)."""
+    policy = root / "config" / "promotion.toml"
+    text = policy.read_text()
+    assert "enabled = true\nlookback" in text
+    policy.write_text(text.replace("enabled = true\nlookback", "enabled = false\nlookback"))

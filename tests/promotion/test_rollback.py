@@ -21,6 +21,17 @@ from peaktrade_daemon.promotion.models import GuardTripped, OverridesChanged
 from peaktrade_daemon.settings import load_settings
 from tests.promotion.conftest import T0, make_patch, worker_on
 
+
+@pytest.fixture(autouse=True)
+def before_after_rule(project_root: Path) -> None:
+    """These tests drive the before/after rule of §8.5 with a scripted performance series:
+    evidence off, as the rule applies then (the canary is tested in test_guard_book.py)."""
+    policy = project_root / "config" / "promotion.toml"
+    policy.write_text(
+        policy.read_text().replace("enabled = true\nlookback", "enabled = false\nlookback")
+    )
+
+
 GUARD = RollbackGuardPolicy(bake_window_minutes=60, max_drawdown_increase=0.02, max_sharpe_drop=0.5)
 BASE = {"current_drawdown": 0.01, "max_drawdown": 0.05, "sharpe_ratio": 1.5}
 
