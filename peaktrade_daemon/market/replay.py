@@ -8,20 +8,27 @@ visible once its timestamp is at or before replay time. Gaps in a file (weekends
 kept as they are: bars are consecutive observations, never filled in.
 
 Files are parsed in a worker thread and cached by (mtime, size), so an edited file is re-read and
-an unchanged one costs nothing.
+an unchanged one costs nothing; the files a cycle's checks ask for together are parsed in one
+batch (:mod:`peaktrade_daemon.batcher`), each once. The cache keeps only the bars that can still be in a window: replay
+time moves forward, so a bar more than ``count`` bars before replay time at loading is never
+asked for again, and a desk replaying years of hourly history for hundreds of symbols holds a
+few hundred bars of each. A window reaching before what is kept (a larger ``count``, a wall
+clock stepped back) re-reads the file.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import functools
 import logging
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from peaktrade_daemon.batcher import Batcher
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.errors import DataError
 from peaktrade_daemon.market.bars import Bars, Ticker, to_ns
@@ -38,20 +45,60 @@ def replay_file(settings: DaemonSettings, symbol: str, spec: SymbolSettings) -> 
     return settings.path(settings.paths.data_dir) / name
 
 
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """What the cache holds of one file: its ``(mtime, size)`` and the kept bars, the file's
+    bars from index ``first`` on (read-only; ``as_of`` is the file's last bar, replay time's
+    anchor)."""
+
+    key: tuple[int, int]
+    bars: Bars
+    first: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """A file to (re)read: its ``(mtime, size)`` when asked for and the window it must serve."""
+
+    path: Path
+    key: tuple[int, int]
+    symbol: str
+    timeframe: str
+    count: int
+
+
 class ReplayFeed:
     """Bars from files, as of replay time. No tickers: spread is unknown for replayed symbols."""
 
     name = "replay"
 
     def __init__(self, settings: DaemonSettings, clock: Clock) -> None:
-        self.settings = settings
+        self._settings = settings
         self._clock = clock
         self._started_at = clock.now()
-        self._cache: dict[Path, tuple[tuple[int, int], Bars]] = {}
-        self._lock = asyncio.Lock()
+        self._cache: dict[Path, _Loaded] = {}
+        self._paths: dict[str, Path] = {}
+        self._reading: dict[Path, asyncio.Future[_Loaded]] = {}
+        self._reads: Batcher[_Read, _Loaded] = Batcher(self._read_files, "replay-read")
+
+    @property
+    def settings(self) -> DaemonSettings:
+        """The settings in force (``Feeds.reconfigure`` swaps them in place)."""
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: DaemonSettings) -> None:
+        self._settings = settings
+        self._paths.clear()  # a reload may have moved the data directory or a symbol's file
+
+    def _path(self, symbol: str, spec: SymbolSettings) -> Path:
+        path = self._paths.get(symbol)
+        if path is None:
+            path = self._paths[symbol] = replay_file(self._settings, symbol, spec)
+        return path
 
     def replay_time(self, full: Bars) -> datetime:
-        """Now in replay time for a symbol whose whole file is ``full``."""
+        """Now in replay time for a symbol whose file ends at ``full.as_of``."""
         start = self.settings.replay.start
         if start is None:
             anchor = full.as_of
@@ -60,32 +107,94 @@ class ReplayFeed:
         elapsed = self._clock.now() - self._started_at
         return anchor + elapsed * self.settings.replay.speed
 
-    async def history(self, symbol: str, spec: SymbolSettings) -> Bars:
-        """Every bar in the symbol's file (cached), ``as_of`` its last bar."""
-        path = replay_file(self.settings, symbol, spec)
+    async def _load(self, symbol: str, spec: SymbolSettings, count: int) -> tuple[_Loaded, int]:
+        """The cached file and the end (exclusive, into the kept bars) of the window of
+        ``count`` bars at replay time, (re)reading the file when the cache cannot serve it."""
+        path = self._path(symbol, spec)
         try:
             stat = os.stat(path)
         except OSError as exc:
             raise DataError(f"{path}: no market data file for {symbol}: {exc.strerror}") from exc
         key = (stat.st_mtime_ns, stat.st_size)
-        async with self._lock:
+        while True:
             cached = self._cache.get(path)
-            if cached is not None and cached[0] == key:
-                return dataclasses.replace(cached[1], symbol=symbol)
-            full = await asyncio.to_thread(
-                read_ohlcv_csv, path, symbol=symbol, timeframe=spec.timeframe
+            if cached is not None and cached.key == key:
+                stop = self._fits(cached, count)
+                if stop is not None:
+                    return cached, stop
+            reading = self._reading.get(path)
+            if reading is None:
+                read = _Read(path, key, symbol, spec.timeframe, count)
+                reading = asyncio.ensure_future(self._reads.submit(read))
+                self._reading[path] = reading
+                reading.add_done_callback(functools.partial(self._read_done, path))
+            # Shielded: the read is shared by every check of this file, one timing out is not
+            # all. A read made for a smaller window (or an older file) goes round again.
+            loaded = await asyncio.shield(reading)
+            current = self._cache.get(path)
+            if current is None or current.key != key or self._fits(current, count) is None:
+                self._cache[path] = loaded
+            if loaded.key != key or self._fits(loaded, count) is None:
+                continue
+
+    def _read_files(self, reads: list[_Read]) -> list[_Loaded | Exception]:
+        """Parse every requested file, each once, keeping what the largest window asked of it
+        needs (blocking; one file's whole history is held at a time)."""
+        counts: dict[Path, int] = {}
+        for read in reads:
+            counts[read.path] = max(read.count, counts.get(read.path, 0))
+        done: dict[Path, _Loaded | Exception] = {}
+        for read in reads:
+            if read.path in done:
+                continue
+            count = counts[read.path]
+            try:
+                full = read_ohlcv_csv(read.path, symbol=read.symbol, timeframe=read.timeframe)
+            except DataError as exc:
+                done[read.path] = exc
+                continue
+            first = max(0, self._stop(full) - count)
+            done[read.path] = _Loaded(read.key, _kept(full, first), first)
+            logger.debug(
+                "replay: loaded %s bars of %s from %s, keeping %s",
+                len(full),
+                read.symbol,
+                read.path,
+                len(full) - first,
             )
-            self._cache[path] = (key, full)
-            logger.debug("replay: loaded %s bars of %s from %s", len(full), symbol, path)
-            return full
+        return [done[read.path] for read in reads]
+
+    def _read_done(self, path: Path, reading: asyncio.Future[_Loaded]) -> None:
+        self._reading.pop(path, None)
+        if not reading.cancelled():
+            reading.exception()  # seen here too: every check that waited has re-raised it
+
+    def _fits(self, loaded: _Loaded, count: int) -> int | None:
+        """The end of the window of ``count`` bars at replay time (exclusive, into the kept
+        bars), or None when the window reaches before the kept bars."""
+        stop = self._stop(loaded.bars)
+        return stop if loaded.first == 0 or stop >= count else None
+
+    def _stop(self, bars: Bars) -> int:
+        return int(np.searchsorted(bars.timestamps, to_ns(self.replay_time(bars)), side="right"))
 
     async def bars(self, symbol: str, spec: SymbolSettings, count: int) -> Bars:
         """The newest ``count`` bars at or before replay time (fewer, or none, near the start)."""
-        full = await self.history(symbol, spec)
-        now = self.replay_time(full)
-        stop = int(np.searchsorted(full.timestamps, to_ns(now), side="right"))
-        window = full.slice(max(0, stop - count), stop)
-        return dataclasses.replace(window, as_of=now, symbol=symbol)
+        loaded, stop = await self._load(symbol, spec, count)
+        kept = loaded.bars
+        start = max(0, stop - count)
+        return Bars(
+            symbol=symbol,
+            timeframe=spec.timeframe,
+            timestamps=kept.timestamps[start:stop],
+            open=kept.open[start:stop],
+            high=kept.high[start:stop],
+            low=kept.low[start:stop],
+            close=kept.close[start:stop],
+            volume=kept.volume[start:stop],
+            as_of=self.replay_time(kept),
+            source=kept.source,
+        )
 
     async def ticker(self, symbol: str, spec: SymbolSettings) -> Ticker | None:
         """Replayed files carry no order book."""
@@ -94,3 +203,22 @@ class ReplayFeed:
     async def close(self) -> None:
         """Nothing to release; the cache goes with the object."""
         self._cache.clear()
+
+
+def _kept(full: Bars, first: int) -> Bars:
+    """``full`` from bar ``first`` on, as read-only copies (so the rest of the file is freed and
+    windows over the kept bars can be told apart by their memory alone)."""
+    columns = {}
+    for name in ("timestamps", "open", "high", "low", "close", "volume"):
+        column = getattr(full, name)[first:]
+        if first:
+            column = column.copy()
+        column.setflags(write=False)
+        columns[name] = column
+    return Bars(
+        symbol=full.symbol,
+        timeframe=full.timeframe,
+        as_of=full.as_of,
+        source=full.source,
+        **columns,
+    )

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from peaktrade_daemon.market.bars import Bars
 
@@ -26,18 +27,36 @@ V = TypeVar("V")
 _COLUMNS = ("timestamps", "open", "high", "low", "close", "volume")
 
 
+def _same_memory(left: npt.NDArray[Any], right: npt.NDArray[Any]) -> bool:
+    """Both are read-only views of the same bytes (the replay feed's windows over its cache):
+    then they hold the same values without looking at them."""
+    if left.flags.writeable or right.flags.writeable:
+        return False
+    return bool(
+        left.__array_interface__["data"][0] == right.__array_interface__["data"][0]
+        and left.shape == right.shape
+        and left.strides == right.strides
+        and left.dtype == right.dtype
+    )
+
+
+def same_values(left: npt.NDArray[Any], right: npt.NDArray[Any], *, equal_nan: bool) -> bool:
+    """True when both arrays hold the same values (compared only when they are not one object
+    or read-only views of the same bytes)."""
+    if left is right or _same_memory(left, right):
+        return True
+    return bool(np.array_equal(left, right, equal_nan=equal_nan))
+
+
 def same_window(a: Bars, b: Bars) -> bool:
     """True when both windows hold the same bars (timestamps and every OHLCV value; NaN equals
     NaN, so a gap in volume does not defeat the comparison)."""
     if len(a) != len(b) or a.timeframe != b.timeframe:
         return False
-    for name in _COLUMNS:
-        left, right = getattr(a, name), getattr(b, name)
-        if left is right:
-            continue
-        if not np.array_equal(left, right, equal_nan=name != "timestamps"):
-            return False
-    return True
+    return all(
+        same_values(getattr(a, name), getattr(b, name), equal_nan=name != "timestamps")
+        for name in _COLUMNS
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,9 @@ nothing about now); the history-based rates stay, since they describe the past.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
+from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.config import PeakConfig
 from peaktrade_daemon.errors import ConfigError, DataError, FeedError
@@ -75,9 +75,10 @@ class SignalMonitor:
         self.only = strategy
         self.strategies: tuple[Strategy, ...] = self._enabled(self.config)
         self._histories: dict[tuple[str, str], StrategyHistory] = {}
-        self._lock = asyncio.Lock()
         # The strategies' output over a window the previous scan saw is the same again.
         self._outputs: WindowMemo[list[StrategyOutput]] = WindowMemo()
+        # Scans run in batches, one batch at a time: the histories they update need no lock.
+        self._scans: Batcher[Bars, _Scan] = Batcher(each(self._scan), "signals")
 
     def reconfigure(self, settings: DaemonSettings, config: PeakConfig) -> None:
         """Adopt new settings and config; histories of strategies whose parameters changed (and
@@ -154,8 +155,7 @@ class SignalMonitor:
             reason = f"not enough data: {len(bars)} bars, the enabled strategies need {need}"
             out.lack((*CURRENT, *HISTORICAL), reason)
             return out.build()
-        async with self._lock:
-            scan = await asyncio.to_thread(self._scan, bars)
+        scan = await self._scans.submit(bars)
         if freshness.stale:
             out.lack(CURRENT, freshness.reason)
             out.raise_status(cfg.stale_status, f"{symbol}: {freshness.reason}")

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.config import PeakConfig
 from peaktrade_daemon.errors import AuditError, ConfigError, DataError
@@ -226,6 +227,9 @@ class PaperPortfolio:
         # Cycles, the rollback guard and workflows ask for the same window until a bar is added;
         # the memo key holds the starting params and every switch, so a live change is a miss.
         self._books: WindowMemo[PaperBook] = WindowMemo()
+        self._new_books: Batcher[tuple[Bars, PaperParams, Schedule], PaperBook] = Batcher(
+            each(lambda job: self._book(*job)), "paper"
+        )
 
     def _book(self, bars: Bars, params: PaperParams, schedule: Schedule) -> PaperBook:
         inputs = StrategyInputs(bars.high[None, :], bars.low[None, :], bars.close[None, :])
@@ -269,7 +273,7 @@ class PaperPortfolio:
         params, schedule = await self._params(symbol, bars)
         book = self._books.get(symbol, bars, (params, tuple(schedule)))
         if book is None:
-            book = await asyncio.to_thread(self._book, bars, params, schedule)
+            book = await self._new_books.submit((bars, params, schedule))
         return PortfolioSnapshot(
             source=self.name,
             scope=symbol,
