@@ -31,7 +31,7 @@ import numpy as np
 from peaktrade_daemon.batcher import Batcher
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.errors import DataError
-from peaktrade_daemon.market.bars import Bars, Ticker, to_ns
+from peaktrade_daemon.market.bars import Bars, FloatArray, IntArray, Ticker, to_ns
 from peaktrade_daemon.market.ohlcv_csv import read_ohlcv_csv
 from peaktrade_daemon.settings import DaemonSettings, SymbolSettings
 
@@ -45,15 +45,47 @@ def replay_file(settings: DaemonSettings, symbol: str, spec: SymbolSettings) -> 
     return settings.path(settings.paths.data_dir) / name
 
 
-@dataclass(frozen=True, slots=True)
+Columns = tuple[IntArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
+
+
 class _Loaded:
     """What the cache holds of one file: its ``(mtime, size)`` and the kept bars, the file's
     bars from index ``first`` on (read-only; ``as_of`` is the file's last bar, replay time's
-    anchor)."""
+    anchor), and the column slices of the window last asked for."""
 
-    key: tuple[int, int]
-    bars: Bars
-    first: int
+    __slots__ = ("key", "bars", "first", "_last_ns", "_window")
+
+    def __init__(self, key: tuple[int, int], bars: Bars, first: int) -> None:
+        self.key, self.bars, self.first = key, bars, first
+        self._last_ns = int(bars.timestamps[-1]) if len(bars) else None
+        self._window: tuple[int, int, Columns] | None = None
+
+    def stop(self, now_ns: int) -> int:
+        """The end (exclusive) of the kept bars visible at replay time ``now_ns``."""
+        if self._last_ns is not None and now_ns >= self._last_ns:
+            return len(self.bars)  # the usual case: replay time is past the file's end
+        return int(np.searchsorted(self.bars.timestamps, now_ns, side="right"))
+
+    def fits(self, stop: int, count: int) -> bool:
+        """Whether the window of ``count`` bars ending at ``stop`` lies within the kept bars."""
+        return self.first == 0 or stop >= count
+
+    def columns(self, start: int, stop: int) -> Columns:
+        """The column slices ``[start, stop)``: the very arrays handed out the last time this
+        window was asked for, so the monitors' memos know an unchanged window at a glance."""
+        window = self._window
+        if window is None or window[0] != start or window[1] != stop:
+            b, cut = self.bars, slice(start, stop)
+            columns: Columns = (
+                b.timestamps[cut],
+                b.open[cut],
+                b.high[cut],
+                b.low[cut],
+                b.close[cut],
+                b.volume[cut],
+            )
+            window = self._window = (start, stop, columns)
+        return window[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +139,11 @@ class ReplayFeed:
         elapsed = self._clock.now() - self._started_at
         return anchor + elapsed * self.settings.replay.speed
 
-    async def _load(self, symbol: str, spec: SymbolSettings, count: int) -> tuple[_Loaded, int]:
-        """The cached file and the end (exclusive, into the kept bars) of the window of
-        ``count`` bars at replay time, (re)reading the file when the cache cannot serve it."""
+    async def _load(
+        self, symbol: str, spec: SymbolSettings, count: int
+    ) -> tuple[_Loaded, int, datetime]:
+        """The cached file, the end (exclusive, into the kept bars) of the window of ``count``
+        bars at replay time and that time, (re)reading the file when the cache cannot serve it."""
         path = self._path(symbol, spec)
         try:
             stat = os.stat(path)
@@ -119,9 +153,10 @@ class ReplayFeed:
         while True:
             cached = self._cache.get(path)
             if cached is not None and cached.key == key:
-                stop = self._fits(cached, count)
-                if stop is not None:
-                    return cached, stop
+                now = self.replay_time(cached.bars)
+                stop = cached.stop(to_ns(now))
+                if cached.fits(stop, count):
+                    return cached, stop, now
             reading = self._reading.get(path)
             if reading is None:
                 read = _Read(path, key, symbol, spec.timeframe, count)
@@ -132,10 +167,11 @@ class ReplayFeed:
             # all. A read made for a smaller window (or an older file) goes round again.
             loaded = await asyncio.shield(reading)
             current = self._cache.get(path)
-            if current is None or current.key != key or self._fits(current, count) is None:
+            if current is None or current.key != key or not self._serves(current, count):
                 self._cache[path] = loaded
-            if loaded.key != key or self._fits(loaded, count) is None:
-                continue
+
+    def _serves(self, loaded: _Loaded, count: int) -> bool:
+        return loaded.fits(loaded.stop(to_ns(self.replay_time(loaded.bars))), count)
 
     def _read_files(self, reads: list[_Read]) -> list[_Loaded | Exception]:
         """Parse every requested file, each once, keeping what the largest window asked of it
@@ -153,7 +189,8 @@ class ReplayFeed:
             except DataError as exc:
                 done[read.path] = exc
                 continue
-            first = max(0, self._stop(full) - count)
+            visible = np.searchsorted(full.timestamps, to_ns(self.replay_time(full)), "right")
+            first = max(0, int(visible) - count)
             done[read.path] = _Loaded(read.key, _kept(full, first), first)
             logger.debug(
                 "replay: loaded %s bars of %s from %s, keeping %s",
@@ -169,31 +206,21 @@ class ReplayFeed:
         if not reading.cancelled():
             reading.exception()  # seen here too: every check that waited has re-raised it
 
-    def _fits(self, loaded: _Loaded, count: int) -> int | None:
-        """The end of the window of ``count`` bars at replay time (exclusive, into the kept
-        bars), or None when the window reaches before the kept bars."""
-        stop = self._stop(loaded.bars)
-        return stop if loaded.first == 0 or stop >= count else None
-
-    def _stop(self, bars: Bars) -> int:
-        return int(np.searchsorted(bars.timestamps, to_ns(self.replay_time(bars)), side="right"))
-
     async def bars(self, symbol: str, spec: SymbolSettings, count: int) -> Bars:
         """The newest ``count`` bars at or before replay time (fewer, or none, near the start)."""
-        loaded, stop = await self._load(symbol, spec, count)
-        kept = loaded.bars
-        start = max(0, stop - count)
+        loaded, stop, now = await self._load(symbol, spec, count)
+        timestamps, open_, high, low, close, volume = loaded.columns(max(0, stop - count), stop)
         return Bars(
             symbol=symbol,
             timeframe=spec.timeframe,
-            timestamps=kept.timestamps[start:stop],
-            open=kept.open[start:stop],
-            high=kept.high[start:stop],
-            low=kept.low[start:stop],
-            close=kept.close[start:stop],
-            volume=kept.volume[start:stop],
-            as_of=self.replay_time(kept),
-            source=kept.source,
+            timestamps=timestamps,
+            open=open_,
+            high=high,
+            low=low,
+            close=close,
+            volume=volume,
+            as_of=now,
+            source=loaded.bars.source,
         )
 
     async def ticker(self, symbol: str, spec: SymbolSettings) -> Ticker | None:
@@ -206,8 +233,7 @@ class ReplayFeed:
 
 
 def _kept(full: Bars, first: int) -> Bars:
-    """``full`` from bar ``first`` on, as read-only copies (so the rest of the file is freed and
-    windows over the kept bars can be told apart by their memory alone)."""
+    """``full`` from bar ``first`` on, read-only (copies, so the rest of the file is freed)."""
     columns = {}
     for name in ("timestamps", "open", "high", "low", "close", "volume"):
         column = getattr(full, name)[first:]

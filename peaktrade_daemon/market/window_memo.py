@@ -24,47 +24,30 @@ from peaktrade_daemon.market.bars import Bars
 
 V = TypeVar("V")
 
-_COLUMNS = ("timestamps", "open", "high", "low", "close", "volume")
-
-
-def _same_memory(left: npt.NDArray[Any], right: npt.NDArray[Any]) -> bool:
-    """Both are read-only views of the same bytes (the replay feed's windows over its cache):
-    then they hold the same values without looking at them."""
-    if left.flags.writeable or right.flags.writeable:
-        return False
-    return bool(
-        left.__array_interface__["data"][0] == right.__array_interface__["data"][0]
-        and left.shape == right.shape
-        and left.strides == right.strides
-        and left.dtype == right.dtype
-    )
-
-
 def same_values(left: npt.NDArray[Any], right: npt.NDArray[Any], *, equal_nan: bool) -> bool:
-    """True when both arrays hold the same values (compared only when they are not one object
-    or read-only views of the same bytes)."""
-    if left is right or _same_memory(left, right):
-        return True
-    return bool(np.array_equal(left, right, equal_nan=equal_nan))
-
+    """True when both arrays hold the same values (compared only when they are not one object:
+    the replay feed hands out the same read-only arrays for an unchanged window)."""
+    return left is right or bool(np.array_equal(left, right, equal_nan=equal_nan))
 
 def same_window(a: Bars, b: Bars) -> bool:
     """True when both windows hold the same bars (timestamps and every OHLCV value; NaN equals
     NaN, so a gap in volume does not defeat the comparison)."""
     if len(a) != len(b) or a.timeframe != b.timeframe:
         return False
-    return all(
-        same_values(getattr(a, name), getattr(b, name), equal_nan=name != "timestamps")
-        for name in _COLUMNS
+    return (
+        same_values(a.timestamps, b.timestamps, equal_nan=False)
+        and same_values(a.close, b.close, equal_nan=True)
+        and same_values(a.high, b.high, equal_nan=True)
+        and same_values(a.low, b.low, equal_nan=True)
+        and same_values(a.open, b.open, equal_nan=True)
+        and same_values(a.volume, b.volume, equal_nan=True)
     )
-
 
 @dataclass(frozen=True, slots=True)
 class _Entry(Generic[V]):
     bars: Bars
     params: object
     value: V
-
 
 class WindowMemo(Generic[V]):
     """One remembered result per key; thread-safe, since callers compute in worker threads."""
