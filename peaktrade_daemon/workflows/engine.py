@@ -348,7 +348,7 @@ class WorkflowEngine:
                 duration_s=duration,
                 error=record.error,
                 report_dir=str(record.report_dir) if record.report_dir else None,
-                summary=to_jsonable(record.summary),
+                summary=record.summary,  # JSON data already (see _execute)
             )
         )
 

@@ -27,6 +27,17 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 def to_jsonable(value: Any) -> Any:
     """Plain JSON data from summaries: datetimes as ISO text, enums by value, NaN as null."""
+    # Exact built-in types first: a market scan's summary holds thousands of them, and the
+    # generic checks below (an ABC lookup for Mapping) cost several times more per value.
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [to_jsonable(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
@@ -47,7 +58,8 @@ def to_jsonable(value: Any) -> Any:
 
 
 def report_document(record: WorkflowRecord, output: WorkflowOutput) -> dict[str, Any]:
-    """The JSON document of one run: identity, timing, parameters and the workflow's summary."""
+    """The JSON document of one run: identity, timing, parameters and the workflow's summary
+    (the record's: the engine stores the output's summary as JSON data before the report)."""
     return {
         "run_id": record.run_id,
         "name": record.name,
@@ -57,7 +69,7 @@ def report_document(record: WorkflowRecord, output: WorkflowOutput) -> dict[str,
         "parameters": to_jsonable(record.parameters),
         "started_at": to_jsonable(record.started_at),
         "files": sorted([REPORT_MD, *output.files]),
-        "summary": to_jsonable(output.summary),
+        "summary": record.summary,
     }
 
 
