@@ -49,6 +49,10 @@ logger = logging.getLogger(__name__)
 
 COMMAND_TYPE = "command"
 KEEP_FINISHED_IN_MEMORY = 500
+#: With a state database, finished runs older than these keep their state in memory but not
+#: their summary (get_history reads summaries from the database): a market scan of 500 symbols
+#: summarises in about half a MiB, and 500 of them would hold hundreds of MiB.
+KEEP_SUMMARIES_IN_MEMORY = 20
 
 
 class WorkflowEngine:
@@ -127,7 +131,9 @@ class WorkflowEngine:
         return record.state if record else None
 
     def get_workflow(self, run_id: str) -> WorkflowRecord | None:
-        """The live record of a run this process knows."""
+        """The live record of a run this process knows (with a state database, a finished run
+        older than the newest ``KEEP_SUMMARIES_IN_MEMORY`` keeps no summary here: the history
+        has it)."""
         return self._records.get(run_id)
 
     def get_active_workflows(self) -> list[WorkflowRecord]:
@@ -356,6 +362,9 @@ class WorkflowEngine:
         finished = [k for k, r in self._records.items() if r.state.is_final]
         for run_id in finished[: max(0, len(finished) - KEEP_FINISHED_IN_MEMORY)]:
             del self._records[run_id]
+        if self._store is not None:
+            for run_id in finished[-KEEP_FINISHED_IN_MEMORY:-KEEP_SUMMARIES_IN_MEMORY]:
+                self._records[run_id].summary = {}
 
 
 def _record_from_row(row: WorkflowRunRow) -> WorkflowRecord:
