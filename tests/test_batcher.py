@@ -65,7 +65,9 @@ async def test_batches_run_one_at_a_time_and_later_items_form_the_next() -> None
         first = asyncio.gather(batcher.submit(0), batcher.submit(2))
         await asyncio.to_thread(work.entered.wait, 10)  # the first batch is running
         noted = [asyncio.Event(), asyncio.Event()]
-        second = asyncio.gather(*(submitted(batcher, i, e) for i, e in zip((4, 6), noted)))
+        second = asyncio.gather(
+            *(submitted(batcher, i, e) for i, e in zip((4, 6), noted, strict=True))
+        )
         for event in noted:  # both queued while the first batch still runs
             await event.wait()
         gate.set()

@@ -53,7 +53,7 @@ class _Loaded:
     bars from index ``first`` on (read-only; ``as_of`` is the file's last bar, replay time's
     anchor), and the column slices of the window last asked for."""
 
-    __slots__ = ("key", "bars", "first", "_last_ns", "_window")
+    __slots__ = ("_last_ns", "_window", "bars", "first", "key")
 
     def __init__(self, key: tuple[int, int], bars: Bars, first: int) -> None:
         self.key, self.bars, self.first = key, bars, first

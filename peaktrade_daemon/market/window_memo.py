@@ -24,10 +24,12 @@ from peaktrade_daemon.market.bars import Bars
 
 V = TypeVar("V")
 
+
 def same_values(left: npt.NDArray[Any], right: npt.NDArray[Any], *, equal_nan: bool) -> bool:
     """True when both arrays hold the same values (compared only when they are not one object:
     the replay feed hands out the same read-only arrays for an unchanged window)."""
     return left is right or bool(np.array_equal(left, right, equal_nan=equal_nan))
+
 
 def same_window(a: Bars, b: Bars) -> bool:
     """True when both windows hold the same bars (timestamps and every OHLCV value; NaN equals
@@ -43,11 +45,13 @@ def same_window(a: Bars, b: Bars) -> bool:
         and same_values(a.volume, b.volume, equal_nan=True)
     )
 
+
 @dataclass(frozen=True, slots=True)
 class _Entry(Generic[V]):
     bars: Bars
     params: object
     value: V
+
 
 class WindowMemo(Generic[V]):
     """One remembered result per key; thread-safe, since callers compute in worker threads."""

@@ -20,13 +20,13 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from peaktrade_daemon.alerts.model import AlertEmitter
 from peaktrade_daemon.clock import Clock, SystemClock
 from peaktrade_daemon.errors import WorkflowError
 from peaktrade_daemon.events import Event
-from peaktrade_daemon.settings import DaemonSettings
+from peaktrade_daemon.settings import DaemonSettings, load_settings
 from peaktrade_daemon.storage.runs import RunStore, WorkflowRunRow
 from peaktrade_daemon.workflows.command import (
     CommandFailed,
@@ -48,6 +48,16 @@ from peaktrade_daemon.workflows.reports import to_jsonable, write_report
 logger = logging.getLogger(__name__)
 
 COMMAND_TYPE = "command"
+
+
+class Closeable(Protocol):
+    """Something holding connections (the feeds behind ``WorkflowEngine()``'s workflows)."""
+
+    async def close(self) -> None:
+        """Release them; idempotent."""
+        ...
+
+
 KEEP_FINISHED_IN_MEMORY = 500
 #: With a state database, finished runs older than these keep their state in memory but not
 #: their summary (get_history reads summaries from the database): a market scan of 500 symbols
@@ -56,23 +66,35 @@ KEEP_SUMMARIES_IN_MEMORY = 20
 
 
 class WorkflowEngine:
-    """Runs workflows with timeouts, concurrency limits, cancellation and persisted history."""
+    """Runs workflows with timeouts, concurrency limits, cancellation and persisted history.
+
+    ``WorkflowEngine()`` (a notebook, a script) builds from the embedded defaults of the current
+    root (``PEAKTRADE_ROOT`` or the working directory): its settings, the four in-process types
+    over real monitors of its market data, reports under its ``reports/``, the system clock,
+    history in memory (the daemon passes its state database as ``store``); ``close()`` releases
+    the market data connections it opened."""
 
     def __init__(
         self,
         *,
-        settings: DaemonSettings,
-        workflows: Mapping[str, WorkflowFn],
+        settings: DaemonSettings | None = None,
+        workflows: Mapping[str, WorkflowFn] | None = None,
         store: RunStore | None = None,
         alerts: AlertEmitter | None = None,
         clock: Clock | None = None,
         publish: Callable[[Event], object] | None = None,
     ) -> None:
-        self.settings = settings
+        self.settings = settings if settings is not None else load_settings()
+        self._clock = clock or SystemClock()
+        self._owned: Closeable | None = None
+        if workflows is None:
+            # Imported here: the runtime module assembles engines, so it imports this one.
+            from peaktrade_daemon.workflows.runtime import embedded_workflows
+
+            workflows, self._owned = embedded_workflows(self.settings, self._clock)
         self._workflows = dict(workflows)
         self._store = store
         self._alerts = alerts
-        self._clock = clock or SystemClock()
         self._publish = publish
         self._records: OrderedDict[str, WorkflowRecord] = OrderedDict()
         self._tasks: dict[str, asyncio.Task[WorkflowOutput]] = {}
@@ -80,6 +102,13 @@ class WorkflowEngine:
         self._executing = 0
         self._idle = asyncio.Event()
         self._idle.set()
+
+    async def close(self) -> None:
+        """Release what ``WorkflowEngine()`` opened for its own workflows (market data
+        connections); nothing for an engine given its workflows."""
+        if self._owned is not None:
+            owned, self._owned = self._owned, None
+            await owned.close()
 
     @property
     def reports_root(self) -> Path:

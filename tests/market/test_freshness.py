@@ -78,8 +78,6 @@ def test_a_clock_stepped_back_or_another_calendar_is_counted_again() -> None:
     last = BASE + timedelta(days=3, hours=15)  # a Monday afternoon
     first = memo.assess(window(last, last + timedelta(hours=1), "1h"), CALENDARS["fx"], 3.0)
     back = memo.assess(window(last, last + timedelta(minutes=30), "1h"), CALENDARS["fx"], 3.0)
-    other = memo.assess(
-        window(last, last + timedelta(minutes=40), "1h"), CALENDARS["session"], 3.0
-    )
+    other = memo.assess(window(last, last + timedelta(minutes=40), "1h"), CALENDARS["session"], 3.0)
     assert first.open_age_s is not None and back.open_age_s is not None
     assert other.open_age_s is not None

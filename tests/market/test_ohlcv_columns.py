@@ -47,7 +47,9 @@ def assert_agrees(raw: bytes) -> Bars | None:
     fast = parse_regular(PATH, raw, symbol="X", timeframe="1h")
     reference = strict(raw)
     if fast is not None:
-        assert isinstance(reference, Bars), f"fast path accepted what the strict reader refuses: {reference}"
+        assert isinstance(reference, Bars), (
+            f"fast path accepted what the strict reader refuses: {reference}"
+        )
         assert_same_bars(fast, reference)
     whole = combined(raw)
     if isinstance(reference, Bars):
@@ -150,7 +152,7 @@ def test_regular_files_are_read_as_the_strict_reader_reads_them(raw: bytes) -> N
     st.lists(
         st.tuples(
             st.integers(0, 10_000),
-            st.sampled_from(["", *"0123456789.,+-eE:T \n\r\"x\x00-", "\ufeff", "é"]),
+            st.sampled_from(["", *'0123456789.,+-eE:T \n\r"x\x00-', "\ufeff", "é"]),
         ),
         min_size=1,
         max_size=4,

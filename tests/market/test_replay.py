@@ -11,8 +11,8 @@ import pytest
 
 from peaktrade_daemon.clock import ManualClock
 from peaktrade_daemon.errors import DataError
-from peaktrade_daemon.market.bars import from_ns
 from peaktrade_daemon.market import replay
+from peaktrade_daemon.market.bars import from_ns
 from peaktrade_daemon.market.feeds import Feeds
 from peaktrade_daemon.settings import load_settings
 from tests.market.samples import frame

@@ -66,7 +66,10 @@ async def test_reused_scans_and_book_metrics_equal_recomputed_ones(project_root:
     config = trading_config(settings)
     clock = ManualClock(START)
     feeds = Feeds(settings, clock)
-    signals = (SignalMonitor(settings, feeds, config, clock), SignalMonitor(settings, feeds, config, clock))
+    signals = (
+        SignalMonitor(settings, feeds, config, clock),
+        SignalMonitor(settings, feeds, config, clock),
+    )
     books = (PerformanceMonitor(settings, feeds, config, clock=clock),
              PerformanceMonitor(settings, feeds, config, clock=clock))  # fmt: skip
     async with asyncio.timeout(60):

@@ -92,5 +92,7 @@ def test_record_matches_the_per_signal_walk(
         assert list(fast.records) == list(walk.records)
         assert (fast.bars_seen, fast.last_ts) == (walk.bars_seen, walk.last_ts)
         assert fast.bars_covered == (
-            walk.bars_seen - walk.records[0].seq if walk.evicted and walk.records else walk.bars_seen
+            walk.bars_seen - walk.records[0].seq
+            if walk.evicted and walk.records
+            else walk.bars_seen
         )
