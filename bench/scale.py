@@ -13,8 +13,12 @@ file is parsed on its own, as on a desk with ``N`` instruments. Figures per size
   (``cycle_summaries.finished_at - started_at``): every file parsed, every indicator, strategy
   and paper book computed, the decision taken, the chosen workflow run and its report written.
 - **steady cycle**: the median of the next ``STEADY_CYCLES`` cycles (``--poll-interval``
-  ``POLL_S``, back to back): the windows have not changed (a bar outlasts the shipped 300 s poll
-  interval), which is what a running daemon does almost every poll.
+  ``POLL_S``): the windows have not changed (a bar outlasts the shipped 300 s poll interval),
+  which is what a running daemon does almost every poll.
+- **CPU of the first / a steady cycle**: the daemon's ``utime + stime`` (``/proc/<pid>/stat``)
+  from READY to the end of the first cycle, and from there to the end of the last measured one
+  divided by their number (the idle poll intervals in between add well under 1 %): the cycle's
+  own cost, which a machine busy with other work inflates far less than the wall time.
 - **RSS after the cycles**: ``VmRSS`` once every measured cycle has finished.
 
 Baselines, measured in the same run: for the start-up rows the *library floor* (a process that
@@ -48,12 +52,13 @@ import tomlkit
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from bench.footprint import LIBRARY_FLOOR, compile_package, daemon, rss_mb  # noqa: E402
+from bench.footprint import LIBRARY_FLOOR, compile_package, cpu_s, daemon, rss_mb  # noqa: E402
 
 SIZES = (3, 30, 150, 500)
 STEADY_CYCLES = 5
-POLL_S = 0.25
+POLL_S = 1.0  # longer than the DB polling below: a cycle's CPU is read before the next starts
 CYCLE_TIMEOUT_S = 300.0
+COPY = "-copy-of-"  # S0001-copy-of-BTCUSD.csv
 #: (file, timeframe, calendar) of the bundled samples, as the shipped daemon.toml replays them.
 SAMPLES = (
     ("BTCUSD.csv", "1M", "crypto"),
@@ -71,6 +76,8 @@ class Figures:
     rss_ready_mib: float
     first_cycle_s: float
     steady_cycle_s: float
+    first_cycle_cpu_s: float
+    steady_cycle_cpu_s: float
     rss_cycles_mib: float
 
 
@@ -81,7 +88,7 @@ def symbol_table(count: int) -> dict[str, dict[str, str]]:
         name, timeframe, calendar = SAMPLES[i % len(SAMPLES)]
         table[f"S{i + 1:04d}"] = {
             "feed": "replay",
-            "file": f"S{i + 1:04d}_{name}",
+            "file": f"S{i + 1:04d}{COPY}{name}",
             "timeframe": timeframe,
             "calendar": calendar,
         }
@@ -98,7 +105,8 @@ def scaled_root(count: int) -> Iterator[Path]:
         samples.mkdir(parents=True)
         table = symbol_table(count)
         for spec in table.values():
-            shutil.copyfile(PROJECT / "data" / "samples" / spec["file"][6:], samples / spec["file"])
+            sample = spec["file"].split(COPY, 1)[1]
+            shutil.copyfile(PROJECT / "data" / "samples" / sample, samples / spec["file"])
         toml_path = root / "config" / "daemon.toml"
         document = tomlkit.parse(toml_path.read_text(encoding="utf-8"))
         document["symbols"] = table
@@ -126,22 +134,31 @@ def cycle_durations(root: Path) -> list[float]:
     ]
 
 
+def _wait_cycles(root: Path, proc: subprocess.Popen[bytes], cycles: int) -> list[float]:
+    deadline = time.monotonic() + CYCLE_TIMEOUT_S
+    while len(durations := cycle_durations(root)) < cycles:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{root}: the daemon stopped or stalled before {cycles} cycles")
+        time.sleep(0.05)
+    return durations
+
+
 def measure(count: int) -> Figures:
     """Start a daemon on ``count`` symbols and take its figures (see the module docstring)."""
     with scaled_root(count) as root, daemon(root, POLL_S) as (proc, ready_s):
-        rss_ready = rss_mb(proc.pid)
-        deadline = time.monotonic() + CYCLE_TIMEOUT_S
-        while len(durations := cycle_durations(root)) < 1 + STEADY_CYCLES:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{count} symbols: the daemon stopped or stalled")
-            time.sleep(0.1)
-        rss_cycles = rss_mb(proc.pid)
+        cpu_ready, rss_ready = cpu_s(proc.pid), rss_mb(proc.pid)
+        _wait_cycles(root, proc, 1)
+        cpu_first = cpu_s(proc.pid)
+        durations = _wait_cycles(root, proc, 1 + STEADY_CYCLES)
+        cpu_last, rss_cycles = cpu_s(proc.pid), rss_mb(proc.pid)
     return Figures(
         symbols=count,
         ready_s=ready_s,
         rss_ready_mib=rss_ready,
         first_cycle_s=durations[0],
         steady_cycle_s=statistics.median(durations[1 : 1 + STEADY_CYCLES]),
+        first_cycle_cpu_s=cpu_first - cpu_ready,
+        steady_cycle_cpu_s=(cpu_last - cpu_first) / STEADY_CYCLES,
         rss_cycles_mib=rss_cycles,
     )
 
@@ -192,6 +209,10 @@ def rows(figures: Sequence[Figures], floor_s: float, floor_rss: float) -> list[d
             {"name": f"{n} symbols: steady cycle (median of {STEADY_CYCLES})",
              "value": f.steady_cycle_s, "unit": "s", "target": 0.3 if big else None,
              "baseline": small.steady_cycle_s},
+            {"name": f"{n} symbols: CPU of the first cycle", "value": f.first_cycle_cpu_s,
+             "unit": "s", "target": None, "baseline": small.first_cycle_cpu_s},
+            {"name": f"{n} symbols: CPU of a steady cycle", "value": f.steady_cycle_cpu_s,
+             "unit": "s", "target": None, "baseline": small.steady_cycle_cpu_s},
             {"name": f"{n} symbols: RSS after {1 + STEADY_CYCLES} cycles",
              "value": f.rss_cycles_mib, "unit": "MiB", "target": 150.0 if big else None,
              "baseline": small.rss_cycles_mib, "better": "lower"},
