@@ -222,6 +222,7 @@ class PaperPortfolio:
         self._history_bars = history_bars
         self._load_timeline = timeline
         self._timeline: ParamsTimeline | None = None
+        self._timeline_lock = asyncio.Lock()  # a cycle's symbols all ask at once: load it once
         self._clock = clock
         self._replay_speed = replay_speed
         # Cycles, the rollback guard and workflows ask for the same window until a bar is added;
@@ -242,11 +243,13 @@ class PaperPortfolio:
         if self._load_timeline is None or self._clock is None:
             return self.params, []
         if self._timeline is None:
-            try:
-                self._timeline = await asyncio.to_thread(self._load_timeline)
-            except (ConfigError, AuditError, DataError) as exc:
-                # Without the history the book would rewrite its past: no book, not a guess.
-                raise DataError(f"paper book: live change history unusable: {exc}") from exc
+            async with self._timeline_lock:
+                try:
+                    if self._timeline is None:
+                        self._timeline = await asyncio.to_thread(self._load_timeline)
+                except (ConfigError, AuditError, DataError) as exc:
+                    # Without the history the book would rewrite its past: no book, not a guess.
+                    raise DataError(f"paper book: live change history unusable: {exc}") from exc
         speed = self._replay_speed if self._feeds.spec(symbol).feed == "replay" else 1.0
         return self._timeline.schedule(bars.timestamps, bars.as_of, self._clock.now(), speed)
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from peaktrade_daemon.clock import ManualClock
 from peaktrade_daemon.config import load_config
 from peaktrade_daemon.errors import ConfigError
 from peaktrade_daemon.market.bars import Bars, from_ns, to_ns
-from peaktrade_daemon.portfolio.paper import PaperParams, net_direction, simulate
+from peaktrade_daemon.market.feeds import Feeds
+from peaktrade_daemon.portfolio.paper import PaperParams, PaperPortfolio, net_direction, simulate
+from peaktrade_daemon.portfolio.timeline import ParamsTimeline
+from peaktrade_daemon.settings import load_settings
 from peaktrade_daemon.strategies.base import StrategyInputs
 from peaktrade_daemon.strategies.registry import enabled_strategies
 from tests.conftest import PROJECT_ROOT
@@ -137,3 +145,22 @@ def test_gap_through_the_stop_fills_at_the_open() -> None:
         bars_of(close, open_=np.array([100.0, 75.0])), np.array([1, 1], dtype=np.int8), params
     )
     assert book.trades[0].exit_price == 75.0
+
+
+async def test_the_symbols_of_a_cycle_load_the_change_history_once(project_root: Path) -> None:
+    settings = load_settings(project_root)
+    clock = ManualClock(datetime(2030, 1, 1, tzinfo=UTC))
+    config = load_config(project_root / "config/config.toml")
+    loads: list[int] = []
+
+    def timeline() -> ParamsTimeline:
+        loads.append(1)
+        return ParamsTimeline(PaperParams.from_config(config))
+
+    source = PaperPortfolio(Feeds(settings, clock), config, 500, timeline=timeline, clock=clock)
+    async with asyncio.timeout(30):
+        books = await asyncio.gather(
+            *(source.snapshot(symbol) for symbol in ("EUR/USD", "GOOG", "BTC/USD") * 3)
+        )
+    assert loads == [1]
+    assert all(len(book.equity) for book in books)
