@@ -32,6 +32,8 @@ COLUMNS = ("open", "high", "low", "close", "volume")
 _BOM = b"\xef\xbb\xbf"
 _BODY_BYTES = b"0123456789.,+-eE:T \n"
 _NL, _COMMA = ord("\n"), ord(",")
+_SEPARATOR = np.zeros(256, dtype=bool)
+_SEPARATOR[[_NL, _COMMA]] = True
 #: Byte offsets of the digits of YYYY-MM-DD[ HH:MM:SS] and of the fixed punctuation.
 _DIGITS = {10: (0, 1, 2, 3, 5, 6, 8, 9), 19: (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)}
 _PUNCT = {10: ((4, b"-"), (7, b"-")), 19: ((4, b"-"), (7, b"-"), (13, b":"), (16, b":"))}
@@ -60,16 +62,20 @@ def _line_bounds(body: U8Array, fields: int) -> tuple[IntArray, IntArray] | None
     """Start and end (exclusive) offsets of every line of ``body`` (no trailing newline), or
     None unless every line has ``fields`` fields and no field is longer than the csv module
     takes (the strict reader then names the line)."""
-    separators = np.flatnonzero((body == _COMMA) | (body == _NL))
+    # Temporaries are kept few and small: the worker thread's heap keeps its high-water mark,
+    # and a daemon's resident memory with it.
+    separators = np.flatnonzero(_SEPARATOR[body])
     if (len(separators) + 1) % fields:
         return None
     newline = np.append(body[separators] == _NL, True).reshape(-1, fields)
     if newline[:, :-1].any() or not newline[:, -1].all():
         return None
-    if np.diff(separators, prepend=-1, append=len(body)).max() > csv.field_size_limit() + 1:
-        return None
     ends = np.append(separators[fields - 1 :: fields], len(body))
     starts = np.concatenate(([0], ends[:-1] + 1))
+    if int((ends - starts).max()) > csv.field_size_limit():  # a field is no longer than its line
+        longest = np.diff(separators, prepend=-1, append=len(body)).max() - 1
+        if longest > csv.field_size_limit():
+            return None
     return starts, ends
 
 
@@ -83,26 +89,28 @@ def _days_from_civil(year: IntArray, month: IntArray, day: IntArray) -> IntArray
     return days
 
 
-def _timestamps(body: U8Array, starts: IntArray, ends: IntArray) -> IntArray | None:
-    """UTC nanoseconds of the first field of every line, or None when one is not in the
-    regular form or not a real date and time."""
-    width = int(np.argmax(body == _COMMA))  # the first line's first comma
+def _timestamps(body: U8Array, starts: IntArray, ends: IntArray, width: int) -> IntArray | None:
+    """UTC nanoseconds of the first field (``width`` bytes) of every line, or None when one is
+    not in the regular form or not a real date and time."""
     if width not in _DIGITS or np.any(ends - starts <= width):
         return None
     if np.any(body[starts + width] != _COMMA):
         return None
-    chars = body[starts[:, None] + np.arange(width)]
-    if width == 19 and np.any((chars[:, 10] != ord(" ")) & (chars[:, 10] != ord("T"))):
-        return None
-    for offset, char in _PUNCT[width]:
-        if np.any(chars[:, offset] != char[0]):
+    if width == 19:
+        sep = body[starts + 10]
+        if np.any((sep != ord(" ")) & (sep != ord("T"))):
             return None
-    digits = chars[:, _DIGITS[width]] - np.uint8(ord("0"))  # a non-digit wraps above 9
-    if np.any(digits > 9):
-        return None
-    wide = digits.astype(np.int64)
-    pairs = wide[:, 0::2] * 10 + wide[:, 1::2]  # YY YY MM DD [hh mm ss]
-    year, month, day = pairs[:, 0] * 100 + pairs[:, 1], pairs[:, 2], pairs[:, 3]
+    for offset, char in _PUNCT[width]:
+        if np.any(body[starts + offset] != char[0]):
+            return None
+    digits = []
+    for offset in _DIGITS[width]:  # one column at a time: no (lines x width) temporaries
+        digit = body[starts + offset] - np.uint8(ord("0"))  # a non-digit wraps above 9
+        if np.any(digit > 9):
+            return None
+        digits.append(digit.astype(np.int64))
+    pairs = [digits[i] * 10 + digits[i + 1] for i in range(0, len(digits), 2)]
+    year, month, day = pairs[0] * 100 + pairs[1], pairs[2], pairs[3]
     if np.any((year < _YEARS[0]) | (year > _YEARS[1]) | (month < 1) | (month > 12) | (day < 1)):
         return None
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
@@ -110,7 +118,7 @@ def _timestamps(body: U8Array, starts: IntArray, ends: IntArray) -> IntArray | N
         return None
     seconds = _days_from_civil(year, month, day) * 86_400
     if width == 19:
-        hour, minute, second = pairs[:, 4], pairs[:, 5], pairs[:, 6]
+        hour, minute, second = pairs[4], pairs[5], pairs[6]
         if np.any((hour > 23) | (minute > 59) | (second > 59)):
             return None
         seconds += hour * 3600 + minute * 60 + second
@@ -121,8 +129,11 @@ def _timestamps(body: U8Array, starts: IntArray, ends: IntArray) -> IntArray | N
 def _numbers(body: bytes, columns: tuple[int, ...]) -> FloatArray | None:
     """The values of ``columns`` (field indices) per line, or None when a field is no number."""
     try:
+        # From bytes with an encoding, loadtxt decodes a chunk at a time: a text copy of the
+        # whole file (four bytes a character in StringIO) was a megabyte's transient peak.
         values: FloatArray = np.loadtxt(
-            io.StringIO(body.decode("ascii")),
+            io.BytesIO(body),
+            encoding="ascii",
             delimiter=",",
             usecols=columns,
             dtype=np.float64,
@@ -163,7 +174,7 @@ def parse_regular(path: Path, raw: bytes, *, symbol: str, timeframe: str) -> Bar
     if bounds is None:
         return None
     starts, ends = bounds
-    stamps = _timestamps(array, starts, ends)
+    stamps = _timestamps(array, starts, ends, body.find(b","))
     if stamps is None or np.any(np.diff(stamps) <= 0):
         return None
     values = _numbers(body, tuple(names.index(c, 1) for c in COLUMNS))
