@@ -32,8 +32,6 @@ COLUMNS = ("open", "high", "low", "close", "volume")
 _BOM = b"\xef\xbb\xbf"
 _BODY_BYTES = b"0123456789.,+-eE:T \n"
 _NL, _COMMA = ord("\n"), ord(",")
-_SEPARATOR = np.zeros(256, dtype=bool)
-_SEPARATOR[[_NL, _COMMA]] = True
 #: Byte offsets of the digits of YYYY-MM-DD[ HH:MM:SS] and of the fixed punctuation.
 _DIGITS = {10: (0, 1, 2, 3, 5, 6, 8, 9), 19: (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)}
 _PUNCT = {10: ((4, b"-"), (7, b"-")), 19: ((4, b"-"), (7, b"-"), (13, b":"), (16, b":"))}
@@ -64,17 +62,17 @@ def _line_bounds(body: U8Array, fields: int) -> tuple[IntArray, IntArray] | None
     takes (the strict reader then names the line)."""
     # Temporaries are kept few and small: the worker thread's heap keeps its high-water mark,
     # and a daemon's resident memory with it.
-    separators = np.flatnonzero(_SEPARATOR[body])
-    if (len(separators) + 1) % fields:
+    newlines = np.flatnonzero(body == _NL)
+    ends = np.append(newlines, len(body))
+    starts = np.concatenate(([0], newlines + 1))
+    commas = np.flatnonzero(body == _COMMA)
+    per_line = np.searchsorted(commas, ends) - np.searchsorted(commas, starts)
+    if np.any(per_line != fields - 1):
         return None
-    newline = np.append(body[separators] == _NL, True).reshape(-1, fields)
-    if newline[:, :-1].any() or not newline[:, -1].all():
-        return None
-    ends = np.append(separators[fields - 1 :: fields], len(body))
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    if int((ends - starts).max()) > csv.field_size_limit():  # a field is no longer than its line
-        longest = np.diff(separators, prepend=-1, append=len(body)).max() - 1
-        if longest > csv.field_size_limit():
+    limit = csv.field_size_limit()
+    if int((ends - starts).max()) > limit:  # a field is no longer than its line: look closer
+        separators = np.sort(np.concatenate((commas, newlines)))
+        if np.diff(separators, prepend=-1, append=len(body)).max() - 1 > limit:
             return None
     return starts, ends
 
@@ -104,7 +102,7 @@ def _timestamps(body: U8Array, starts: IntArray, ends: IntArray, width: int) -> 
         if np.any(body[starts + offset] != char[0]):
             return None
     digits = []
-    for offset in _DIGITS[width]:  # one column at a time: no (lines x width) temporaries
+    for offset in _DIGITS[width]:  # a column at a time: no (lines x width) temporaries
         digit = body[starts + offset] - np.uint8(ord("0"))  # a non-digit wraps above 9
         if np.any(digit > 9):
             return None
