@@ -7,8 +7,9 @@ EURUSD hourly, GOOG daily, in turn, with their timeframes and calendars), so eve
 file is parsed on its own, as on a desk with ``N`` instruments. Figures per size:
 
 - **start to READY**: ``Popen`` to the ``READY=1`` datagram (the daemon reads no market data
-  before READY, so this should not grow with ``N``).
-- **RSS after READY**: ``VmRSS`` right after READY.
+  before READY, so this should not grow with ``N``); at 3 symbols, where it has a target, the
+  median of ``READY_STARTS`` starts.
+- **RSS after READY**: ``VmRSS`` right after READY (at 3 symbols the median likewise).
 - **first cycle**: the first autonomous cycle's duration as the daemon recorded it
   (``cycle_summaries.finished_at - started_at``): every file parsed, every indicator, strategy
   and paper book computed, the decision taken, the chosen workflow run and its report written.
@@ -35,6 +36,7 @@ Run: ``python bench/scale.py`` (``BENCH_SCALE_SIZES=3,500`` for a subset).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sqlite3
@@ -62,6 +64,7 @@ SIZES = (3, 30, 150, 500)
 STEADY_CYCLES = 5
 POLL_S = 0.5  # longer than the DB polling below: a cycle's CPU is read before the next starts
 RSS_CYCLES = 1 + KEEP_SUMMARIES_IN_MEMORY + STEADY_CYCLES
+READY_STARTS = 3
 CYCLE_TIMEOUT_S = 300.0
 COPY = "-copy-of-"  # S0001-copy-of-BTCUSD.csv
 #: (file, timeframe, calendar) of the bundled samples, as the shipped daemon.toml replays them.
@@ -170,6 +173,17 @@ def measure(count: int) -> Figures:
     )
 
 
+def ready_median(count: int, first: tuple[float, float]) -> tuple[float, float]:
+    """Median start-to-READY time and RSS after READY over ``READY_STARTS`` starts (``first``
+    is the one ``measure`` made), each on a fresh root."""
+    times, rss = [first[0]], [first[1]]
+    for _ in range(READY_STARTS - 1):
+        with scaled_root(count) as root, daemon(root, 300) as (proc, ready_s):
+            times.append(ready_s)
+            rss.append(rss_mb(proc.pid))
+    return statistics.median(times), statistics.median(rss)
+
+
 def library_floor() -> tuple[float, float]:
     """Wall time (median of 3) and RSS of a process that only imports the start-up libraries."""
     times = []
@@ -207,9 +221,11 @@ def rows(figures: Sequence[Figures], floor_s: float, floor_rss: float) -> list[d
         n = f.symbols
         big = n == 500
         out += [
-            {"name": f"{n} symbols: start to READY", "value": f.ready_s, "unit": "s",
+            {"name": f"{n} symbols: start to READY" + (" (median of 3)" if n == 3 else ""),
+             "value": f.ready_s, "unit": "s",
              "target": 1.0 if n == 3 else None, "baseline": floor_s},
-            {"name": f"{n} symbols: RSS after READY", "value": f.rss_ready_mib, "unit": "MiB",
+            {"name": f"{n} symbols: RSS after READY" + (" (median of 3)" if n == 3 else ""),
+             "value": f.rss_ready_mib, "unit": "MiB",
              "target": 80.0 if n == 3 else None, "baseline": floor_rss, "better": "lower"},
             {"name": f"{n} symbols: first cycle", "value": f.first_cycle_s, "unit": "s",
              "target": 2.0 if big else None, "baseline": small.first_cycle_s},
@@ -232,6 +248,12 @@ def main() -> list[dict[str, Any]]:
     compile_package()
     floor_s, floor_rss = library_floor()
     figures = [measure(n) for n in sorted(set(sizes()))]
+    small = next(f for f in figures if f.symbols == 3)
+    ready_s, rss_ready = ready_median(3, (small.ready_s, small.rss_ready_mib))
+    figures = [
+        dataclasses.replace(f, ready_s=ready_s, rss_ready_mib=rss_ready) if f is small else f
+        for f in figures
+    ]
     return rows(figures, floor_s, floor_rss)
 
 
