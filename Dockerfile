@@ -11,17 +11,20 @@
 # Stop:   docker stop -t 45 peaktrade   (SIGTERM: running workflows drain for up to 30 s, then
 #                                        exit 0; docker's default -t 10 would SIGKILL the drain)
 # Reload: docker kill --signal=HUP peaktrade   (re-reads every config file, reopens log files)
-# Alerts: docker exec peaktrade tail -f logs/autonomous_alerts.log
+# Alerts: docker exec peaktrade tail -F logs/autonomous_alerts.log   (-F: across rotations)
 
 # Pinned by version; bump deliberately together with the constraints.
 FROM python:3.11.7-slim-bookworm
 
 # MALLOC_ARENA_MAX: as in the systemd unit (two glibc malloc arenas; about 1.5 MiB less RSS).
+# PEAKTRADE_LOG_STDERR_LEVEL: `docker logs` shows the daemon's INFO lines too (on a terminal
+# stderr gets WARNING and up; logs/daemon.log always has INFO).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PEAKTRADE_ROOT=/srv/peaktrade \
+    PEAKTRADE_LOG_STDERR_LEVEL=INFO \
     MALLOC_ARENA_MAX=2
 
 # A dedicated unprivileged user; fixed ids so volume ownership is stable across rebuilds.
@@ -36,7 +39,8 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY peaktrade_daemon ./peaktrade_daemon
 RUN pip install setuptools==75.8.0 wheel==0.45.1 \
  && pip install --no-build-isolation --constraint constraints.txt . \
- && peaktrade-daemon --help >/dev/null
+ && peaktrade-daemon --help >/dev/null \
+ && peaktrade-daemon --version
 
 # The root: shipped config and the bundled real samples; state, logs and reports start empty.
 WORKDIR /srv/peaktrade
@@ -44,6 +48,12 @@ COPY --chown=peaktrade:peaktrade config ./config
 COPY --chown=peaktrade:peaktrade data ./data
 RUN mkdir -p state logs reports config/auto config/live_overrides \
  && chown -R peaktrade:peaktrade /srv/peaktrade
+
+# No logrotate in a container: the daemon rotates daemon.log and the alert log itself at 50 MiB,
+# keeping 5 renamed copies of each (at most 300 MiB per log). Old report folders are pruned by
+# [state.retention] report_days. The image installs the replay default without the ccxt extra.
+ENV PEAKTRADE_LOGS__MAX_BYTES=52428800 \
+    PEAKTRADE_LOGS__BACKUPS=5
 VOLUME ["/srv/peaktrade/config", "/srv/peaktrade/state", "/srv/peaktrade/logs", "/srv/peaktrade/reports"]
 
 USER peaktrade:peaktrade

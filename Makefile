@@ -4,10 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# What a development venv installs: the dev tools and every optional extra (ccxt).
+DEV_EXTRAS := dev,ccxt
 # make run: a cycle every 60 s instead of the shipped 300, so the console shows work soon.
 RUN_ARGS ?= --poll-interval 60
 
-.PHONY: run test lint soak bench venv bytecode clean lock
+.PHONY: run test lint soak bench venv bytecode clean lock calendars
 
 venv: $(STAMP)
 
@@ -15,7 +17,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "peaktrade-daemon needs Python 3.11+")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[$(DEV_EXTRAS)]'
 	touch $@
 
 # Byte-compile the package as `pip install .` would: an editable install otherwise compiles every
@@ -31,8 +33,8 @@ test: bytecode
 	$(PY) -m pytest -q -n 2 --dist worksteal $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check peaktrade_daemon tests bench
-	$(VENV)/bin/ruff format --check peaktrade_daemon tests bench
+	$(VENV)/bin/ruff check peaktrade_daemon tests bench tools
+	$(VENV)/bin/ruff format --check peaktrade_daemon tests bench tools
 	$(VENV)/bin/mypy
 
 # The soak at the issue's cadence: 30 simulated days, a cycle every 300 s (make test: every 3600 s).
@@ -42,10 +44,15 @@ soak: bytecode
 bench: bytecode
 	$(PY) bench/run_all.py
 
+# Regenerate the trading-calendar tables (package data, 2004 to two years ahead) from
+# exchange_calendars, a development dependency the daemon never imports.
+calendars: $(STAMP)
+	$(PY) tools/generate_calendars.py
+
 # Regenerate the full transitive pin set after changing pyproject.toml.
 lock:
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
-	.lockvenv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	.lockvenv/bin/pip install --quiet --disable-pip-version-check -e '.[$(DEV_EXTRAS)]'
 	.lockvenv/bin/pip freeze --exclude-editable | grep -v '^peaktrade-daemon' > constraints.txt
 	rm -rf .lockvenv
 

@@ -29,6 +29,7 @@ from peaktrade_daemon.clock import ManualClock
 from peaktrade_daemon.market.freshness import FreshnessMemo
 from peaktrade_daemon.monitors.defaults import trading_config
 from peaktrade_daemon.portfolio.paper import PaperPortfolio
+from peaktrade_daemon.promotion.live_changes import audited_live_changes
 from peaktrade_daemon.settings import load_settings
 from peaktrade_daemon.storage.db import open_database
 from peaktrade_daemon.storage.runs import RunStore
@@ -56,7 +57,12 @@ async def _measure(root: Path) -> dict[str, tuple[float, float]]:
     settings = load_settings(root)
     database = await open_database(settings.database_url)
     clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
-    components = build_components(settings, clock=clock, config=trading_config(settings))
+    components = build_components(
+        settings,
+        clock=clock,
+        config=trading_config(settings),
+        live_changes=audited_live_changes,  # as the daemon's composition root passes it
+    )
     runtime = build_runtime(
         settings,
         clock=clock,

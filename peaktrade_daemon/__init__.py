@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from peaktrade_daemon.settings import DaemonSettings, load_settings
     from peaktrade_daemon.workflows.engine import WorkflowEngine
 
-__version__ = "0.1.0"
+    __version__: str
 
 __all__ = [
     "ConfigError",
@@ -91,6 +91,10 @@ _HOMES = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # from the package metadata, looked up only when asked for
+        from peaktrade_daemon.version import installed_version
+
+        return installed_version()
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,8 +5,10 @@ single-instance lock in ``state/`` (exit 3 if another daemon holds it), remove s
 left by a crash, attach the daemon log, open (create or migrate) the state database, build the
 core components (alerts, outbox, retention, HTTP, heartbeat) and then every registered plugin
 component, start them in order (returning from ``start()`` is the readiness handshake), supervise
-their ``run()``, report ``READY=1`` to systemd. ``--dry-run`` skips everything that writes outside
-``logs/``: no lock, no temp clean-up, no database, no heartbeat, no deliveries.
+their ``run()``, report ``READY=1`` to systemd, and from then on send ``WATCHDOG=1`` only while
+cycles finish and the component tasks live (:mod:`peaktrade_daemon.watchdog`). ``--dry-run``
+skips everything that writes outside ``logs/``: no lock, no temp clean-up, no database, no
+heartbeat, no deliveries.
 
 Run states: ``starting → running ⇄ reloading → stopping → stopped``; every transition is checked
 against :data:`~peaktrade_daemon.events.RUN_STATE_TRANSITIONS` and published on the bus.
@@ -69,6 +71,7 @@ from peaktrade_daemon.heartbeat import Heartbeat
 from peaktrade_daemon.http.health import HealthReport
 from peaktrade_daemon.instance import InstanceLock
 from peaktrade_daemon.logfile import ReopenableFileHandler, attach_daemon_log, detach
+from peaktrade_daemon.metrics import DaemonMetrics
 from peaktrade_daemon.runtime import CycleRunner, DaemonOptions, Plugins, Runtime
 from peaktrade_daemon.settings import load_settings
 from peaktrade_daemon.snapshot import Snapshot, load_snapshot
@@ -78,11 +81,11 @@ from peaktrade_daemon.storage.db import Database, open_database
 from peaktrade_daemon.storage.retention import RetentionWorker
 from peaktrade_daemon.supervisor import Supervisor, sleep_unless
 from peaktrade_daemon.systemd import SystemdNotifier
+from peaktrade_daemon.watchdog import Verdict, Watchdog, grace_s, judge
 from peaktrade_daemon.wiring import LOADERS, Assembly, check_options
 
 if TYPE_CHECKING:
     from peaktrade_daemon.http.app import HttpServer, RouteModule
-    from peaktrade_daemon.http.metrics import DaemonMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -102,17 +105,24 @@ def default_plugins() -> Plugins:
     """The product's parts wired into the daemon (see :mod:`peaktrade_daemon.wiring`).
 
     Loaders ``jobs.toml`` and ``promotion.toml``; components in start order: the workflow side
-    (feeds, monitors, decision and workflow engines), the scheduler, the promotion worker and
-    its patch inbox; the autonomous cycle; the proposal review page; retention of the history
-    tables.
+    (feeds, monitors, decision and workflow engines), the calendar tables' watch, the
+    scheduler, the promotion worker and its patch inbox; the autonomous cycle; the proposal
+    review page; retention of the history tables and of the run directories under
+    ``reports/``.
     """
     parts = Assembly()
     return Plugins(
         loaders=LOADERS,
-        components=(parts.workflows, parts.scheduler, parts.promotion, parts.inbox),
+        components=(
+            parts.workflows,
+            parts.calendars,
+            parts.scheduler,
+            parts.promotion,
+            parts.inbox,
+        ),
         cycle_runner=parts.cycle,
         routes=(review_routes,),
-        retention_rules=(parts.retention,),
+        retention_rules=(parts.retention, parts.report_retention),
         preflight=(check_options,),
     )
 
@@ -134,8 +144,9 @@ class Daemon:
         self.notifier = notifier or SystemdNotifier()
         self.spec = dataclasses.replace(options.spec, loaders=self.plugins.loaders)
         self.bus = EventBus()
-        #: Built with the HTTP listener (see _build); None while nothing can scrape /metrics.
-        self.metrics: DaemonMetrics | None = None
+        #: Recorded with or without the HTTP listener, which serves them on /metrics.
+        self.metrics = DaemonMetrics()
+        self.metrics.watch_bus(self.bus)
         self.state = RunState.STARTING
         self.stop_reason = ""
         self._stop = asyncio.Event()
@@ -156,6 +167,7 @@ class Daemon:
         self._once_cycle: asyncio.Task[bool] | None = None
         self._last_cycle: dict[str, Any] = {}
         self._started_at: datetime | None = None
+        self._progress_at: float | None = None
         self._beats: set[asyncio.Future[None]] = set()
 
     # -- intent (signal handlers and tests call these; the main coroutine acts) ---------------
@@ -189,8 +201,7 @@ class Daemon:
         if new not in RUN_STATE_TRANSITIONS[old]:
             raise RuntimeError(f"illegal run state transition {old} -> {new}")
         self.state = new
-        if self.metrics is not None:
-            self.metrics.set_run_state(new)
+        self.metrics.set_run_state(new)
         logger.info("run state %s -> %s%s", old, new, f" ({reason})" if reason else "")
         self.bus.publish(RunStateChanged(previous=old, current=new, reason=reason))
         if self._heartbeat is not None and new is not RunState.STOPPED:
@@ -268,7 +279,11 @@ class Daemon:
                     logger.warning(
                         "removed %d stale temp files from an earlier crash", len(removed)
                     )
-            self._log_handler = attach_daemon_log(settings.path(settings.paths.daemon_log))
+            self._log_handler = attach_daemon_log(
+                settings.path(settings.paths.daemon_log),
+                max_bytes=settings.logs.max_bytes,
+                backups=settings.logs.backups,
+            )
             stack.callback(detach, self._log_handler)
             database = None
             if not self.options.dry_run:
@@ -312,18 +327,15 @@ class Daemon:
 
     def _build(self, database: Database | None) -> Runtime:
         settings = self.snapshot.settings
-        if settings.http.enabled:
-            # Metrics are read only through /metrics, and a reload cannot start the listener:
-            # without it the daemon keeps no registry (prometheus_client is not even imported).
-            from peaktrade_daemon.http.metrics import DaemonMetrics
-
-            self.metrics = DaemonMetrics()
-            self.metrics.watch_bus(self.bus)
         store = AlertStore(database) if database is not None else None
         dispatcher = AlertDispatcher(
             settings.alerts,
             self.clock,
-            AlertLog(settings.path(settings.paths.alert_log)),
+            AlertLog(
+                settings.path(settings.paths.alert_log),
+                max_bytes=settings.logs.max_bytes,
+                backups=settings.logs.backups,
+            ),
             console=ConsoleSink(),
             store=store,
             bus=self.bus,
@@ -354,8 +366,9 @@ class Daemon:
         if store is not None:
             rules = [store.prune, *(factory(runtime) for factory in self.plugins.retention_rules)]
             self._components.append(RetentionWorker(settings, self.clock, rules))
-        if settings.http.enabled and self.metrics is not None:
-            from peaktrade_daemon.http.app import HttpServer  # aiohttp: only when serving
+        if settings.http.enabled:
+            # aiohttp and prometheus_client (about 20 MiB of RSS): only when serving.
+            from peaktrade_daemon.http.app import HttpServer
 
             self._http = HttpServer(
                 settings.http,
@@ -378,8 +391,7 @@ class Daemon:
     async def _on_component_failure(
         self, name: str, exc: BaseException, restarts: int, backoff_s: float
     ) -> None:
-        if self.metrics is not None:
-            self.metrics.component_restarts.labels(component=name).inc()
+        self.metrics.component_restarts.labels(component=name).inc()
         error = f"{type(exc).__name__}: {exc}"
         self.bus.publish(
             ComponentFailed(component=name, error=error, restarts=restarts, backoff_s=backoff_s)
@@ -415,6 +427,7 @@ class Daemon:
         try:
             await self._start_components()
             self._started_at = self.clock.now()
+            self._progress_at = self.clock.monotonic()  # on time until the grace has passed
             self._transition(RunState.RUNNING, "started")
             await self._dispatcher.emit(
                 AlertLevel.INFO,
@@ -459,13 +472,25 @@ class Daemon:
         interval = self.notifier.watchdog_interval_s
         if interval is None:
             return None
+        watchdog = Watchdog(self.notifier, self.clock, interval, self._progress, self._withheld)
+        return asyncio.create_task(watchdog.run(), name="systemd-watchdog")
 
-        async def ping() -> None:
-            while True:
-                self.notifier.watchdog()
-                await self.clock.sleep(interval)
+    def _progress(self) -> Verdict:
+        """The watchdog's verdict: cycles finishing within the grace, component tasks alive."""
+        since = None
+        if self._runner is not None and self._progress_at is not None:
+            since = self.clock.monotonic() - self._progress_at
+        ended = self._supervisor.ended() if self._supervisor is not None else []
+        return judge(since_progress_s=since, grace_s=grace_s(self.snapshot.settings), ended=ended)
 
-        return asyncio.create_task(ping(), name="systemd-watchdog")
+    async def _withheld(self, reason: str) -> None:
+        assert self._dispatcher is not None
+        await self._dispatcher.emit(
+            AlertLevel.CRITICAL,
+            SOURCE,
+            "systemd watchdog withheld: the daemon is not making progress",
+            {"reason": reason, "watchdog_interval_s": self.notifier.watchdog_interval_s},
+        )
 
     async def _run_continuous(self) -> int:
         if self._runner is not None:
@@ -537,11 +562,12 @@ class Daemon:
             await self._dispatcher.emit(
                 AlertLevel.CRITICAL, SOURCE, "autonomous cycle failed", {"error": summary}
             )
-        duration = self.clock.monotonic() - started
-        if self.metrics is not None:
-            self.metrics.record_cycle(success=success, duration_s=duration)
+        self._progress_at = self.clock.monotonic()  # a finished cycle, failed or not
+        duration = self._progress_at - started
+        finished_at = self.clock.now()
+        self.metrics.record_cycle(success=success, duration_s=duration, finished_at=finished_at)
         self._last_cycle = {
-            "at": self.clock.now().isoformat(),
+            "at": finished_at.isoformat(),
             "success": success,
             "duration_s": round(duration, 3),
         }
@@ -551,9 +577,9 @@ class Daemon:
     async def _report_config_warnings(self, snapshot: Snapshot) -> None:
         assert self._dispatcher is not None
         for warning in snapshot.warnings:
-            whole_file = warning.key is None
+            critical = warning.key is None or warning.critical
             await self._dispatcher.emit(
-                AlertLevel.CRITICAL if whole_file else AlertLevel.WARNING,
+                AlertLevel.CRITICAL if critical else AlertLevel.WARNING,
                 "config",
                 f"override not applied: {warning.reason}",
                 {"file": warning.file, "key": warning.key, "generation": snapshot.generation},
@@ -570,8 +596,7 @@ class Daemon:
             new = await asyncio.to_thread(load_snapshot, self.spec, generation=old.generation + 1)
         except Exception as exc:
             self._dispatcher.reopen_log()
-            if self.metrics is not None:
-                self.metrics.reloads.labels(outcome="failed").inc()
+            self.metrics.reloads.labels(outcome="failed").inc()
             logger.error("reload refused, keeping generation %d: %s", old.generation, exc)
             await self._dispatcher.emit(
                 AlertLevel.CRITICAL,
@@ -589,6 +614,7 @@ class Daemon:
             self._dispatcher.reopen_log(new.settings)
             if self._log_handler is not None:
                 self._log_handler.reopen(new.settings.path(new.settings.paths.daemon_log))
+                self._log_handler.rotate_at(new.settings.logs.max_bytes, new.settings.logs.backups)
             changed = new.changed_from(old)
             for component in self._started:
                 try:
@@ -610,8 +636,7 @@ class Daemon:
                     "changed settings take effect only at the next restart",
                     {"settings": list(later), "generation": new.generation},
                 )
-            if self.metrics is not None:
-                self.metrics.reloads.labels(outcome="ok").inc()
+            self.metrics.reloads.labels(outcome="ok").inc()
             logger.info("reloaded configuration generation %d: %s", new.generation, changed)
             self.bus.publish(ConfigReloaded(generation=new.generation, changed=changed))
         finally:

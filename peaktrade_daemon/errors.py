@@ -15,7 +15,10 @@ process exit code the CLI maps it to::
     └── SafetyRefusal               exit 3  refused for safety, nothing was written
         ├── PolicyError             exit 3  promotion policy missing or invalid
         ├── LockHeldError           exit 3  another process holds a lock (daemon instance, writer)
-        └── UnparseableFileError    exit 3  a file we must modify does not parse; never overwritten
+        ├── UnparseableFileError    exit 3  a file we must modify does not parse; never overwritten
+        ├── GateRefusal             exit 3  the resulting live overrides fail the gate (§8.8)
+        ├── HandEditRefusal         exit 3  auto.toml differs from the audit trail (adopt or clear)
+        └── SealBroken              exit 3  a proposal's files no longer match their seal
 
 Messages name the file, key, job or field and say what to do, because the CLI prints them as the
 one line an operator sees.
@@ -120,3 +123,25 @@ class LockHeldError(SafetyRefusal):
 
 class UnparseableFileError(SafetyRefusal):
     """A file we were asked to modify does not parse; it is left untouched."""
+
+
+class GateRefusal(SafetyRefusal):
+    """The complete resulting ``[auto_applied]`` table fails the gate; nothing was written.
+    ``keys`` names every offending key."""
+
+    def __init__(self, message: str, keys: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+
+class HandEditRefusal(SafetyRefusal):
+    """auto.toml holds content no recorded write produced; governed writes wait until an
+    operator runs ``overrides adopt`` or ``overrides clear``. ``differences`` names the keys."""
+
+    def __init__(self, message: str, differences: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.differences = differences
+
+
+class SealBroken(SafetyRefusal):
+    """A proposal's files no longer match the hash sealed in the audit trail and database."""

@@ -1,4 +1,5 @@
-"""The daemon's own log file (``logs/daemon.log``), reopenable for logrotate on SIGHUP."""
+"""The daemon's own log file (``logs/daemon.log``), reopenable for logrotate on SIGHUP; its lines
+look like every log line (:mod:`peaktrade_daemon.logline`: UTC with ``Z``, one per event)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+from peaktrade_daemon.logline import LineFormatter
+from peaktrade_daemon.rotation import rotation_due, shift_backups
 
 
 class ReopenableFileHandler(logging.FileHandler):
@@ -15,13 +17,18 @@ class ReopenableFileHandler(logging.FileHandler):
 
     After logrotate renamed the file, records written before the reopen still go to the renamed
     file (it is the same inode), and every record after it goes to a fresh file at the path.
+    With :meth:`rotate_at` a size limit, it rotates the file itself (:mod:`peaktrade_daemon.rotation`:
+    for hosts without logrotate); the default, 0, never does.
     """
+
+    max_bytes = 0
+    backups = 1
 
     def __init__(self, path: Path) -> None:
         self.previous_root_level = logging.NOTSET
         path.parent.mkdir(parents=True, exist_ok=True)
         super().__init__(path, mode="a", encoding="utf-8", delay=True)
-        self.setFormatter(logging.Formatter(LOG_FORMAT))
+        self.setFormatter(LineFormatter())
         self.unwritable = False
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -29,6 +36,15 @@ class ReopenableFileHandler(logging.FileHandler):
         after a reopen), drop the record here, say so once on stderr and retry with the next
         one: ``FileHandler`` lets that open error escape into the logging call, which took the
         whole daemon down on the first log line after a SIGHUP."""
+        if not self._opened():
+            return
+        if self.max_bytes and self._rotation_due(record):
+            self._rotate()
+            if not self._opened():
+                return
+        super().emit(record)
+
+    def _opened(self) -> bool:
         if self.stream is None:
             try:
                 self.stream = self._open()
@@ -39,9 +55,36 @@ class ReopenableFileHandler(logging.FileHandler):
                         f"peaktrade-daemon: cannot open the daemon log ({exc}); "
                         "its records are dropped until it can be opened again\n"
                     )
-                return
+                return False
             self.unwritable = False
-        super().emit(record)
+        return True
+
+    def rotate_at(self, max_bytes: int, backups: int) -> None:
+        """Rotate when a record would take the file past ``max_bytes`` (0: never), keeping
+        ``backups`` rotated copies (``[logs]``; a reload may change both)."""
+        self.max_bytes, self.backups = max_bytes, max(1, backups)
+
+    def _rotation_due(self, record: logging.LogRecord) -> bool:
+        if self.stream is None:
+            return False
+        try:
+            size = len(self.format(record).encode("utf-8", "replace")) + 1
+            return rotation_due(self.stream.fileno(), Path(self.baseFilename), size, self.max_bytes)
+        except (OSError, ValueError):  # a stream without a descriptor: nothing to rotate
+            return False
+
+    def _rotate(self) -> None:
+        self.acquire()
+        try:
+            if self.stream is not None:
+                self.stream.close()
+                self.stream = None
+            try:
+                shift_backups(Path(self.baseFilename), self.backups)
+            except OSError as exc:  # the next record goes on in the current file
+                sys.stderr.write(f"peaktrade-daemon: cannot rotate the daemon log ({exc})\n")
+        finally:
+            self.release()
 
     def reopen(self, path: Path | None = None) -> None:
         """Close the current stream under the handler lock; the next record opens ``path`` (a
@@ -59,9 +102,13 @@ class ReopenableFileHandler(logging.FileHandler):
             self.release()
 
 
-def attach_daemon_log(path: Path, level: int = logging.INFO) -> ReopenableFileHandler:
-    """Add a daemon log handler to the root logger (removed again with :func:`detach`)."""
+def attach_daemon_log(
+    path: Path, level: int = logging.INFO, *, max_bytes: int = 0, backups: int = 1
+) -> ReopenableFileHandler:
+    """Add a daemon log handler to the root logger (removed again with :func:`detach`);
+    ``max_bytes`` > 0 rotates it at that size (see :meth:`ReopenableFileHandler.rotate_at`)."""
     handler = ReopenableFileHandler(path)
+    handler.rotate_at(max_bytes, backups)
     handler.setLevel(level)
     root = logging.getLogger()
     handler.previous_root_level = root.level

@@ -15,13 +15,13 @@ from peaktrade_daemon.alerts.model import AlertEmitter
 from peaktrade_daemon.bus import EventBus
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.component import Component
+from peaktrade_daemon.metrics import DaemonMetrics
 from peaktrade_daemon.snapshot import ConfigLoader, Snapshot, SnapshotSpec
 from peaktrade_daemon.storage.db import Database
 from peaktrade_daemon.storage.retention import RetentionRule
 
 if TYPE_CHECKING:
     from peaktrade_daemon.http.app import RouteModule
-    from peaktrade_daemon.http.metrics import DaemonMetrics
 
 
 class CycleResult(Protocol):
@@ -66,7 +66,7 @@ class Runtime:
     clock: Clock
     bus: EventBus
     alerts: AlertEmitter
-    metrics: DaemonMetrics | None  # None without the HTTP listener: nothing could read them
+    metrics: DaemonMetrics
     database: Database | None
     snapshot: Callable[[], Snapshot]
 

@@ -11,6 +11,7 @@ directory), never against where the package is installed.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import re
@@ -39,6 +40,7 @@ from pydantic_settings import (
 )
 
 from peaktrade_daemon.errors import ConfigError
+from peaktrade_daemon.market.exchange_table import hhmm, load_table, shipped_exchanges
 
 ENV_PREFIX = "PEAKTRADE_"
 SETTINGS_FILE = Path("config/daemon.toml")
@@ -135,6 +137,9 @@ class DaemonSection(Section):
     restart_backoff_initial_s: float = Field(1.0, gt=0)
     restart_backoff_max_s: float = Field(60.0, gt=0)
     heartbeat_interval_s: float = Field(10.0, gt=0)
+    #: How long a cycle may take to finish before the systemd watchdog stops pinging; empty:
+    #: 2 x ``poll_interval_s`` + 60 (see :mod:`peaktrade_daemon.watchdog`).
+    watchdog_grace_s: float | None = Field(None, gt=0)
 
     _zone = field_validator("timezone")(_check_zone)
 
@@ -159,13 +164,31 @@ class PathsSection(Section):
     _nul = field_validator("*", mode="before")(_no_nul)
 
 
+class LogsSection(Section):
+    """Size-based rotation of ``daemon.log`` and the alert log, for hosts without logrotate
+    (Docker). ``max_bytes = 0`` (the default) never rotates: logrotate does (``deploy/``)."""
+
+    max_bytes: int = Field(0, ge=0)
+    backups: int = Field(5, ge=1, le=1000)
+
+    @field_validator("max_bytes")
+    @classmethod
+    def _big_enough(cls, value: int) -> int:
+        if 0 < value < 4096:
+            raise ValueError("must be 0 (no rotation) or at least 4096 bytes")
+        return value
+
+
 class RetentionSection(Section):
-    """Rows kept per table; the oldest beyond the limit are pruned."""
+    """Rows kept per table (the oldest beyond the limit are pruned), and the age in days past
+    which run directories (``reports/workflows/<run_id>/``, ``reports/replay/<run_id>/``) are
+    deleted."""
 
     workflow_runs: int = Field(10_000, ge=1)
     decisions: int = Field(50_000, ge=1)
     alerts: int = Field(50_000, ge=1)
     outbox_delivered: int = Field(10_000, ge=1)
+    report_days: float = Field(90.0, gt=0, le=36_525)
 
 
 class StateSection(Section):
@@ -209,16 +232,48 @@ class AlertsSection(Section):
 
 
 class CalendarSettings(Section):
-    """A trading calendar: ``always`` (24/7), ``fx`` (24/5, Sunday 17:00 to Friday 17:00 New York)
-    or ``session`` (an exchange session in its own zone on the given weekdays, Monday = 0)."""
+    """A trading calendar: ``always`` (24/7), ``fx`` (24/5, Sunday 17:00 to Friday 17:00 New York),
+    ``exchange`` (a shipped table with holidays and early closes, e.g. ``exchange = "XNAS"``) or
+    ``session`` (one session a day in its own zone on the given weekdays, Monday = 0; no
+    holidays)."""
 
-    kind: Literal["always", "fx", "session"]
+    kind: Literal["always", "fx", "session", "exchange"]
+    exchange: str | None = None
     timezone: str = "UTC"
     open: str = "09:30"
     close: str = "16:00"
     weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)
 
     _zone = field_validator("timezone")(_check_zone)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_table(cls, data: Any) -> Any:
+        """An exchange calendar's zone, hours and weekdays are its table's (so ``config show``
+        tells the truth); setting them as well is refused rather than ignored."""
+        if not isinstance(data, Mapping) or data.get("kind") != "exchange":
+            return data
+        fixed = sorted(set(data) & {"timezone", "open", "close", "weekdays"})
+        if fixed:
+            raise ValueError(
+                "an exchange calendar takes its zone, hours and weekdays from its table; "
+                f"remove {', '.join(fixed)}"
+            )
+        code = data.get("exchange")
+        shipped = shipped_exchanges()
+        if code not in shipped:
+            listed = f"shipped: {', '.join(shipped) or 'none'}"
+            if code is None:
+                raise ValueError(f'an exchange calendar needs exchange = "<code>" ({listed})')
+            raise ValueError(f"exchange {code!r} has no shipped calendar table ({listed})")
+        table = load_table(code)
+        return {
+            **data,
+            "timezone": table.timezone,
+            "open": hhmm(table.open_min),
+            "close": hhmm(table.close_min),
+            "weekdays": sorted(table.weekdays),
+        }
 
     @field_validator("open", "close")
     @classmethod
@@ -246,6 +301,8 @@ class CalendarSettings(Section):
             # The FX week is fixed (Sunday 17:00 to Friday 17:00 in its zone); silently ignoring
             # an operator's open/close would be worse than refusing it.
             raise ValueError("an fx calendar takes only a timezone; open/close/weekdays are fixed")
+        if self.kind != "exchange" and self.exchange is not None:
+            raise ValueError(f'exchange applies only to kind = "exchange", not {self.kind!r}')
         return self
 
 
@@ -253,8 +310,23 @@ def _default_calendars() -> dict[str, CalendarSettings]:
     return {
         "crypto": CalendarSettings(kind="always"),
         "fx": CalendarSettings(kind="fx", timezone="America/New_York"),
-        "nasdaq": CalendarSettings(kind="session", timezone="America/New_York"),
+        "nasdaq": CalendarSettings(kind="exchange", exchange="XNAS"),
     }
+
+
+#: ccxt is an optional extra; what a configuration that needs it without it says to do.
+CCXT_MISSING = (
+    'feed = "ccxt" needs the ccxt package, which is not installed: '
+    "pip install 'peaktrade-daemon[ccxt]' (or set feed = \"replay\")"
+)
+
+
+def ccxt_installed() -> bool:
+    """Whether the ccxt extra can be imported (looked up, not imported: that is 74 MB)."""
+    try:
+        return importlib.util.find_spec("ccxt") is not None
+    except (ImportError, ValueError):  # an import hook refusing it; a broken half-install
+        return False
 
 
 class SymbolSettings(Section):
@@ -265,6 +337,14 @@ class SymbolSettings(Section):
     exchange_symbol: str | None = None
     timeframe: str = Field("1h", pattern=r"^[1-9][0-9]{0,5}[smhdwMy]$")
     calendar: str = "crypto"
+
+    @field_validator("feed")
+    @classmethod
+    def _feed_installed(cls, value: str) -> str:
+        # At start-up and in `config check` (exit 2), not at the first cycle's import.
+        if value == "ccxt" and not ccxt_installed():
+            raise ValueError(CCXT_MISSING)
+        return value
 
     @field_validator("file")
     @classmethod
@@ -617,6 +697,7 @@ class DaemonSettings(BaseSettings):
     root: Path = Path(".")
     daemon: DaemonSection = DaemonSection()
     paths: PathsSection = PathsSection()
+    logs: LogsSection = LogsSection()
     state: StateSection = StateSection()
     http: HttpSection = HttpSection()
     alerts: AlertsSection = AlertsSection()

@@ -11,6 +11,8 @@ registers them. What each part is and when it runs:
   when the promotion worker changes ``auto.toml`` the monitors re-read the effective config;
 * ``scheduler`` (continuous mode, unless ``--no-scheduler``, ``scheduler.enabled = false`` or
   ``--dry-run``): jobs from the snapshot, re-synced from the new snapshot on SIGHUP;
+* ``calendar-watch``: a warning alert when an exchange calendar's table ends within 60 days
+  (critical once it has ended), at start-up and daily;
 * ``promotion`` (continuous, not dry run, ``promotion.worker_enabled``): the worker, fed by
   ``PatchesPublished`` on the bus, reading the snapshot's policy and the performance monitor;
   and ``patch-inbox``, which turns patches ``learn`` published from another process into that
@@ -19,9 +21,13 @@ registers them. What each part is and when it runs:
   before the daemon creates anything on disk;
 * the cycle runner (``--once`` and every poll interval) honouring ``--workflow-type`` (through
   the settings), ``--symbol``, ``--strategy``, ``--tag``, ``--dry-run`` and ``--verbose``;
-* retention of the runs, decisions and cycle-summary tables;
-* bus subscriptions that feed ``/metrics``: decisions (``CycleCompleted``), workflow outcomes
-  (``WorkflowFinished``) and live override changes (``OverridesChanged``).
+* retention of the runs, decisions and cycle-summary tables, and of the run directories under
+  ``reports/`` (workflow reports, replay outputs) by age;
+* bus subscriptions that feed the metrics (``/metrics``): decisions (``CycleCompleted``),
+  workflow outcomes (``WorkflowFinished``) and live override changes (``OverridesChanged``);
+* the paper book's port onto governance's record of live changes
+  (:func:`audited_live_changes`, over the promotion audit trail), handed to the performance
+  monitor so the book applies each change from the time it was made.
 """
 
 from __future__ import annotations
@@ -29,25 +35,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.config.loader import PeakConfig
 from peaktrade_daemon.errors import ConfigError, UsageError
+from peaktrade_daemon.governance.policy import AutoApplyPolicy
 from peaktrade_daemon.learning.models import PatchesPublished
+from peaktrade_daemon.market.calendar_watch import CalendarWatch
 from peaktrade_daemon.monitors.defaults import trading_config
-from peaktrade_daemon.monitors.performance import PerformanceMonitor
 from peaktrade_daemon.monitors.signals import chosen_strategies
+from peaktrade_daemon.promotion.baseline import PortfolioMetrics
 from peaktrade_daemon.promotion.inbox import PatchInbox
-from peaktrade_daemon.promotion.models import AutoApplyPolicy, OverridesChanged
+from peaktrade_daemon.promotion.live_changes import audited_live_changes
+from peaktrade_daemon.promotion.models import OverridesChanged
 from peaktrade_daemon.promotion.policy_file import load_policy
 from peaktrade_daemon.promotion.worker import PromotionWorker
 from peaktrade_daemon.scheduling.jobs import JobsFile, load_jobs
 from peaktrade_daemon.scheduling.scheduler import JobScheduler
 from peaktrade_daemon.settings import DaemonSettings, RetentionSection
 from peaktrade_daemon.snapshot import ConfigLoader
+from peaktrade_daemon.storage.file_retention import ReportRetention
 from peaktrade_daemon.storage.runs import RunStore
 from peaktrade_daemon.workflows.cycle import CycleCompleted, CycleSummary
 from peaktrade_daemon.workflows.model import WorkflowFinished
@@ -57,7 +66,6 @@ from peaktrade_daemon.workflows.runtime import (
     build_components,
     build_runtime,
 )
-from peaktrade_daemon.workflows.sources import cycle_symbols
 
 if TYPE_CHECKING:
     from peaktrade_daemon.component import Component
@@ -102,33 +110,6 @@ def check_options(options: DaemonOptions, snapshot: Snapshot) -> None:
         raise UsageError(f"--strategy: {exc.problem}") from exc
 
 
-class PortfolioMetrics:
-    """The rollback guard's :class:`~peaktrade_daemon.promotion.rollback.PerformanceSource`:
-    the performance monitor over every cycle symbol, reduced to the worst reading (largest
-    drawdowns, lowest Sharpe), so a book that degrades under a change shows whichever it is.
-    A metric unknown for any symbol is left out (unknown, which holds or reverts auto-applies;
-    never a healthier number from the other books)."""
-
-    def __init__(self, monitor: PerformanceMonitor) -> None:
-        self._monitor = monitor
-
-    async def performance_metrics(self) -> Mapping[str, float]:
-        """The worst known reading per guarded metric across the cycle symbols."""
-        symbols = cycle_symbols(self._monitor.settings)
-        results = await asyncio.gather(*(self._monitor.check_conditions(s) for s in symbols))
-        out: dict[str, float] = {}
-        for name, worst in (
-            ("current_drawdown", max),
-            ("max_drawdown", max),
-            ("sharpe_ratio", min),
-        ):
-            values = [r.metrics.get(name) for r in results]
-            known = [v for v in values if v is not None]
-            if known and len(known) == len(values):
-                out[name] = worst(known)
-        return out
-
-
 class WorkflowSide:
     """Component ``workflows``: feeds, monitors, decision engine, workflow engine and cycle."""
 
@@ -139,7 +120,11 @@ class WorkflowSide:
         snapshot = rt.snapshot()
         settings = snapshot.settings
         self.components: WorkflowComponents = build_components(
-            settings, clock=rt.clock, config=snapshot.config, strategy=rt.options.strategy
+            settings,
+            clock=rt.clock,
+            config=snapshot.config,
+            strategy=rt.options.strategy,
+            live_changes=audited_live_changes,
         )
         self.store = RunStore(rt.database) if rt.database is not None else None
         self.runtime: WorkflowRuntime = build_runtime(
@@ -247,7 +232,7 @@ class Assembly:
         """The workflow side of ``rt``'s daemon (built on first use)."""
         if self._side is None or self._rt is not rt:
             self._rt, self._side = rt, WorkflowSide(rt)
-            _feed_metrics(rt)
+            feed_metrics(rt)
         return self._side
 
     def workflows(self, rt: Runtime) -> Component:
@@ -289,13 +274,17 @@ class Assembly:
         )
 
         def submit(event: PatchesPublished) -> None:
-            if not worker.submit(event.patches):
+            if not worker.submit(event.patches, event.done):
                 logger.warning(
                     "promotion: %d patch(es) from %s not queued", len(event.patches), event.source
                 )
 
         rt.bus.subscribe(PatchesPublished, submit, name="promotion.patches")
         return worker
+
+    def calendars(self, rt: Runtime) -> Component:
+        """The exchange calendar tables' watch (always): alerts before a table runs out."""
+        return CalendarWatch(rt.snapshot().settings, rt.clock, rt.alerts)
 
     def inbox(self, rt: Runtime) -> Component | None:
         """The patch inbox, wherever the promotion worker runs."""
@@ -322,6 +311,11 @@ class Assembly:
 
         return prune
 
+    def report_retention(self, rt: Runtime) -> RetentionRule:
+        """Age limit of the run directories under ``reports/`` (workflow reports, replay
+        outputs)."""
+        return ReportRetention(lambda: rt.snapshot().settings, rt.clock)
+
 
 def _jobs(rt: Runtime) -> JobsFile:
     jobs = rt.snapshot().extras[JOBS]
@@ -334,12 +328,11 @@ def _policy(rt: Runtime) -> AutoApplyPolicy | None:
     return policy if isinstance(policy, AutoApplyPolicy) else None
 
 
-def _feed_metrics(rt: Runtime) -> None:
-    """Count decisions, workflow outcomes and override changes from bus events (when the
-    daemon keeps metrics, i.e. serves /metrics)."""
+def feed_metrics(rt: Runtime) -> None:
+    """Count decisions, workflow outcomes and live override changes from bus events (whoever
+    changed auto.toml, the promotion worker or the review page, publishes ``OverridesChanged``:
+    counted here once, never also by the writer)."""
     metrics = rt.metrics
-    if metrics is None:
-        return
 
     def decided(event: CycleCompleted) -> None:
         s = event.summary

@@ -278,3 +278,22 @@ async def test_continuous_cycles_every_poll_interval_and_sigterm_ends_the_wait(
         assert time.monotonic() - sent < 5
     finally:
         await daemon.kill()
+
+
+async def test_logs_rotate_at_max_bytes_without_logrotate(project_root: Path) -> None:
+    """``[logs] max_bytes`` reaches both writers: logs already past it are rotated to ``.1``
+    by the first line this run writes, and the run's own lines start the new files."""
+    set_toml(project_root / "config" / "daemon.toml", "max_bytes = 0 ", "max_bytes = 4096 ")
+    logs = project_root / "logs"
+    logs.mkdir(exist_ok=True)
+    earlier_alert = "2026-01-01T00:00:00.000Z\tinfo\ttest\tearlier run\t{}\n"
+    (logs / "autonomous_alerts.log").write_text(earlier_alert * 80)  # about 4.4 KB
+    (logs / "daemon.log").write_text("2026-01-01T00:00:00.000Z INFO x: earlier run\n" * 100)
+    code, _, err = await run_cli(project_root, "--once")
+    assert code == 0, err
+    assert (logs / "autonomous_alerts.log.1").read_text() == earlier_alert * 80
+    alerts = (logs / "autonomous_alerts.log").read_text()
+    assert "daemon started" in alerts and "earlier run" not in alerts
+    assert (logs / "daemon.log.1").read_text().count("earlier run") == 100
+    assert "earlier run" not in (logs / "daemon.log").read_text()
+    assert not (logs / "daemon.log.2").exists()

@@ -3,7 +3,8 @@
 Each test runs the real default assembly (``default_plugins()``, the shipped config and data) in
 a fresh interpreter until its first autonomous cycle has finished, then reports ``sys.modules``.
 Importing aiohttp and prometheus_client only when the HTTP listener is on, and never pandas,
-matplotlib or ccxt in the embedded default, keeps the daemon's RSS under its target (see
+matplotlib, ccxt or exchange_calendars (the calendar tables are generated data) in the
+embedded default, keeps the daemon's RSS under its target (see
 ``bench/footprint.py``); these tests fail if an import anywhere on the start or cycle path
 brings them back.
 """
@@ -11,6 +12,7 @@ brings them back.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -23,7 +25,7 @@ from tests.conftest import subprocess_env
 
 pytestmark = pytest.mark.slow
 
-NEVER = ("pandas", "matplotlib", "ccxt")
+NEVER = ("pandas", "matplotlib", "ccxt", "exchange_calendars")
 HTTP_ONLY = ("aiohttp", "prometheus_client")
 _TIMEOUT_S = 60.0
 
@@ -66,8 +68,11 @@ async def main():
             http[path] = await asyncio.to_thread(fetch, url + path)
     daemon.request_stop("test done")
     code = await asyncio.wait_for(run, 30)
+    recorded = daemon.metrics.cycles.labels(outcome="success").value
+    last_success = daemon.metrics.last_success.labels().value
     print(json.dumps({"modules": modules, "components": components, "cycles": cycles,
-                      "http": http, "exit": code}))
+                      "http": http, "exit": code, "recorded": recorded,
+                      "last_success": last_success}))
 
 uvloop.run(main())
 """
@@ -107,6 +112,8 @@ async def test_default_daemon_imports_no_http_stack_and_no_extras(project_root: 
     assert report["cycles"] == [True] and report["exit"] == 0
     assert {"scheduler", "promotion", "alert-outbox", "workflows"} <= set(report["components"])
     assert "http" not in report["components"]
+    # Metrics exist without the listener: the cycle was recorded in-process.
+    assert report["recorded"] == 1 and report["last_success"] > 0
     assert _loaded(modules, "numpy") and _loaded(modules, "apscheduler")
     assert _loaded(modules, "aiosqlite")
     unexpected = [p for p in (*NEVER, *HTTP_ONLY) if _loaded(modules, p)]
@@ -130,5 +137,9 @@ async def test_enabling_http_still_serves_healthz_and_metrics(project_root: Path
     # Recorded before CycleFinished was published, so before the scrape.
     assert 'peaktrade_cycles_total{outcome="success"} 1.0' in metrics
     assert 'peaktrade_run_state{state="running"} 1.0' in metrics
+    version = importlib.metadata.version("peaktrade-daemon")
+    assert f'peaktrade_build_info{{version="{version}"}} 1.0' in metrics
+    assert "\nprocess_resident_memory_bytes " in metrics and "\npython_info{" in metrics
+    assert "_created" not in metrics
     assert _loaded(report["modules"], "aiohttp")
     assert not [p for p in NEVER if _loaded(report["modules"], p)]

@@ -47,3 +47,39 @@ def test_reopen_with_a_new_path_moves_the_log(tmp_path: Path) -> None:
         handler.close()
     assert (tmp_path / "logs" / "daemon.log").read_text().rstrip().endswith("t: old place")
     assert (tmp_path / "elsewhere" / "daemon.log").read_text().rstrip().endswith("t: new place")
+
+
+def test_size_rotation_renames_between_records_and_keeps_the_newest(tmp_path: Path) -> None:
+    path = tmp_path / "logs" / "daemon.log"
+    handler = ReopenableFileHandler(path)
+    handler.rotate_at(1000, 2)
+    try:
+        for n in range(100):  # about 60 bytes a line: a rotation every ~16 records
+            handler.handle(_record(f"record {n:03d} " + "x" * 20))
+    finally:
+        handler.close()
+    files = [path.with_name("daemon.log.2"), path.with_name("daemon.log.1"), path]
+    assert not path.with_name("daemon.log.3").exists()
+    numbers = []
+    for f in files:
+        text = f.read_text()
+        assert len(text.encode()) <= 1000 and text.endswith("\n")
+        numbers += [int(line.split("record ")[1][:3]) for line in text.splitlines()]
+    assert numbers == list(range(100 - len(numbers), 100)) and numbers[-1] == 99
+    assert len(numbers) > 30  # three files' worth
+
+
+def test_no_rotation_by_default_and_not_of_a_file_logrotate_moved(tmp_path: Path) -> None:
+    path = tmp_path / "daemon.log"
+    handler = ReopenableFileHandler(path)
+    try:
+        for n in range(50):
+            handler.handle(_record(f"record {n} " + "x" * 100))
+        assert not path.with_name("daemon.log.1").exists()  # max_bytes 0: logrotate's job
+        handler.rotate_at(1000, 3)
+        path.rename(tmp_path / "moved.log")  # logrotate renamed it; its SIGHUP is to come
+        handler.handle(_record("after the move"))
+        assert not path.exists() and not path.with_name("daemon.log.1").exists()
+        assert (tmp_path / "moved.log").read_text().rstrip().endswith("after the move")
+    finally:
+        handler.close()

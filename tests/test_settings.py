@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ from pydantic import ValidationError
 
 from peaktrade_daemon.errors import ConfigError
 from peaktrade_daemon.settings import DaemonSettings, load_settings
+from tests.conftest import subprocess_env
 
 
 def write_settings(root: Path, text: str) -> Path:
@@ -165,3 +168,59 @@ def test_reload_builds_a_new_snapshot(tmp_path: Path) -> None:
     second = load_settings(tmp_path)
     assert (first.daemon.poll_interval_s, second.daemon.poll_interval_s) == (10, 20)
     assert isinstance(second, DaemonSettings) and first is not second
+
+
+# An install without the ccxt extra, simulated in a subprocess: an import hook ahead of every
+# other finder refuses ccxt, so neither ``import ccxt`` nor a spec lookup can find it.
+WITHOUT_CCXT = """
+import runpy, sys
+
+class NoCcxt:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == "ccxt" or name.startswith("ccxt."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NoCcxt())
+sys.argv[0] = "peaktrade-daemon"
+runpy.run_module("peaktrade_daemon", run_name="__main__", alter_sys=True)
+"""
+
+
+def run_without_ccxt(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT_CCXT, *args],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_without_the_ccxt_extra_the_shipped_config_runs_a_cycle(project_root: Path) -> None:
+    # make run's default, once: the replay feed needs no ccxt.
+    done = run_without_ccxt("--root", str(project_root), "--once", "--poll-interval", "60")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "ModuleNotFoundError" not in done.stderr
+
+
+@pytest.mark.slow
+def test_a_ccxt_symbol_without_the_extra_is_a_config_error_naming_it(project_root: Path) -> None:
+    path = project_root / "config" / "daemon.toml"
+    text = path.read_text(encoding="utf-8")
+    live = '[symbols."BTC/EUR"]\nfeed = "ccxt"\nexchange_symbol = "BTC/EUR"\n'
+    path.write_text(text.replace('[symbols."BTC/EUR"]\nfeed = "replay"\n', live), encoding="utf-8")
+    # Start-up: exit 2 (a configuration error); config check: the problem listed, exit 1.
+    for args, code in ((("--once",), 2), (("--continuous",), 2), (("config", "check"), 1)):
+        done = run_without_ccxt("--root", str(project_root), *args)
+        said = done.stdout + done.stderr
+        assert done.returncode == code, (args, said)
+        assert "Traceback" not in said
+        assert "symbols.BTC/EUR.feed" in said, said
+        assert "pip install 'peaktrade-daemon[ccxt]'" in said
+    assert not (project_root / "state" / "peaktrade.db").exists()  # refused before anything
+    # With ccxt installed (this venv) the same file is valid.
+    assert load_settings(project_root).symbols["BTC/EUR"].feed == "ccxt"

@@ -31,7 +31,7 @@ from peaktrade_daemon.storage.alert_store import AlertStore
 from peaktrade_daemon.supervisor import sleep_unless
 
 if TYPE_CHECKING:
-    from peaktrade_daemon.http.metrics import DaemonMetrics
+    from peaktrade_daemon.metrics import DaemonMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +136,11 @@ class AlertDispatcher:
             await self._record(item.summary(self._clock.now()), item.fingerprint, to_sinks=True)
 
     def reopen_log(self, settings: DaemonSettings | None = None) -> None:
-        """Reopen the alert log (SIGHUP; a reload may also have moved it)."""
+        """Reopen the alert log (SIGHUP; a reload may also have moved it or changed its
+        rotation)."""
         self.log.reopen(settings.path(settings.paths.alert_log) if settings else None)
+        if settings is not None:
+            self.log.rotate_at(settings.logs.max_bytes, settings.logs.backups)
 
     async def start(self) -> None:
         """Nothing to acquire: the log opens on first write."""

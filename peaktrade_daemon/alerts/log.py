@@ -5,7 +5,9 @@ newline and carriage return inside any field are escaped (``\\\\``, ``\\t``, ``\
 line is always exactly five fields and one line, whatever a message contains; :func:`parse_line`
 reverses it. The file is opened append-only and line-buffered, so each alert reaches the file as
 one ``write`` when it is emitted and ``tail -f`` sees whole lines. ``reopen`` closes and reopens the
-path (SIGHUP after logrotate moved the file away).
+path (SIGHUP after logrotate moved the file away). With a size limit (``[logs] max_bytes``, for
+hosts without logrotate) the daemon's writer rotates the file between two lines, by renaming it
+(:mod:`peaktrade_daemon.rotation`); one-shot commands appending an alert never rotate.
 
 Writes happen on the event loop: one short append to a local file costs microseconds, the same
 trade-off the ``logging`` module makes, and it keeps the line's order identical to emit order.
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from peaktrade_daemon.alerts.model import Alert, AlertLevel
+from peaktrade_daemon.rotation import rotation_due, shift_backups
 
 logger = logging.getLogger(__name__)
 
@@ -89,11 +92,17 @@ def parse_line(line: str) -> Alert:
 
 
 class AlertLog:
-    """The append-only alert log file; opened lazily, reopened on request."""
+    """The append-only alert log file; opened lazily, reopened on request, rotated past
+    ``max_bytes`` when that is set (keeping ``backups`` renamed copies)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, max_bytes: int = 0, backups: int = 1) -> None:
         self.path = path
         self._file: TextIO | None = None
+        self.max_bytes, self.backups = max_bytes, max(1, backups)
+
+    def rotate_at(self, max_bytes: int, backups: int) -> None:
+        """Change the size limit (a reload of ``[logs]``); 0 never rotates."""
+        self.max_bytes, self.backups = max_bytes, max(1, backups)
 
     def _open(self) -> TextIO:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,12 +111,25 @@ class AlertLog:
 
     def write(self, alert: Alert) -> None:
         """Append one line; an I/O error is logged, never raised (alerts must not crash callers)."""
+        line = format_line(alert)
         try:
             if self._file is None:
                 self._file = self._open()
-            self._file.write(format_line(alert))
+            if self.max_bytes and self._rotation_due(line):
+                self.close()
+                try:
+                    shift_backups(self.path, self.backups)
+                except OSError as exc:  # the line still goes to the file at the path
+                    logger.error("cannot rotate alert log %s: %s", self.path, exc)
+                self._file = self._open()
+            self._file.write(line)
         except OSError as exc:
             logger.error("cannot write alert log %s: %s", self.path, exc)
+
+    def _rotation_due(self, line: str) -> bool:
+        assert self._file is not None
+        size = len(line.encode("utf-8"))
+        return rotation_due(self._file.fileno(), self.path, size, self.max_bytes)
 
     def reopen(self, path: Path | None = None) -> None:
         """Close and reopen (logrotate), optionally at a new path (reload changed it)."""

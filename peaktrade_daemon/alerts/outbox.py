@@ -31,7 +31,7 @@ from peaktrade_daemon.supervisor import sleep_unless
 if TYPE_CHECKING:
     import aiohttp
 
-    from peaktrade_daemon.http.metrics import DaemonMetrics
+    from peaktrade_daemon.metrics import DaemonMetrics
 
 logger = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from peaktrade_daemon.clock import SystemClock
 from peaktrade_daemon.errors import EXIT_FAILED, EXIT_OK, LockHeldError, UsageError
 from peaktrade_daemon.instance import is_held, read_pid
 from peaktrade_daemon.monitors.defaults import trading_config
+from peaktrade_daemon.promotion.live_changes import audited_live_changes
 from peaktrade_daemon.scheduling.due import due_jobs, run_due_jobs
 from peaktrade_daemon.scheduling.jobs import JobConfig, JobsFile, load_jobs
 from peaktrade_daemon.scheduling.runner import JobOutcome
@@ -113,7 +114,9 @@ async def _runtime(
     components = None
     if any(job.workflow is not None for job in jobs):
         config = await asyncio.to_thread(trading_config, settings)
-        components = build_components(settings, clock=clock, config=config)
+        components = build_components(
+            settings, clock=clock, config=config, live_changes=audited_live_changes
+        )
     # A dry run must not even create the state database.
     database = None if dry_run else await open_database(settings.database_url)
     alerts = OneShotAlerts(settings, dry_run=dry_run, database=database, clock=clock)

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Coroutine
+import asyncio
+import functools
 from pathlib import Path
-from typing import Any
 
+from peaktrade_daemon.cli.context import settings_from_args
 from peaktrade_daemon.cli.promotion_support import (
     alert_refusals,
     mirror_to_database,
     workspace_from_args,
 )
 from peaktrade_daemon.clock import SystemClock
-from peaktrade_daemon.errors import EXIT_OK, UsageError
-from peaktrade_daemon.learning.snippets import read_snippet_file
+from peaktrade_daemon.errors import EXIT_OK, SafetyRefusal, UsageError
+from peaktrade_daemon.governance.holds import effective_mode
+from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
+from peaktrade_daemon.governance.verdicts import Verdict
+from peaktrade_daemon.learning.snippets import SnippetReport, read_snippet_file
+from peaktrade_daemon.promotion.baseline import Hold, cli_hold
 from peaktrade_daemon.promotion.engine import PromotionRun, run_promotion
-from peaktrade_daemon.promotion.models import AutoApplyMode
+from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -51,6 +56,11 @@ def print_run(run: PromotionRun, directory: Path) -> None:
             f"{decision.verdict.value:<26} {patch.target} -> {patch.new_value!r} "
             f"(conf {patch.confidence_score}): {'; '.join(decision.reasons)}"
         )
+    for entry in run.refused:
+        print(
+            f"{Verdict.REJECTED_BY_SANITY_CHECK.value:<26} {entry.target} ({entry.where}): "
+            f"SANITY: {entry.reason}"
+        )
     if run.ignored:
         print(f"{run.ignored} patch(es) ignored: status is not APPLIED_OFFLINE or PROMOTED")
     for proposal in run.proposals:
@@ -65,44 +75,69 @@ def print_run(run: PromotionRun, directory: Path) -> None:
         print(f"auto-apply {outcome.key}: {state} ({outcome.reason})")
 
 
-def handle(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
-    """Run the pipeline once."""
+def requested_mode(policy: AutoApplyPolicy, flag: str | None) -> AutoApplyMode:
+    """The mode this run uses. The policy's ``mode = "disabled"`` is the killswitch: a flag
+    asking for more is refused (exit 3), never obeyed (§8.1, §8.8)."""
+    requested = AutoApplyMode(flag) if flag else None
+    mode: AutoApplyMode = effective_mode(policy, requested)
+    if requested not in (None, mode):
+        raise SafetyRefusal(
+            f'promotion.toml has mode = "disabled" (the killswitch); --auto-apply-mode '
+            f"{requested.value} cannot lift it; nothing promoted"
+        )
+    return mode
+
+
+def _read_patches(args: argparse.Namespace, workspace: PromotionWorkspace) -> SnippetReport | None:
+    source = Path(args.input) if args.input else workspace.published_file
+    if not source.exists():
+        if args.input:
+            raise UsageError(f"--input {source}: no such file")
+        print(f"no published patches at {source} (run `learn` first): nothing to promote")
+        return None
+    try:
+        report = read_snippet_file(source)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{source}: cannot read patches: {exc}") from exc
+    for warning in report.warnings:
+        print(f"warning: {warning}")
+    return report
+
+
+async def handle(args: argparse.Namespace) -> int:
+    """Run the pipeline once (bounded_auto with the daemon's holds, computed here)."""
     workspace, emitter = workspace_from_args(args)
     with alert_refusals(emitter, "promotion"):
         policy = workspace.policy()
-        mode = AutoApplyMode(args.auto_apply_mode) if args.auto_apply_mode else policy.mode
+        mode = requested_mode(policy, args.auto_apply_mode)
         if mode is AutoApplyMode.DISABLED:
             print("auto-apply mode is disabled: nothing promoted, nothing written")
             return EXIT_OK
-        source = Path(args.input) if args.input else workspace.published_file
-        if not source.exists():
-            if args.input:
-                raise UsageError(f"--input {source}: no such file")
-            print(f"no published patches at {source} (run `learn` first): nothing to promote")
+        report = _read_patches(args, workspace)
+        if report is None:
             return EXIT_OK
-        try:
-            patches, warnings = read_snippet_file(source)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"{source}: cannot read patches: {exc}") from exc
-        for warning in warnings:
-            print(f"warning: {warning}")
-        run = run_promotion(
-            patches,
-            policy=policy,
-            mode=mode,
-            base=workspace.base(),
-            writer=workspace.writer(),
-            audit=workspace.audit(),
-            proposals_dir=workspace.proposals_dir,
-            now=SystemClock().now(),
-            dry_run=bool(args.dry_run),
+        now = SystemClock().now()
+        hold: Hold = lambda key: None  # noqa: E731
+        if mode is AutoApplyMode.BOUNDED_AUTO and not args.dry_run:
+            records = await asyncio.to_thread(workspace.audit().records)
+            hold, _ = await cli_hold(settings_from_args(args), policy, records, now)
+        run = await asyncio.to_thread(
+            functools.partial(
+                run_promotion,
+                report.patches,
+                policy=policy,
+                mode=mode,
+                base=workspace.base(),
+                writer=workspace.writer(),
+                audit=workspace.audit(),
+                proposals_dir=workspace.proposals_dir,
+                now=now,
+                dry_run=bool(args.dry_run),
+                hold=hold,
+                refused=report.refused,
+            )
         )
     print_run(run, workspace.proposals_dir)
-    if run.dry_run:
-        return EXIT_OK
-
-    async def record() -> int:
+    if not run.dry_run:
         await mirror_to_database(workspace, run.proposals)
-        return EXIT_OK
-
-    return record()
+    return EXIT_OK

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import sys
 from collections.abc import Coroutine, Iterator
@@ -10,7 +11,7 @@ from typing import Any
 
 from peaktrade_daemon.cli.promotion_support import operator_name, workspace_from_args
 from peaktrade_daemon.clock import SystemClock
-from peaktrade_daemon.errors import EXIT_FAILED, EXIT_OK, DataError, UsageError
+from peaktrade_daemon.errors import EXIT_FAILED, EXIT_OK, DataError, SealBroken, UsageError
 from peaktrade_daemon.promotion.operator import (
     approve,
     list_reviews,
@@ -18,10 +19,11 @@ from peaktrade_daemon.promotion.operator import (
     reject,
     sync_proposal,
 )
-from peaktrade_daemon.promotion.review import ProposalFiles
+from peaktrade_daemon.promotion.proposals import ProposalFiles
+from peaktrade_daemon.promotion.review import trail_seals
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.storage.db import opened_database
-from peaktrade_daemon.storage.promotion_store import ProposalRow
+from peaktrade_daemon.storage.promotion_store import get_seal
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -67,11 +69,6 @@ def _damaged_as_usage() -> Iterator[None]:
         raise UsageError(str(exc)) from exc
 
 
-async def _row(workspace: PromotionWorkspace, files: ProposalFiles) -> ProposalRow | None:
-    async with opened_database(workspace.database_url) as database:
-        return await sync_proposal(database, files)
-
-
 def handle_list(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
     """One line per proposal, newest first, with its review state."""
     workspace, _ = workspace_from_args(args)
@@ -96,21 +93,34 @@ def handle_list(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
 
 
 def handle_show(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
-    """The checklist, then the review state."""
+    """The checklist, the seal check, then the review state (exit 1 when the seal is broken:
+    the files were edited after the proposal was judged, and approval is refused)."""
     workspace, _ = workspace_from_args(args)
     files = _files(workspace, args.proposal_id)
 
     async def run() -> int:
-        with _damaged_as_usage():
-            row = await _row(workspace, files)
-            checklist = files.checklist
+        async with opened_database(workspace.database_url) as database:
+            with _damaged_as_usage():
+                row = await sync_proposal(database, files)
+                database_seal = await get_seal(database, files.proposal_id)
+                checklist = files.checklist
         print(checklist)
+        code = EXIT_OK
+        records = await asyncio.to_thread(workspace.audit().records)
+        seals = trail_seals(records, files.proposal_id)
+        try:
+            with _damaged_as_usage():
+                files.sealed_decisions([*seals, *([database_seal] if database_seal else [])])
+            print(f"seal: {seals[0][:12]} matches the audit trail")
+        except SealBroken as exc:
+            print(f"SEAL BROKEN: {exc}")
+            code = EXIT_FAILED
         if row is not None:
             print(
                 f"status: {row.status}"
                 + (f" by {row.reviewed_by}: {row.review_note or ''}" if row.reviewed_by else "")
             )
-        return EXIT_OK
+        return code
 
     return run()
 

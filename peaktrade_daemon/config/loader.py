@@ -32,6 +32,7 @@ from peaktrade_daemon.config.overrides import (
     set_path,
 )
 from peaktrade_daemon.errors import ConfigError
+from peaktrade_daemon.governance.firewall import firewall_reasons
 from peaktrade_daemon.settings import MAX_TOML_DEPTH, nesting_depth, read_toml_file, resolve_root
 
 logger = logging.getLogger(__name__)
@@ -202,10 +203,26 @@ class _Layering:
             self.warnings.append(problem)
         if not overrides:
             return
+        if source == "live":
+            overrides = self._firewalled(path, overrides)
         self.data, applied, refused = apply_overrides(self.data, overrides, file=str(path))
         self.warnings.extend(refused)
         for change in applied:
             self.provenance[change.key] = Provenance(source, str(path))
+
+    def _firewalled(self, path: Path, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """The live overrides less anything behind the hard firewall (§8.8): a hand edit may
+        lower a value in an emergency, but never set one the firewall forbids; the base value
+        stays and the refusal is a critical warning."""
+        kept: dict[str, Any] = {}
+        for dotted, value in flatten(overrides):
+            blocked = firewall_reasons(dotted, value)
+            if blocked:
+                reason = f"{'; '.join(blocked)}; the base value stays"
+                self.warnings.append(OverrideWarning(str(path), dotted, reason, critical=True))
+            else:
+                kept[dotted] = value
+        return kept
 
     def build(self, source_path: Path) -> PeakConfig:
         for warning in self.warnings:

@@ -29,6 +29,8 @@ class OverrideWarning:
     file: str
     key: str | None
     reason: str
+    #: True for what must never happen silently (a live value behind the hard firewall).
+    critical: bool = False
 
     def __str__(self) -> str:
         return f"{self.file}: {self.key + ': ' if self.key else ''}{self.reason}"

@@ -19,8 +19,9 @@ from collections.abc import Callable, Sequence
 from aiohttp import web
 from pydantic import SecretStr
 
+from peaktrade_daemon.http.exposition import metrics_handler
 from peaktrade_daemon.http.health import HealthProvider
-from peaktrade_daemon.http.metrics import CONTENT_TYPE, DaemonMetrics
+from peaktrade_daemon.metrics import DaemonMetrics
 from peaktrade_daemon.settings import DaemonSettings, HttpSection
 
 logger = logging.getLogger(__name__)
@@ -44,15 +45,10 @@ def register_health(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
 
 
-async def metrics_view(request: web.Request) -> web.Response:
-    """Prometheus text exposition of this daemon's registry."""
-    body = request.app[METRICS_KEY].render()
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
-
-
 def register_metrics(app: web.Application) -> None:
-    """Add ``GET /metrics``."""
-    app.router.add_get("/metrics", metrics_view)
+    """Add ``GET /metrics`` (prometheus_client's handler over this daemon's registry, see
+    :mod:`peaktrade_daemon.http.exposition`)."""
+    app.router.add_get("/metrics", metrics_handler(app[METRICS_KEY]))
 
 
 BUILTIN_ROUTES: tuple[RouteModule, ...] = (register_health, register_metrics)

@@ -29,7 +29,6 @@ from peaktrade_daemon.bus import EventBus
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.errors import PeakTradeError, SafetyRefusal, UsageError
 from peaktrade_daemon.http.app import TOKEN_KEY, RouteModule
-from peaktrade_daemon.http.metrics import DaemonMetrics
 from peaktrade_daemon.http.review_auth import (
     COOKIE_NAME,
     Flash,
@@ -51,9 +50,9 @@ from peaktrade_daemon.http.review_html import (
 from peaktrade_daemon.http.review_model import load_views, summary
 from peaktrade_daemon.promotion import operator
 from peaktrade_daemon.promotion.checklist import REVIEW_BOXES
-from peaktrade_daemon.promotion.engine import PROPOSAL_ID_RE
 from peaktrade_daemon.promotion.models import OverridesChanged
 from peaktrade_daemon.promotion.operator import ReviewResult
+from peaktrade_daemon.promotion.proposals import PROPOSAL_ID_RE
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.db import Database
@@ -98,14 +97,12 @@ class ReviewPage:
         alerts: AlertEmitter,
         database: Database | None,
         bus: EventBus | None = None,
-        metrics: DaemonMetrics | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock
         self._alerts = alerts
         self._database = database
         self._bus = bus
-        self._metrics = metrics
         self.sessions = SessionStore(clock.now)
         # One review at a time in this process; other processes are serialized by file locks.
         self._lock = asyncio.Lock()
@@ -290,9 +287,6 @@ class ReviewPage:
         applied = result.applied
         if not applied:
             return
-        if self._metrics is not None:
-            for outcome in applied:
-                self._metrics.record_override_applied(key=outcome.key)
         if self._bus is not None:
             self._bus.publish(
                 OverridesChanged(
@@ -316,6 +310,5 @@ def routes(runtime: Runtime) -> RouteModule:
         alerts=runtime.alerts,
         database=runtime.database,
         bus=runtime.bus,
-        metrics=runtime.metrics,
     )
     return page.register

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from peaktrade_daemon.errors import PeakTradeError
-from peaktrade_daemon.promotion.changes import live_value
-from peaktrade_daemon.promotion.models import Verdict
+from peaktrade_daemon.governance.live_state import LiveState
+from peaktrade_daemon.governance.plans import live_value
+from peaktrade_daemon.governance.verdicts import Verdict
 from peaktrade_daemon.promotion.operator import ReviewResult
-from peaktrade_daemon.promotion.review import ProposalFiles
+from peaktrade_daemon.promotion.proposals import ProposalFiles
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
-from peaktrade_daemon.promotion.writer import LiveState
 from peaktrade_daemon.storage.promotion_store import ProposalRow
 
 MAX_REVIEWED_SHOWN = 50

@@ -10,18 +10,17 @@ input of ``promote``) so the CLI path and the daemon's bus path see the same pat
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from peaktrade_daemon.governance.firewall import blacklist_entry, firewall_reasons
+from peaktrade_daemon.governance.policy import AutoApplyPolicy
 from peaktrade_daemon.learning.emitter import override_file_text, write_override_file
 from peaktrade_daemon.learning.models import ConfigPatch, PatchStatus, patches_to_json
 from peaktrade_daemon.learning.snippets import read_snippets
-from peaktrade_daemon.promotion.models import AutoApplyPolicy
-from peaktrade_daemon.promotion.policy import blacklist_entry, firewall_reasons
 from peaktrade_daemon.storage.atomic import atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -80,7 +79,7 @@ def run_learning_cycle(
                 if patch.status is PatchStatus.PROMOTED
                 else PatchStatus.APPLIED_OFFLINE
             )
-            result.written.append(dataclasses.replace(patch, status=status, applied_at=now))
+            result.written.append(patch.evolved(status=status, applied_at=now))
     if dry_run:
         return result
     header = (

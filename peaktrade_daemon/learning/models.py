@@ -11,11 +11,23 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+)
 
 from peaktrade_daemon.events import Event
 
@@ -41,13 +53,23 @@ class PatchStatus(StrEnum):
         return cls[value.strip().upper()]
 
 
-def _check_scalar(name: str, value: Any, *, optional: bool) -> None:
-    if value is None and optional:
-        return
-    if not isinstance(value, bool | int | float | str):
-        raise ValueError(f"{name} must be a bool, int, float or string, got {type(value).__name__}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+#: TOML integers are signed 64-bit; beyond that a value can be neither written nor converted.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
+def _scalar(value: Any) -> Scalar:
+    """A patch value: bool, int (TOML's 64-bit range), finite float or string; never coerced."""
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise ValueError("integer outside TOML's signed 64-bit range")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"must be a finite number, got {value!r}")
+        return value
+    raise ValueError(f"must be a bool, int, float or string, got {type(value).__name__}")
 
 
 def check_target(target: Any) -> str:
@@ -59,71 +81,84 @@ def check_target(target: Any) -> str:
     return target
 
 
-def _aware(name: str, value: Any) -> datetime | None:
-    if value is None:
-        return None
+def _aware(value: Any) -> Any:
+    """ISO-8601 text to a datetime (a trailing Z is UTC); a time without any offset is then
+    refused by the field (which zone would it be?)."""
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if not isinstance(value, datetime):
-        raise ValueError(f"{name} must be an ISO-8601 datetime, got {type(value).__name__}")
-    # A naive time from a learning report is taken as UTC (the convention of the sample data).
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value
 
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConfigPatch:
-    """One learned change of one config key; validated at construction.
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
+def _tags(meta: dict[str, Any]) -> dict[str, Any]:
+    tags = meta.get("tags")
+    # Tags feed the blacklist: a shape we cannot read must fail, never count as "no tags".
+    if tags is not None and not (
+        isinstance(tags, str)
+        or (isinstance(tags, list | tuple) and all(isinstance(t, str) for t in tags))
+    ):
+        raise ValueError(f"meta.tags must be a string or a list of strings, got {tags!r}")
+    return meta
+
+
+def _status(value: Any) -> PatchStatus:
+    return PatchStatus.parse(value)
+
+
+def _non_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value
+
+
+Value = Annotated[Scalar, PlainValidator(_scalar)]
+Moment = Annotated[AwareDatetime | None, BeforeValidator(_aware), AfterValidator(_utc)]
+
+
+def one_line(exc: ValidationError) -> str:
+    """A validation error as one line: ``field: problem; field: problem``."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "patch"
+        if error["type"] == "extra_forbidden":
+            parts.append(f"unknown field {where!r}")
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            # Our own validators name their field already ("meta.tags must be ...").
+            parts.append(message if message.startswith(where) else f"{where}: {message}")
+    return "; ".join(parts)
+
+
+class ConfigPatch(BaseModel):
+    """One learned change of one config key; validated at construction (a pydantic model,
+    strict: ``"1.5"`` stays a string, ``true`` a bool; numbers finite and inside TOML's integer
+    range; confidence in [0, 1]; times carry an offset and are kept in UTC).
 
     ``old_value`` may be ``None`` when the source did not know it (snippets often only say
     ``target`` and ``new_value``); promotion never relies on it and steps from the live value.
     """
 
-    id: str
-    target: str
-    old_value: Scalar | None
-    new_value: Scalar
-    status: PatchStatus = PatchStatus.PROPOSED
-    generated_at: datetime | None = None
-    applied_at: datetime | None = None
-    promoted_at: datetime | None = None
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    id: Annotated[str, AfterValidator(_non_empty)]
+    target: Annotated[str, AfterValidator(check_target)]
+    old_value: Value | None
+    new_value: Value
+    status: Annotated[PatchStatus, PlainValidator(_status)] = PatchStatus.PROPOSED
+    generated_at: Moment = None
+    applied_at: Moment = None
+    promoted_at: Moment = None
     reason: str | None = None
     source_experiment_id: str | None = None
-    confidence_score: float | None = None
-    meta: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.id, str) or not self.id.strip():
-            raise ValueError("id must be a non-empty string")
-        check_target(self.target)
-        _check_scalar("old_value", self.old_value, optional=True)
-        _check_scalar("new_value", self.new_value, optional=False)
-        object.__setattr__(self, "status", PatchStatus.parse(self.status))
-        for name in ("generated_at", "applied_at", "promoted_at"):
-            object.__setattr__(self, name, _aware(name, getattr(self, name)))
-        score = self.confidence_score
-        if score is not None:
-            if isinstance(score, bool) or not isinstance(score, int | float):
-                raise ValueError(f"confidence_score must be a number, got {score!r}")
-            if not (math.isfinite(score) and 0.0 <= score <= 1.0):
-                raise ValueError(f"confidence_score must be in [0, 1], got {score!r}")
-            object.__setattr__(self, "confidence_score", float(score))
-        for name in ("reason", "source_experiment_id"):
-            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
-                raise ValueError(f"{name} must be a string")
-        if not isinstance(self.meta, Mapping):
-            raise ValueError("meta must be an object")
-        tags = self.meta.get("tags")
-        # Tags feed the blacklist: a shape we cannot read must fail, never count as "no tags".
-        if tags is not None and not (
-            isinstance(tags, str)
-            or (isinstance(tags, list | tuple) and all(isinstance(t, str) for t in tags))
-        ):
-            raise ValueError(f"meta.tags must be a string or a list of strings, got {tags!r}")
-        object.__setattr__(self, "meta", dict(self.meta))
+    confidence_score: Annotated[float, AllowInfNan(False), Field(ge=0.0, le=1.0)] | None = None
+    meta: Annotated[dict[str, Any], AfterValidator(_tags)] = {}
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -137,6 +172,10 @@ class ConfigPatch:
     def is_live_ready(self) -> bool:
         """True only when ``meta.is_live_ready`` is the boolean ``true``."""
         return self.meta.get("is_live_ready") is True
+
+    def evolved(self, **changes: Any) -> ConfigPatch:
+        """A copy with ``changes``, validated like a new patch."""
+        return ConfigPatch.model_validate({**self.model_dump(), **changes})
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (ISO datetimes, status by name)."""
@@ -157,11 +196,14 @@ class ConfigPatch:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ConfigPatch:
-        """Inverse of :meth:`to_dict`; unknown fields are an error (typos fail loudly)."""
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
-        return cls(**dict(data))
+        """Inverse of :meth:`to_dict`; unknown fields are an error (typos fail loudly). Raises
+        ValueError with a one-line message."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"expected an object, got {type(data).__name__}")
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise ValueError(one_line(exc)) from None
 
 
 def patches_to_json(patches: Iterable[ConfigPatch]) -> str:
@@ -182,37 +224,53 @@ def patches_from_json(text: str) -> list[ConfigPatch]:
     return [ConfigPatch.from_dict(item) for item in items]
 
 
+def read_published(data: bytes) -> tuple[tuple[ConfigPatch, ...], list[str]]:
+    """A published patch set read entry by entry: the valid patches, and one phrase per entry
+    skipped (``entry 3: new_value: ...``). ValueError when the file as a whole is unusable."""
+    try:
+        parsed = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, 100000-deep nesting
+        raise ValueError(f"not usable JSON: {exc}") from exc
+    items = parsed.get("patches") if isinstance(parsed, dict) else parsed
+    if not isinstance(items, list):
+        raise ValueError("expected an object with 'patches' or an array of patches")
+    patches: list[ConfigPatch] = []
+    problems: list[str] = []
+    for index, item in enumerate(items):
+        try:
+            patches.append(ConfigPatch.from_dict(item))
+        except (TypeError, ValueError) as exc:
+            problems.append(f"entry {index}: {exc}")
+    return tuple(patches), problems
+
+
 def patch_id_for(target: str, new_value: Scalar, origin: str) -> str:
     """A stable id for a patch that came without one: same origin and content, same id."""
     digest = hashlib.sha256(json.dumps([origin, target, new_value]).encode()).hexdigest()
     return f"patch-{digest[:16]}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LearningSignal:
+def _recommendation(value: dict[str, Any]) -> dict[str, Any]:
+    check_target(value.get("target"))
+    _scalar(value.get("new_value"))
+    return value
+
+
+class LearningSignal(BaseModel):
     """What a learning source observed, and the change it recommends.
 
     ``recommendation`` holds ``target`` and ``new_value``; ``evidence`` holds whatever supports it,
     and may carry ``confidence`` (in [0, 1]), ``is_live_ready`` and ``tags``.
     """
 
-    source: str
-    metric: str
-    value: float
-    observed_at: datetime
-    recommendation: Mapping[str, Any]
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    def __post_init__(self) -> None:
-        if not self.source or not self.metric:
-            raise ValueError("source and metric must be non-empty")
-        if isinstance(self.value, bool) or not math.isfinite(float(self.value)):
-            raise ValueError(f"value must be a finite number, got {self.value!r}")
-        object.__setattr__(self, "observed_at", _aware("observed_at", self.observed_at))
-        check_target(self.recommendation.get("target"))
-        _check_scalar(
-            "recommendation.new_value", self.recommendation.get("new_value"), optional=False
-        )
+    source: Annotated[str, AfterValidator(_non_empty)]
+    metric: Annotated[str, AfterValidator(_non_empty)]
+    value: Annotated[float, AllowInfNan(False)]
+    observed_at: Annotated[AwareDatetime, BeforeValidator(_aware), AfterValidator(_utc)]
+    recommendation: Annotated[dict[str, Any], AfterValidator(_recommendation)]
+    evidence: dict[str, Any] = {}
 
 
 def patches_from_signals(
@@ -260,3 +318,6 @@ class PatchesPublished(Event):
 
     patches: tuple[ConfigPatch, ...]
     source: str
+    #: Awaited by the consumer once the patches were processed (the inbox then marks the file
+    #: seen); None when nobody needs to know.
+    done: Callable[[], Awaitable[None]] | None = None

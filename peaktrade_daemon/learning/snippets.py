@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peaktrade_daemon.learning.models import ConfigPatch, patch_id_for
+from peaktrade_daemon.learning.models import ConfigPatch, check_target, patch_id_for
 
 logger = logging.getLogger(__name__)
 
@@ -35,15 +35,45 @@ SNIPPET_PATTERNS = ("*.json", "*.jsonl")
 _SHORTCUTS = ("tags", "is_live_ready")
 
 
+@dataclass(frozen=True, slots=True)
+class RefusedEntry:
+    """An entry that names a key but made no valid patch (a value out of float or TOML integer
+    range, a bad confidence ...): promote records it as a ``REJECTED_BY_SANITY_CHECK`` verdict."""
+
+    where: str
+    target: str
+    patch_id: str | None
+    reason: str
+
+
 @dataclass(slots=True)
 class SnippetReport:
-    """What one read found: the winning patch per target plus counts and warnings."""
+    """What one read found: the patches (the winning one per target, for a directory), counts,
+    warnings, and the entries refused although they named a key."""
 
     patches: list[ConfigPatch] = field(default_factory=list)
     files_seen: int = 0
     files_used: int = 0
     entries_parsed: int = 0
     warnings: list[str] = field(default_factory=list)
+    refused: list[RefusedEntry] = field(default_factory=list)
+
+    def skip(self, path: Path, label: str, raw: Any, exc: Exception) -> None:
+        """Record a bad entry: a warning naming file and entry, and a refusal when it named a
+        key."""
+        self.warnings.append(f"{path}: {label}: skipped: {exc}")
+        target = raw.get("target") if isinstance(raw, Mapping) else None
+        if isinstance(target, str):
+            try:
+                check_target(target)
+            except ValueError:
+                return
+            pid = raw.get("id")
+            self.refused.append(
+                RefusedEntry(
+                    f"{path.name}:{label}", target, pid if isinstance(pid, str) else None, str(exc)
+                )
+            )
 
 
 def _entry_to_patch(entry: Any, origin: str) -> ConfigPatch:
@@ -131,8 +161,8 @@ def read_snippets(directory: Path, *, max_files: int | None = None) -> SnippetRe
                 if isinstance(raw, ValueError):
                     raise raw
                 patch = _entry_to_patch(raw, f"{path.name}:{label}")
-            except (TypeError, ValueError) as exc:
-                report.warnings.append(f"{path}: {label}: skipped: {exc}")
+            except (TypeError, ValueError, OverflowError) as exc:
+                report.skip(path, label, raw, exc)
                 continue
             report.entries_parsed += 1
             winners.pop(patch.target, None)  # re-insert so dict order follows the latest write
@@ -145,19 +175,21 @@ def read_snippets(directory: Path, *, max_files: int | None = None) -> SnippetRe
     return report
 
 
-def read_snippet_file(path: Path) -> tuple[list[ConfigPatch], list[str]]:
+def read_snippet_file(path: Path) -> SnippetReport:
     """Every valid patch of one file in any snippet shape, in file order (no per-target
-    de-duplication: ``promote --input`` judges each patch), plus warnings for skipped entries.
+    de-duplication: ``promote --input`` judges each patch), with warnings and refusals for the
+    skipped entries.
 
     Raises ``OSError``/``ValueError`` when the file itself cannot be read or parsed.
     """
-    patches: list[ConfigPatch] = []
-    warnings: list[str] = []
+    report = SnippetReport(files_seen=1)
     for label, raw in _entries(path, path.read_text(encoding="utf-8-sig")):
         try:
             if isinstance(raw, ValueError):
                 raise raw
-            patches.append(_entry_to_patch(raw, f"{path.name}:{label}"))
-        except (TypeError, ValueError) as exc:
-            warnings.append(f"{path}: {label}: skipped: {exc}")
-    return patches, warnings
+            report.patches.append(_entry_to_patch(raw, f"{path.name}:{label}"))
+        except (TypeError, ValueError, OverflowError) as exc:
+            report.skip(path, label, raw, exc)
+    report.entries_parsed = len(report.patches)
+    report.files_used = int(bool(report.patches))
+    return report

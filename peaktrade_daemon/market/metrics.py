@@ -42,6 +42,21 @@ class MarketParams:
     trend_threshold: float = 0.3
 
 
+def classify_regime(
+    vol_ratio: FloatArray, trend: FloatArray, direction: FloatArray, params: MarketParams
+) -> FloatArray:
+    """The ``regime`` rule (module docstring) from vol(L) / vol(long_lookback), the trend
+    strength and the sign of the L-bar change, element-wise; NaN where a ratio is undefined.
+    Shared with the per-bar series of :mod:`peaktrade_daemon.market.regime`."""
+    with np.errstate(invalid="ignore"):
+        regime = np.where(
+            vol_ratio >= params.volatile_ratio,
+            2.0,
+            np.where(trend >= params.trend_threshold, direction, 0.0),
+        )
+    return np.where(np.isnan(vol_ratio) | np.isnan(trend), np.nan, regime)
+
+
 def price_change_1h(close: FloatArray, timestamps: IntArray, timeframe_s: float) -> FloatArray:
     """Close-to-close change over the last hour of data (see the module docstring)."""
     n_sym, n_bar = close.shape
@@ -88,17 +103,11 @@ def market_metrics(
         direction = np.sign(close[:, -1] - close[:, -1 - lookback])
     else:
         direction = np.full(close.shape[0], np.nan)
-    regime = np.where(
-        vol_ratio >= params.volatile_ratio,
-        2.0,
-        np.where(trend >= params.trend_threshold, direction, 0.0),
-    )
-    regime = np.where(np.isnan(vol_ratio) | np.isnan(trend), np.nan, regime)
     return {
         "volatility": vol,
         "volume_ratio": vratio,
         "price_change_1h": price_change_1h(close, timestamps, timeframe_s),
         "activity_level": activity,
         "trend_strength": trend,
-        "regime": regime,
+        "regime": classify_regime(vol_ratio, trend, direction, params),
     }

@@ -7,9 +7,10 @@ with the wall clock the data goes stale as real time runs past the end of the fi
 visible once its timestamp is at or before replay time. Gaps in a file (weekends, holidays) are
 kept as they are: bars are consecutive observations, never filled in.
 
-Files are parsed in a worker thread and cached by (mtime, size), so an edited file is re-read and
-an unchanged one costs nothing; the files a cycle's checks ask for together are parsed in one
-batch (:mod:`peaktrade_daemon.batcher`), each once. The cache keeps only the bars that can still be in a window: replay
+Files are read with aiofiles, parsed in a worker thread and cached by (mtime, size), so an edited
+file is re-read and an unchanged one costs nothing; the files a cycle's checks ask for together
+are parsed in batches (:mod:`peaktrade_daemon.batcher`), each file once, with the bytes of at most
+``FILES_IN_FLIGHT`` files held at a time (500 symbols are tens of megabytes of CSV). The cache keeps only the bars that can still be in a window: replay
 time moves forward, so a bar more than ``count`` bars before replay time at loading is never
 asked for again, and a desk replaying years of hourly history for hundreds of symbols holds a
 few hundred bars of each. A window reaching before what is kept (a larger ``count``, a wall
@@ -26,16 +27,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiofiles
 import numpy as np
 
-from peaktrade_daemon.batcher import Batcher
+from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.errors import DataError
 from peaktrade_daemon.market.bars import Bars, FloatArray, IntArray, Ticker, to_ns
-from peaktrade_daemon.market.ohlcv_csv import read_ohlcv_csv
+from peaktrade_daemon.market.ohlcv_csv import parse_ohlcv_csv
 from peaktrade_daemon.settings import DaemonSettings, SymbolSettings
 
 logger = logging.getLogger(__name__)
+
+#: Files read but not yet parsed and trimmed, at most: bounds the transient memory of a first
+#: cycle over hundreds of files (their bytes would otherwise all arrive before the parsing).
+FILES_IN_FLIGHT = 16
 
 
 def replay_file(settings: DaemonSettings, symbol: str, spec: SymbolSettings) -> Path:
@@ -111,7 +117,10 @@ class ReplayFeed:
         self._cache: dict[Path, _Loaded] = {}
         self._paths: dict[str, Path] = {}
         self._reading: dict[Path, asyncio.Future[_Loaded]] = {}
-        self._reads: Batcher[_Read, _Loaded] = Batcher(self._read_files, "replay-read")
+        self._in_flight = asyncio.Semaphore(FILES_IN_FLIGHT)
+        self._parses: Batcher[tuple[_Read, bytes], _Loaded] = Batcher(
+            each(self._parse), "replay-parse"
+        )
 
     @property
     def settings(self) -> DaemonSettings:
@@ -160,7 +169,7 @@ class ReplayFeed:
             reading = self._reading.get(path)
             if reading is None:
                 read = _Read(path, key, symbol, spec.timeframe, count)
-                reading = asyncio.ensure_future(self._reads.submit(read))
+                reading = asyncio.ensure_future(self._read(read))
                 self._reading[path] = reading
                 reading.add_done_callback(functools.partial(self._read_done, path))
             # Shielded: the read is shared by every check of this file, one timing out is not
@@ -173,33 +182,30 @@ class ReplayFeed:
     def _serves(self, loaded: _Loaded, count: int) -> bool:
         return loaded.fits(loaded.stop(to_ns(self.replay_time(loaded.bars))), count)
 
-    def _read_files(self, reads: list[_Read]) -> list[_Loaded | Exception]:
-        """Parse every requested file, each once, keeping what the largest window asked of it
-        needs (blocking; one file's whole history is held at a time)."""
-        counts: dict[Path, int] = {}
-        for read in reads:
-            counts[read.path] = max(read.count, counts.get(read.path, 0))
-        done: dict[Path, _Loaded | Exception] = {}
-        for read in reads:
-            if read.path in done:
-                continue
-            count = counts[read.path]
+    async def _read(self, read: _Read) -> _Loaded:
+        """The file's bytes (aiofiles), then parsed and trimmed in the next parse batch."""
+        async with self._in_flight:
             try:
-                full = read_ohlcv_csv(read.path, symbol=read.symbol, timeframe=read.timeframe)
-            except DataError as exc:
-                done[read.path] = exc
-                continue
-            visible = np.searchsorted(full.timestamps, to_ns(self.replay_time(full)), "right")
-            first = max(0, int(visible) - count)
-            done[read.path] = _Loaded(read.key, _kept(full, first), first)
-            logger.debug(
-                "replay: loaded %s bars of %s from %s, keeping %s",
-                len(full),
-                read.symbol,
-                read.path,
-                len(full) - first,
-            )
-        return [done[read.path] for read in reads]
+                async with aiofiles.open(read.path, "rb") as file:
+                    raw = await file.read()
+            except OSError as exc:
+                raise DataError(f"{read.path}: cannot read market data: {exc.strerror}") from exc
+            return await self._parses.submit((read, raw))
+
+    def _parse(self, job: tuple[_Read, bytes]) -> _Loaded:
+        """Parse one file and keep what the window it was read for can still reach (blocking)."""
+        read, raw = job
+        full = parse_ohlcv_csv(read.path, raw, symbol=read.symbol, timeframe=read.timeframe)
+        visible = np.searchsorted(full.timestamps, to_ns(self.replay_time(full)), "right")
+        first = max(0, int(visible) - read.count)
+        logger.debug(
+            "replay: loaded %s bars of %s from %s, keeping %s",
+            len(full),
+            read.symbol,
+            read.path,
+            len(full) - first,
+        )
+        return _Loaded(read.key, _kept(full, first), first)
 
     def _read_done(self, path: Path, reading: asyncio.Future[_Loaded]) -> None:
         self._reading.pop(path, None)

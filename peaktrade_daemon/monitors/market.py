@@ -3,7 +3,8 @@
 Metric formulas are in :mod:`peaktrade_daemon.market.metrics`; ``spread`` is (ask - bid) / mid
 of the feed's ticker (missing for feeds without tickers, like replay, and for a ticker older
 than ``ticker_max_age_s``) and ``is_market_hours`` is
-the symbol's calendar at the feed's now (replay time for replayed symbols). When the bars are
+the symbol's calendar at the feed's now (replay time for replayed symbols; missing beyond an
+exchange calendar's table). When the bars are
 stale (see :mod:`peaktrade_daemon.market.freshness`) every bar-derived metric is missing with
 the staleness as its reason, and the status is at least ``stale_status``; the same when the
 feed delivers nothing (a FeedError: unreachable, timed out), with the feed's error as reason.
@@ -19,6 +20,7 @@ from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.errors import DataError, FeedError
 from peaktrade_daemon.market.bars import Bars, timeframe_seconds
+from peaktrade_daemon.market.calendars import CalendarRangeError
 from peaktrade_daemon.market.feeds import MarketSource
 from peaktrade_daemon.market.freshness import describe_age
 from peaktrade_daemon.market.metrics import REGIME_NAMES, MarketParams, market_metrics
@@ -54,6 +56,18 @@ def _needs(cfg: MarketMonitorSettings) -> dict[str, int]:
     }
 
 
+def market_params(cfg: MarketMonitorSettings) -> MarketParams:
+    """The metric windows and regime thresholds of ``[monitors.market]`` (the paper book's
+    regime filter reads the same ones)."""
+    return MarketParams(
+        lookback=cfg.lookback_bars,
+        long_lookback=cfg.long_lookback_bars,
+        atr_period=cfg.atr_period,
+        volatile_ratio=cfg.volatile_ratio,
+        trend_threshold=cfg.trend_threshold,
+    )
+
+
 class MarketMonitor:
     """Market conditions of a symbol. ``MarketMonitor()`` reads the current root."""
 
@@ -79,15 +93,8 @@ class MarketMonitor:
         self.settings = settings
 
     def _params(self, bars: Bars) -> _Key:
-        cfg = self.settings.monitors.market
         tf_s = timeframe_seconds(bars.timeframe)
-        params = MarketParams(
-            lookback=cfg.lookback_bars,
-            long_lookback=cfg.long_lookback_bars,
-            atr_period=cfg.atr_period,
-            volatile_ratio=cfg.volatile_ratio,
-            trend_threshold=cfg.trend_threshold,
-        )
+        params = market_params(self.settings.monitors.market)
         return params, tf_s, self.feeds.calendar(bars.symbol).bars_per_year(tf_s)
 
     def _compute(self, bars: Bars, key: _Key) -> dict[str, float]:
@@ -134,7 +141,10 @@ class MarketMonitor:
             out.lack((*BAR_METRICS, "is_market_hours", "spread"), f"no market data: {exc}")
             out.raise_status(level, f"{symbol}: no market data: {exc}")
             return out.build()
-        out.put("is_market_hours", 1.0 if calendar.is_open(bars.as_of) else 0.0, "")
+        try:
+            out.put("is_market_hours", 1.0 if calendar.is_open(bars.as_of) else 0.0, "")
+        except CalendarRangeError as exc:  # beyond the exchange's table: unknown, not a guess
+            out.put("is_market_hours", None, str(exc))
         out.labels["data_as_of"] = bars.as_of.isoformat()
         freshness = self.feeds.freshness(bars)
         if bars.last_time is not None:

@@ -5,12 +5,14 @@ Formulas: :mod:`peaktrade_daemon.portfolio.performance`. When the source's data 
 metrics about *now* (current drawdown, daily pnl, position size, exposure) are missing with the
 staleness as reason; the ones about the recorded past stay. The paper book is path-dependent:
 a live change (e.g. ``portfolio.leverage``) applies from the time it was made on
-(:mod:`peaktrade_daemon.portfolio.timeline`).
+(:mod:`peaktrade_daemon.portfolio.timeline`), when the composition root passes the
+``live_changes`` port; without it the whole window is traded with the effective config.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 
 from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import Clock
@@ -19,16 +21,20 @@ from peaktrade_daemon.errors import DataError, FeedError
 from peaktrade_daemon.market.feeds import MarketSource
 from peaktrade_daemon.market.window_memo import same_values
 from peaktrade_daemon.monitors.defaults import close_feeds, resolve, trading_config
+from peaktrade_daemon.monitors.market import market_params
 from peaktrade_daemon.monitors.result import MonitorResult, ResultBuilder
 from peaktrade_daemon.portfolio.ledger import LedgerPortfolio
 from peaktrade_daemon.portfolio.paper import PaperPortfolio
 from peaktrade_daemon.portfolio.performance import performance_metrics
 from peaktrade_daemon.portfolio.snapshot import PortfolioSnapshot, PortfolioSource
-from peaktrade_daemon.portfolio.timeline import audited_timeline
+from peaktrade_daemon.portfolio.timeline import LiveChange
 from peaktrade_daemon.settings import DaemonSettings
 
 CURRENT = ("current_drawdown", "daily_pnl_pct", "position_size_pct", "exposure")
 HISTORICAL = ("max_drawdown", "win_rate", "sharpe_ratio", "sortino_ratio", "total_trades")
+#: Where the paper book learns when live values changed: (settings, effective config) -> the
+#: changes still in effect, oldest first (blocking). The composition root supplies it.
+LiveChangeSource = Callable[[DaemonSettings, PeakConfig], Sequence[LiveChange]]
 REASONS = {
     "win_rate": "no closed trades",
     "daily_pnl_pct": "the equity curve does not reach back 24 hours",
@@ -62,9 +68,11 @@ class PerformanceMonitor:
         config: PeakConfig | None = None,
         source: PortfolioSource | None = None,
         clock: Clock | None = None,
+        live_changes: LiveChangeSource | None = None,
     ) -> None:
         self._owns_feeds = feeds is None
         self._owns_source = source is None
+        self._live_changes = live_changes
         self.settings, self.feeds, self.clock = resolve(settings, feeds, clock)
         self.source = source if source is not None else self._build_source(config)
         self._seen: dict[str, tuple[PortfolioSnapshot, dict[str, float]]] = {}
@@ -77,13 +85,15 @@ class PerformanceMonitor:
         if cfg.source == "ledger":
             return LedgerPortfolio(self.settings, self.clock, cfg.ledger_stale_after_s)
         config = config if config is not None else trading_config(self.settings)
+        port = self._live_changes
         return PaperPortfolio(
             self.feeds,
             config,
             cfg.history_bars,
-            timeline=functools.partial(audited_timeline, self.settings, config),
+            live_changes=None if port is None else functools.partial(port, self.settings, config),
             clock=self.clock,
             replay_speed=self.settings.replay.speed,
+            market=market_params(self.settings.monitors.market),
         )
 
     def reconfigure(self, settings: DaemonSettings, config: PeakConfig) -> None:

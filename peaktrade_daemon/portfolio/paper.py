@@ -1,87 +1,57 @@
 """The paper portfolio: trades the enabled strategies' signals on a symbol's bars, with fees and
-the effective ``portfolio.leverage``, one book per symbol.
+every tuned key of the effective config, one book per symbol.
 
 Rules (all at bar closes, so no bar's trade uses a later price):
 
-- target direction after bar t = sign of the sum of the enabled strategies' directions at t
-  (a net vote: long, short or flat);
+- the vote after bar t = sign of the sum of the enabled strategies' directions at t (long,
+  short or flat); the book's target is the vote once it has persisted ``strategy.trigger_delay``
+  hours, rounded up to ``d`` whole bars of the symbol's timeframe: the vote at t when it was the
+  same on bars t-d..t, else the previous target (:mod:`peaktrade_daemon.portfolio.signals`);
 - when the target differs from the held direction, the open position is closed and, unless the
-  target is flat, a new one opened with notional = equity x ``max_position_pct`` x ``leverage``;
-  positions are not resized between changes;
+  target is flat, a new one opened with notional = equity x ``max_position_pct`` x ``leverage``
+  x (1 - w + w x regime_score), ``w`` = ``macro.regime_weight`` and regime_score in [0, 1] from
+  the market regime at that bar and the new position's direction (the table in
+  :mod:`peaktrade_daemon.portfolio.signals`); positions are not resized between changes;
 - ``risk.stop_loss`` (a fraction of the entry price; 0 = none) is checked from the bar after
   the entry on: a long whose bar low reaches entry x (1 - stop) is closed at that price (at the
   bar's open if it opened beyond it), a short likewise on the high; the book then stays out of
-  that direction until the vote changes;
+  that direction until the target changes;
 - each fill pays ``fee_bps`` / 10 000 of its notional; a closed trade's pnl is net of both fees;
 - equity_t = cash + units x close_t; when it reaches 0 or less the position is closed at that
   bar (a margin call) and the book stays flat from then on.
 
+So every key the learning loop tunes changes the book: ``portfolio.leverage`` the size,
+``strategy.trigger_delay`` when it acts, ``macro.regime_weight`` the size by regime.
 The book starts flat with ``initial_capital`` at the first bar of the window the feed returns.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.config import PeakConfig
-from peaktrade_daemon.errors import AuditError, ConfigError, DataError
+from peaktrade_daemon.errors import ConfigError, DataError
 from peaktrade_daemon.market.bars import Bars, FloatArray, timeframe_seconds
 from peaktrade_daemon.market.feeds import MarketSource
+from peaktrade_daemon.market.metrics import MarketParams
 from peaktrade_daemon.market.window_memo import WindowMemo
+from peaktrade_daemon.portfolio.params import PaperParams, Schedule
+from peaktrade_daemon.portfolio.signals import (
+    BookSignals,
+    book_signals,
+    effective_target,
+    regime_score,
+)
 from peaktrade_daemon.portfolio.snapshot import ClosedTrade, PortfolioSnapshot, Position
-from peaktrade_daemon.strategies.base import DirectionArray, Strategy, StrategyInputs, warmup
+from peaktrade_daemon.portfolio.timeline import LiveChanges, ParamsTimeline, params_timeline
+from peaktrade_daemon.strategies.base import Strategy, warmup
 from peaktrade_daemon.strategies.registry import enabled_strategies
-
-if TYPE_CHECKING:
-    from peaktrade_daemon.portfolio.timeline import ParamsTimeline, Schedule
-
-
-class ConfigLookup(Protocol):
-    """Dotted-key access (:class:`PeakConfig` and the timeline's earlier segments)."""
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """The value at ``key``, or ``default``."""
-        ...
-
-
-def _number(config: ConfigLookup, key: str, default: float, *, positive: bool) -> float:
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"must be a number, got {value!r}", key=key)
-    if value < 0 or (positive and value == 0):
-        raise ConfigError(f"must be {'> 0' if positive else '>= 0'}, got {value!r}", key=key)
-    return float(value)
-
-
-@dataclass(frozen=True, slots=True)
-class PaperParams:
-    """Sizing and costs from ``[portfolio]`` (and the stop from ``[risk]``) of the effective
-    config."""
-
-    initial_capital: float = 100_000.0
-    leverage: float = 1.0
-    fee_bps: float = 5.0
-    max_position_pct: float = 0.25
-    stop_loss: float = 0.0
-
-    @classmethod
-    def from_config(cls, config: ConfigLookup) -> PaperParams:
-        """Read and validate ``portfolio.*`` (leverage as the overrides left it)."""
-        return cls(
-            initial_capital=_number(config, "portfolio.initial_capital", 100_000.0, positive=True),
-            leverage=_number(config, "portfolio.leverage", 1.0, positive=True),
-            fee_bps=_number(config, "portfolio.fee_bps", 5.0, positive=False),
-            max_position_pct=_number(config, "portfolio.max_position_pct", 0.25, positive=True),
-            stop_loss=_number(config, "risk.stop_loss", 0.0, positive=False),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +61,6 @@ class PaperBook:
     equity: FloatArray
     trades: tuple[ClosedTrade, ...]
     position: Position | None
-
-
-def net_direction(directions: list[DirectionArray]) -> DirectionArray:
-    """Sign of the sum of the strategies' directions, per bar (1-D)."""
-    total = np.sum(np.stack(directions).astype(np.int64), axis=0)
-    return np.asarray(np.sign(total), dtype=np.int8)
 
 
 @dataclass(slots=True)
@@ -126,7 +90,7 @@ class _Ledger:
             symbol=self.symbol,
             opened_ns=self.entry_ns,
             closed_ns=stamp,
-            direction=int(np.sign(self.units)),
+            direction=1 if self.units > 0 else -1,
             quantity=abs(self.units),
             entry_price=self.entry_price,
             exit_price=price,
@@ -146,62 +110,114 @@ class _Ledger:
         return max(open_, stop) if high >= stop else None
 
 
+def _segments(
+    n_bar: int, params: PaperParams, schedule: Sequence[tuple[int, PaperParams]]
+) -> list[tuple[int, int, PaperParams]]:
+    """(first bar, end bar, params) of each segment of constant params."""
+    starts = [(0, params), *schedule]
+    ends = [start for start, _ in schedule] + [n_bar]
+    return [(start, end, p) for (start, p), end in zip(starts, ends, strict=True)]
+
+
+def _targets_and_scores(
+    bars: Bars,
+    signals: BookSignals,
+    params: PaperParams,
+    schedule: Sequence[tuple[int, PaperParams]],
+) -> tuple[list[int], list[float], list[float]]:
+    """The target per bar under each segment's trigger delay, and the size multiplier
+    1 - w + w x score of a long and of a short opened at each bar."""
+    n_bar = len(bars)
+    tf_s = timeframe_seconds(bars.timeframe)
+    delay = np.empty(n_bar, dtype=np.int64)
+    weight = np.empty(n_bar)
+    for start, end, p in _segments(n_bar, params, schedule):
+        delay[start:end] = p.delay_bars(tf_s)
+        weight[start:end] = p.regime_weight
+    target = effective_target(signals.vote, signals.held, delay)
+    if signals.regime is None:
+        if (weight > 0).any():
+            raise ValueError("a book with macro.regime_weight > 0 needs the regime per bar")
+        ones = [1.0] * n_bar
+        return target.tolist(), ones, ones
+    long = 1.0 - weight + weight * regime_score(signals.regime, 1)
+    short = 1.0 - weight + weight * regime_score(signals.regime, -1)
+    return target.tolist(), long.tolist(), short.tolist()
+
+
 def simulate(
     bars: Bars,
-    target: DirectionArray,
+    signals: BookSignals,
     params: PaperParams,
     schedule: Sequence[tuple[int, PaperParams]] = (),
 ) -> PaperBook:
     """Run the book over one symbol's bars (see the module docstring). ``schedule`` holds
     (first bar index, params) of later parameter changes, in bar order: from that bar on, fills,
-    new positions and the stop use the new params; the capital stays the first params'."""
+    new positions, the stop and the trigger delay use the new params; the capital stays the
+    first params'."""
+    targets, size_long, size_short = _targets_and_scores(bars, signals, params, schedule)
     book = _Ledger(bars.symbol, params.fee_bps / 10_000.0, params.initial_capital)
     fraction = params.max_position_pct * params.leverage
     changes = iter(schedule)
     upcoming = next(changes, None)
-    equity = np.empty(len(bars))
+    stamps, close = bars.timestamps.tolist(), bars.close.tolist()
+    opens, highs, lows = bars.open.tolist(), bars.high.tolist(), bars.low.tolist()
+    equity = [0.0] * len(close)
     trades: list[ClosedTrade] = []
     ruined = False
-    stopped = 0  # direction last stopped out; not re-entered until the vote changes
-    for t in range(len(bars)):
+    stopped = 0  # direction last stopped out; not re-entered until the target changes
+    for t, price in enumerate(close):
         while upcoming is not None and upcoming[0] <= t:
             params = upcoming[1]
             book.fee_rate = params.fee_bps / 10_000.0
             fraction = params.max_position_pct * params.leverage
             upcoming = next(changes, None)
-        stamp, price = int(bars.timestamps[t]), float(bars.close[t])
+        stamp = stamps[t]
         if book.units and params.stop_loss and t > book.entry_bar:
-            fill = book.stop_fill(
-                float(bars.open[t]), float(bars.high[t]), float(bars.low[t]), params.stop_loss
-            )
+            fill = book.stop_fill(opens[t], highs[t], lows[t], params.stop_loss)
             if fill is not None:
-                stopped = int(np.sign(book.units))
+                stopped = 1 if book.units > 0 else -1
                 trades.append(book.close(stamp, fill))
         # A book whose equity is gone is liquidated (a margin call) and trades no more.
         ruined = ruined or book.cash + book.units * price <= 0
-        want = 0 if ruined else int(target[t])
+        want = 0 if ruined else targets[t]
         if want != stopped:
             stopped = 0
         elif want:
             want = 0
-        if want != int(np.sign(book.units)):
+        held = (book.units > 0) - (book.units < 0)
+        if want != held:
             if book.units:
                 trades.append(book.close(stamp, price))
             if want and book.cash > 0:
-                book.open(t, stamp, price, want, fraction)
+                size = size_long[t] if want > 0 else size_short[t]
+                book.open(t, stamp, price, want, fraction * size)
         equity[t] = book.cash + book.units * price
     position = None
     if book.units:
-        position = Position(bars.symbol, book.units, float(bars.close[-1]), book.entry_price)
-    return PaperBook(equity=equity, trades=tuple(trades), position=position)
+        position = Position(bars.symbol, book.units, close[-1], book.entry_price)
+    return PaperBook(equity=np.asarray(equity), trades=tuple(trades), position=position)
+
+
+def paper_book(
+    bars: Bars,
+    strategies: tuple[Strategy, ...],
+    params: PaperParams,
+    market: MarketParams,
+    schedule: Schedule | None = None,
+) -> PaperBook:
+    """The book of ``strategies`` over ``bars``: signals, then :func:`simulate`."""
+    return simulate(bars, book_signals(bars, strategies, market), params, schedule or ())
 
 
 class PaperPortfolio:
     """A :class:`PortfolioSource` trading the strategies on the feed's bars of each symbol.
 
-    With ``timeline`` (a blocking loader, run once per instance in a thread) and ``clock`` the
-    book is path-dependent: live changes apply from the bar after they were made on
-    (:mod:`peaktrade_daemon.portfolio.timeline`); without, the whole window uses ``config``.
+    With ``live_changes`` (a blocking port the composition root supplies, called once per
+    instance in a thread) and ``clock`` the book is path-dependent: live changes apply from the
+    bar after they were made on (:mod:`peaktrade_daemon.portfolio.timeline`); without, the
+    whole window uses ``config``. ``market``: the regime's windows and thresholds (the market
+    monitor's).
     """
 
     name = "paper"
@@ -212,15 +228,18 @@ class PaperPortfolio:
         config: PeakConfig,
         history_bars: int,
         *,
-        timeline: Callable[[], ParamsTimeline] | None = None,
+        live_changes: LiveChanges | None = None,
         clock: Clock | None = None,
         replay_speed: float = 1.0,
+        market: MarketParams | None = None,
     ) -> None:
         self._feeds = feeds
+        self._config = config
         self.params = PaperParams.from_config(config)
         self._strategies: tuple[Strategy, ...] = enabled_strategies(config)
+        self._market = market if market is not None else MarketParams()
         self._history_bars = history_bars
-        self._load_timeline = timeline
+        self._live_changes = live_changes
         self._timeline: ParamsTimeline | None = None
         self._timeline_lock = asyncio.Lock()  # a cycle's symbols all ask at once: load it once
         self._clock = clock
@@ -233,21 +252,23 @@ class PaperPortfolio:
         )
 
     def _book(self, bars: Bars, params: PaperParams, schedule: Schedule) -> PaperBook:
-        inputs = StrategyInputs(bars.high[None, :], bars.low[None, :], bars.close[None, :])
-        target = net_direction([s.evaluate(inputs).direction[0] for s in self._strategies])
-        book = simulate(bars, target, params, schedule)
+        book = paper_book(bars, self._strategies, params, self._market, schedule)
         book.equity.setflags(write=False)  # shared by every later reader of the same window
         return self._books.put(bars.symbol, bars, (params, tuple(schedule)), book)
 
+    def _load_timeline(self) -> ParamsTimeline:
+        assert self._live_changes is not None
+        return params_timeline(self._config, self._live_changes())
+
     async def _params(self, symbol: str, bars: Bars) -> tuple[PaperParams, Schedule]:
-        if self._load_timeline is None or self._clock is None:
+        if self._live_changes is None or self._clock is None:
             return self.params, []
         if self._timeline is None:
             async with self._timeline_lock:
                 try:
                     if self._timeline is None:
                         self._timeline = await asyncio.to_thread(self._load_timeline)
-                except (ConfigError, AuditError, DataError) as exc:
+                except (ConfigError, DataError) as exc:
                     # Without the history the book would rewrite its past: no book, not a guess.
                     raise DataError(f"paper book: live change history unusable: {exc}") from exc
         speed = self._replay_speed if self._feeds.spec(symbol).feed == "replay" else 1.0

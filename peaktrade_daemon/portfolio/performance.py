@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from peaktrade_daemon.market.bars import NS_PER_S
+from peaktrade_daemon.market.bars import NS_PER_S, FloatArray
 from peaktrade_daemon.portfolio.snapshot import PortfolioSnapshot
 
 NAN = float("nan")
@@ -37,6 +37,18 @@ METRICS_OF_EQUITY = (
     "position_size_pct",
     "exposure",
 )
+
+
+def max_drawdown(equity: FloatArray) -> float:
+    """The ``max_drawdown`` formula over ``equity`` (oldest first, starting above 0)."""
+    peak = np.maximum.accumulate(equity)
+    return float(((peak - equity) / peak).max())
+
+
+def sharpe_ratio(returns: FloatArray, bars_per_year: float) -> float:
+    """The ``sharpe_ratio`` formula over per-period ``returns``; NaN without variance."""
+    std = float(returns.std(ddof=1)) if len(returns) >= 2 else 0.0
+    return float(returns.mean() / std * np.sqrt(bars_per_year)) if std > 0 else NAN
 
 
 def performance_metrics(snap: PortfolioSnapshot) -> dict[str, float]:
@@ -54,15 +66,14 @@ def performance_metrics(snap: PortfolioSnapshot) -> dict[str, float]:
     peak = np.maximum.accumulate(equity)
     last = float(equity[-1])
     out["current_drawdown"] = float((peak[-1] - last) / peak[-1])
-    out["max_drawdown"] = float(((peak - equity) / peak).max())
+    out["max_drawdown"] = max_drawdown(equity)
     if not (equity > 0).all():
         return out | dict.fromkeys(METRICS_OF_EQUITY[2:], NAN)
     ref = int(np.searchsorted(snap.timestamps, snap.timestamps[-1] - DAY_NS, side="right")) - 1
     out["daily_pnl_pct"] = (last / float(equity[ref]) - 1.0) * 100.0 if ref >= 0 else NAN
     returns = equity[1:] / equity[:-1] - 1.0
     scale = np.sqrt(snap.bars_per_year)
-    std = float(returns.std(ddof=1)) if len(returns) >= 2 else 0.0
-    out["sharpe_ratio"] = float(returns.mean() / std * scale) if std > 0 else NAN
+    out["sharpe_ratio"] = sharpe_ratio(returns, snap.bars_per_year)
     downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2))) if len(returns) else 0.0
     out["sortino_ratio"] = float(returns.mean() / downside * scale) if downside > 0 else NAN
     notionals = [abs(p.notional) for p in snap.positions]

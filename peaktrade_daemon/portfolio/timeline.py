@@ -5,14 +5,13 @@ placed after the change see the new value. The paper book is made path-dependent
 so a bounded step does not rewrite the historical drawdown the rollback guard compares against
 (§8.5, "against the pre-change baseline").
 
-Where the times come from: the promotion audit trail, the single record of every change of
-auto.toml (``change`` records with ``time``, ``key``, ``before``, ``after``; aborted writes left
-out). The timeline is walked *back* from the values in force now (the effective config): the
-segment before a change held the change's ``before``, and ``before = null`` (the key was absent
-from auto.toml) means the base config's value. A value no record explains (auto.toml edited by
-hand) counts as in force since the key's last recorded change, over the whole window when there
-is none. Only a live-like environment reads
-auto.toml (§2.2), so elsewhere the timeline is the current parameters alone.
+Where the times come from: a port, :data:`LiveChanges`, that the composition root supplies (it
+reads governance's record of every change of the live overrides; the book does not know that
+record's format). Each :class:`LiveChange` says when a key changed and the value in force
+before and after (None: no value anywhere, the book's default). The timeline is walked *back*
+from the values in force now (the effective config): the segment before a change held the
+change's ``before``. A value no change explains (edited by hand) counts as in force since the
+key's last recorded change, over the whole window when there is none.
 
 Clock time to bar time: a change made ``age`` ago on the clock took effect at
 ``as_of - age x speed`` in the feed's time (``as_of`` is the feed's now, ``speed`` the replay
@@ -22,20 +21,15 @@ became visible after the change); bars at or before it keep the old one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from peaktrade_daemon.config import PeakConfig, load_config
-from peaktrade_daemon.config.overrides import is_live_like
-from peaktrade_daemon.errors import DataError
 from peaktrade_daemon.market.bars import IntArray, to_ns
-from peaktrade_daemon.portfolio.paper import PaperParams
-from peaktrade_daemon.promotion.audit import AuditTrail, changes_since
-from peaktrade_daemon.settings import DaemonSettings
+from peaktrade_daemon.portfolio.params import ConfigLookup, ConfigOverlay, PaperParams, Schedule
 
 #: The live keys the book reads at trade time (the capital only matters at the first bar).
 TIMED_KEYS = (
@@ -43,31 +37,25 @@ TIMED_KEYS = (
     "portfolio.fee_bps",
     "portfolio.max_position_pct",
     "risk.stop_loss",
+    "strategy.trigger_delay",
+    "macro.regime_weight",
 )
-Schedule = list[tuple[int, PaperParams]]
 
 
-class _Overlay:
-    """``config`` with some keys replaced (the values of an earlier segment)."""
+@dataclass(frozen=True, slots=True)
+class LiveChange:
+    """One applied live change of ``key`` at ``time`` (aware), with the values in force before
+    and after it (None: the key had no value, so the book's default held)."""
 
-    def __init__(self, config: PeakConfig, values: Mapping[str, Any]) -> None:
-        self._config, self._values = config, values
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key in self._values:
-            value = self._values[key]
-            return default if value is None else value
-        return self._config.get(key, default)
+    time: datetime
+    key: str
+    before: Any
+    after: Any
 
 
-def _time(record: Mapping[str, Any]) -> datetime:
-    try:
-        moment = datetime.fromisoformat(str(record.get("time")))
-    except ValueError as exc:
-        raise DataError(
-            f"audit record {record.get('seq')}: time {record.get('time')!r} is not ISO"
-        ) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+#: The port: every live change still in effect, oldest first (blocking; raises DataError when
+#: the record cannot be read, ConfigError when it is not the book's to use).
+LiveChanges = Callable[[], Sequence[LiveChange]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,36 +88,20 @@ class ParamsTimeline:
         return first, switches
 
 
-def params_timeline(
-    current: PeakConfig, base: PeakConfig, records: Iterable[Mapping[str, Any]]
-) -> ParamsTimeline:
-    """The timeline of the book's params from the audit ``records`` (see the module docstring).
-    ``current`` is the effective config, ``base`` the base file alone. Raises ConfigError for a
-    recorded value the book cannot use and DataError for a record without a time."""
+def params_timeline(current: ConfigLookup, changes: Iterable[LiveChange]) -> ParamsTimeline:
+    """The timeline of the book's params from the live ``changes`` (see the module docstring);
+    ``current`` is the effective config. Raises ConfigError for a recorded value the book cannot
+    use."""
     now_params = PaperParams.from_config(current)
-    if not is_live_like(current.to_dict()):
-        return ParamsTimeline(now_params)
     values: dict[str, Any] = {key: current.get(key) for key in TIMED_KEYS}
-    relevant = [r for r in changes_since(list(records)) if r.get("key") in TIMED_KEYS]
-    changes: list[tuple[datetime, PaperParams]] = []
+    relevant = [c for c in changes if c.key in TIMED_KEYS]
+    steps: list[tuple[datetime, PaperParams]] = []
     after = now_params
-    for record in reversed(relevant):
-        before = record.get("before")
-        key = str(record["key"])
-        values[key] = base.get(key) if before is None else before
-        earlier = PaperParams.from_config(_Overlay(current, values))
+    for change in reversed(relevant):
+        values[change.key] = change.before
+        earlier = PaperParams.from_config(ConfigOverlay(current, values))
         if earlier != after:
-            changes.append((_time(record), after))
+            steps.append((change.time, after))
         after = earlier
-    changes.reverse()
-    return ParamsTimeline(after, tuple(changes))
-
-
-def audited_timeline(settings: DaemonSettings, current: PeakConfig) -> ParamsTimeline:
-    """The timeline at the paths ``settings`` names, for the effective config ``current``
-    (blocking: reads the base config and the audit trail)."""
-    if not is_live_like(current.to_dict()):
-        return ParamsTimeline(PaperParams.from_config(current))
-    base = load_config(settings.path(settings.paths.config_file))
-    records = AuditTrail(settings.path(settings.paths.audit_log)).records()
-    return params_timeline(current, base, records)
+    steps.reverse()
+    return ParamsTimeline(after, tuple(steps))

@@ -1,26 +1,20 @@
-"""The promotion audit trail (§8.4): append-only, hash-chained JSON lines.
+"""The promotion audit trail (§8.4, §8.8): append-only, hash-chained JSON lines.
 
-Every record is one line of canonical JSON (sorted keys, no spaces) with a sequence number
-``seq`` (1, 2, 3 ...) and ``prev_sha256``, the SHA-256 of the previous line's exact bytes (64
-zeros for the first). Changing, inserting or deleting any line breaks the chain at the next one.
-The last line has no successor to vouch for it, so a sidecar ``audit.jsonl.head`` holds the seq
-and hash of the last record; it is rewritten atomically after every append. A head that lags the
-file by records (a writer killed between the append and the head update) leaves those records
-covered by the chain only, which ``verify`` reports as a note, not as tampering.
+The record format (canonical lines, ``seq``, ``prev_sha256``, the events) is
+:mod:`peaktrade_daemon.audit_records`. The last line has no successor to vouch for it, so a
+sidecar ``audit.jsonl.head`` holds the seq and hash of the last record; it is rewritten
+atomically after every append. A head that lags the file by records (a writer killed between
+the append and the head update) leaves those records covered by the chain only, which
+``verify`` reports as a note, not as tampering.
 
-Record events:
-
-* ``verdict``: the policy's verdict for one candidate;
-* ``change``: one key changed in auto.toml (``key``, ``before``, ``after``; ``null`` means the
-  key is absent). The records of one file write share a ``write_id`` and carry the SHA-256 of
-  auto.toml before and after that write (``file_sha256_before`` / ``file_sha256_after``);
-* ``write_aborted``: a write whose change records were appended but whose file replace never
-  happened (writer killed in between); found and recorded by the next writer;
-* ``file_state``: auto.toml held content no recorded write produced (first write, hand edit);
-* ``freeze`` / ``unfreeze``: the rollback guard froze a key, an operator cleared it.
-
-Every record of one file write carries ``write_id`` and the file hashes, so "the last record with
-``file_sha256_after``" always says what auto.toml should hold now.
+Whole or not at all (§8.8): an append writes its records in one batch and fsyncs; a short or
+failed write (disk full) is cut back to the file's previous length before the error is raised,
+so a failed append never leaves half a record. Should even that fail, the trail has a *damaged
+tail* (an incomplete or unreadable last line): normal appends refuse it, while the emergency
+paths (``overrides clear`` and ``rollback``) call :meth:`AuditTrail.repair_tail`, which moves
+the damaged bytes aside to ``audit.jsonl.damaged-<time>`` (kept as evidence, and reported by
+``verify`` until an operator archives it elsewhere), cuts the trail back to its last good
+record and records the repair in the chain.
 
 The write-ahead order (audit first, then the file) is what makes recovery simple; see
 ``promotion/writer.py``.
@@ -28,29 +22,33 @@ The write-ahead order (audit first, then the file) is what makes recovery simple
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from peaktrade_daemon.audit_records import (
+    GENESIS,
+    RecordError,
+    aborted_writes,
+    canonical_line,
+    changes_since,
+    line_hash,
+    parse_record,
+    recorded_values,
+)
 from peaktrade_daemon.errors import AuditError
-from peaktrade_daemon.storage.atomic import atomic_write_text, sidecar_lock
+from peaktrade_daemon.promotion.file_check import check_file
+from peaktrade_daemon.storage.atomic import atomic_write_bytes, atomic_write_text, sidecar_lock
 
-GENESIS = "0" * 64
 _BLOCK = 65536
-
-
-def canonical_line(record: Mapping[str, Any]) -> str:
-    """The one serialisation hashed and written: sorted keys, compact, UTF-8."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def line_hash(line: str) -> str:
-    """SHA-256 hex of one record line (without its newline)."""
-    return hashlib.sha256(line.encode("utf-8")).hexdigest()
+DAMAGED_MARK = ".damaged-"
 
 
 def file_sha256(path: Path) -> str:
@@ -61,17 +59,6 @@ def file_sha256(path: Path) -> str:
         return hashlib.sha256(b"").hexdigest()
 
 
-def parse_record(line: str, where: str) -> dict[str, Any]:
-    """One audit line as a JSON object, or AuditError naming ``where`` (file:line)."""
-    try:
-        record = json.loads(line)
-    except (ValueError, RecursionError) as exc:  # not JSON, 5000 digits, deep nesting
-        raise AuditError(f"{where}: not JSON ({exc})") from exc
-    if not isinstance(record, dict):
-        raise AuditError(f"{where}: not a JSON object")
-    return record
-
-
 def _decoded(raw: bytes, where: str) -> str:
     try:
         return raw.decode("utf-8")
@@ -79,28 +66,30 @@ def _decoded(raw: bytes, where: str) -> str:
         raise AuditError(f"{where}: not UTF-8 text ({exc})") from exc
 
 
-def _reversed_lines(path: Path) -> Iterator[str]:
-    """Complete lines from the end of the file backwards (cheap: reads blocks from the end)."""
+def _record(line: str, where: str) -> dict[str, Any]:
     try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        return
-    with handle:
-        handle.seek(0, os.SEEK_END)
-        position = handle.tell()
-        tail = b""
-        while position > 0:
-            size = min(_BLOCK, position)
-            position -= size
-            handle.seek(position)
-            chunk = handle.read(size) + tail
-            parts = chunk.split(b"\n")
-            tail = parts[0]
-            for raw in reversed(parts[1:]):
-                if raw.strip():
-                    yield _decoded(raw, str(path))
-        if tail.strip():
-            yield _decoded(tail, str(path))
+        return parse_record(line, where)
+    except RecordError as exc:
+        raise AuditError(str(exc)) from exc
+
+
+def _good(raw: bytes) -> bool:
+    """A complete line that is an audit record (valid UTF-8 JSON object with an int seq)."""
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(record, dict) and isinstance(record.get("seq"), int)
+
+
+@dataclass(frozen=True, slots=True)
+class DamagedTail:
+    """Bytes at the end of the trail that are not complete records: ``good_length`` bytes of
+    good records come first."""
+
+    good_length: int
+    size: int
+    reason: str
 
 
 @dataclass(slots=True)
@@ -117,6 +106,29 @@ class AuditReport:
         return not self.problems
 
 
+class RecordedValues(Mapping[str, list[Any]]):
+    """Per key, the values the trail recorded (:func:`~peaktrade_daemon.audit_records.recorded_values`),
+    read from the trail on first use: the gate asks only for a change larger than one step."""
+
+    def __init__(self, trail: AuditTrail) -> None:
+        self._trail = trail
+        self._values: dict[str, list[Any]] | None = None
+
+    def _load(self) -> dict[str, list[Any]]:
+        if self._values is None:
+            self._values = recorded_values(self._trail.records())
+        return self._values
+
+    def __getitem__(self, key: str) -> list[Any]:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
 class AuditTrail:
     """Appends to and verifies ``reports/promotion_audit/audit.jsonl``.
 
@@ -129,50 +141,70 @@ class AuditTrail:
         self.head_path = self.path.with_name(self.path.name + ".head")
         self.lock_timeout_s = lock_timeout_s
 
+    # -- reading -----------------------------------------------------------------------------
+
+    def _reversed_lines(self) -> Iterator[bytes]:
+        """Lines from the end of the file backwards (cheap: reads blocks from the end); the
+        first yielded may be an incomplete last line."""
+        try:
+            handle = self.path.open("rb")
+        except FileNotFoundError:
+            return
+        with handle:
+            handle.seek(0, os.SEEK_END)
+            position = handle.tell()
+            tail = b""
+            while position > 0:
+                size = min(_BLOCK, position)
+                position -= size
+                handle.seek(position)
+                chunk = handle.read(size) + tail
+                parts = chunk.split(b"\n")
+                tail = parts[0]
+                for raw in reversed(parts[1:]):
+                    if raw.strip():
+                        yield raw
+            if tail.strip():
+                yield tail
+
+    def damaged_tail(self) -> DamagedTail | None:
+        """The damaged tail, if the trail has one (see the module docstring). Reads blocks from
+        the end until the last complete good record: a sound trail costs one small read."""
+        try:
+            handle = self.path.open("rb")
+        except FileNotFoundError:
+            return None
+        with handle:
+            size = handle.seek(0, os.SEEK_END)
+            position, buffer = size, b""
+            good_length = None
+            while good_length is None and position > 0:
+                step = min(_BLOCK, position)
+                position -= step
+                handle.seek(position)
+                buffer = handle.read(step) + buffer  # bytes [position, size)
+                good_length = _last_good_end(buffer, position)
+            rest = buffer[(good_length or 0) - position :]
+        if not rest.strip(b"\n"):
+            return None
+        reason = (
+            "the last line is incomplete"
+            if not rest.endswith(b"\n")
+            else "the last line is unreadable"
+        )
+        good = good_length or 0
+        return DamagedTail(good, size, f"{reason} ({size - good} byte(s) after the last record)")
+
     def _last(self) -> tuple[int, str]:
-        for line in _reversed_lines(self.path):
+        for raw in self._reversed_lines():
+            line = _decoded(raw, str(self.path))
             try:
-                return int(parse_record(line, str(self.path))["seq"]), line_hash(line)
+                return int(_record(line, str(self.path))["seq"]), line_hash(line)
             except (ValueError, KeyError, TypeError, AuditError) as exc:
                 raise AuditError(
                     f"{self.path}: last record is unreadable ({exc}); run `overrides verify-audit`"
                 ) from exc
         return 0, GENESIS
-
-    def append(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Chain and append ``records`` in one write, fsync, update the head; returns them."""
-        if not records:
-            return []
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with sidecar_lock(self.path, timeout_s=self.lock_timeout_s):
-            if self.path.exists() and self.path.stat().st_size:
-                with self.path.open("rb") as handle:
-                    handle.seek(-1, os.SEEK_END)
-                    if handle.read(1) != b"\n":
-                        raise AuditError(
-                            f"{self.path}: last line is incomplete; refusing to append "
-                            "(run `overrides verify-audit` and repair the trail)"
-                        )
-            seq, previous = self._last()
-            chained: list[dict[str, Any]] = []
-            lines: list[str] = []
-            for record in records:
-                seq += 1
-                full = {**record, "seq": seq, "prev_sha256": previous}
-                line = canonical_line(full)
-                previous = line_hash(line)
-                chained.append(full)
-                lines.append(line)
-            payload = ("\n".join(lines) + "\n").encode("utf-8")
-            # One write() of the whole batch with O_APPEND: a killed writer leaves all or none.
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, payload)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            atomic_write_text(self.head_path, json.dumps({"seq": seq, "sha256": previous}) + "\n")
-        return chained
 
     def head_seq(self) -> int | None:
         """The seq the head file names (cheap: one small file), or None when it is missing or
@@ -182,13 +214,6 @@ class AuditTrail:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def records(self) -> list[dict[str, Any]]:
-        """Every record, oldest first (unparseable lines raise AuditError)."""
-        return [
-            parse_record(line, f"{self.path}:{number}")
-            for number, line in enumerate(self._lines(), start=1)
-        ]
-
     def _lines(self) -> list[str]:
         try:
             raw = self.path.read_bytes()
@@ -197,30 +222,146 @@ class AuditTrail:
         lines = [line for line in raw.split(b"\n") if line.strip()]
         return [_decoded(line, f"{self.path}:{n}") for n, line in enumerate(lines, start=1)]
 
+    def records(self) -> list[dict[str, Any]]:
+        """Every record, oldest first (unparseable lines raise AuditError)."""
+        return [
+            _record(line, f"{self.path}:{number}")
+            for number, line in enumerate(self._lines(), start=1)
+        ]
+
     def last_file_record(self) -> dict[str, Any] | None:
-        """The latest record that states what auto.toml should hold (change, abort, file state)."""
-        for line in _reversed_lines(self.path):
-            record = parse_record(line, str(self.path))
+        """The latest record that states what auto.toml should hold (a write, an abort, or
+        release 1's change and file-state records)."""
+        for raw in self._reversed_lines():
+            record = _record(_decoded(raw, str(self.path)), str(self.path))
             if "file_sha256_after" in record:
                 return dict(record)
         return None
 
-    def verify(self, overrides_path: Path | None = None) -> AuditReport:
-        """Check the chain, the head and, given ``overrides_path``, that auto.toml matches the
-        trail's last file state (or is the state before an interrupted write)."""
+    def last_write_before_sha256(self) -> str | None:
+        """The SHA-256 auto.toml had before the last write that took effect: what a genuine
+        ``auto.toml.backup`` hashes to (None without any effective write)."""
+        records = self.records()
+        aborted = aborted_writes(records)
+        for record in reversed(records):
+            if (
+                record.get("write_id") is not None
+                and record.get("write_id") not in aborted
+                and record.get("event") not in ("write_aborted", "write_committed")
+                and "file_sha256_before" in record
+            ):
+                return str(record["file_sha256_before"])
+        return None
+
+    def recorded(self) -> RecordedValues:
+        """The values recorded per key, read lazily (for the gate's step rule)."""
+        return RecordedValues(self)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def append(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Chain and append ``records`` whole or not at all, fsync, update the head; returns
+        them as written. Raises AuditError when the trail's tail is damaged or the write fails
+        (then the trail is as it was)."""
+        if not records:
+            return []
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with sidecar_lock(self.path, timeout_s=self.lock_timeout_s):
+            damage = self.damaged_tail()
+            if damage is not None:
+                raise AuditError(
+                    f"{self.path}: {damage.reason}; refusing to append (run `overrides "
+                    "verify-audit`; `overrides clear` and `rollback` move the damage aside)"
+                )
+            return self._append_unlocked(records)
+
+    def _append_unlocked(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        seq, previous = self._last()
+        chained: list[dict[str, Any]] = []
+        lines: list[str] = []
+        for record in records:
+            seq += 1
+            full = {**record, "seq": seq, "prev_sha256": previous}
+            line = canonical_line(full)
+            previous = line_hash(line)
+            chained.append(full)
+            lines.append(line)
+        _append_whole(self.path, ("\n".join(lines) + "\n").encode("utf-8"))
+        # Not fsynced: after a crash the head is the old one or the new one, both complete
+        # (rename is atomic), and a head lagging the records is a note, never a false alarm.
+        atomic_write_text(
+            self.head_path, json.dumps({"seq": seq, "sha256": previous}) + "\n", durable=False
+        )
+        return chained
+
+    def repair_tail(self, now: datetime) -> Path | None:
+        """Move a damaged tail aside (see the module docstring); returns the file it went to,
+        None when the tail is sound. The repair itself is recorded in the chain."""
+        with sidecar_lock(self.path, timeout_s=self.lock_timeout_s):
+            damage = self.damaged_tail()
+            if damage is None:
+                return None
+            with self.path.open("rb") as handle:
+                data = handle.read()
+            stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
+            aside = self.path.with_name(f"{self.path.name}{DAMAGED_MARK}{stamp}")
+            atomic_write_bytes(aside, data[damage.good_length :])
+            fd = os.open(self.path, os.O_WRONLY)
+            try:
+                os.ftruncate(fd, damage.good_length)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            record = {
+                "time": now.isoformat(),
+                "event": "tail_repaired",
+                "actor": "writer",
+                "mode": "-",
+                "proposal_id": None,
+                "moved_to": aside.name,
+                "bytes": damage.size - damage.good_length,
+                "sha256": hashlib.sha256(data[damage.good_length :]).hexdigest(),
+                "reasons": [damage.reason],
+            }
+            self._append_unlocked([record])
+            return aside
+
+    # -- verifying ---------------------------------------------------------------------------
+
+    def damaged_files(self) -> list[Path]:
+        """Damaged tails moved aside and not yet archived by an operator."""
+        if not self.path.parent.is_dir():
+            return []
+        return sorted(self.path.parent.glob(f"{self.path.name}{DAMAGED_MARK}*"))
+
+    def verify(
+        self, overrides_path: Path | None = None, *, include_aside: bool = True
+    ) -> AuditReport:
+        """Check the chain, the head, damage and, given ``overrides_path``, that auto.toml's
+        content matches the trail's last recorded state (or the state before an interrupted
+        write). ``include_aside=False`` leaves out the damaged tails already moved aside (the
+        emergency paths need the chain, not the operator's archiving)."""
         report = AuditReport()
+        for aside in self.damaged_files() if include_aside else []:
+            report.problems.append(
+                f"{aside}: a damaged trail tail was moved aside here; inspect it, then archive "
+                "it outside this directory"
+            )
+        damage = self.damaged_tail()
+        if damage is not None:
+            report.problems.append(f"{self.path}: {damage.reason}")
         previous = GENESIS
-        last_file: dict[str, Any] | None = None
         hashes: dict[int, str] = {}
         try:
             lines = self._lines()
         except AuditError as exc:  # a line that is not UTF-8: nothing after it can be trusted
             report.problems.append(str(exc))
             return report
+        records: list[dict[str, Any]] = []
         for number, line in enumerate(lines, start=1):
             report.records += 1
             try:
-                record = parse_record(line, f"line {number}")
+                record = _record(line, f"line {number}")
             except AuditError as exc:
                 report.problems.append(str(exc))
                 previous = line_hash(line)
@@ -236,11 +377,14 @@ class AuditTrail:
                 )
             previous = line_hash(line)
             hashes[number] = previous
-            if isinstance(record, dict) and "file_sha256_after" in record:
-                last_file = record
+            records.append(record)
         self._verify_head(report, hashes)
         if overrides_path is not None:
-            self._verify_file(report, overrides_path, last_file)
+            problem, note = check_file(overrides_path, records)
+            if problem is not None:
+                report.problems.append(problem)
+            if note is not None:
+                report.notes.append(note)
         return report
 
     def _verify_head(self, report: AuditReport, hashes: Mapping[int, str]) -> None:
@@ -266,29 +410,54 @@ class AuditTrail:
                 "the chain covers them"
             )
 
-    @staticmethod
-    def _verify_file(report: AuditReport, path: Path, last: Mapping[str, Any] | None) -> None:
-        actual = file_sha256(path)
-        if last is None:
-            report.notes.append(f"{path}: no recorded write yet")
-            return
-        if actual == last["file_sha256_after"]:
-            return
-        if actual == last.get("file_sha256_before"):
-            report.notes.append(
-                f"{path}: write {last.get('write_id')} was interrupted before the file was "
-                "replaced; the next write records it as aborted"
-            )
-            return
-        report.problems.append(
-            f"{path}: content (sha256 {actual[:12]}) matches no recorded write; "
-            "edited outside the promotion writer?"
-        )
+
+def _last_good_end(buffer: bytes, position: int) -> int | None:
+    """The file offset just past the last complete good record inside ``buffer`` (the bytes
+    from file offset ``position`` on), None when there is none whose start is inside it."""
+    end = len(buffer)
+    while True:
+        newline = buffer.rfind(b"\n", 0, end)
+        if newline < 0:
+            return None
+        start = buffer.rfind(b"\n", 0, newline) + 1
+        if start == 0 and position > 0:
+            return None  # the line may begin before this buffer: read more first
+        if _good(buffer[start:newline]):
+            return position + newline + 1
+        if start == 0:
+            return None
+        end = start  # the next candidate ends at the newline just before this line
 
 
-def changes_since(records: Sequence[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
-    """The ``change`` records whose write took effect (aborted writes are left out)."""
-    aborted = {r.get("write_id") for r in records if r.get("event") == "write_aborted"}
-    for record in records:
-        if record.get("event") == "change" and record.get("write_id") not in aborted:
-            yield record
+def _append_whole(path: Path, payload: bytes) -> None:
+    """Append ``payload`` and fsync, or leave the file as it was and raise AuditError."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        start = os.fstat(fd).st_size
+        try:
+            view = memoryview(payload)
+            while view:
+                written = os.write(fd, view)
+                if written <= 0:
+                    raise OSError(errno.ENOSPC, "no progress writing the audit trail")
+                view = view[written:]
+            os.fsync(fd)
+        except OSError as exc:
+            # Cut back to the records that were there: a half record must never stay. If even
+            # that fails, the damaged tail is found by the next append and by verify.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+                os.fsync(fd)
+            raise AuditError(f"{path}: audit append failed ({exc}); nothing changed") from exc
+    finally:
+        os.close(fd)
+
+
+__all__ = [
+    "AuditReport",
+    "AuditTrail",
+    "DamagedTail",
+    "RecordedValues",
+    "changes_since",
+    "file_sha256",
+]

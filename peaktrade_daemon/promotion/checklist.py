@@ -6,7 +6,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from peaktrade_daemon.promotion.models import ApplyOutcome, PromotionDecision, PromotionProposal
+from peaktrade_daemon.governance.plans import ApplyOutcome
+from peaktrade_daemon.governance.verdicts import PromotionDecision
+from peaktrade_daemon.promotion.models import PromotionProposal
 
 REVIEW_BOXES = (
     "The changes are safe for live",

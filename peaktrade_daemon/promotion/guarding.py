@@ -18,13 +18,15 @@ from typing import Any
 from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.errors import PeakTradeError
-from peaktrade_daemon.promotion.changes import plan_guard_revert
-from peaktrade_daemon.promotion.models import AutoApplyPolicy, GuardTripped, OverridesChanged
+from peaktrade_daemon.governance.guard import GuardAction, PerformanceSource, baseline_complete
+from peaktrade_daemon.governance.plans import WriteKind, plan_guard_revert
+from peaktrade_daemon.governance.policy import AutoApplyPolicy
+from peaktrade_daemon.promotion.models import GuardTripped, OverridesChanged
 from peaktrade_daemon.promotion.observation import GUARD_ACTOR, Observation
 from peaktrade_daemon.promotion.outlets import Outlets
 from peaktrade_daemon.promotion.pending import PendingSteps
-from peaktrade_daemon.promotion.rollback import GuardAction, PerformanceSource, baseline_complete
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
+from peaktrade_daemon.promotion.writer import GateContext
 
 logger = logging.getLogger(__name__)
 
@@ -127,18 +129,27 @@ class GuardDuty:
         now = self._clock.now()
         for action in await self.observation.check(current, now, policy.rollback):
             if action.action == "revert":
-                await self._revert(workspace, action, mode)
+                await self._revert(workspace, action, mode, policy)
             else:
                 logger.info("rollback guard: %s passed its bake window", action.watch.key)
 
-    async def _revert(self, workspace: PromotionWorkspace, action: GuardAction, mode: str) -> None:
+    async def _revert(
+        self,
+        workspace: PromotionWorkspace,
+        action: GuardAction,
+        mode: str,
+        policy: AutoApplyPolicy,
+    ) -> None:
         record, now = action.watch.record, self._clock.now()
         key = action.watch.key
         await self._pending.discard(key, now)
         try:
+            base = await asyncio.to_thread(workspace.base)
             result = await asyncio.to_thread(
                 workspace.writer().transact,
                 plan_guard_revert(record, action.reasons),
+                kind=WriteKind.RETREAT,
+                gate=GateContext(base, policy),
                 actor=GUARD_ACTOR,
                 mode=mode,
                 proposal_id=record.get("proposal_id"),
@@ -149,6 +160,12 @@ class GuardDuty:
                 AlertLevel.CRITICAL, f"rollback guard could not revert {key}: {exc}", {}
             )
             return
+        if result.repaired is not None:
+            await self._out.alert(
+                AlertLevel.CRITICAL,
+                f"audit trail: a damaged tail was moved aside to {result.repaired}",
+                {"file": str(result.repaired)},
+            )
         await self._out.alert(
             AlertLevel.CRITICAL,
             f"rollback guard reverted and froze {key}: {'; '.join(action.reasons)}",

@@ -7,10 +7,13 @@ watches that file (a ``stat`` every ``promotion.inbox_poll_s``) and, when its co
 publishes :class:`~peaktrade_daemon.learning.models.PatchesPublished` on the bus, where the
 worker is subscribed, exactly as an in-process learning cycle would.
 
-Nothing lost, nothing twice: the SHA-256 of the last set handed to the worker is kept in
-``state/published_patches.seen``, so a set published while the daemon was down is promoted at
-the next start, and a set already promoted is not promoted again after a restart. A file that
-does not parse is alerted once (per content) and skipped.
+Nothing lost, nothing twice: the SHA-256 of the last set the worker *processed* is kept in
+``state/published_patches.seen`` (written when the worker acknowledges the batch, not when it
+is queued), so a set published while the daemon was down, or queued but not yet processed when
+it stopped, is promoted at the next start, and a set already promoted is not promoted again.
+Entries are read one by one: a bad entry (a value out of range, say) is skipped with a warning
+alert naming it, and the rest of the set goes on. A file that does not parse at all is alerted
+once (per content) and skipped.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections.abc import Callable
 from peaktrade_daemon.alerts.model import AlertEmitter, AlertLevel
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.events import Event
-from peaktrade_daemon.learning.models import PatchesPublished, patches_from_json
+from peaktrade_daemon.learning.models import PatchesPublished, read_published
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.atomic import atomic_write_text
@@ -81,21 +84,32 @@ class PatchInbox:
         if digest == seen:
             return 0
         try:
-            patches = tuple(patches_from_json(data.decode("utf-8")))
-        except (ValueError, TypeError, KeyError) as exc:
-            await self._alerts.emit(
-                AlertLevel.WARNING,
-                "promotion",
-                f"published patches unreadable; skipped: {exc}",
-                {"file": str(self.path)},
-            )
-            await asyncio.to_thread(atomic_write_text, self.seen_file, digest + "\n")
+            patches, problems = read_published(data)
+        except ValueError as exc:
+            await self._warn(f"published patches unreadable; skipped: {exc}")
+            await self.mark_seen(digest)
             return 0
-        if patches:
-            self._publish(PatchesPublished(patches=patches, source=str(self.path)))
-            logger.info("inbox: %d published patch(es) handed to promotion", len(patches))
-        await asyncio.to_thread(atomic_write_text, self.seen_file, digest + "\n")
+        if problems:
+            await self._warn(
+                f"published patches: {len(problems)} entry(ies) skipped: {'; '.join(problems)}"
+            )
+        if not patches:
+            await self.mark_seen(digest)
+            return 0
+
+        async def processed() -> None:
+            await self.mark_seen(digest)
+
+        self._publish(PatchesPublished(patches=patches, source=str(self.path), done=processed))
+        logger.info("inbox: %d published patch(es) handed to promotion", len(patches))
         return len(patches)
+
+    async def _warn(self, message: str) -> None:
+        await self._alerts.emit(AlertLevel.WARNING, "promotion", message, {"file": str(self.path)})
+
+    async def mark_seen(self, digest: str) -> None:
+        """Record ``digest`` as processed (the worker calls this through the event's ``done``)."""
+        await asyncio.to_thread(atomic_write_text, self.seen_file, digest + "\n")
 
     def _read(self) -> tuple[bytes, str | None]:
         data = self.path.read_bytes()

@@ -26,8 +26,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from peaktrade_daemon.promotion.models import RollbackGuardPolicy
-from peaktrade_daemon.promotion.rollback import GuardAction, Health, RollbackGuard, Watch
+from peaktrade_daemon.governance.guard import GuardAction, Health, RollbackGuard, Watch
+from peaktrade_daemon.governance.policy import RollbackGuardPolicy
 from peaktrade_daemon.storage.promotion_progress import ProgressStore
 
 logger = logging.getLogger(__name__)

@@ -11,6 +11,7 @@ critical alert and then propagates (the CLI maps it to exit 3, the page shows it
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,13 +20,15 @@ from datetime import datetime
 
 from peaktrade_daemon.alerts.model import AlertEmitter, AlertLevel
 from peaktrade_daemon.errors import AuditError, DataError, SafetyRefusal, UsageError
-from peaktrade_daemon.promotion.models import ApplyOutcome
-from peaktrade_daemon.promotion.review import ProposalFiles, approve_proposal, review_record
+from peaktrade_daemon.governance.plans import ApplyOutcome
+from peaktrade_daemon.promotion.proposals import ProposalFiles
+from peaktrade_daemon.promotion.review import approve_proposal, review_record
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.storage.db import Database
 from peaktrade_daemon.storage.promotion_store import (
     ProposalRow,
     get_proposal,
+    get_seal,
     list_proposals,
     record_promotion,
     set_review,
@@ -160,10 +163,20 @@ async def approve(
     row = await (get_proposal(database, proposal_id) if dry_run else sync_proposal(database, files))
     if row is not None and row.status == "rejected":
         raise UsageError(f"proposal {proposal_id} was rejected by {row.reviewed_by}")
+    database_seal = await get_seal(database, proposal_id)
     async with _alert_refusals(alerts):
         outcomes = tuple(
             await asyncio.to_thread(
-                approve_proposal, files, workspace, operator, note, now, dry_run=dry_run
+                functools.partial(
+                    approve_proposal,
+                    files,
+                    workspace,
+                    operator,
+                    note,
+                    now,
+                    dry_run=dry_run,
+                    database_seal=database_seal,
+                )
             )
         )
     status = "applied" if _reached(outcomes) else "approved"

@@ -12,46 +12,21 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from peaktrade_daemon.learning.models import ConfigPatch
-from peaktrade_daemon.promotion.engine import decision_dict
-from peaktrade_daemon.promotion.models import (
-    ApplyOutcome,
-    AutoApplyMode,
-    PromotionCandidate,
-    PromotionDecision,
-    PromotionProposal,
-    Verdict,
-)
+from peaktrade_daemon.governance.plans import ApplyOutcome
+from peaktrade_daemon.governance.policy import AutoApplyMode
+from peaktrade_daemon.governance.verdicts import PromotionDecision
+from peaktrade_daemon.promotion.models import PromotionProposal
+from peaktrade_daemon.promotion.proposals import decision_dict, decision_from_dict
 from peaktrade_daemon.storage.promotion_progress import ProgressStore
 
 logger = logging.getLogger(__name__)
 
 #: Blocks that clear with time; decisions blocked by these stay pending.
 TRANSIENT = ("cooldown", "rate limit", "held")
-
-
-def decision_from_dict(data: Mapping[str, Any]) -> PromotionDecision:
-    """The inverse of :func:`~peaktrade_daemon.promotion.engine.decision_dict` (ValueError,
-    TypeError or KeyError for a damaged entry)."""
-    candidate = PromotionCandidate(
-        ConfigPatch.from_dict(data["patch"]),
-        tuple(str(t) for t in data.get("tags", ())),
-        bool(data["eligible_for_live"]),
-        tuple(str(r) for r in data.get("eligibility_reasons", ())),
-    )
-    return PromotionDecision(
-        candidate,
-        Verdict(data["verdict"]),
-        tuple(str(r) for r in data.get("reasons", ())),
-        tuple(str(f) for f in data.get("safety_flags", ())),
-        data.get("current_live_value"),
-        tuple(float(s) for s in data.get("planned_steps", ())),
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from peaktrade_daemon.errors import PolicyError
-from peaktrade_daemon.promotion.models import AutoApplyPolicy
+from peaktrade_daemon.governance.policy import AutoApplyPolicy
 
 
 def load_policy(path: Path) -> AutoApplyPolicy:

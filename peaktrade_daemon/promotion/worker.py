@@ -12,8 +12,13 @@ audit trail for applies to watch, judges the watches, then steps what is pending
 Pending steps (:mod:`~peaktrade_daemon.promotion.pending`) and watches
 (:mod:`~peaktrade_daemon.promotion.observation`) are kept in the state database, so a restart
 resumes them. Killswitch: when the mode becomes ``disabled`` (policy reload or
-``mode_override``), pending steps are dropped, not applied later; watches go on (a revert is
-always allowed).
+``mode_override``; the policy's ``disabled`` wins over any override), pending steps are dropped,
+not applied later; watches go on (a revert is always allowed).
+
+A batch is acknowledged (``Batch.done``: the inbox then marks it seen) only after it was
+processed, so a batch the daemon did not get to is promoted after a restart. auto.toml is
+compared with the audit trail at start, on reload and at every check: a hand edit raises a
+critical alert at once (and again when it changes), without waiting for a write.
 """
 
 from __future__ import annotations
@@ -21,36 +26,51 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from peaktrade_daemon.alerts.model import AlertEmitter, AlertLevel
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.errors import PeakTradeError, PolicyError
 from peaktrade_daemon.events import Event
+from peaktrade_daemon.governance.guard import PerformanceSource, RollbackGuard
+from peaktrade_daemon.governance.holds import effective_mode
+from peaktrade_daemon.governance.plans import ApplyOutcome
+from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
 from peaktrade_daemon.learning.models import ConfigPatch
 from peaktrade_daemon.promotion.engine import (
     PromotionRun,
     apply_proposals_to_live_overrides,
     run_promotion,
 )
+from peaktrade_daemon.promotion.file_check import FileCheck
 from peaktrade_daemon.promotion.guarding import GuardDuty
-from peaktrade_daemon.promotion.models import (
-    ApplyOutcome,
-    AutoApplyMode,
-    AutoApplyPolicy,
-    OverridesChanged,
-    PromotionProposal,
-)
+from peaktrade_daemon.promotion.models import OverridesChanged, PromotionProposal
 from peaktrade_daemon.promotion.observation import Observation
 from peaktrade_daemon.promotion.outlets import Outlets
 from peaktrade_daemon.promotion.pending import PendingSteps
-from peaktrade_daemon.promotion.rollback import PerformanceSource, RollbackGuard
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.db import Database
 from peaktrade_daemon.storage.promotion_progress import ProgressStore
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A patch set to promote, and what to call once it was processed."""
+
+    patches: tuple[ConfigPatch, ...]
+    done: Callable[[], Awaitable[None]] | None = None
+
+    async def acknowledge(self) -> None:
+        """Tell the producer the batch was processed (the inbox marks it seen)."""
+        if self.done is not None:
+            try:
+                await self.done()
+            except Exception as exc:  # not seen means promoted again after a restart: safe
+                logger.warning("promotion: batch acknowledgement failed: %s", exc)
 
 
 class PromotionWorker:
@@ -77,7 +97,8 @@ class PromotionWorker:
         self._clock = clock
         self._out = Outlets(alerts, publish, database)
         self._mode_override = mode_override
-        self._queue: asyncio.Queue[tuple[ConfigPatch, ...]] = asyncio.Queue(queue_size)
+        self._queue: asyncio.Queue[Batch] = asyncio.Queue(queue_size)
+        self._file_alerted: str | None = None
         self._busy = asyncio.Lock()
         self._accepting = True
         self.policy: AutoApplyPolicy | None = None
@@ -91,10 +112,11 @@ class PromotionWorker:
 
     @property
     def mode(self) -> AutoApplyMode:
-        """The effective mode: the override, else the policy's; no policy means disabled."""
+        """The effective mode: the override, else the policy's; the policy's ``disabled`` is the
+        killswitch no override lifts; no policy means disabled."""
         if self.policy is None:
             return AutoApplyMode.DISABLED
-        return self._mode_override or self.policy.mode
+        return effective_mode(self.policy, self._mode_override)
 
     @property
     def guard(self) -> RollbackGuard:
@@ -112,6 +134,7 @@ class PromotionWorker:
         await self.pending.load()
         await self.duty.observation.load(self._clock.now())
         await self._load_policy(keep_old=False)
+        await self.check_file()
 
     async def run(self) -> None:
         """Wait for patches or the next check (audit scan, guard, pending steps) and act."""
@@ -119,13 +142,16 @@ class PromotionWorker:
             timeout = self._next_timer_s()
             batch = await self._next_batch(timeout)
             if batch is not None:
-                await self.process(batch)
+                await self.process(batch.patches)
+                await batch.acknowledge()
             await self.tick()
 
     async def reload(self, settings: DaemonSettings) -> None:
         """New paths and a re-read policy; an invalid policy keeps the old one (alerted)."""
         self._workspace = PromotionWorkspace.from_settings(settings)
         await self._load_policy(keep_old=True)
+        self._file_alerted = None
+        await self.check_file()
 
     async def drain(self) -> None:
         """Stop accepting patches and wait for the run in progress."""
@@ -139,19 +165,24 @@ class PromotionWorker:
 
     # -- intake ------------------------------------------------------------------------------
 
-    def submit(self, patches: Sequence[ConfigPatch]) -> bool:
-        """Queue a patch set for the next run; False (and counted) when full or draining."""
+    def submit(
+        self,
+        patches: Sequence[ConfigPatch],
+        done: Callable[[], Awaitable[None]] | None = None,
+    ) -> bool:
+        """Queue a patch set for the next run (``done`` is awaited once it was processed);
+        False (and counted) when full or draining."""
         if not self._accepting or not patches:
             return False
         try:
-            self._queue.put_nowait(tuple(patches))
+            self._queue.put_nowait(Batch(tuple(patches), done))
         except asyncio.QueueFull:
             self.dropped += 1
             logger.warning("promotion queue full: dropped a set of %d patch(es)", len(patches))
             return False
         return True
 
-    async def _next_batch(self, wait_s: float | None) -> tuple[ConfigPatch, ...] | None:
+    async def _next_batch(self, wait_s: float | None) -> Batch | None:
         getter = asyncio.ensure_future(self._queue.get())
         if wait_s is None:
             self.idle.set()
@@ -220,7 +251,9 @@ class PromotionWorker:
             return run
 
     async def tick(self) -> None:
-        """Find applies to watch, judge the watches, then take the pending steps now due."""
+        """Compare auto.toml with the trail, find applies to watch, judge the watches, then
+        take the pending steps now due."""
+        await self.check_file()
         async with self._busy:
             if self.policy is not None:
                 await self.duty.discover(self._workspace, self.policy)
@@ -284,6 +317,26 @@ class PromotionWorker:
                 return
             await self._after_apply(proposal, outcomes)
         await self._out.mirror(self._workspace.audit())
+
+    async def check_file(self) -> FileCheck | None:
+        """Compare auto.toml with the audit trail; a hand edit (or an unreadable file or trail)
+        is a critical alert, repeated only when what is found changes."""
+        writer = self._workspace.writer()
+        try:
+            check = await asyncio.to_thread(writer.check)
+        except (PeakTradeError, ValueError, OSError) as exc:
+            found, message, context = f"error:{exc}", f"auto.toml check failed: {exc}", {}
+        else:
+            if check.status != "hand_edit":
+                self._file_alerted = None
+                return check
+            found = check.content_sha256
+            message = check.describe(writer.path)
+            context = {"file": str(writer.path), "differences": list(check.differences)}
+        if found != self._file_alerted:
+            self._file_alerted = found
+            await self._out.alert(AlertLevel.CRITICAL, message, context)
+        return None
 
     # -- plumbing ----------------------------------------------------------------------------
 

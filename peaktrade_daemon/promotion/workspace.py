@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from peaktrade_daemon.config.loader import load_config
+from peaktrade_daemon.governance.policy import AutoApplyPolicy
 from peaktrade_daemon.promotion.audit import AuditTrail
-from peaktrade_daemon.promotion.models import AutoApplyPolicy
 from peaktrade_daemon.promotion.policy_file import load_policy
 from peaktrade_daemon.promotion.writer import OverridesWriter
 from peaktrade_daemon.settings import DaemonSettings

@@ -1,14 +1,21 @@
-"""The only writer of ``config/live_overrides/auto.toml`` (§8.4).
+"""The only writer of ``config/live_overrides/auto.toml`` (§8.4, §8.8).
 
 Every change goes through :meth:`OverridesWriter.transact`, which, under auto.toml's sidecar
 lock (``storage/atomic.update_toml_locked``):
 
 1. reads and parses auto.toml (an unparseable file is refused and left untouched);
-2. checks the file against the audit trail and records what it finds (see *Recovery*);
-3. hands the live state to a *planner* (pure, ``promotion/changes.py``) that returns the
-   changes to make; nothing to change means nothing is written;
-4. appends the change records to the audit trail (fsync) -- write-ahead;
-5. copies the old file to ``auto.toml.backup``, writes the new one atomically (temp, fsync,
+2. checks the audit trail's tail: a damaged tail refuses every write except the emergency
+   ``retreat``, ``clear`` and ``adopt`` kinds, which move the damage aside first;
+3. checks the file against the trail (:mod:`~peaktrade_daemon.promotion.file_check`): an
+   interrupted earlier write is recorded as aborted; a hand edit refuses every write except
+   ``clear`` and ``adopt``, which record it (``hand_edit``) and resolve it;
+4. hands the live state to a *planner* (pure, :mod:`peaktrade_daemon.governance.plans`) that
+   returns the changes to make; nothing to change means nothing is written;
+5. applies them to the document and hands the complete resulting ``[auto_applied]`` table to
+   the gate (:func:`peaktrade_daemon.governance.gate.check_table`); any refused key refuses the
+   whole write, naming every key;
+6. appends the write's audit records, whole or not at all (write-ahead);
+7. copies the old file to ``auto.toml.backup``, writes the new one atomically (temp, fsync,
    replace, fsync dir) and re-reads it to verify.
 
 Besides ``[auto_applied]`` the file holds a ``[governance]`` table the writer keeps in the same
@@ -17,22 +24,22 @@ atomic write: the rolling list of auto-apply times (rate limit), the last change
 change and its bookkeeping one atomic step, so a crash can never split them.
 
 Recovery rule (why the audit goes first): auto.toml is always the old or the new complete file
-(atomic replace). If the writer dies after step 4 and before the replace, the trail's last
-record names a write whose ``file_sha256_before`` still matches the file: that write never
-happened, and the next writer appends ``write_aborted`` for it before doing anything else. So
-at every moment auto.toml's SHA-256 equals the ``file_sha256_after`` of the trail's last
-file-state record, or its ``file_sha256_before`` while such an abort is pending. Content no
-recorded write produced (hand edit, first write) is recorded as ``file_state``.
+(atomic replace). If the writer dies after step 6 and before the replace, the trail's last
+record names a write whose ``content_sha256_before`` still matches the file: that write never
+happened, and the next writer appends ``write_aborted`` for it before doing anything else.
+After the replace the writer appends ``write_committed``: from then on the old content back in
+the file is a hand edit (an old copy put back), never mistaken for an interrupted write.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,75 +47,47 @@ import tomlkit
 from tomlkit.items import Table
 from tomlkit.toml_document import TOMLDocument
 
-from peaktrade_daemon.config.overrides import flatten
-from peaktrade_daemon.learning.models import Scalar
-from peaktrade_daemon.promotion.audit import AuditTrail, file_sha256
+from peaktrade_daemon.errors import AuditError, GateRefusal, HandEditRefusal
+from peaktrade_daemon.governance.gate import check_table
+from peaktrade_daemon.governance.live_state import (
+    GOVERNANCE_TABLE,
+    LIVE_TABLE,
+    LiveState,
+    content_sha256,
+    live_values,
+    read_state,
+)
+from peaktrade_daemon.governance.plans import FROM_FILE, Planner, WriteKind, WritePlan
+from peaktrade_daemon.governance.policy import AutoApplyPolicy
+from peaktrade_daemon.promotion.audit import AuditTrail
+from peaktrade_daemon.promotion.file_check import FileCheck, check_document, compare
 from peaktrade_daemon.storage.atomic import read_toml_document, update_toml_locked
 
 logger = logging.getLogger(__name__)
 
-LIVE_TABLE = "auto_applied"
-GOVERNANCE_TABLE = "governance"
 DEFAULT_TEXT = """\
 # Live overrides, written ONLY by peaktrade-daemon's promotion writer. Every change is locked,
-# backed up to auto.toml.backup and recorded in reports/promotion_audit/audit.jsonl.
+# checked by the governance gate, backed up to auto.toml.backup and recorded in
+# reports/promotion_audit/audit.jsonl.
 
 [auto_applied]
 """
+#: Kinds that resolve a hand edit, and kinds that work past a damaged trail tail.
+RESOLVES_HAND_EDIT = frozenset({WriteKind.CLEAR, WriteKind.ADOPT})
+EMERGENCY = frozenset({WriteKind.RETREAT, WriteKind.CLEAR, WriteKind.ADOPT})
 
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
 
-def _parse_time(value: Any) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    # A hand-edited time without an offset is UTC (the product's convention for naive times);
-    # left naive, comparing it with the aware clock would crash every write.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-@dataclass(slots=True)
-class LiveState:
-    """What auto.toml holds, as a planner sees it (read under the lock)."""
-
-    values: dict[str, Scalar]
-    frozen: dict[str, str]
-    last_change: dict[str, datetime]
-    auto_applies: list[datetime]
-
-    def applies_since(self, since: datetime) -> int:
-        """Number of auto-applies at or after ``since``."""
-        return sum(1 for moment in self.auto_applies if moment >= since)
-
-
 @dataclass(frozen=True, slots=True)
-class PlannedChange:
-    """Set ``key`` to ``after`` in ``[auto_applied]`` (``None`` removes it)."""
+class GateContext:
+    """What the gate judges a resulting table against: the base config and the policy
+    (``None`` when it is missing or invalid: then only an empty table passes)."""
 
-    key: str
-    after: Scalar | None
-    reasons: tuple[str, ...]
-    auto: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class WritePlan:
-    """What a planner wants written; ``outcome`` is passed back to the caller unchanged."""
-
-    changes: list[PlannedChange] = field(default_factory=list)
-    freeze: dict[str, str] = field(default_factory=dict)
-    unfreeze: list[str] = field(default_factory=list)
-    outcome: Any = None
-
-    @property
-    def empty(self) -> bool:
-        """Nothing to write."""
-        return not (self.changes or self.freeze or self.unfreeze)
+    base: Mapping[str, Any]
+    policy: AutoApplyPolicy | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +97,8 @@ class WriteResult:
     written: bool
     records: tuple[dict[str, Any], ...]
     outcome: Any
+    #: Where a damaged audit tail was moved aside before this write (the caller alerts).
+    repaired: Path | None = None
 
 
 class _NothingToWrite(Exception):
@@ -125,43 +106,32 @@ class _NothingToWrite(Exception):
         self.plan = plan
 
 
-def read_state(doc: Mapping[str, Any]) -> LiveState:
-    """Decode auto.toml (plain dict) into a :class:`LiveState`; bad governance entries are
-    dropped with a warning rather than trusted."""
-    table = doc.get(LIVE_TABLE)
-    live = table if isinstance(table, Mapping) else {}
-    values = {key: value for key, value in flatten(live) if not isinstance(value, list)}
-    governance = doc.get(GOVERNANCE_TABLE)
-    gov: Mapping[str, Any] = governance if isinstance(governance, Mapping) else {}
-    frozen_raw = gov.get("frozen", {})
-    frozen = (
-        {str(k): str(v) for k, v in frozen_raw.items()} if isinstance(frozen_raw, Mapping) else {}
-    )
-    last_change: dict[str, datetime] = {}
-    raw_last = gov.get("last_change", {})
-    for key, value in raw_last.items() if isinstance(raw_last, Mapping) else ():
-        moment = _parse_time(value)
-        if moment is not None:
-            last_change[str(key)] = moment
-    raw_applies = gov.get("auto_applies", [])
-    applies = (
-        [m for m in (_parse_time(v) for v in raw_applies) if m is not None]
-        if isinstance(raw_applies, list)
-        else []
-    )
-    return LiveState(values, frozen, last_change, applies)
-
-
-def _flat_live_table(doc: TOMLDocument) -> Table:
+def _flat_live_table(doc: TOMLDocument, *, normalise: bool, nested: bool) -> Table:
     """``[auto_applied]`` with only quoted dotted keys (unquoted nested tables are flattened:
-    ``portfolio.leverage = 2`` and ``"portfolio.leverage" = 2`` must not become two keys)."""
+    ``portfolio.leverage = 2`` and ``"portfolio.leverage" = 2`` must not become two keys).
+
+    ``normalise`` (adopt, clear) also folds what a hand edit put outside the table into it, as
+    the loader read such a file, so the written file holds only the two tables. ``nested``
+    says whether the table holds nested tables (known from the plain document: iterating a
+    tomlkit table is slow)."""
+    loose: dict[str, Any] = {}
+    if normalise:
+        loose = {k: doc[k] for k in list(doc.keys()) if k not in (LIVE_TABLE, GOVERNANCE_TABLE)}
+        if LIVE_TABLE in doc and isinstance(doc[LIVE_TABLE], Table):
+            loose = {}  # the loader ignored them: drop them, do not promote them into the table
+        for key in [k for k in list(doc.keys()) if k not in (LIVE_TABLE, GOVERNANCE_TABLE)]:
+            del doc[key]
     table = doc.get(LIVE_TABLE)
     if not isinstance(table, Table):
+        if LIVE_TABLE in doc:
+            del doc[LIVE_TABLE]
         table = tomlkit.table()
         doc[LIVE_TABLE] = table
-        return table
-    if any(isinstance(value, Mapping) for value in table.values()):
-        flat = dict(flatten(table.unwrap()))
+    if loose:
+        for key, value in live_values(tomlkit.parse(tomlkit.dumps(loose)).unwrap()).items():
+            table[key] = value
+    if nested or loose:
+        flat = live_values({LIVE_TABLE: table.unwrap()})
         for key in list(table.keys()):
             del table[key]
         for key, value in flat.items():
@@ -169,114 +139,180 @@ def _flat_live_table(doc: TOMLDocument) -> Table:
     return table
 
 
-def _governance(doc: TOMLDocument, state: LiveState, now: datetime) -> None:
-    table = tomlkit.table()
+def _sync_table(table: Table, found: Mapping[str, Any], wanted: Mapping[str, str]) -> None:
+    """Make ``table`` (whose plain content is ``found``) hold exactly ``wanted``, touching only
+    what differs: tomlkit edits are slow, and rebuilding a 100-key table on every write cost
+    more than the write's fsyncs."""
+    for key in [k for k in found if k not in wanted]:
+        del table[key]
+    for key, value in wanted.items():
+        if found.get(key) != value:
+            table[key] = value
+
+
+def _governance(
+    doc: TOMLDocument, found: Mapping[str, Any], state: LiveState, now: datetime
+) -> dict[str, Any]:
+    """Write the bookkeeping into ``doc`` (``found``: its plain ``[governance]``); returns it
+    as plain data, as the file will parse back."""
+    existing = doc.get(GOVERNANCE_TABLE)
+    table = existing if isinstance(existing, Table) else tomlkit.table()
+    found = found if isinstance(existing, Table) else {}
     # Only the last 24 hours matter for the rate limit; older entries are dropped on write.
-    recent = sorted(m for m in state.auto_applies if m > now - timedelta(days=1))
-    table["auto_applies"] = [_iso(m) for m in recent]
-    last = tomlkit.table()
-    for key in sorted(state.last_change):
-        last[key] = _iso(state.last_change[key])
-    table["last_change"] = last
-    frozen = tomlkit.table()
-    for key in sorted(state.frozen):
-        frozen[key] = state.frozen[key]
-    table["frozen"] = frozen
-    doc[GOVERNANCE_TABLE] = table
+    recent = [_iso(m) for m in sorted(m for m in state.auto_applies if m > now - timedelta(days=1))]
+    plain: dict[str, Any] = {"auto_applies": recent}
+    if found.get("auto_applies") != recent:
+        table["auto_applies"] = recent
+    for name, wanted in (
+        ("last_change", {key: _iso(state.last_change[key]) for key in sorted(state.last_change)}),
+        ("frozen", {key: state.frozen[key] for key in sorted(state.frozen)}),
+    ):
+        sub = table.get(name)
+        old = found.get(name)
+        if not isinstance(sub, Table) or not isinstance(old, Mapping):
+            sub, old = tomlkit.table(), {}
+            table[name] = sub
+        _sync_table(sub, old, wanted)
+        plain[name] = wanted
+    if existing is not table:
+        doc[GOVERNANCE_TABLE] = table
+    return plain
 
 
 class OverridesWriter:
-    """Locked, audited, atomic changes of auto.toml (blocking; call from a thread in asyncio)."""
+    """Locked, gated, audited, atomic changes of auto.toml (blocking; call from a thread in
+    asyncio)."""
 
     def __init__(self, path: Path, audit: AuditTrail, *, lock_timeout_s: float = 30.0) -> None:
         self.path = Path(path)
         self.audit = audit
         self.lock_timeout_s = lock_timeout_s
-        # The document this writer last wrote, keyed by the SHA-256 of its bytes: when the file
-        # still holds exactly those bytes, re-parsing it (the dominant cost) is skipped.
-        self._cached: tuple[str, TOMLDocument] | None = None
+        # The document this writer last wrote (and its plain content), keyed by the SHA-256 of
+        # its bytes: when the file still holds exactly those bytes, re-parsing it and unwrapping
+        # it (the dominant costs of a small update) are skipped.
+        self._cached: tuple[str, TOMLDocument, dict[str, Any]] | None = None
+        self._cached_plain: tuple[TOMLDocument, dict[str, Any]] | None = None
+        self._raw: bytes | None = None
+        self._repaired: Path | None = None
 
     def _read_document(self, path: Path) -> TOMLDocument | None:
         cached, self._cached = self._cached, None
-        if cached is not None:
-            try:
-                if hashlib.sha256(path.read_bytes()).hexdigest() == cached[0]:
-                    return cached[1]
-            except FileNotFoundError:
-                return None
+        self._cached_plain = None
+        try:
+            self._raw = path.read_bytes()
+        except FileNotFoundError:
+            self._raw = None
+            return None
+        if cached is not None and hashlib.sha256(self._raw).hexdigest() == cached[0]:
+            self._cached_plain = (cached[1], cached[2])
+            return cached[1]
         return read_toml_document(path)
+
+    def _plain(self, doc: TOMLDocument) -> dict[str, Any]:
+        """``doc`` as plain data (a deep copy: the planner and gate must not see later edits)."""
+        if self._cached_plain is not None and self._cached_plain[0] is doc:
+            return copy.deepcopy(self._cached_plain[1])
+        plain: dict[str, Any] = doc.unwrap()
+        return plain
 
     def read(self) -> LiveState:
         """The current state without locking (for display; planners get a locked read)."""
         doc = read_toml_document(self.path)
         return read_state(doc.unwrap() if doc is not None else {})
 
+    def check(self) -> FileCheck:
+        """The file against the audit trail, without locking (``verify-audit``, the daemon's
+        periodic comparison). Raises AuditError for an unreadable trail."""
+        try:
+            raw: bytes | None = self.path.read_bytes()
+        except FileNotFoundError:
+            raw = None
+        check = check_document(raw, self.audit.last_file_record())
+        if check.status == "hand_edit":
+            check = check_document(raw, check.last, self.audit.records())
+        return check
+
     def transact(
         self,
-        planner: Callable[[LiveState], WritePlan],
+        planner: Planner,
         *,
+        kind: WriteKind,
+        gate: GateContext,
         actor: str,
         mode: str,
         proposal_id: str | None,
         now: datetime,
+        preface: Sequence[Mapping[str, Any]] = (),
     ) -> WriteResult:
-        """Plan and perform one write under the lock; see the module docstring for the steps."""
+        """Plan, gate and perform one write under the lock (see the module docstring).
+        ``preface`` records (an operator's approval) go into the same audit batch, first."""
         written: list[dict[str, Any]] = []
-
-        rendered: list[tuple[str, TOMLDocument]] = []
+        rendered: list[tuple[str, TOMLDocument, str, dict[str, Any]]] = []
+        self._repaired = None
 
         def mutate(doc: TOMLDocument) -> WritePlan:
-            before_hash = self._reconcile(now)
-            state = read_state(doc.unwrap())
+            file_sha = hashlib.sha256(self._raw or b"").hexdigest()
+            plain = self._plain(doc)
+            content_before = content_sha256(plain)
+            preamble = self._reconcile(kind, now, file_sha, content_before)
+            state = read_state(plain)
             plan = planner(state)
-            if plan.empty:
+            if plan.empty and not preamble:
                 raise _NothingToWrite(plan)
-            table = _flat_live_table(doc)
-            write_id = f"w-{now.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
-            pending: list[dict[str, Any]] = []
-            for change in plan.changes:
-                before = state.values.get(change.key)
-                if change.after is None:
-                    if change.key in table:
-                        del table[change.key]
-                    state.values.pop(change.key, None)
-                else:
-                    table[change.key] = change.after
-                    state.values[change.key] = change.after
-                state.last_change[change.key] = now
-                if change.auto:
-                    state.auto_applies.append(now)
-                pending.append(
-                    {
-                        **dict(change.extra),
-                        "event": "change",
-                        "key": change.key,
-                        "before": before,
-                        "after": change.after,
-                        "reasons": list(change.reasons),
-                    }
+            current = dict(state.values)
+            normalise = kind in RESOLVES_HAND_EDIT
+            live = plain.get(LIVE_TABLE)
+            nested = isinstance(live, Mapping) and any(
+                isinstance(v, Mapping) for v in live.values()
+            )
+            table = _flat_live_table(doc, normalise=normalise, nested=nested)
+            pending = self._apply(plan, table, state, now)
+            result = dict(state.values)
+            verdict = check_table(
+                result,
+                current,
+                base=gate.base,
+                policy=gate.policy,
+                recorded=self.audit.recorded(),
+                step_rule=kind is not WriteKind.ADOPT,
+            )
+            if not verdict.ok:
+                raise GateRefusal(
+                    f"{self.path}: the resulting live overrides fail the gate, nothing written: "
+                    f"{verdict.summary()}",
+                    verdict.keys,
                 )
-            for key, reason in plan.freeze.items():
-                state.frozen[key] = reason
-                pending.append({"event": "freeze", "key": key, "reasons": [reason]})
-            for key in plan.unfreeze:
-                state.frozen.pop(key, None)
-                pending.append(
-                    {"event": "unfreeze", "key": key, "reasons": ["cleared by operator"]}
-                )
-            _governance(doc, state, now)
-            after_hash = hashlib.sha256(tomlkit.dumps(doc).encode("utf-8")).hexdigest()
-            rendered.append((after_hash, doc))
+            found_gov = plain.get(GOVERNANCE_TABLE)
+            bookkeeping = _governance(
+                doc, found_gov if isinstance(found_gov, Mapping) else {}, state, now
+            )
+            text = tomlkit.dumps(doc)
+            after_sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            # What the file will parse back to (the writer's own two tables; anything else a
+            # hand edit left is only there when it matched the trail, i.e. never for a writer).
+            after_plain: dict[str, Any] = (
+                {k: v for k, v in plain.items() if k not in (LIVE_TABLE, GOVERNANCE_TABLE)}
+                if not normalise
+                else {}
+            )
+            after_plain.update({LIVE_TABLE: result, GOVERNANCE_TABLE: bookkeeping})
+            rendered.append((after_sha, doc, text, after_plain))
             common = {
                 "time": _iso(now),
                 "actor": actor,
                 "mode": mode,
+                "kind": kind.value,
                 "proposal_id": proposal_id,
-                "write_id": write_id,
-                "file_sha256_before": before_hash,
-                "file_sha256_after": after_hash,
+                "write_id": f"w-{now.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}",
+                "file_sha256_before": file_sha,
+                "file_sha256_after": after_sha,
+                "content_sha256_before": content_before,
+                "content_sha256_after": content_sha256(after_plain),
             }
-            written.extend(self.audit.append([{**common, **r} for r in pending]))
+            records = [*preamble, *preface, *pending]
+            if kind in RESOLVES_HAND_EDIT and not pending:
+                records.append({"event": kind.value, "reasons": [f"{kind.value} by {actor}"]})
+            written.extend(self.audit.append([{**common, **r} for r in records]))
             return plan
 
         try:
@@ -287,41 +323,125 @@ class OverridesWriter:
                 backup=True,
                 timeout_s=self.lock_timeout_s,
                 read=self._read_document,
+                # Under the same lock: the next writer must find the commit, not an intent.
+                after_write=lambda _: self._commit(written[-1], now),
+                render=lambda _: rendered[-1][2],
             )
         except _NothingToWrite as nothing:
-            return WriteResult(False, (), nothing.plan.outcome)
-        self._cached = rendered[-1]
-        logger.info("auto.toml: %d audit record(s) written by %s", len(written), actor)
-        return WriteResult(True, tuple(written), plan.outcome)
+            return WriteResult(False, (), nothing.plan.outcome, self._repaired)
+        after_sha, doc, _, after_plain = rendered[-1]
+        self._cached = (after_sha, doc, after_plain)
+        logger.info("auto.toml: %d audit record(s) written by %s (%s)", len(written), actor, kind)
+        return WriteResult(True, tuple(written), plan.outcome, self._repaired)
 
-    def _reconcile(self, now: datetime) -> str:
-        """Bring the audit trail in line with the file before a write; returns the file hash."""
-        actual = file_sha256(self.path)
+    def _commit(self, last: Mapping[str, Any], now: datetime) -> None:
+        """Record that the write's replace happened: from now on the content it found is a
+        hand edit, not an interrupted write (someone putting the old file back)."""
+        try:
+            self.audit.append(
+                [
+                    {
+                        "time": _iso(now),
+                        "event": "write_committed",
+                        "actor": "writer",
+                        "mode": "-",
+                        "proposal_id": last.get("proposal_id"),
+                        "write_id": last["write_id"],
+                        "file_sha256_after": last["file_sha256_after"],
+                        "content_sha256_after": last["content_sha256_after"],
+                        "reasons": ["auto.toml replaced"],
+                    }
+                ]
+            )
+        except AuditError as exc:  # the write stands; an uncommitted one still matches the file
+            logger.warning("auto.toml: write %s not marked committed: %s", last["write_id"], exc)
+
+    @staticmethod
+    def _apply(
+        plan: WritePlan, table: Table, state: LiveState, now: datetime
+    ) -> list[dict[str, Any]]:
+        """Edit ``table`` and ``state`` as ``plan`` says; returns the change records."""
+        pending: list[dict[str, Any]] = []
+        for change in plan.changes:
+            before = state.values.get(change.key) if change.before is FROM_FILE else change.before
+            if change.after is None:
+                if change.key in table:
+                    del table[change.key]
+                state.values.pop(change.key, None)
+            else:
+                table[change.key] = change.after
+                state.values[change.key] = change.after
+            state.last_change[change.key] = now
+            if change.auto:
+                state.auto_applies.append(now)
+            pending.append(
+                {
+                    **dict(change.extra),
+                    "event": "change",
+                    "key": change.key,
+                    "before": before,
+                    "after": change.after,
+                    "reasons": list(change.reasons),
+                }
+            )
+        for key, reason in plan.freeze.items():
+            state.frozen[key] = reason
+            pending.append({"event": "freeze", "key": key, "reasons": [reason]})
+        for key in plan.unfreeze:
+            state.frozen.pop(key, None)
+            pending.append({"event": "unfreeze", "key": key, "reasons": ["cleared by operator"]})
+        return pending
+
+    def _reconcile(
+        self, kind: WriteKind, now: datetime, file_sha: str, content_sha: str
+    ) -> list[dict[str, Any]]:
+        """Bring the trail in line with the file before a write; returns the records this write
+        must carry first (a resolved hand edit). Raises for a damaged trail or a hand edit the
+        write may not resolve."""
+        if self.audit.damaged_tail() is not None:
+            if kind not in EMERGENCY:
+                damage = self.audit.damaged_tail()
+                raise AuditError(
+                    f"{self.audit.path}: {damage.reason if damage else 'damaged'}; refusing "
+                    "to write (`overrides clear` and `rollback` still work)"
+                )
+            self._repaired = self.audit.repair_tail(now)
+            logger.critical("audit trail: damaged tail moved aside to %s", self._repaired)
         last = self.audit.last_file_record()
-        if last is not None and last.get("file_sha256_after") == actual:
-            return actual
+        status = compare(file_sha, content_sha, last)
+        if status == "match":
+            return []
         base = {"time": _iso(now), "actor": "writer", "mode": "-", "proposal_id": None}
-        if last is not None and last.get("file_sha256_before") == actual:
+        if status == "aborted":
+            assert last is not None
             logger.warning(
                 "auto.toml: write %s was interrupted; recording it as aborted", last.get("write_id")
             )
-            record = {
-                **base,
-                "event": "write_aborted",
-                "write_id": last.get("write_id"),
-                "file_sha256_after": actual,
-                "reasons": [
-                    "the writer stopped after the audit record and before the file replace"
-                ],
+            self.audit.append(
+                [
+                    {
+                        **base,
+                        "event": "write_aborted",
+                        "write_id": last.get("write_id"),
+                        "file_sha256_after": file_sha,
+                        "content_sha256_after": content_sha,
+                        "reasons": [
+                            "the writer stopped after the audit record and before the file replace"
+                        ],
+                    }
+                ]
+            )
+            return []
+        check = check_document(self._raw, last, self.audit.records())
+        named = check.differences
+        if kind not in RESOLVES_HAND_EDIT:
+            raise HandEditRefusal(check.describe(self.path), named)
+        logger.warning("auto.toml: resolving a hand edit (%s): %s", kind, "; ".join(named))
+        return [
+            {
+                "event": "hand_edit",
+                "differences": list(named),
+                "found_content_sha256": content_sha,
+                "reasons": [f"auto.toml was edited outside the writer; resolved by {kind.value}"],
             }
-        else:
-            if last is not None:
-                logger.warning("auto.toml: content matches no recorded write (edited by hand?)")
-            record = {
-                **base,
-                "event": "file_state",
-                "file_sha256_after": actual,
-                "reasons": ["content not produced by a recorded write (first write or hand edit)"],
-            }
-        self.audit.append([record])
-        return actual
+        ]

@@ -39,7 +39,8 @@ LOCK_SUFFIX = ".lock"
 DEFAULT_LOCK_TIMEOUT_S = 30.0
 
 
-def _temp_path_for(path: Path) -> Path:
+def temp_path_for(path: Path) -> Path:
+    """A fresh temp file name beside ``path`` that :func:`clean_stale_temp_files` recognises."""
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}")
 
 
@@ -53,12 +54,13 @@ def fsync_directory(directory: Path) -> None:
 
 
 def atomic_write_bytes(
-    path: str | os.PathLike[str], data: bytes, *, mode: int | None = None
+    path: str | os.PathLike[str], data: bytes, *, mode: int | None = None, durable: bool = True
 ) -> None:
-    """Replace ``path`` with ``data`` atomically and durably.
+    """Replace ``path`` with ``data`` atomically and (unless ``durable=False``) durably.
 
     The file's permission bits are kept when it exists (else ``mode`` or 0o644). On any failure
-    the temp file is removed and the original file is untouched.
+    the temp file is removed and the original file is untouched. ``durable=False`` skips the
+    fsyncs: still the old or the new complete file after a crash, just maybe the old one.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -67,7 +69,7 @@ def atomic_write_bytes(
             mode = target.stat().st_mode & 0o7777
         except FileNotFoundError:
             mode = 0o644
-    tmp = _temp_path_for(target)
+    tmp = temp_path_for(target)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         try:
@@ -75,7 +77,8 @@ def atomic_write_bytes(
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, target)
@@ -83,12 +86,15 @@ def atomic_write_bytes(
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    fsync_directory(target.parent)
+    if durable:
+        fsync_directory(target.parent)
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int | None = None) -> None:
+def atomic_write_text(
+    path: str | os.PathLike[str], text: str, *, mode: int | None = None, durable: bool = True
+) -> None:
     """``atomic_write_bytes`` for UTF-8 text."""
-    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode, durable=durable)
 
 
 def lock_path_for(path: str | os.PathLike[str]) -> Path:
@@ -191,6 +197,8 @@ def update_toml_locked(
     backup: bool = False,
     timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     read: Callable[[Path], TOMLDocument | None] = read_toml_document,
+    after_write: Callable[[T], None] | None = None,
+    render: Callable[[TOMLDocument], str] = tomlkit.dumps,
 ) -> T:
     """Locked read-modify-write of a TOML file that keeps comments and formatting.
 
@@ -200,6 +208,8 @@ def update_toml_locked(
     written. ``default_text`` seeds a file that does not exist yet. Returns ``mutate``'s result.
     ``read`` (under the lock) parses the file; a caller may pass one that reuses a document it
     already holds for the same bytes (tomlkit parsing dominates the cost of small updates).
+    ``after_write(result)`` runs once the new file is in place, still under the lock; ``render``
+    turns the edited document into text (a caller that rendered it already passes its text).
     Blocking: from asyncio call it through :func:`run_locked_update`.
     """
     target = Path(path)
@@ -211,7 +221,7 @@ def update_toml_locked(
         elif backup:
             previous = target.read_bytes()
         result = mutate(doc)
-        rendered = tomlkit.dumps(doc)
+        rendered = render(doc)
         try:
             tomllib.loads(rendered)
         except (ValueError, RecursionError) as exc:
@@ -225,6 +235,8 @@ def update_toml_locked(
         # otherwise report a correct write as failed after it happened.
         if target.read_text(encoding="utf-8") != rendered:
             raise UnparseableFileError(f"{target}: verification after write failed")
+        if after_write is not None:
+            after_write(result)
         return result
 
 

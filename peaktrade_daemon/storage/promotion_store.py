@@ -14,13 +14,40 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Column, DateTime, Integer, String, Table, Text, func, insert, select, update
 
-from peaktrade_daemon.promotion.audit import AuditTrail, canonical_line, line_hash
-from peaktrade_daemon.promotion.models import PromotionProposal
+from peaktrade_daemon.audit_records import canonical_line, line_hash
 from peaktrade_daemon.storage.db import Database, metadata
+
+
+class RecordSource(Protocol):
+    """Where audit records come from (the trail; storage does not know its file format)."""
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every record, oldest first."""
+        ...
+
+
+class ProposalLike(Protocol):
+    """What the proposals table records of a proposal."""
+
+    @property
+    def proposal_id(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def seal(self) -> str | None: ...
+    @property
+    def mode_value(self) -> str: ...
+    @property
+    def candidate_count(self) -> int: ...
+    @property
+    def accepted_count(self) -> int: ...
+
 
 REVIEW_STATES = ("pending", "approved", "applied", "rejected")
 
@@ -37,6 +64,15 @@ proposals_table = Table(
     Column("reviewed_by", String(128), nullable=True),
     Column("review_note", Text, nullable=True),
     Column("reviewed_at", DateTime(timezone=True), nullable=True),
+)
+
+#: The seal of each proposal (§8.8): written once when the proposal is recorded, never updated,
+#: so an edit of the proposal's files (or of the audit trail alone) cannot move it.
+seals_table = Table(
+    "promotion_seals",
+    metadata,
+    Column("proposal_id", String(64), primary_key=True),
+    Column("sha256", String(64), nullable=False),
 )
 
 audit_index_table = Table(
@@ -160,7 +196,7 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
 
 
-async def sync_audit_index(db: Database, audit: AuditTrail) -> int:
+async def sync_audit_index(db: Database, audit: RecordSource) -> int:
     """Mirror audit records not yet indexed; returns how many were added."""
     async with db.transaction() as conn:
         last = (await conn.scalar(select(func.max(audit_index_table.c.seq)))) or 0
@@ -203,18 +239,40 @@ async def key_history(db: Database, key: str) -> list[AuditIndexRow]:
         return [AuditIndexRow(**r._mapping) for r in await conn.execute(query)]
 
 
+async def record_seal(db: Database, proposal_id: str, sha256: str) -> None:
+    """Record a proposal's seal unless one is recorded already (the first one stays)."""
+    async with db.transaction() as conn:
+        known = await conn.scalar(
+            select(seals_table.c.sha256).where(seals_table.c.proposal_id == proposal_id)
+        )
+        if known is None:
+            await conn.execute(insert(seals_table).values(proposal_id=proposal_id, sha256=sha256))
+
+
+async def get_seal(db: Database, proposal_id: str) -> str | None:
+    """The recorded seal of a proposal, if any."""
+    async with db.transaction() as conn:
+        found = await conn.scalar(
+            select(seals_table.c.sha256).where(seals_table.c.proposal_id == proposal_id)
+        )
+    return None if found is None else str(found)
+
+
 async def record_promotion(
-    db: Database, audit: AuditTrail, proposals: Sequence[PromotionProposal] = ()
+    db: Database, audit: RecordSource, proposals: Sequence[ProposalLike] = ()
 ) -> None:
-    """Record new proposals as pending and index new audit records (after any promotion write)."""
+    """Record new proposals as pending (with their seals) and index new audit records (after
+    any promotion write)."""
     for proposal in proposals:
         await upsert_proposal(
             db,
             proposal_id=proposal.proposal_id,
             created_at=proposal.created_at,
-            mode=proposal.mode.value,
+            mode=proposal.mode_value,
             source=proposal.source,
-            candidates=len(proposal.decisions),
-            accepted=len(proposal.accepted),
+            candidates=proposal.candidate_count,
+            accepted=proposal.accepted_count,
         )
+        if proposal.seal:
+            await record_seal(db, proposal.proposal_id, proposal.seal)
     await sync_audit_index(db, audit)

@@ -302,7 +302,9 @@ class WorkflowEngine:
                 recorded = dataclasses.replace(
                     record, parameters=without_env_values(record.parameters)
                 )
-                record.report_dir = await write_report(self.reports_root, recorded, output)
+                record.report_dir = await write_report(
+                    self.reports_root, recorded, output, record.summary
+                )
             except (OSError, ValueError) as exc:
                 record.error = f"report could not be written: {exc}"
                 return await self._finish(record, WorkflowState.FAILED, dry_run)

@@ -1,13 +1,16 @@
 """Writing a run's report directory: ``reports/workflows/<run_id>/``.
 
-Every file is written atomically (storage/atomic.py), extra files (charts) first, the Markdown
-summary next and ``report.json`` last: a directory with ``report.json`` is complete, so a reader
-never mistakes a half-written report for a finished one. Runs off the event loop.
+Extra files (charts) first, the Markdown summary next and ``report.json`` last, put in place by a
+rename: a directory with ``report.json`` is complete, so a reader never mistakes a half-written
+report for a finished one. Reports are outputs, not state (nothing is decided from them, a run
+can be repeated), so they are written with aiofiles and without fsync (§11): the durable,
+fsynced writer (storage/atomic.py) is for the files the daemon's behaviour depends on. A crash
+can leave a directory without ``report.json``; file retention removes it once it is old.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import math
 import re
@@ -17,7 +20,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from peaktrade_daemon.storage.atomic import atomic_write_bytes, atomic_write_text
+import aiofiles
+import aiofiles.os
+
+from peaktrade_daemon.storage.atomic import temp_path_for
 from peaktrade_daemon.workflows.model import WorkflowOutput, WorkflowRecord
 
 REPORT_JSON = "report.json"
@@ -57,9 +63,12 @@ def to_jsonable(value: Any) -> Any:
     return str(value)
 
 
-def report_document(record: WorkflowRecord, output: WorkflowOutput) -> dict[str, Any]:
+def report_document(
+    record: WorkflowRecord, output: WorkflowOutput, summary: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The JSON document of one run: identity, timing, parameters and the workflow's summary
-    (the record's: the engine stores the output's summary as JSON data before the report)."""
+    (``summary``: the output's already converted by to_jsonable, as the engine has it; else
+    converted here)."""
     return {
         "run_id": record.run_id,
         "name": record.name,
@@ -69,27 +78,49 @@ def report_document(record: WorkflowRecord, output: WorkflowOutput) -> dict[str,
         "parameters": to_jsonable(record.parameters),
         "started_at": to_jsonable(record.started_at),
         "files": sorted([REPORT_MD, *output.files]),
-        "summary": record.summary,
+        "summary": summary if summary is not None else to_jsonable(output.summary),
     }
 
 
-def _write(directory: Path, document: dict[str, Any], output: WorkflowOutput) -> Path:
-    for name, data in output.files.items():
-        if not _SAFE_NAME.match(name) or name in (REPORT_JSON, REPORT_MD):
-            raise ValueError(f"unsafe or reserved report file name {name!r}")
-        atomic_write_bytes(directory / name, data)
-    atomic_write_text(directory / REPORT_MD, output.markdown)
-    text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n"
-    atomic_write_text(directory / REPORT_JSON, text)
-    return directory
+async def _write_file(path: Path, data: bytes) -> None:
+    async with aiofiles.open(path, "wb") as file:
+        await file.write(data)
 
 
-async def write_report(reports_root: Path, record: WorkflowRecord, output: WorkflowOutput) -> Path:
-    """Write the report of ``record`` under ``reports_root/<run_id>/`` and return the directory."""
+async def _put_in_place(path: Path, data: bytes) -> None:
+    """Write ``data`` beside ``path`` and rename it there: ``path`` is whole or absent."""
+    temp = temp_path_for(path)
+    try:
+        await _write_file(temp, data)
+        await aiofiles.os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            await aiofiles.os.remove(temp)
+        raise
+
+
+async def write_report(
+    reports_root: Path,
+    record: WorkflowRecord,
+    output: WorkflowOutput,
+    summary: dict[str, Any] | None = None,
+) -> Path:
+    """Write the report of ``record`` under ``reports_root/<run_id>/`` and return the directory
+    (``summary``: see :func:`report_document`)."""
     if not _SAFE_NAME.match(record.run_id):
         raise ValueError(f"run id {record.run_id!r} is not safe as a directory name")
-    document = report_document(record, output)
-    return await asyncio.to_thread(_write, reports_root / record.run_id, document, output)
+    for name in output.files:
+        if not _SAFE_NAME.match(name) or name in (REPORT_JSON, REPORT_MD):
+            raise ValueError(f"unsafe or reserved report file name {name!r}")
+    document = report_document(record, output, summary)
+    text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    directory = reports_root / record.run_id
+    await aiofiles.os.makedirs(directory, exist_ok=True)
+    for name, data in output.files.items():
+        await _write_file(directory / name, data)
+    await _write_file(directory / REPORT_MD, output.markdown.encode("utf-8"))
+    await _put_in_place(directory / REPORT_JSON, text.encode("utf-8"))
+    return directory
 
 
 def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:

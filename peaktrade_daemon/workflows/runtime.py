@@ -21,7 +21,7 @@ from peaktrade_daemon.events import Event
 from peaktrade_daemon.market.feeds import Feeds
 from peaktrade_daemon.monitors.defaults import trading_config
 from peaktrade_daemon.monitors.market import MarketMonitor
-from peaktrade_daemon.monitors.performance import PerformanceMonitor
+from peaktrade_daemon.monitors.performance import LiveChangeSource, PerformanceMonitor
 from peaktrade_daemon.monitors.signals import SignalMonitor
 from peaktrade_daemon.scheduling.runner import JobRunner
 from peaktrade_daemon.settings import DaemonSettings
@@ -97,8 +97,16 @@ def embedded_workflows(
     settings: DaemonSettings, clock: Clock
 ) -> tuple[dict[str, WorkflowFn], WorkflowComponents]:
     """The four in-process workflow types over real monitors of ``settings``' root and its
-    effective trading config (what ``WorkflowEngine()`` runs), and the components to close."""
-    components = build_components(settings, clock=clock, config=trading_config(settings))
+    effective trading config, the paper book told of live changes as the daemon's is (what
+    ``WorkflowEngine()`` runs), and the components to close."""
+    from peaktrade_daemon.promotion.live_changes import audited_live_changes  # the adapter
+
+    components = build_components(
+        settings,
+        clock=clock,
+        config=trading_config(settings),
+        live_changes=audited_live_changes,
+    )
     return _workflows(components, lambda: settings), components
 
 
@@ -108,15 +116,19 @@ def build_components(
     clock: Clock,
     config: PeakConfig,
     strategy: str | None = None,
+    live_changes: LiveChangeSource | None = None,
 ) -> WorkflowComponents:
     """The real monitors over one new :class:`Feeds`, and the decision engine, for ``settings``
-    and the effective ``config``. ``strategy`` restricts the signal monitor to one strategy."""
+    and the effective ``config``. ``strategy`` restricts the signal monitor to one strategy;
+    ``live_changes`` tells the paper book when live values changed (see PerformanceMonitor)."""
     feeds = Feeds(settings, clock)
     return WorkflowComponents(
         feeds=feeds,
         market=MarketMonitor(settings, feeds, clock),
         signals=SignalMonitor(settings, feeds, config, clock, strategy=strategy),
-        performance=PerformanceMonitor(settings, feeds, config, clock=clock),
+        performance=PerformanceMonitor(
+            settings, feeds, config, clock=clock, live_changes=live_changes
+        ),
         decider=DecisionEngine(settings),
     )
 

@@ -13,7 +13,7 @@ from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.bus import EventBus
 from peaktrade_daemon.clock import ManualClock
 from peaktrade_daemon.events import AlertRaised
-from peaktrade_daemon.http.metrics import DaemonMetrics
+from peaktrade_daemon.metrics import DaemonMetrics
 from peaktrade_daemon.settings import AlertSinkSettings, AlertsSection
 from peaktrade_daemon.storage.alert_store import AlertStore
 from peaktrade_daemon.storage.db import open_database
@@ -66,9 +66,8 @@ async def test_emit_writes_everywhere_and_dedups_with_summary(tmp_path: Path) ->
         rows = await store.recent(limit=10)
         assert len(rows) == 4
         assert (await store.outbox_counts()) == {("hook", "pending"): 2}
-        text = metrics.render().decode()
-        assert 'peaktrade_alerts_total{level="critical"} 2.0' in text
-        assert 'peaktrade_alerts_suppressed_total{level="critical"} 3.0' in text
+        assert metrics.alerts.labels(level="critical").value == 2
+        assert metrics.alerts_suppressed.labels(level="critical").value == 3
     finally:
         await d.stop()
         await bus.close()

@@ -14,7 +14,7 @@ from peaktrade_daemon.alerts.log import AlertLog, parse_line
 from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.alerts.outbox import OutboxWorker
 from peaktrade_daemon.clock import SystemClock
-from peaktrade_daemon.http.metrics import DaemonMetrics
+from peaktrade_daemon.metrics import DaemonMetrics
 from peaktrade_daemon.settings import AlertSinkSettings, AlertsSection
 from peaktrade_daemon.storage.alert_store import AlertStore
 from peaktrade_daemon.storage.db import Database, open_database
@@ -146,6 +146,6 @@ async def test_dead_sink_does_not_block_a_healthy_one_and_levels_route(
     assert {"type": "mrkdwn", "text": "*symbol*: GOOG"} in body["blocks"][1]["fields"]
     assert len(receiver.accepted) == 1  # the info alert never went to the warning-level sink
     assert (await store.outbox_counts())[("slack", "delivered")] == 1
-    text = h.metrics.render().decode()
-    assert 'peaktrade_alert_deliveries_total{outcome="dead",sink="dead"} 2.0' in text
-    assert 'peaktrade_alert_deliveries_total{outcome="delivered",sink="slack"} 1.0' in text
+    deliveries = h.metrics.alert_deliveries
+    assert deliveries.labels(sink="dead", outcome="dead").value == 2
+    assert deliveries.labels(sink="slack", outcome="delivered").value == 1

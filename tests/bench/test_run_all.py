@@ -89,6 +89,14 @@ def test_decision_bench_produces_rows(monkeypatch: pytest.MonkeyPatch) -> None:
         assert row["value"] > 0 and row["baseline"] > 0 and row["unit"] == "decisions/s"
 
 
+def test_evidence_bench_produces_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    evidence = load("evidence")
+    monkeypatch.setattr(evidence, "RUNS", 1)
+    rows = evidence.main()
+    assert [r["unit"] for r in rows] == ["ms", "x", "ms"]
+    assert all(r["value"] > 0 for r in rows) and rows[0]["baseline"] > 0
+
+
 def test_run_all_as_a_script_on_one_bench(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(BENCH / "run_all.py"), "no_such_bench"],

@@ -186,9 +186,32 @@ def test_gate_uses_base_only_environment_override_ignored(root: Path) -> None:
     config = load_config_with_live_overrides(base(root, "live"), root=root)
     assert config.get("environment.mode") == "live"
     assert config.get("portfolio.leverage") == 1.25
-    refused = {w.key: w.reason for w in config.warnings}
-    assert "environment.mode" in refused and "never overridden" in refused["environment.mode"]
+    refused = {w.key: w for w in config.warnings}
+    assert "FIREWALL: environment.* is never written" in refused["environment.mode"].reason
+    assert refused["environment.mode"].critical
     assert "environment.enable_live_trading" in refused
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        ("portfolio.leverage", "50.0", "above the hard maximum"),
+        ("exchange.api_key", '"stolen"', "holds a secret"),
+    ],
+)
+def test_the_live_loader_never_applies_a_value_behind_the_firewall(
+    root: Path, key: str, value: str, why: str
+) -> None:
+    """A hand edit may lower a value in an emergency, never set one the hard firewall forbids
+    (§8.8): the base value stays and the warning is critical."""
+    path = base(root, "live")
+    path.write_text(path.read_text() + '\n[exchange]\napi_key = ""\n\n[risk]\nmax_exposure = 1.5\n')
+    live(root, f'[auto_applied]\n"{key}" = {value}\n"risk.max_exposure" = 1.2\n')
+    config = load_config_with_live_overrides(path, root=root)
+    assert config.get(key) == load_config(path).get(key)
+    assert config.get("risk.max_exposure") == 1.2  # a hand-lowered value still applies
+    (warning,) = config.warnings
+    assert warning.key == key and why in warning.reason and warning.critical
 
 
 # --- §2.3 override semantics (table-driven) -------------------------------------------------

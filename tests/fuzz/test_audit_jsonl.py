@@ -16,11 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from peaktrade_daemon.config.provenance import last_live_changes
-from peaktrade_daemon.errors import AuditError
+from peaktrade_daemon.errors import AuditError, HandEditRefusal
+from peaktrade_daemon.governance.plans import PlannedChange, WritePlan
 from peaktrade_daemon.promotion.audit import AuditTrail
-from peaktrade_daemon.promotion.writer import OverridesWriter, PlannedChange, WritePlan
-from tests.fuzz.conftest import OutsideWatch, run_cli_many
+from peaktrade_daemon.promotion.writer import OverridesWriter
+from tests.fuzz.conftest import OutsideWatch, run_cli, run_cli_many
 from tests.fuzz.mutations import damaged
+from tests.promotion.conftest import write
 
 FUZZ = settings(
     max_examples=100,
@@ -39,11 +41,9 @@ def trail(tmp_path: Path) -> tuple[Path, bytes, bytes]:
     """An auto.toml with three recorded writes; returns (directory, trail bytes, auto bytes)."""
     writer = OverridesWriter(tmp_path / "auto.toml", AuditTrail(tmp_path / "audit.jsonl"))
     for i, value in enumerate((1.25, 1.5, 1.75)):
-        writer.transact(
+        write(
+            writer,
             functools.partial(lambda v, state: _step(v), value),
-            actor="fuzz",
-            mode="manual",
-            proposal_id=None,
             now=T0 + timedelta(hours=i),
         )
     assert AuditTrail(tmp_path / "audit.jsonl").verify(tmp_path / "auto.toml").ok
@@ -72,8 +72,8 @@ def test_a_damaged_trail_is_reported_and_refused_never_a_crash(
     last_live_changes(directory / "audit.jsonl")
     writer = OverridesWriter(directory / "auto.toml", audit)
     try:
-        writer.transact(lambda s: _step(1.0), actor="f", mode="m", proposal_id=None, now=T0)
-    except AuditError:
+        write(writer, lambda s: _step(1.5), now=T0 + timedelta(hours=4))
+    except (AuditError, HandEditRefusal):
         assert (directory / "auto.toml").read_bytes() == auto
 
 
@@ -99,17 +99,29 @@ def test_cli_on_a_damaged_trail(project_root: Path, outside_root: OutsideWatch) 
     trail_file.parent.mkdir(parents=True)
     trail_file.write_bytes(b"[" * 100_000 + b"\n")
     auto = (project_root / "config" / "live_overrides" / "auto.toml").read_bytes()
-    verify, rollback, clear, shown = run_cli_many(
+    (verify,) = run_cli_many([(project_root, ("overrides", "verify-audit"))])
+    verify.assert_clean_failure(1, "line 1: not JSON", "TAMPERED")
+    # The emergency paths work past a damaged tail: it is moved aside, loudly (§8.8).
+    rollback, clear = (
+        run_cli(project_root, "overrides", "rollback", "--steps", "1"),
+        run_cli(project_root, "overrides", "clear"),
+    )
+    assert (
+        rollback.code == 0
+        and "moved aside" in rollback.out
+        and "nothing to roll back" in rollback.out
+    )
+    assert clear.code == 0 and "nothing to clear" in clear.out
+    (aside,) = trail_file.parent.glob("audit.jsonl.damaged-*")
+    assert aside.read_bytes() == b"[" * 100_000 + b"\n"
+    again, shown = run_cli_many(
         [
             (project_root, ("overrides", "verify-audit")),
-            (project_root, ("overrides", "rollback", "--steps", "1")),
-            (project_root, ("overrides", "clear")),
             (project_root, ("config", "show", "--provenance")),
         ]
     )
-    verify.assert_clean_failure(1, "line 1: not JSON", "TAMPERED")
-    rollback.assert_clean_failure(1, "audit.jsonl", "nothing rolled back")
-    clear.assert_clean_failure(1, "audit.jsonl")
+    again.assert_clean_failure(1, "moved aside", "TAMPERED")
     assert shown.code == 0 and "portfolio.leverage = 1.0" in shown.out
     assert (project_root / "config" / "live_overrides" / "auto.toml").read_bytes() == auto
-    assert trail_file.read_bytes() == b"[" * 100_000 + b"\n"
+    alerts = (project_root / "logs" / "autonomous_alerts.log").read_text()
+    assert "\tcritical\toverrides\taudit trail: the last line is unreadable" in alerts

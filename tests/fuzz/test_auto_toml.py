@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import tomllib
-from datetime import UTC, datetime
+from contextlib import nullcontext
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +23,24 @@ from hypothesis import strategies as st
 
 from peaktrade_daemon.config.loader import load_effective_config
 from peaktrade_daemon.config.overrides import flatten, value_kind
-from peaktrade_daemon.errors import PeakTradeError, UnparseableFileError
+from peaktrade_daemon.errors import HandEditRefusal, PeakTradeError, UnparseableFileError
+from peaktrade_daemon.governance.plans import (
+    PlannedChange,
+    WriteKind,
+    WritePlan,
+    plan_adopt,
+    plan_approved_apply,
+)
+from peaktrade_daemon.governance.policy import AutoApplyBounds, AutoApplyMode
 from peaktrade_daemon.promotion.audit import AuditTrail
-from peaktrade_daemon.promotion.changes import plan_approved_apply
 from peaktrade_daemon.promotion.engine import run_promotion
-from peaktrade_daemon.promotion.models import AutoApplyBounds, AutoApplyMode
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
-from peaktrade_daemon.promotion.writer import OverridesWriter, PlannedChange, WritePlan
+from peaktrade_daemon.promotion.writer import GateContext, OverridesWriter
 from peaktrade_daemon.settings import load_settings
 from tests.conftest import PROJECT_ROOT
 from tests.fuzz.conftest import OutsideWatch, run_cli_many
 from tests.fuzz.mutations import damaged, mutated_document
-from tests.promotion.conftest import make_patch
+from tests.promotion.conftest import make_patch, shipped_gate, write
 
 BASE_TEXT = (PROJECT_ROOT / "config" / "config.toml").read_text()
 BASE = tomllib.loads(BASE_TEXT)
@@ -115,9 +122,14 @@ def test_the_writer_refuses_without_touching_or_writes_a_sound_file(
     path.write_bytes(raw)
     writer = OverridesWriter(path, AuditTrail(directory / "audit.jsonl"), lock_timeout_s=5)
     try:
-        writer.transact(_set_leverage, actor="fuzz", mode="manual", proposal_id=None, now=NOW)
+        write(writer, _set_leverage)
     except UnparseableFileError as exc:
         assert str(exc).startswith(str(path)) and "refusing to overwrite" in str(exc)
+        assert path.read_bytes() == raw
+        assert not (directory / "auto.toml.backup").exists()
+        return
+    except HandEditRefusal as exc:  # any content but an empty table: no write recorded it
+        assert str(exc).startswith(str(path)) and "overrides adopt" in str(exc)
         assert path.read_bytes() == raw
         assert not (directory / "auto.toml.backup").exists()
         return
@@ -143,8 +155,9 @@ def test_unparseable_auto_toml_is_a_warning_for_the_loader_and_a_refusal_for_the
     assert warning.file == str(path) and warning.key is None
     assert effective.get("portfolio.leverage") == BASE["portfolio"]["leverage"]
     writer = OverridesWriter(path, AuditTrail(project_root / "audit.jsonl"), lock_timeout_s=5)
-    with pytest.raises(UnparseableFileError):
-        writer.transact(_set_leverage, actor="fuzz", mode="manual", proposal_id=None, now=NOW)
+    for kind in WriteKind:  # clear and adopt too: a file nobody can read is never replaced
+        with pytest.raises(UnparseableFileError):
+            write(writer, _set_leverage, kind=kind)
     assert path.read_bytes() == raw
 
 
@@ -207,13 +220,19 @@ def test_writer_errors_are_product_errors() -> None:
     assert issubclass(UnparseableFileError, PeakTradeError)
 
 
-def test_a_nan_elsewhere_in_auto_toml_does_not_fail_a_correct_write(tmp_path: Path) -> None:
+def test_a_hand_edited_nan_is_refused_then_dropped_by_adopt(tmp_path: Path) -> None:
     path = tmp_path / "auto.toml"
     path.write_text('[auto_applied]\n"strategy.trigger_delay" = nan\n')
     writer = OverridesWriter(path, AuditTrail(tmp_path / "audit.jsonl"), lock_timeout_s=5)
-    result = writer.transact(_set_leverage, actor="fuzz", mode="manual", proposal_id=None, now=NOW)
-    assert result.written
-    assert tomllib.loads(path.read_text())["auto_applied"]["portfolio.leverage"] == 1.25
+    with pytest.raises(HandEditRefusal, match=r"strategy\.trigger_delay"):
+        write(writer, _set_leverage)
+    gate = shipped_gate()
+    adopted = write(writer, plan_adopt(gate.base, gate.policy, "op", {}), kind=WriteKind.ADOPT)
+    kept, dropped = adopted.outcome
+    assert kept == {} and [d.key for d in dropped] == ["strategy.trigger_delay"]
+    assert "non-finite" in " ".join(dropped[0].reasons)
+    assert write(writer, _set_leverage).written
+    assert tomllib.loads(path.read_text())["auto_applied"] == {"portfolio.leverage": 1.25}
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
@@ -223,7 +242,8 @@ def test_a_non_finite_override_is_refused_with_a_warning(project_root: Path, val
     effective = load_effective_config(root=project_root, mode="live")
     assert effective.get("portfolio.leverage") == 1.0
     (warning,) = effective.warnings
-    assert warning.key == "portfolio.leverage" and "not a finite number" in warning.reason
+    assert warning.key == "portfolio.leverage" and "non-finite number" in warning.reason
+    assert warning.critical  # behind the hard firewall: never applied, always loud
 
 
 @pytest.mark.parametrize(
@@ -239,16 +259,19 @@ def test_governance_times_without_an_offset_are_utc_not_a_crash(tmp_path: Path, 
     writer = OverridesWriter(path, AuditTrail(tmp_path / "audit.jsonl"), lock_timeout_s=5)
     state = writer.read()
     assert all(m.tzinfo is not None for m in [*state.auto_applies, *state.last_change.values()])
-    result = writer.transact(_set_leverage, actor="fuzz", mode="manual", proposal_id=None, now=NOW)
-    assert result.written
+    with pytest.raises(HandEditRefusal):  # no write recorded this file: an operator adopts it
+        write(writer, _set_leverage)
+    gate = shipped_gate()
+    assert write(writer, plan_adopt(gate.base, gate.policy, "op", {}), kind=WriteKind.ADOPT).written
+    assert write(writer, _set_leverage, now=NOW + timedelta(hours=2)).written
 
 
 @pytest.mark.parametrize("mode", [AutoApplyMode.BOUNDED_AUTO, AutoApplyMode.MANUAL_ONLY])
 def test_a_hand_edited_leverage_above_the_firewall_is_never_stepped_to_another(
     project_root: Path, mode: AutoApplyMode
 ) -> None:
-    """auto.toml edited by hand to leverage 4.0 (above the hard 3.0): one bounded step toward
-    1.0 would write 3.5, still above the firewall; neither auto-apply nor an approval may."""
+    """auto.toml edited by hand to leverage 4.0 (above the hard 3.0): neither auto-apply nor an
+    approval writes anything while the hand edit stands, and adopting drops the 4.0."""
     workspace = PromotionWorkspace.from_settings(load_settings(project_root))
     policy = workspace.policy().model_copy(
         update={
@@ -258,28 +281,32 @@ def test_a_hand_edited_leverage_above_the_firewall_is_never_stepped_to_another(
         }
     )
     workspace.overrides_file.write_text('[auto_applied]\n"portfolio.leverage" = 4.0\n')
+    edited = workspace.overrides_file.read_bytes()
     patch = make_patch("portfolio.leverage", 1.0, confidence=0.99)
     writer = workspace.writer()
-    run = run_promotion(
-        [patch],
-        policy=policy,
-        mode=mode,
-        base=workspace.base(),
-        writer=writer,
-        audit=workspace.audit(),
-        proposals_dir=workspace.proposals_dir,
-        now=NOW,
-    )
-    if mode is AutoApplyMode.MANUAL_ONLY:
-        planner = plan_approved_apply(
-            run.proposals[0].accepted, policy, workspace.base(), "op", NOW
+    gate = GateContext(workspace.base(), policy)
+
+    def promote() -> Any:
+        return run_promotion(
+            [patch],
+            policy=policy,
+            mode=mode,
+            base=workspace.base(),
+            writer=writer,
+            audit=workspace.audit(),
+            proposals_dir=workspace.proposals_dir,
+            now=NOW,
         )
-        result = writer.transact(planner, actor="op", mode="manual", proposal_id=None, now=NOW)
-        outcomes = result.outcome
-    else:
-        outcomes = run.outcomes
-    (outcome,) = outcomes
-    assert not outcome.applied and "fails the firewall" in outcome.reason
-    assert tomllib.loads(workspace.overrides_file.read_text())["auto_applied"] == {
-        "portfolio.leverage": 4.0
-    }
+
+    with pytest.raises(HandEditRefusal) if mode is AutoApplyMode.BOUNDED_AUTO else nullcontext():
+        run = promote()
+    if mode is AutoApplyMode.MANUAL_ONLY:
+        planner = plan_approved_apply(run.proposals[0].accepted, policy, gate.base, "op", NOW)
+        with pytest.raises(HandEditRefusal):
+            write(writer, planner, gate=gate)
+    assert workspace.overrides_file.read_bytes() == edited
+    adopted = write(
+        writer, plan_adopt(gate.base, policy, "op", {}), kind=WriteKind.ADOPT, gate=gate
+    )
+    assert [d.key for d in adopted.outcome[1]] == ["portfolio.leverage"]
+    assert tomllib.loads(workspace.overrides_file.read_text())["auto_applied"] == {}

@@ -16,11 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from peaktrade_daemon.config.overrides import flatten
+from peaktrade_daemon.governance.policy import AutoApplyMode
 from peaktrade_daemon.learning.cycle import run_learning_cycle
 from peaktrade_daemon.learning.emitter import emit_snippet
 from peaktrade_daemon.learning.models import ConfigPatch, PatchStatus
-from peaktrade_daemon.promotion.engine import META_FILE, PATCHES_FILE, run_promotion
-from peaktrade_daemon.promotion.models import AutoApplyMode
+from peaktrade_daemon.promotion.engine import run_promotion
+from peaktrade_daemon.promotion.proposals import META_FILE, PATCHES_FILE
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.settings import load_settings
 
@@ -38,7 +39,7 @@ SEGMENT = st.one_of(
 TARGET = st.lists(SEGMENT, min_size=1, max_size=3).map(".".join)
 VALUE = st.one_of(
     st.booleans(),
-    st.integers(min_value=-(10**30), max_value=10**30),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),  # TOML's range: a patch holds no more
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=12),
 )

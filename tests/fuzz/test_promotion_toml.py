@@ -21,8 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from peaktrade_daemon.cli.app import main
 from peaktrade_daemon.config.loader import load_config
 from peaktrade_daemon.errors import PolicyError
-from peaktrade_daemon.promotion.models import AutoApplyMode, AutoApplyPolicy
-from peaktrade_daemon.promotion.policy import auto_apply_block, build_candidate, decide
+from peaktrade_daemon.governance.holds import auto_apply_block
+from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
+from peaktrade_daemon.governance.verdicts import build_candidate, decide
 from peaktrade_daemon.promotion.policy_file import load_policy
 from tests.conftest import PROJECT_ROOT
 from tests.fuzz.conftest import OutsideWatch, run_cli_many

@@ -17,15 +17,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from peaktrade_daemon.cli.app import main
-from peaktrade_daemon.errors import DataError
-from peaktrade_daemon.promotion.engine import (
+from peaktrade_daemon.errors import DataError, SealBroken
+from peaktrade_daemon.governance.policy import AutoApplyMode
+from peaktrade_daemon.promotion.engine import run_promotion
+from peaktrade_daemon.promotion.proposals import (
     META_FILE,
     PATCHES_FILE,
+    ProposalFiles,
     check_proposal_id,
-    run_promotion,
 )
-from peaktrade_daemon.promotion.models import AutoApplyMode
-from peaktrade_daemon.promotion.review import ProposalFiles
+from peaktrade_daemon.promotion.review import trail_seals
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.settings import load_settings
 from tests.fuzz.conftest import OutsideWatch, run_cli_many
@@ -103,10 +104,15 @@ def test_damaged_proposal_files_read_soundly_or_name_the_file(
     for name, original in originals.items():
         (directory / name).write_bytes(data.draw(damaged(original), label=name))
     files = ProposalFiles.open(workspace.proposals_dir, proposal_id)
-    for read in (lambda: files.meta, lambda: files.created_at, files.accepted_patches):
+    seals = trail_seals(workspace.audit().records(), proposal_id)
+    for read in (
+        lambda: files.meta,
+        lambda: files.created_at,
+        lambda: files.sealed_decisions(seals),
+    ):
         try:
             read()
-        except DataError as exc:
+        except (DataError, SealBroken) as exc:
             assert str(exc).startswith(str(directory)), exc
 
 
@@ -136,8 +142,9 @@ def test_hand_picked_damage_is_a_data_error_naming_the_file(project_root: Path, 
     else:
         target.write_bytes(raw)
     files = ProposalFiles.open(workspace.proposals_dir, proposal_id)
-    with pytest.raises(DataError) as caught:
-        files.meta, files.created_at, files.accepted_patches()
+    seals = trail_seals(workspace.audit().records(), proposal_id)
+    with pytest.raises((DataError, SealBroken)) as caught:
+        files.meta, files.created_at, files.sealed_decisions(seals)
     assert str(caught.value).startswith(str(target))
 
 
@@ -185,10 +192,13 @@ def test_cli_on_bad_ids_and_damaged_proposals(
     )
     for result in results[:3]:
         result.assert_clean_failure(2, "is not a proposal id")
-    results[3].assert_clean_failure(2, f"{bad_id}/config_patches.json", "'candidates'")
+    # Edited after it was judged: refused for safety, never read as edited (§8.8).
+    results[3].assert_clean_failure(3, f"{bad_id}/config_patches.json", "does not match the seal")
     results[4].assert_clean_failure(2, f"{meta_id}/proposal_meta.json", "not valid JSON")
     listing = results[5]
     listing.assert_clean_failure(1, f"skipped proposal {meta_id}")
     assert good_id in listing.out  # the intact proposal (copied into the clone) is still listed
     assert auto.read_bytes() == auto_before
     assert workspace.audit_file.read_bytes() == audit_before
+    alerts = (project_root / "logs" / "autonomous_alerts.log").read_text()
+    assert "\tcritical\tpromotion\t" in alerts and "does not match the seal" in alerts

@@ -85,8 +85,10 @@ def test_generated_entries_become_valid_patches_or_named_warnings(
     name, raw = shape(entries, kind)
     path = directory / name
     path.write_bytes(raw)
-    patches, warnings = read_snippet_file(path)
+    report = read_snippet_file(path)
+    patches, warnings = report.patches, report.warnings
     assert len(patches) + len(warnings) == len(entries)
+    assert len(report.refused) <= len(warnings)
     for patch in patches:
         assert ConfigPatch.from_dict(patch.to_dict()) == patch  # valid and round-trips
         assert all(isinstance(tag, str) for tag in patch.tags)
@@ -122,16 +124,19 @@ BAD_ENTRIES = {
     "tags as object": ({**GOOD, "tags": {"experimental": True}}, "meta.tags must be"),
     "tags with a number": ({**GOOD, "tags": ["ok", 5]}, "meta.tags must be"),
     "meta as pairs": ({**GOOD, "meta": [["tags", "x"]]}, "meta must be an object"),
-    "reason as list": ({**GOOD, "reason": ["x"]}, "reason must be a string"),
-    "NaN value": ({**GOOD, "new_value": float("nan")}, "new_value must be finite"),
-    "table value": ({**GOOD, "new_value": {"a": 1}}, "new_value must be a bool"),
+    "reason as list": ({**GOOD, "reason": ["x"]}, "reason: Input should be a valid string"),
+    "NaN value": ({**GOOD, "new_value": float("nan")}, "new_value: must be a finite number"),
+    "beyond float range": ({**GOOD, "new_value": 10**400}, "outside TOML's signed 64-bit range"),
+    "beyond TOML ints": ({**GOOD, "new_value": 2**63}, "outside TOML's signed 64-bit range"),
+    "table value": ({**GOOD, "new_value": {"a": 1}}, "new_value: must be a bool"),
     "no target": ({"new_value": 1}, "needs 'target'"),
     "padded target": ({**GOOD, "target": "portfolio. leverage"}, "empty or padded segment"),
-    "confidence 2": ({**GOOD, "confidence": 2}, "confidence_score must be in [0, 1]"),
-    "confidence true": ({**GOOD, "confidence": True}, "confidence_score must be a number"),
+    "confidence 2": ({**GOOD, "confidence": 2}, "confidence_score: Input should be less than"),
+    "confidence true": ({**GOOD, "confidence": True}, "confidence_score: Input should be a valid"),
     "status unknown": ({**GOOD, "status": "LIVE"}, "status must be one of"),
     "bad time": ({**GOOD, "generated_at": "yesterday"}, "Invalid isoformat"),
-    "unknown field": ({**GOOD, "bogus": 1}, "unknown field(s) bogus"),
+    "naive time": ({**GOOD, "generated_at": "2026-01-01T00:00:00"}, "timezone"),
+    "unknown field": ({**GOOD, "bogus": 1}, "unknown field 'bogus'"),
 }
 
 
@@ -140,11 +145,14 @@ def test_hand_picked_bad_entry_is_skipped_with_file_and_entry(tmp_path: Path, na
     entry, needle = BAD_ENTRIES[name]
     path = tmp_path / "s.json"
     path.write_text(json.dumps({"patches": [entry, GOOD]}))
-    patches, warnings = read_snippet_file(path)
-    assert [p.target for p in patches] == ["portfolio.leverage"]
-    (warning,) = warnings
+    report = read_snippet_file(path)
+    assert [p.target for p in report.patches] == ["portfolio.leverage"]
+    (warning,) = report.warnings
     assert warning.startswith(f"{path}: entry 0: skipped: ")
     assert needle in warning
+    # An entry that named a valid key becomes a sanity verdict in `promote`.
+    named = isinstance(entry.get("target"), str) and entry["target"] == GOOD["target"]
+    assert [r.target for r in report.refused] == (["portfolio.leverage"] if named else [])
 
 
 BAD_FILES = {
@@ -171,8 +179,9 @@ def test_hand_picked_unusable_file_is_skipped_whole(tmp_path: Path, name: str) -
 def test_a_deep_line_in_jsonl_skips_only_that_line(tmp_path: Path) -> None:
     path = tmp_path / "s.jsonl"
     path.write_bytes(b"[" * 100_000 + b"\r\n" + json.dumps(GOOD).encode() + b"\r\n")
-    patches, warnings = read_snippet_file(path)
-    assert [p.target for p in patches] == ["portfolio.leverage"]
+    report = read_snippet_file(path)
+    warnings = report.warnings
+    assert [p.target for p in report.patches] == ["portfolio.leverage"]
     assert warnings == [f"{path}: line 1: skipped: not usable JSON: " + warnings[0].split(": ")[-1]]
 
 

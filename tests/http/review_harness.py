@@ -17,18 +17,19 @@ import aiohttp
 from peaktrade_daemon.alerts.oneshot import OneShotAlerts
 from peaktrade_daemon.bus import EventBus
 from peaktrade_daemon.clock import Clock, SystemClock
+from peaktrade_daemon.governance.policy import AutoApplyMode
 from peaktrade_daemon.http import review
 from peaktrade_daemon.http.app import HttpServer
 from peaktrade_daemon.http.health import HealthReport
-from peaktrade_daemon.http.metrics import DaemonMetrics
 from peaktrade_daemon.learning.models import ConfigPatch
+from peaktrade_daemon.metrics import DaemonMetrics
 from peaktrade_daemon.promotion.engine import run_promotion
-from peaktrade_daemon.promotion.models import AutoApplyMode
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.runtime import DaemonOptions, Runtime
 from peaktrade_daemon.snapshot import Snapshot, SnapshotSpec, load_snapshot
 from peaktrade_daemon.storage.db import Database, open_database
 from peaktrade_daemon.storage.promotion_store import record_promotion
+from peaktrade_daemon.wiring import feed_metrics
 from tests.promotion.conftest import DEMO, make_patch
 
 TOKEN = "correct horse battery staple"
@@ -123,6 +124,7 @@ async def review_server(
         database=None if dry_run else database,
         snapshot=lambda: snapshot,
     )
+    feed_metrics(runtime)  # as the daemon does: overrides are counted from OverridesChanged
     server = HttpServer(
         settings.http,
         health_provider=lambda: HealthReport(True),

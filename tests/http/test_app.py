@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
@@ -11,8 +12,9 @@ from pydantic import SecretStr
 from peaktrade_daemon.bus import EventBus
 from peaktrade_daemon.events import Event, RunState
 from peaktrade_daemon.http.app import HttpServer, require_token
+from peaktrade_daemon.http.exposition import render
 from peaktrade_daemon.http.health import HealthReport
-from peaktrade_daemon.http.metrics import DaemonMetrics
+from peaktrade_daemon.metrics import DaemonMetrics
 from peaktrade_daemon.settings import DaemonSettings, HttpSection
 
 
@@ -36,7 +38,7 @@ async def test_health_metrics_and_an_added_route_module() -> None:
     metrics.watch_bus(bus)
     bus.subscribe(Ping, lambda e: None, name="pinger", maxsize=1)
     metrics.set_run_state(RunState.RUNNING)
-    metrics.record_cycle(success=True, duration_s=0.3)
+    metrics.record_cycle(success=True, duration_s=0.3, finished_at=datetime.now(UTC))
     server = HttpServer(
         HttpSection(enabled=True, port=0, token=SecretStr("s3cret")),
         health_provider=lambda: HealthReport(state["healthy"], {"run_state": "running"}),
@@ -83,5 +85,5 @@ async def test_health_metrics_and_an_added_route_module() -> None:
 async def test_two_daemons_metrics_do_not_share_a_registry() -> None:
     a, b = DaemonMetrics(), DaemonMetrics()
     a.record_decision(workflow_type="risk_check", action="EXECUTE")
-    assert b"peaktrade_decisions_total{" in a.render()
-    assert b"peaktrade_decisions_total{" not in b.render()
+    assert "peaktrade_decisions_total{" in render(a)
+    assert "peaktrade_decisions_total{" not in render(b)

@@ -36,7 +36,7 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOT_ENV = "REVIEW_SCREENSHOT"  # where to keep the page's screenshot, if set
 # Fields that differ between two runs by construction: times, and the hashes and ids built on them.
-VOLATILE = {"time", "write_id", "prev_sha256", "file_sha256_after"}
+VOLATILE = {"time", "write_id", "prev_sha256", "file_sha256_after", "content_sha256_after"}
 
 
 def chromium_or_skip() -> str:

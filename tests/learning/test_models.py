@@ -38,6 +38,13 @@ T = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
         {"id": " "},
         {"meta": ["not", "a", "dict"]},
         {"generated_at": "yesterday"},
+        {"generated_at": "2024-05-01T12:00:00"},  # no offset: which zone?
+        {"new_value": 10**400},  # beyond float range
+        {"new_value": 2**63},  # beyond TOML's integer range
+        {"old_value": -(2**63) - 1},
+        {"new_value": float("inf")},
+        {"confidence_score": "0.9"},  # strict: no coercion from text
+        {"reason": ["a", "list"]},
     ],
 )
 def test_invalid_patches_are_rejected(kwargs) -> None:
@@ -46,17 +53,24 @@ def test_invalid_patches_are_rejected(kwargs) -> None:
         ConfigPatch(**{**base, **kwargs})
 
 
-def test_status_parses_any_case_and_naive_times_are_utc() -> None:
+def test_status_parses_any_case_and_times_need_an_offset() -> None:
     patch = ConfigPatch(
         id="p",
         target="a.b",
         old_value=None,
         new_value=True,
         status="applied_offline",
-        generated_at="2024-05-01T12:00:00",
+        generated_at="2024-05-01T14:00:00+02:00",
     )
     assert patch.status is PatchStatus.APPLIED_OFFLINE
-    assert patch.generated_at == T
+    assert patch.generated_at == T and patch.generated_at.tzinfo is UTC
+    with pytest.raises(ValueError, match="timezone"):
+        ConfigPatch(id="p", target="a.b", old_value=None, new_value=1, generated_at="2024-05-01")
+
+
+def test_the_integer_range_ends_are_fine() -> None:
+    base = {"id": "p1", "target": "a.b", "old_value": -(2**63)}
+    assert ConfigPatch(**base, new_value=2**63 - 1).new_value == 2**63 - 1
 
 
 def test_unknown_fields_fail_loudly() -> None:

@@ -109,5 +109,5 @@ def test_emitter_is_deterministic_atomic_and_readable(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [path]  # no temp file left
     text = path.read_text()
     assert text.index('"a"') < text.index('"z"')  # sorted keys
-    again, warnings = read_snippet_file(path)
-    assert again == patches and warnings == []
+    report = read_snippet_file(path)
+    assert report.patches == patches and report.warnings == [] and report.refused == []

@@ -18,10 +18,12 @@ CALENDARS = {
     "always": TradingCalendar(CalendarSettings(kind="always"), "crypto"),
     "fx": TradingCalendar(CalendarSettings(kind="fx", timezone="America/New_York"), "fx"),
     "session": TradingCalendar(
-        CalendarSettings(kind="session", timezone="America/New_York"), "nasdaq"
+        CalendarSettings(kind="session", timezone="America/New_York"), "session"
     ),
+    "exchange": TradingCalendar(CalendarSettings(kind="exchange", exchange="XNAS"), "nasdaq"),
 }
-BASE = datetime(2024, 3, 1, tzinfo=UTC)  # the spring DST change lies inside the drawn spans
+# The spring DST change and Good Friday (a NASDAQ holiday) lie inside the drawn spans.
+BASE = datetime(2024, 3, 1, tzinfo=UTC)
 
 
 def window(last: datetime, as_of: datetime, timeframe: str) -> Bars:

@@ -101,21 +101,21 @@ async def test_checks_asking_together_share_one_read_of_each_file(
     project_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reads: list[Path] = []
-    real = replay.read_ohlcv_csv
+    real = replay.parse_ohlcv_csv
 
-    def counting(path: Path, **kwargs: str) -> object:
+    def counting(path: Path, raw: bytes, **kwargs: str) -> object:
         reads.append(path)
-        return real(path, **kwargs)
+        return real(path, raw, **kwargs)
 
-    monkeypatch.setattr(replay, "read_ohlcv_csv", counting)
+    monkeypatch.setattr(replay, "parse_ohlcv_csv", counting)
     feeds = Feeds(load_settings(project_root), ManualClock())
     async with asyncio.timeout(10):
         windows = await asyncio.gather(
             *(feeds.bars(symbol, 20) for symbol in ("BTC/USD", "BTC/EUR", "GOOG") * 3)
         )
-    # BTC/USD and BTC/EUR replay one file: two files, each read once, in one batch.
+    # BTC/USD and BTC/EUR replay one file: two files, each read and parsed once.
     assert sorted(p.name for p in reads) == ["BTCUSD.csv", "GOOG.csv"]
-    assert feeds._replay._reads.batches == 1
+    assert feeds._replay._parses.batches <= 2
     assert [w.symbol for w in windows[:3]] == ["BTC/USD", "BTC/EUR", "GOOG"]
 
 
@@ -129,3 +129,12 @@ async def test_a_bad_file_fails_every_check_that_waited_for_it(project_root: Pat
         )  # fmt: skip
     assert all(isinstance(o, DataError) and "GOOG.csv: line 2" in str(o) for o in outcomes[:2])
     assert not isinstance(outcomes[2], Exception)
+
+
+async def test_unreadable_file_is_a_data_error_naming_it(project_root: Path) -> None:
+    sample = project_root / "data/samples/GOOG.csv"
+    sample.unlink()
+    sample.mkdir()  # exists, but reading it fails (EISDIR), as an unreadable file would
+    feeds = Feeds(load_settings(project_root), ManualClock())
+    with pytest.raises(DataError, match=r"GOOG\.csv: cannot read market data: Is a directory"):
+        await feeds.bars("GOOG", 3)

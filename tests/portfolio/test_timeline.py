@@ -12,12 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from peaktrade_daemon.config import PeakConfig, load_config
-from peaktrade_daemon.errors import ConfigError, DataError
+from peaktrade_daemon.errors import ConfigError
 from peaktrade_daemon.market.bars import from_ns, to_ns
+from peaktrade_daemon.market.metrics import MarketParams
 from peaktrade_daemon.market.ohlcv_csv import read_ohlcv_csv
-from peaktrade_daemon.portfolio.paper import PaperParams, net_direction, simulate
-from peaktrade_daemon.portfolio.timeline import ParamsTimeline, params_timeline
-from peaktrade_daemon.strategies.base import StrategyInputs
+from peaktrade_daemon.portfolio.paper import simulate
+from peaktrade_daemon.portfolio.params import PaperParams
+from peaktrade_daemon.portfolio.signals import BookSignals, book_signals
+from peaktrade_daemon.portfolio.timeline import LiveChange, ParamsTimeline, params_timeline
 from peaktrade_daemon.strategies.registry import enabled_strategies
 from tests.conftest import PROJECT_ROOT
 
@@ -28,70 +30,58 @@ LIVE = BASE.with_updates({"environment.mode": "live"})
 GOOG = read_ohlcv_csv(PROJECT_ROOT / "data/samples/GOOG.csv", symbol="GOOG", timeframe="1d")
 
 
-def change(
-    seq: int, key: str, before: Any, after: Any, at: datetime, **extra: Any
-) -> dict[str, Any]:
-    """An audit ``change`` record as the writer appends it."""
-    return {
-        "seq": seq,
-        "event": "change",
-        "time": at.isoformat(),
-        "key": key,
-        "before": before,
-        "after": after,
-        "write_id": f"w-{seq}",
-        **extra,
-    }
+def change(key: str, before: Any, after: Any, at: datetime) -> LiveChange:
+    """A live change as the composition root's port reports it."""
+    return LiveChange(time=at, key=key, before=before, after=after)
 
 
 def test_walks_back_from_the_current_value_through_the_recorded_changes() -> None:
     current = LIVE.with_updates({"portfolio.leverage": 1.5})
-    records = [
-        change(1, "portfolio.leverage", None, 1.25, T1),
-        {"seq": 2, "event": "verdict", "key": "portfolio.leverage", "time": T1.isoformat()},
-        change(3, "strategy.trigger_delay", None, 8.0, T1),  # not a key the book reads
-        change(4, "portfolio.leverage", 1.25, 1.5, T2),
+    changes = [
+        change("portfolio.leverage", 1.0, 1.25, T1),
+        change("strategy.enabled", ["ma_crossover"], ["breakout"], T1),  # not a key the book reads
+        change("portfolio.leverage", 1.25, 1.5, T2),
     ]
-    timeline = params_timeline(current, BASE, records)
-    assert timeline.initial.leverage == 1.0  # before = null: the base value
+    timeline = params_timeline(current, changes)
+    assert timeline.initial.leverage == 1.0
     assert [(at, p.leverage) for at, p in timeline.changes] == [(T1, 1.25), (T2, 1.5)]
     assert timeline.current == PaperParams.from_config(current)
 
 
-def test_aborted_writes_and_unchanged_values_leave_no_step() -> None:
-    current = LIVE.with_updates({"portfolio.leverage": 1.25})
-    records = [
-        change(1, "portfolio.leverage", None, 1.25, T1),
-        change(2, "portfolio.leverage", 1.25, 1.5, T2),
-        {"seq": 3, "event": "write_aborted", "write_id": "w-2", "time": T2.isoformat()},
-        change(4, "risk.stop_loss", None, 0.02, T2),  # the base value already: no new params
+def test_the_tuned_keys_are_timed_like_leverage() -> None:
+    current = LIVE.with_updates({"strategy.trigger_delay": 8.0, "macro.regime_weight": 0.35})
+    changes = [
+        change("strategy.trigger_delay", 10.0, 8.0, T1),
+        change("macro.regime_weight", 0.25, 0.35, T2),
     ]
-    timeline = params_timeline(current, BASE, records)
+    timeline = params_timeline(current, changes)
+    assert (timeline.initial.trigger_delay_h, timeline.initial.regime_weight) == (10.0, 0.25)
+    assert [(at, p.trigger_delay_h, p.regime_weight) for at, p in timeline.changes] == [
+        (T1, 8.0, 0.25),
+        (T2, 8.0, 0.35),
+    ]
+
+
+def test_unchanged_values_leave_no_step_and_none_means_the_default() -> None:
+    current = LIVE.with_updates({"portfolio.leverage": 1.25})
+    changes = [
+        change("portfolio.leverage", None, 1.25, T1),  # no value before: the book's default, 1.0
+        change("risk.stop_loss", 0.02, 0.02, T2),
+    ]
+    timeline = params_timeline(current, changes)
+    assert timeline.initial.leverage == 1.0
     assert [(at, p.leverage) for at, p in timeline.changes] == [(T1, 1.25)]
-
-
-def test_outside_a_live_like_environment_auto_toml_has_no_history() -> None:
-    records = [change(1, "portfolio.leverage", None, 1.25, T1)]
-    timeline = params_timeline(BASE, BASE, records)
-    assert timeline == ParamsTimeline(PaperParams.from_config(BASE))
 
 
 def test_a_hand_edit_no_record_explains_holds_over_the_whole_window() -> None:
     current = LIVE.with_updates({"portfolio.leverage": 2.0})
-    assert params_timeline(current, BASE, []) == ParamsTimeline(PaperParams.from_config(current))
+    assert params_timeline(current, []) == ParamsTimeline(PaperParams.from_config(current))
 
 
-@pytest.mark.parametrize(
-    ("record", "error"),
-    [
-        (change(1, "portfolio.leverage", "high", 1.25, T1), ConfigError),
-        ({**change(1, "portfolio.leverage", 1.0, 1.25, T1), "time": "yesterday"}, DataError),
-    ],
-)
-def test_unusable_history_is_an_error_not_a_guess(record: dict[str, Any], error: type) -> None:
+def test_unusable_value_is_an_error_not_a_guess() -> None:
     current = LIVE.with_updates({"portfolio.leverage": 1.25})
-    with pytest.raises(error):
-        params_timeline(current, BASE, [record])
+    with pytest.raises(ConfigError, match=r"portfolio\.leverage"):
+        params_timeline(current, [change("portfolio.leverage", "high", 1.25, T1)])
 
 
 def test_clock_time_maps_to_bar_time_by_age_and_replay_speed() -> None:
@@ -111,31 +101,48 @@ def test_clock_time_maps_to_bar_time_by_age_and_replay_speed() -> None:
     assert as_of == from_ns(to_ns(as_of))
 
 
-def _target(bars: Any, config: PeakConfig) -> Any:
-    inputs = StrategyInputs(bars.high[None, :], bars.low[None, :], bars.close[None, :])
-    return net_direction([s.evaluate(inputs).direction[0] for s in enabled_strategies(config)])
+def _target(bars: Any, config: PeakConfig) -> BookSignals:
+    return book_signals(bars, enabled_strategies(config), MarketParams())
 
 
 @settings(max_examples=25, deadline=None)
 @given(
     at=st.integers(min_value=1, max_value=499),
-    leverage=st.sampled_from([1.25, 1.5, 1.75, 2.0]),
+    step=st.sampled_from(
+        [
+            ("leverage", 1.5),
+            ("leverage", 2.0),
+            ("trigger_delay_h", 48.0),  # GOOG's daily bars: 2 bars instead of 1
+            ("regime_weight", 0.8),
+        ]
+    ),
 )
-def test_history_before_a_change_is_never_rewritten(at: int, leverage: float) -> None:
+def test_history_before_a_change_is_never_rewritten(at: int, step: tuple[str, float]) -> None:
     bars = GOOG.slice(len(GOOG) - 500, len(GOOG))
-    target = _target(bars, BASE)
+    signals = _target(bars, BASE)
     before = PaperParams.from_config(BASE)
-    after = dataclasses.replace(before, leverage=leverage)
-    unchanged = simulate(bars, target, before)
-    changed = simulate(bars, target, before, [(at, after)])
+    after = dataclasses.replace(before, **{step[0]: step[1]})
+    unchanged = simulate(bars, signals, before)
+    changed = simulate(bars, signals, before, [(at, after)])
     np.testing.assert_array_equal(changed.equity[:at], unchanged.equity[:at])
     assert [t for t in changed.trades if t.closed_ns < bars.timestamps[at]] == [
         t for t in unchanged.trades if t.closed_ns < bars.timestamps[at]
     ]
-    # Positions opened after the change carry the new leverage: notional = cash x fraction,
-    # and the bar's equity is that cash less the entry fee.
+
+
+@pytest.mark.parametrize("at", [50, 250, 400])
+def test_positions_opened_after_a_leverage_change_carry_it(at: int) -> None:
+    bars = GOOG.slice(len(GOOG) - 500, len(GOOG))
+    signals = _target(bars, BASE)
+    before = dataclasses.replace(PaperParams.from_config(BASE), regime_weight=0.0)
+    leverage = 1.75
+    changed = simulate(
+        bars, signals, before, [(at, dataclasses.replace(before, leverage=leverage))]
+    )
+    # notional = cash x fraction, and the bar's equity is that cash less the entry fee.
     fraction, fee = before.max_position_pct * leverage, before.fee_bps / 1e4
     opened = [t for t in changed.trades if t.opened_ns >= bars.timestamps[at]]
+    assert opened
     for trade in opened[:3]:
         index = int(np.searchsorted(bars.timestamps, trade.opened_ns))
         notional = trade.quantity * trade.entry_price
@@ -146,9 +153,41 @@ def test_a_step_made_now_leaves_the_book_unchanged_until_new_bars() -> None:
     bars = GOOG.slice(len(GOOG) - 500, len(GOOG))
     target = _target(bars, BASE)
     current = LIVE.with_updates({"portfolio.leverage": 1.25})
-    timeline = params_timeline(current, BASE, [change(1, "portfolio.leverage", None, 1.25, T1)])
+    timeline = params_timeline(current, [change("portfolio.leverage", 1.0, 1.25, T1)])
     first, switches = timeline.schedule(bars.timestamps, bars.as_of, T1, 1.0)
     path = simulate(bars, target, first, switches)
     whole = simulate(bars, target, timeline.current)
     np.testing.assert_array_equal(path.equity, simulate(bars, target, timeline.initial).equity)
     assert not np.array_equal(whole.equity, path.equity)  # what the old, replaying book did
+
+
+def _imports(module: str) -> set[str]:
+    """The peaktrade_daemon modules ``module``'s source imports (at any level)."""
+    import ast
+
+    path = PROJECT_ROOT / (module.replace(".", "/") + ".py")
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name.startswith("peaktrade_daemon")}
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "peaktrade_daemon.portfolio.params",
+        "peaktrade_daemon.portfolio.timeline",
+        "peaktrade_daemon.portfolio.signals",
+        "peaktrade_daemon.portfolio.paper",
+        "peaktrade_daemon.portfolio.paired",
+    ],
+)
+def test_the_book_knows_nothing_of_governance_and_no_circle_is_left(module: str) -> None:
+    imported = _imports(module)
+    against_the_flow = ("promotion", "governance", "wiring", "daemon", "settings")
+    assert not {m for m in imported if m.split(".")[1] in against_the_flow}, imported
+    if module.endswith(("params", "timeline", "signals")):
+        assert "peaktrade_daemon.portfolio.paper" not in imported

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,14 +11,19 @@ from typing import Any
 import pytest
 
 from peaktrade_daemon.clock import ManualClock
+from peaktrade_daemon.config.loader import load_config
+from peaktrade_daemon.governance.guard import PerformanceSource
+from peaktrade_daemon.governance.plans import Planner, WriteKind
+from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
+from peaktrade_daemon.governance.verdicts import Verdict
 from peaktrade_daemon.learning.models import ConfigPatch, PatchStatus
-from peaktrade_daemon.promotion.models import AutoApplyMode, AutoApplyPolicy, Verdict
 from peaktrade_daemon.promotion.policy_file import load_policy
-from peaktrade_daemon.promotion.rollback import PerformanceSource
 from peaktrade_daemon.promotion.worker import PromotionWorker
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
+from peaktrade_daemon.promotion.writer import GateContext, OverridesWriter, WriteResult
 from peaktrade_daemon.settings import load_settings
 from peaktrade_daemon.storage.db import Database, open_database
+from tests.conftest import PROJECT_ROOT
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -114,3 +120,31 @@ async def started_worker(
     worker = worker_on(root, clock, metrics, recorder, database)
     await worker.start()
     return worker
+
+
+@functools.cache
+def shipped_gate() -> GateContext:
+    """The gate's context on the shipped files: base config.toml and promotion.toml."""
+    config = load_config(PROJECT_ROOT / "config" / "config.toml").to_dict()
+    return GateContext(config, load_policy(PROJECT_ROOT / "config" / "promotion.toml"))
+
+
+def write(
+    writer: OverridesWriter,
+    planner: Planner,
+    *,
+    kind: WriteKind = WriteKind.ADVANCE,
+    actor: str = "alice",
+    now: datetime = T0,
+    gate: GateContext | None = None,
+) -> WriteResult:
+    """One writer transaction with the shipped gate (tests' shorthand)."""
+    return writer.transact(
+        planner,
+        kind=kind,
+        gate=gate or shipped_gate(),
+        actor=actor,
+        mode="operator",
+        proposal_id=None,
+        now=now,
+    )

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 from peaktrade_daemon.clock import SystemClock
+from peaktrade_daemon.governance.policy import AutoApplyMode
 from peaktrade_daemon.learning.models import ConfigPatch
 from peaktrade_daemon.promotion.engine import run_promotion
-from peaktrade_daemon.promotion.models import AutoApplyMode
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.settings import load_settings
 

@@ -6,11 +6,12 @@ import json
 import subprocess
 from pathlib import Path
 
-from peaktrade_daemon.promotion.audit import GENESIS, AuditTrail, canonical_line, line_hash
-from peaktrade_daemon.promotion.changes import plan_restore
+from peaktrade_daemon.audit_records import GENESIS, canonical_line, line_hash
+from peaktrade_daemon.governance.plans import plan_restore
+from peaktrade_daemon.promotion.audit import AuditTrail
 from peaktrade_daemon.promotion.writer import OverridesWriter
 from tests.conftest import cli_command, subprocess_env
-from tests.promotion.conftest import T0
+from tests.promotion.conftest import T0, write
 
 
 def _trail(tmp_path: Path, n: int = 5) -> AuditTrail:
@@ -84,13 +85,7 @@ def test_verify_audit_cli_exits_1_on_an_edited_line(project_root: Path) -> None:
     audit = AuditTrail(project_root / "reports/promotion_audit/audit.jsonl")
     writer = OverridesWriter(auto, audit)
     for value in (1.25, 1.5):
-        writer.transact(
-            plan_restore({"portfolio.leverage": value}, "alice", "test"),
-            actor="alice",
-            mode="operator",
-            proposal_id=None,
-            now=T0,
-        )
+        write(writer, plan_restore({"portfolio.leverage": value}, "alice", "test"))
     run = lambda: subprocess.run(  # noqa: E731
         cli_command("--root", str(project_root), "overrides", "verify-audit"),
         capture_output=True,
@@ -114,9 +109,9 @@ def test_file_not_matching_the_trail_is_a_problem(tmp_path: Path) -> None:
     auto = tmp_path / "auto.toml"
     audit = AuditTrail(tmp_path / "audit.jsonl")
     writer = OverridesWriter(auto, audit)
-    writer.transact(
-        plan_restore({"a.b": 1.0}, "op", "t"), actor="op", mode="operator", proposal_id=None, now=T0
-    )
+    write(writer, plan_restore({"portfolio.leverage": 1.25}, "op", "t"))
     assert audit.verify(auto).ok
-    auto.write_text(auto.read_text().replace("1.0", "2.0"))
+    auto.write_text(auto.read_text().replace("1.25", "1.5"))
     assert not audit.verify(auto).ok
+    auto.write_text(auto.read_text().replace("1.5", "1.25") + "# a comment is not content\n")
+    assert audit.verify(auto).ok

@@ -9,17 +9,17 @@ from datetime import timedelta
 
 import pytest
 
+from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
+from peaktrade_daemon.governance.verdicts import Verdict
 from peaktrade_daemon.learning.models import ConfigPatch, PatchStatus
 from peaktrade_daemon.promotion.checklist import REVIEW_BOXES
 from peaktrade_daemon.promotion.engine import (
     build_promotion_candidates_from_patches,
     build_promotion_proposals,
     filter_candidates_for_live,
-    materialize_promotion_proposals,
-    new_proposal_id,
     run_promotion,
 )
-from peaktrade_daemon.promotion.models import AutoApplyMode, AutoApplyPolicy, Verdict
+from peaktrade_daemon.promotion.proposals import materialize_promotion_proposals, new_proposal_id
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from tests.promotion.conftest import DEMO, T0, make_patch
 

@@ -22,12 +22,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from peaktrade_daemon.promotion.audit import AuditTrail, changes_since
+from peaktrade_daemon.audit_records import changes_since
+from peaktrade_daemon.governance.firewall import firewall_reasons
+from peaktrade_daemon.governance.plans import WriteKind, plan_adopt
+from peaktrade_daemon.governance.policy import AutoApplyBounds, AutoApplyMode, AutoApplyPolicy
+from peaktrade_daemon.promotion.audit import AuditTrail
 from peaktrade_daemon.promotion.engine import run_promotion
-from peaktrade_daemon.promotion.models import AutoApplyBounds, AutoApplyMode, AutoApplyPolicy
-from peaktrade_daemon.promotion.policy import firewall_reasons
-from peaktrade_daemon.promotion.writer import OverridesWriter
-from tests.promotion.conftest import T0, make_patch
+from peaktrade_daemon.promotion.writer import GateContext, OverridesWriter
+from tests.promotion.conftest import T0, make_patch, write
 
 # A base config with the tuned keys plus keys the firewall must protect whatever the policy says.
 BASE: dict[str, Any] = {
@@ -151,6 +153,14 @@ def test_every_invariant_holds_after_every_step(
         _write_initial(auto, live)
         audit = AuditTrail(root / "audit.jsonl")
         writer = OverridesWriter(auto, audit)
+        # A hand-seeded file is adopted first (what the gate refuses is dropped): every
+        # governed write refuses a file the audit trail did not record.
+        write(
+            writer,
+            plan_adopt(BASE, policy, "seed", {}),
+            kind=WriteKind.ADOPT,
+            gate=GateContext(BASE, policy),
+        )
         now = T0
         for mode, batch, gap in stream:
             now += timedelta(minutes=gap)
@@ -216,7 +226,7 @@ def _check_history(audit: AuditTrail, policy: AutoApplyPolicy, auto: Path) -> No
 def test_one_step_stays_in_bounds_moves_toward_target_and_never_exceeds_max_step(
     low, width, step, a, b
 ) -> None:
-    from peaktrade_daemon.promotion.policy import next_step, plan_steps
+    from peaktrade_daemon.governance.steps import next_step, plan_steps
 
     bounds = AutoApplyBounds(low, low + width, step)
     current, target = low + a * width, low + b * width
@@ -245,7 +255,7 @@ def test_one_step_stays_in_bounds_moves_toward_target_and_never_exceeds_max_step
 )
 def test_firewall_blocks_whatever_the_policy_allows(key: str, value: float) -> None:
     """A policy that bounds and whitelists the key still cannot get it past the firewall."""
-    from peaktrade_daemon.promotion.policy import build_candidate, decide
+    from peaktrade_daemon.governance.verdicts import build_candidate, decide
 
     policy = AutoApplyPolicy(
         mode=AutoApplyMode.BOUNDED_AUTO,

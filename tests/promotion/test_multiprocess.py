@@ -12,11 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from peaktrade_daemon.promotion.audit import AuditTrail, changes_since, file_sha256
-from peaktrade_daemon.promotion.changes import plan_unfreeze
-from peaktrade_daemon.promotion.writer import OverridesWriter
+from peaktrade_daemon.audit_records import changes_since
+from peaktrade_daemon.governance.plans import WriteKind, plan_unfreeze
+from peaktrade_daemon.promotion.audit import AuditTrail, file_sha256
+from peaktrade_daemon.promotion.workspace import PromotionWorkspace
+from peaktrade_daemon.promotion.writer import GateContext, OverridesWriter
+from peaktrade_daemon.settings import load_settings
 from tests.conftest import subprocess_env
-from tests.promotion.conftest import T0
+from tests.promotion.conftest import write
 from tests.promotion.procs import STRESS_POLICY
 
 KEY = "strategy.trigger_delay"
@@ -103,8 +106,13 @@ def test_sigkill_mid_apply_leaves_old_or_new_and_a_consistent_audit(project_root
         assert report.ok, report.problems
 
         # The next writer recovers (records an aborted write if any), then all agrees.
-        OverridesWriter(auto, audit).transact(
-            plan_unfreeze("nothing"), actor="op", mode="operator", proposal_id=None, now=T0
+        workspace = PromotionWorkspace.from_settings(load_settings(project_root))
+        gate = GateContext(workspace.base(), workspace.policy())
+        write(
+            OverridesWriter(auto, audit),
+            plan_unfreeze("nothing"),
+            kind=WriteKind.BOOKKEEPING,
+            gate=gate,
         )
         assert audit.verify(auto).ok
         assert audit.last_file_record()["file_sha256_after"] == file_sha256(auto)

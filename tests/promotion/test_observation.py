@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from peaktrade_daemon.clock import ManualClock
-from peaktrade_daemon.promotion.models import GuardTripped, RollbackGuardPolicy
+from peaktrade_daemon.governance.policy import RollbackGuardPolicy
+from peaktrade_daemon.promotion.models import GuardTripped
 from peaktrade_daemon.promotion.observation import Observation, watchable
 from peaktrade_daemon.storage.db import Database
 from tests.promotion.conftest import T0, make_patch, started_worker

@@ -8,11 +8,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from peaktrade_daemon.clock import ManualClock
+from peaktrade_daemon.governance.policy import AutoApplyMode
+from peaktrade_daemon.governance.verdicts import build_candidate
 from peaktrade_daemon.learning.models import ConfigPatch
-from peaktrade_daemon.promotion.engine import decision_dict, filter_candidates_for_live
-from peaktrade_daemon.promotion.models import AutoApplyMode
-from peaktrade_daemon.promotion.pending import decision_from_dict
-from peaktrade_daemon.promotion.policy import build_candidate
+from peaktrade_daemon.promotion.engine import filter_candidates_for_live
+from peaktrade_daemon.promotion.proposals import decision_dict, decision_from_dict
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.storage.db import Database
 from tests.promotion.conftest import T0, make_patch, started_worker

@@ -15,13 +15,9 @@ import pytest
 from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.clock import ManualClock
 from peaktrade_daemon.events import Event
-from peaktrade_daemon.promotion.models import (
-    AutoApplyMode,
-    GuardTripped,
-    OverridesChanged,
-    RollbackGuardPolicy,
-)
-from peaktrade_daemon.promotion.rollback import Health, evaluate
+from peaktrade_daemon.governance.guard import Health, evaluate
+from peaktrade_daemon.governance.policy import AutoApplyMode, RollbackGuardPolicy
+from peaktrade_daemon.promotion.models import GuardTripped, OverridesChanged
 from peaktrade_daemon.promotion.worker import PromotionWorker
 from peaktrade_daemon.settings import load_settings
 from tests.promotion.conftest import T0, make_patch, worker_on

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from peaktrade_daemon.governance.plans import plan_restore
 from peaktrade_daemon.promotion.audit import AuditTrail
-from peaktrade_daemon.promotion.changes import plan_restore
 from peaktrade_daemon.promotion.writer import OverridesWriter
 from peaktrade_daemon.storage.db import open_database
 from peaktrade_daemon.storage.promotion_store import (
@@ -17,7 +17,7 @@ from peaktrade_daemon.storage.promotion_store import (
     sync_audit_index,
     upsert_proposal,
 )
-from tests.promotion.conftest import T0
+from tests.promotion.conftest import T0, write
 
 
 async def test_audit_index_is_idempotent_and_queryable(tmp_path: Path) -> None:
@@ -25,12 +25,7 @@ async def test_audit_index_is_idempotent_and_queryable(tmp_path: Path) -> None:
     writer = OverridesWriter(tmp_path / "auto.toml", audit)
     for value in (1.25, 1.5):
         await asyncio.to_thread(
-            writer.transact,
-            plan_restore({"portfolio.leverage": value}, "op", "t"),
-            actor="op",
-            mode="operator",
-            proposal_id=None,
-            now=T0,
+            write, writer, plan_restore({"portfolio.leverage": value}, "op", "t")
         )
     database = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'state.db'}")
     try:

@@ -222,7 +222,8 @@ async def test_thirty_simulated_days(
     _bounded_auto(project_root)
     snippet = project_root / "soak-snippet.json"
     snippet.write_text(json.dumps(LEVERAGE_PATCH))
-    patches, warnings = read_snippet_file(snippet)
+    report = read_snippet_file(snippet)
+    patches, warnings = report.patches, report.warnings
     assert patches and not warnings
     clock = SoakClock(start)
     assembly = Assembly()
@@ -298,7 +299,7 @@ async def test_thirty_simulated_days(
         if day == 0:  # learning publishes; the worker steps it from here on
             # As ``learn`` publishes them: applied offline, at the (simulated) time of learning.
             offline = tuple(
-                replace(p, status=PatchStatus.APPLIED_OFFLINE, applied_at=clock.now())
+                p.evolved(status=PatchStatus.APPLIED_OFFLINE, applied_at=clock.now())
                 for p in patches
             )
             daemon.bus.publish(PatchesPublished(patches=offline, source="soak"))

@@ -94,12 +94,15 @@ class Stack:
         await self.reconfigure({"replay": {"start": start}})
 
     async def leverage_book(self) -> None:
-        """A paper book sized at all of equity with leverage 2 (config.toml edited, reloaded),
-        at 2005-06-13: GOOG's book then lost more than 4 % on the last session, a critical
-        daily loss for the performance monitor."""
+        """A paper book sized at all of equity with leverage 2, acting on the vote at once and
+        without the regime filter (config.toml edited, reloaded), at 2005-06-13: GOOG's book
+        then lost more than 4 % on the last session, a critical daily loss for the performance
+        monitor."""
         config = Path(self.settings.root) / "config" / "config.toml"
         text = config.read_text()
         text = text.replace("max_position_pct = 0.25 ", "max_position_pct = 1.0 ")
+        text = text.replace("regime_weight = 0.25 ", "regime_weight = 0.0 ")
+        text = text.replace("trigger_delay = 10.0 ", "trigger_delay = 0.0 ")
         config.write_text(text.replace("leverage = 1.0 ", "leverage = 2.0 "))
         await self.at("2005-06-13T00:00")
 

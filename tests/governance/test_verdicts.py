@@ -8,13 +8,10 @@ from pathlib import Path
 import pytest
 
 from peaktrade_daemon.errors import PolicyError
-from peaktrade_daemon.promotion.models import AutoApplyMode, AutoApplyPolicy, Verdict
-from peaktrade_daemon.promotion.policy import (
-    auto_apply_block,
-    build_candidate,
-    decide,
-    segments_match,
-)
+from peaktrade_daemon.governance.firewall import segments_match
+from peaktrade_daemon.governance.holds import auto_apply_block
+from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
+from peaktrade_daemon.governance.verdicts import Verdict, build_candidate, decide
 from peaktrade_daemon.promotion.policy_file import load_policy
 from tests.promotion.conftest import T0, make_patch
 
@@ -33,7 +30,8 @@ BASE = {
     [
         (make_patch("portfolio.leverage", 1.5), Verdict.ACCEPTED_FOR_PROPOSAL, "passed"),
         (make_patch("risk.stop_loss", 0.01), Verdict.REJECTED_BY_POLICY, "P0 BLACKLIST"),
-        (make_patch("risky.x", 2.0), Verdict.ACCEPTED_FOR_PROPOSAL, "passed"),  # not under risk.*
+        # Not under risk.* (whole segments), but without bounds it can never be written (§8.8).
+        (make_patch("risky.x", 2.0), Verdict.REJECTED_BY_POLICY, "no bounds in the policy"),
         (
             make_patch("portfolio.leverage", 1.5, confidence=None),
             Verdict.REJECTED_BY_POLICY,
@@ -66,9 +64,10 @@ BASE = {
         ),
         (
             make_patch("strategy.name", "rsi"),
-            Verdict.ACCEPTED_FOR_PROPOSAL,
-            "passed",
-        ),  # manual only
+            Verdict.REJECTED_BY_POLICY,
+            "P0_BOUNDS: no bounds in the policy",
+        ),
+        (make_patch("portfolio.fee_bps", 4.0), Verdict.REJECTED_BY_POLICY, "no bounds"),
         # Order: a blacklisted, ineligible patch is REJECTED_BY_POLICY for the blacklist first.
         (
             make_patch("risk.stop_loss", 0.01, live_ready=False),
@@ -88,7 +87,7 @@ def test_segments() -> None:
     assert not segments_match("risky.x", "risk") and not segments_match("risk_x", "risk")
 
 
-def test_non_numeric_and_unbounded_are_flagged_for_manual_review(
+def test_a_key_without_bounds_is_rejected_with_every_reason(
     shipped_policy: AutoApplyPolicy,
 ) -> None:
     decision = decide(
@@ -97,8 +96,9 @@ def test_non_numeric_and_unbounded_are_flagged_for_manual_review(
         BASE,
         None,
     )
-    assert "no_bounds_manual_review_only" in decision.safety_flags
-    assert "non_numeric_manual_review_only" in decision.safety_flags
+    assert decision.verdict is Verdict.REJECTED_BY_POLICY
+    assert decision.reasons == ("P0_BOUNDS: no bounds in the policy",)
+    assert "non_numeric" in decision.safety_flags and "bounded" not in decision.safety_flags
     block = auto_apply_block(
         decision,
         shipped_policy,
@@ -109,7 +109,7 @@ def test_non_numeric_and_unbounded_are_flagged_for_manual_review(
         last_change_at=None,
         now=T0,
     )
-    assert block is not None and "whitelist" in block
+    assert block == "verdict REJECTED_BY_POLICY"
 
 
 @pytest.mark.parametrize(

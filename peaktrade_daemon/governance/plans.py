@@ -3,32 +3,92 @@
 Each ``plan_*`` returns a function ``LiveState -> WritePlan`` for
 :meth:`~peaktrade_daemon.promotion.writer.OverridesWriter.transact`. They read no file and no
 clock (``now`` is an argument), so the invariants of §8.3/§8.4 can be property-tested on them
-directly, and the writer stays the only code that touches auto.toml.
+directly, and the writer stays the only code that touches auto.toml. A plan is a proposal, not
+a permission: the writer applies it to the file's table and hands the complete result to the
+gate (:mod:`peaktrade_daemon.governance.gate`) before anything is written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
+from peaktrade_daemon.audit_records import changes_since
 from peaktrade_daemon.config.overrides import is_missing, lookup
 from peaktrade_daemon.errors import StateError
+from peaktrade_daemon.governance.firewall import firewall_reasons
+from peaktrade_daemon.governance.gate import admissible
+from peaktrade_daemon.governance.holds import auto_apply_block, manual_apply_block
+from peaktrade_daemon.governance.live_state import LiveState
+from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
+from peaktrade_daemon.governance.steps import next_step
+from peaktrade_daemon.governance.verdicts import PromotionDecision
 from peaktrade_daemon.learning.models import Scalar
-from peaktrade_daemon.promotion.audit import changes_since
-from peaktrade_daemon.promotion.models import (
-    ApplyOutcome,
-    AutoApplyMode,
-    AutoApplyPolicy,
-    PromotionDecision,
-)
-from peaktrade_daemon.promotion.policy import (
-    auto_apply_block,
-    firewall_reasons,
-    is_numeric,
-    next_step,
-)
-from peaktrade_daemon.promotion.writer import LiveState, PlannedChange, WritePlan
+
+
+class WriteKind(StrEnum):
+    """What a write does, which decides the writer's and the gate's rules for it.
+
+    ``advance`` (auto-apply, approval) and ``retreat`` (rollback, restore, guard revert) need a
+    file that matches the audit trail and pass the gate with the step rule; ``retreat`` and the
+    emergency ``clear`` also work past a damaged trail tail (moved aside first); ``clear`` and
+    ``adopt`` are how an operator resolves a hand edit (``adopt`` checks without the step rule);
+    ``bookkeeping`` (unfreeze) changes no value.
+    """
+
+    ADVANCE = "advance"
+    RETREAT = "retreat"
+    CLEAR = "clear"
+    ADOPT = "adopt"
+    BOOKKEEPING = "bookkeeping"
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyOutcome:
+    """What happened to one key when applying: a change, or why not."""
+
+    key: str
+    applied: bool
+    before: Scalar | None = None
+    after: Scalar | None = None
+    reason: str = ""
+    reached_target: bool = False
+
+
+#: ``PlannedChange.before`` default: the record's ``before`` is the file's value.
+FROM_FILE: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedChange:
+    """Set ``key`` to ``after`` in ``[auto_applied]`` (``None`` removes it). ``before`` overrides
+    the recorded previous value (adopt records against the audit trail, not the edited file)."""
+
+    key: str
+    after: Scalar | None
+    reasons: tuple[str, ...]
+    auto: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    before: Any = FROM_FILE
+
+
+@dataclass(slots=True)
+class WritePlan:
+    """What a planner wants written; ``outcome`` is passed back to the caller unchanged."""
+
+    changes: list[PlannedChange] = field(default_factory=list)
+    freeze: dict[str, str] = field(default_factory=dict)
+    unfreeze: list[str] = field(default_factory=list)
+    outcome: Any = None
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to write."""
+        return not (self.changes or self.freeze or self.unfreeze)
+
 
 Planner = Callable[[LiveState], WritePlan]
 
@@ -36,7 +96,8 @@ Planner = Callable[[LiveState], WritePlan]
 def live_value(state: LiveState, base: Mapping[str, Any], key: str) -> Scalar | None:
     """auto.toml's value when present, else the base config's (None when neither has it)."""
     if key in state.values:
-        return state.values[key]
+        found: Scalar | None = state.values[key]
+        return found
     value = lookup(base, key)
     return None if is_missing(value) or isinstance(value, dict | list) else value
 
@@ -124,40 +185,6 @@ def plan_bounded_apply(
     return planner
 
 
-def manual_apply_block(
-    decision: PromotionDecision,
-    policy: AutoApplyPolicy,
-    current: Scalar | None,
-    *,
-    last_change_at: datetime | None = None,
-    now: datetime | None = None,
-) -> str | None:
-    """Why an operator-approved decision still may not be written (firewall, bounds, lock,
-    and the per-key bake time: an approval does not shorten the observation of a change)."""
-    value = decision.candidate.patch.new_value
-    if policy.global_promotion_lock:
-        return "global_promotion_lock is set"
-    if not decision.accepted:
-        return f"verdict {decision.verdict.value}"
-    if firewall_reasons(decision.target, value):
-        return "; ".join(firewall_reasons(decision.target, value))
-    if current is None:
-        return "key not in the base config"
-    bounds = policy.bounds.get(decision.target)
-    if bounds is not None and is_numeric(value):
-        if not bounds.contains(float(value)):
-            return "proposed value outside bounds"
-        if not is_numeric(current) or not bounds.contains(float(current)):
-            return f"current live value {current} outside bounds: change the base config instead"
-    if current == value and type(current) is type(value):
-        return "already at the proposed value"
-    if last_change_at is not None and now is not None and policy.cooldown_minutes > 0:
-        ready = last_change_at + timedelta(minutes=policy.cooldown_minutes)
-        if now < ready:
-            return f"cooldown: changed at {last_change_at.isoformat()}, approve after {ready:%H:%M}"
-    return None
-
-
 def plan_approved_apply(
     decisions: Sequence[PromotionDecision],
     policy: AutoApplyPolicy,
@@ -165,8 +192,8 @@ def plan_approved_apply(
     operator: str,
     now: datetime,
 ) -> Planner:
-    """An operator's approval: one bounded step per bounded numeric key, the value itself for
-    keys without bounds; the firewall and bounds always hold (§8.7)."""
+    """An operator's approval: one bounded step per key (every accepted key has bounds); the
+    firewall, bounds and bake time always hold (§8.7)."""
 
     def planner(state: LiveState) -> WritePlan:
         plan = WritePlan(outcome=[])
@@ -180,10 +207,8 @@ def plan_approved_apply(
                 plan.outcome.append(ApplyOutcome(key, False, current, current, reason))
                 continue
             target = decision.candidate.patch.new_value
-            bounds = policy.bounds.get(key)
-            after: Scalar = target
-            if bounds is not None and is_numeric(target):
-                after = next_step(float(current), float(target), bounds)  # type: ignore[arg-type]
+            # manual_apply_block passed: the key has bounds, both values are numbers in them.
+            after = next_step(float(current), float(target), policy.bounds[key])  # type: ignore[arg-type]
             blocked = _step_blocked(key, after)
             if blocked is not None:
                 plan.outcome.append(ApplyOutcome(key, False, current, current, blocked))
@@ -261,23 +286,50 @@ def plan_rollback(records: Sequence[Mapping[str, Any]], steps: int, operator: st
 
 
 def plan_restore(target: Mapping[str, Scalar], operator: str, why: str) -> Planner:
-    """Make ``[auto_applied]`` equal ``target`` (firewalled keys are skipped and reported)."""
+    """Make ``[auto_applied]`` equal ``target`` (the gate judges the result as a whole)."""
 
     def planner(state: LiveState) -> WritePlan:
         plan = WritePlan(outcome=[])
         for key in sorted(set(state.values) | set(target)):
             after = target.get(key)
-            blocked = firewall_reasons(key, after) if after is not None else []
-            if blocked:
-                plan.outcome.append(
-                    ApplyOutcome(key, False, state.values.get(key), after, blocked[0])
-                )
-                continue
-            if key in state.values and after is not None and state.values[key] == after:
+            if key in state.values and after is not None and _same(state.values[key], after):
                 continue
             reason = f"{why} by {operator}"
             plan.changes.append(PlannedChange(key, after, (reason,)))
             plan.outcome.append(ApplyOutcome(key, True, state.values.get(key), after, reason))
+        return plan
+
+    return planner
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(a == b) and type(a) is type(b)
+
+
+def plan_adopt(
+    base: Mapping[str, Any],
+    policy: AutoApplyPolicy,
+    operator: str,
+    recorded: Mapping[str, Any],
+) -> Planner:
+    """``overrides adopt``: record the hand-edited file as it is, keeping what the gate passes
+    without the step rule (the values are already there) and dropping, by name, what it
+    refuses. Each key whose value differs from the audit trail's last recorded table
+    (``recorded``) becomes a change from the recorded value. ``outcome``: (kept, dropped)."""
+
+    def planner(state: LiveState) -> WritePlan:
+        kept, dropped = admissible(state.values, base, policy)
+        plan = WritePlan(outcome=(kept, dropped))
+        refused = {r.key: r for r in dropped}
+        for key in sorted(set(recorded) | set(state.values)):
+            after, before = kept.get(key), recorded.get(key)
+            if key in refused:
+                why = f"adopt by {operator}: dropped, {'; '.join(refused[key].reasons)}"
+            elif _same(before, after):
+                continue
+            else:
+                why = f"adopt by {operator}: the value found in the file"
+            plan.changes.append(PlannedChange(key, after, (why,), before=before))
         return plan
 
     return planner

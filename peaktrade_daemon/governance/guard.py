@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from peaktrade_daemon.promotion.models import RollbackGuardPolicy
+from peaktrade_daemon.governance.policy import RollbackGuardPolicy
 
 REQUIRED_METRICS = ("current_drawdown", "sharpe_ratio")
 
