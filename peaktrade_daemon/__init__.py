@@ -3,6 +3,17 @@
 The public API (the seed's names) is re-exported here; everything else is internal. The names
 are imported on first use (PEP 562), so ``python -m peaktrade_daemon`` reaches its entry point
 (which holds early signals, see :mod:`peaktrade_daemon.early_signals`) before the heavy imports.
+
+In a notebook, with the working directory (or ``PEAKTRADE_ROOT``) at a root::
+
+    from peaktrade_daemon import MarketMonitor, WorkflowEngine
+    result = await MarketMonitor().check_conditions("BTC/USD")
+    engine = WorkflowEngine()
+    run = await engine.execute_workflow(engine.create_workflow("look", "market_scan"))
+
+``WorkflowEngine()``, ``MarketMonitor()``, ``SignalMonitor()``, ``PerformanceMonitor()`` and
+``DecisionEngine()`` build from that root's embedded defaults (its settings, trading config and
+market data).
 """
 
 from __future__ import annotations
@@ -24,19 +35,31 @@ if TYPE_CHECKING:
         WorkflowDecision,
     )
     from peaktrade_daemon.errors import ConfigError, PeakTradeError
+    from peaktrade_daemon.learning.models import ConfigPatch, LearningSignal, PatchStatus
+    from peaktrade_daemon.monitors.market import MarketMonitor
+    from peaktrade_daemon.monitors.performance import PerformanceMonitor
+    from peaktrade_daemon.monitors.signals import SignalMonitor
     from peaktrade_daemon.settings import DaemonSettings, load_settings
+    from peaktrade_daemon.workflows.engine import WorkflowEngine
 
     __version__: str
 
 __all__ = [
     "ConfigError",
+    "ConfigPatch",
     "DaemonSettings",
     "DecisionAction",
     "DecisionCriteria",
     "DecisionEngine",
+    "LearningSignal",
+    "MarketMonitor",
+    "PatchStatus",
     "PeakConfig",
     "PeakTradeError",
+    "PerformanceMonitor",
+    "SignalMonitor",
     "WorkflowDecision",
+    "WorkflowEngine",
     "__version__",
     "load_config",
     "load_config_with_live_overrides",
@@ -57,6 +80,13 @@ _HOMES = {
     "PeakTradeError": "peaktrade_daemon.errors",
     "DaemonSettings": "peaktrade_daemon.settings",
     "load_settings": "peaktrade_daemon.settings",
+    "ConfigPatch": "peaktrade_daemon.learning.models",
+    "LearningSignal": "peaktrade_daemon.learning.models",
+    "PatchStatus": "peaktrade_daemon.learning.models",
+    "MarketMonitor": "peaktrade_daemon.monitors.market",
+    "PerformanceMonitor": "peaktrade_daemon.monitors.performance",
+    "SignalMonitor": "peaktrade_daemon.monitors.signals",
+    "WorkflowEngine": "peaktrade_daemon.workflows.engine",
 }
 
 

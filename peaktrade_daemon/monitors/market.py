@@ -12,11 +12,11 @@ feed delivers nothing (a FeedError: unreachable, timed out), with the feed's err
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import numpy as np
 
+from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.errors import DataError, FeedError
 from peaktrade_daemon.market.bars import Bars, timeframe_seconds
@@ -30,6 +30,8 @@ from peaktrade_daemon.monitors.result import MonitorResult, ResultBuilder
 from peaktrade_daemon.settings import DaemonSettings, MarketMonitorSettings
 
 logger = logging.getLogger(__name__)
+
+_Key = tuple[MarketParams, float, float]  # the metric parameters, bar length, bars per year
 
 BAR_METRICS = (
     "volatility",
@@ -81,17 +83,21 @@ class MarketMonitor:
         self.settings, self.feeds, self.clock = resolve(settings, feeds, clock)
         # Cycles mostly see the window the previous one saw (a bar outlasts the poll interval).
         self._memo: WindowMemo[dict[str, float]] = WindowMemo()
+        # Windows that are new are computed together, the symbols of a cycle in one thread call.
+        self._batch: Batcher[tuple[Bars, _Key], dict[str, float]] = Batcher(
+            each(lambda job: self._compute(*job)), "market"
+        )
 
     def reconfigure(self, settings: DaemonSettings) -> None:
         """Adopt new settings (lookbacks, thresholds) from the next check on."""
         self.settings = settings
 
-    def _params(self, bars: Bars) -> tuple[MarketParams, float, float]:
+    def _params(self, bars: Bars) -> _Key:
         tf_s = timeframe_seconds(bars.timeframe)
         params = market_params(self.settings.monitors.market)
         return params, tf_s, self.feeds.calendar(bars.symbol).bars_per_year(tf_s)
 
-    def _compute(self, bars: Bars, key: tuple[MarketParams, float, float]) -> dict[str, float]:
+    def _compute(self, bars: Bars, key: _Key) -> dict[str, float]:
         params, tf_s, bars_per_year = key
         values = market_metrics(
             bars.high[None, :],
@@ -108,11 +114,11 @@ class MarketMonitor:
 
     async def _metrics(self, bars: Bars) -> dict[str, float]:
         """The bar metrics of ``bars``: remembered when the window is the last one seen, else
-        computed in a worker thread."""
+        computed in a worker thread (with the other new windows of the moment)."""
         key = self._params(bars)
         values = self._memo.get(bars.symbol, bars, key)
         if values is None:
-            values = await asyncio.to_thread(self._compute, bars, key)
+            values = await self._batch.submit((bars, key))
         return dict(values)
 
     async def close(self) -> None:
