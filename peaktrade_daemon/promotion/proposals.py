@@ -275,6 +275,15 @@ class ProposalFiles:
         """``OPERATOR_CHECKLIST.md``."""
         return self._read(CHECKLIST_FILE)
 
+    def evidence_chart(self) -> bytes | None:
+        """``evidence.png`` (None when the proposal has none: evidence off, or none accepted)."""
+        try:
+            return (self.directory / EVIDENCE_CHART).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise DataError(f"{self.directory / EVIDENCE_CHART}: unreadable: {exc}") from exc
+
     def decisions(self) -> list[dict[str, Any]]:
         """Every candidate's stored decision (``config_patches.json``), accepted or not."""
         path = self.directory / PATCHES_FILE
