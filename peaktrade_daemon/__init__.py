@@ -35,16 +35,28 @@ if TYPE_CHECKING:
         WorkflowDecision,
     )
     from peaktrade_daemon.errors import ConfigError, PeakTradeError
+    from peaktrade_daemon.governance.policy import AutoApplyBounds, AutoApplyPolicy
+    from peaktrade_daemon.governance.verdicts import PromotionCandidate, PromotionDecision
     from peaktrade_daemon.learning.models import ConfigPatch, LearningSignal, PatchStatus
     from peaktrade_daemon.monitors.market import MarketMonitor
     from peaktrade_daemon.monitors.performance import PerformanceMonitor
     from peaktrade_daemon.monitors.signals import SignalMonitor
+    from peaktrade_daemon.promotion.engine import (
+        apply_proposals_to_live_overrides,
+        build_promotion_candidates_from_patches,
+        build_promotion_proposals,
+        filter_candidates_for_live,
+    )
+    from peaktrade_daemon.promotion.models import PromotionProposal
+    from peaktrade_daemon.promotion.proposals import materialize_promotion_proposals
     from peaktrade_daemon.settings import DaemonSettings, load_settings
     from peaktrade_daemon.workflows.engine import WorkflowEngine
 
     __version__: str
 
 __all__ = [
+    "AutoApplyBounds",
+    "AutoApplyPolicy",
     "ConfigError",
     "ConfigPatch",
     "DaemonSettings",
@@ -57,14 +69,22 @@ __all__ = [
     "PeakConfig",
     "PeakTradeError",
     "PerformanceMonitor",
+    "PromotionCandidate",
+    "PromotionDecision",
+    "PromotionProposal",
     "SignalMonitor",
     "WorkflowDecision",
     "WorkflowEngine",
     "__version__",
+    "apply_proposals_to_live_overrides",
+    "build_promotion_candidates_from_patches",
+    "build_promotion_proposals",
+    "filter_candidates_for_live",
     "load_config",
     "load_config_with_live_overrides",
     "load_effective_config",
     "load_settings",
+    "materialize_promotion_proposals",
 ]
 
 _HOMES = {
@@ -87,6 +107,16 @@ _HOMES = {
     "PerformanceMonitor": "peaktrade_daemon.monitors.performance",
     "SignalMonitor": "peaktrade_daemon.monitors.signals",
     "WorkflowEngine": "peaktrade_daemon.workflows.engine",
+    "AutoApplyBounds": "peaktrade_daemon.governance.policy",
+    "AutoApplyPolicy": "peaktrade_daemon.governance.policy",
+    "PromotionCandidate": "peaktrade_daemon.governance.verdicts",
+    "PromotionDecision": "peaktrade_daemon.governance.verdicts",
+    "PromotionProposal": "peaktrade_daemon.promotion.models",
+    "build_promotion_candidates_from_patches": "peaktrade_daemon.promotion.engine",
+    "filter_candidates_for_live": "peaktrade_daemon.promotion.engine",
+    "build_promotion_proposals": "peaktrade_daemon.promotion.engine",
+    "materialize_promotion_proposals": "peaktrade_daemon.promotion.proposals",
+    "apply_proposals_to_live_overrides": "peaktrade_daemon.promotion.engine",
 }
 
 

@@ -33,15 +33,29 @@ NAMES = (
     "load_config",
     "load_config_with_live_overrides",
     "load_effective_config",
+    "AutoApplyPolicy",
+    "AutoApplyBounds",
+    "PromotionCandidate",
+    "PromotionDecision",
+    "PromotionProposal",
+    "build_promotion_candidates_from_patches",
+    "filter_candidates_for_live",
+    "build_promotion_proposals",
+    "materialize_promotion_proposals",
+    "apply_proposals_to_live_overrides",
 )
 
 NOTEBOOK = """
-import asyncio, json, sys
+import asyncio, json, sys, tomllib
 from datetime import UTC, datetime
+from pathlib import Path
 from peaktrade_daemon import (
-    ConfigPatch, DecisionCriteria, DecisionEngine, LearningSignal, MarketMonitor, PatchStatus,
-    PerformanceMonitor, SignalMonitor, WorkflowEngine, load_config,
-    load_config_with_live_overrides,
+    AutoApplyBounds, AutoApplyPolicy, ConfigPatch, DecisionCriteria, DecisionEngine,
+    LearningSignal, MarketMonitor, PatchStatus, PerformanceMonitor, PromotionCandidate,
+    PromotionDecision, PromotionProposal, SignalMonitor, WorkflowEngine,
+    apply_proposals_to_live_overrides, build_promotion_candidates_from_patches,
+    build_promotion_proposals, filter_candidates_for_live, load_config,
+    load_config_with_live_overrides, materialize_promotion_proposals,
 )
 
 async def main():
@@ -72,6 +86,19 @@ async def main():
     out["config"] = {"leverage": load_config().get("portfolio.leverage"),
                      "live": load_config_with_live_overrides().get("portfolio.leverage")}
     out["learning"] = [PatchStatus.__name__, ConfigPatch.__name__, LearningSignal.__name__]
+    policy = AutoApplyPolicy.model_validate(tomllib.loads(open("config/promotion.toml").read()))
+    patch = ConfigPatch(id="nb", target="portfolio.leverage", old_value=None, new_value=1.5,
+                        status=PatchStatus.APPLIED_OFFLINE, confidence_score=0.9,
+                        meta={"is_live_ready": True})
+    candidates = build_promotion_candidates_from_patches([patch], policy)
+    decisions = filter_candidates_for_live(candidates, policy, load_config().to_dict(), {})
+    proposals = build_promotion_proposals(decisions, policy.mode, datetime.now(UTC))
+    written = materialize_promotion_proposals(proposals, Path("reports/live_promotion"))
+    out["promotion"] = {"verdict": decisions[0].verdict.value, "steps": decisions[0].planned_steps,
+                        "sealed": bool(written[0].seal), "ids": [p.proposal_id for p in written],
+                        "types": [AutoApplyBounds.__name__, PromotionCandidate.__name__,
+                                  PromotionDecision.__name__, PromotionProposal.__name__,
+                                  apply_proposals_to_live_overrides.__name__]}
     print(json.dumps(out))
 
 asyncio.run(main())
@@ -113,3 +140,8 @@ def test_a_notebook_in_the_root_builds_everything_with_no_arguments(project_root
     assert workflow["history"] == [workflow["run_id"]]
     assert out["decision"]["action"] in ("EXECUTE", "ALERT", "SKIP", "WAIT")
     assert out["config"] == {"leverage": 1.0, "live": 1.0}
+    promotion = out["promotion"]
+    assert promotion["verdict"] == "ACCEPTED_FOR_PROPOSAL" and promotion["sealed"]
+    assert promotion["steps"] == [1.25, 1.5]
+    (proposal_id,) = promotion["ids"]
+    assert (project_root / "reports/live_promotion" / proposal_id / "config_patches.json").exists()
