@@ -7,8 +7,8 @@ does for hourly and daily bars with a 5-minute poll.
 
 Rows (each with a baseline measured in the same run):
 * cycle_ms: wall time of one cycle, steady state; baseline: the same cycle with the monitors'
-  window memos emptied first (every indicator, strategy signal and paper book recomputed, what
-  each cycle cost before reuse).
+  window memos emptied first (every indicator, strategy signal, signal scan, paper book, its
+  metrics and the data's age recomputed, what each cycle cost before reuse).
 * cycle_cpu_ms: the same in process CPU time (main thread and worker threads), less sensitive
   to other load on the machine; baseline likewise.
 """
@@ -27,6 +27,7 @@ import uvloop
 from _live import live_cycle, scratch_root  # bench/ is sys.path[0] when run as a script
 
 from peaktrade_daemon.clock import ManualClock
+from peaktrade_daemon.market.freshness import FreshnessMemo
 from peaktrade_daemon.portfolio.paper import PaperPortfolio
 from peaktrade_daemon.settings import load_settings
 from peaktrade_daemon.storage.db import open_database
@@ -41,6 +42,9 @@ def _forget(components: WorkflowComponents) -> None:
     """Empty every window memo, so the next cycle recomputes from the bars."""
     components.market._memo.clear()
     components.signals._outputs.clear()
+    components.signals._last_scans.clear()
+    components.performance._seen.clear()
+    components.feeds._freshness = FreshnessMemo()
     source = components.performance.source
     if isinstance(source, PaperPortfolio):
         source._books.clear()

@@ -40,6 +40,7 @@ from pydantic_settings import (
 )
 
 from peaktrade_daemon.errors import ConfigError
+from peaktrade_daemon.market.exchange_table import hhmm, load_table, shipped_exchanges
 
 ENV_PREFIX = "PEAKTRADE_"
 SETTINGS_FILE = Path("config/daemon.toml")
@@ -136,6 +137,9 @@ class DaemonSection(Section):
     restart_backoff_initial_s: float = Field(1.0, gt=0)
     restart_backoff_max_s: float = Field(60.0, gt=0)
     heartbeat_interval_s: float = Field(10.0, gt=0)
+    #: How long a cycle may take to finish before the systemd watchdog stops pinging; empty:
+    #: 2 x ``poll_interval_s`` + 60 (see :mod:`peaktrade_daemon.watchdog`).
+    watchdog_grace_s: float | None = Field(None, gt=0)
 
     _zone = field_validator("timezone")(_check_zone)
 
@@ -228,16 +232,48 @@ class AlertsSection(Section):
 
 
 class CalendarSettings(Section):
-    """A trading calendar: ``always`` (24/7), ``fx`` (24/5, Sunday 17:00 to Friday 17:00 New York)
-    or ``session`` (an exchange session in its own zone on the given weekdays, Monday = 0)."""
+    """A trading calendar: ``always`` (24/7), ``fx`` (24/5, Sunday 17:00 to Friday 17:00 New York),
+    ``exchange`` (a shipped table with holidays and early closes, e.g. ``exchange = "XNAS"``) or
+    ``session`` (one session a day in its own zone on the given weekdays, Monday = 0; no
+    holidays)."""
 
-    kind: Literal["always", "fx", "session"]
+    kind: Literal["always", "fx", "session", "exchange"]
+    exchange: str | None = None
     timezone: str = "UTC"
     open: str = "09:30"
     close: str = "16:00"
     weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)
 
     _zone = field_validator("timezone")(_check_zone)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_table(cls, data: Any) -> Any:
+        """An exchange calendar's zone, hours and weekdays are its table's (so ``config show``
+        tells the truth); setting them as well is refused rather than ignored."""
+        if not isinstance(data, Mapping) or data.get("kind") != "exchange":
+            return data
+        fixed = sorted(set(data) & {"timezone", "open", "close", "weekdays"})
+        if fixed:
+            raise ValueError(
+                "an exchange calendar takes its zone, hours and weekdays from its table; "
+                f"remove {', '.join(fixed)}"
+            )
+        code = data.get("exchange")
+        shipped = shipped_exchanges()
+        if code not in shipped:
+            listed = f"shipped: {', '.join(shipped) or 'none'}"
+            if code is None:
+                raise ValueError(f'an exchange calendar needs exchange = "<code>" ({listed})')
+            raise ValueError(f"exchange {code!r} has no shipped calendar table ({listed})")
+        table = load_table(code)
+        return {
+            **data,
+            "timezone": table.timezone,
+            "open": hhmm(table.open_min),
+            "close": hhmm(table.close_min),
+            "weekdays": sorted(table.weekdays),
+        }
 
     @field_validator("open", "close")
     @classmethod
@@ -265,6 +301,8 @@ class CalendarSettings(Section):
             # The FX week is fixed (Sunday 17:00 to Friday 17:00 in its zone); silently ignoring
             # an operator's open/close would be worse than refusing it.
             raise ValueError("an fx calendar takes only a timezone; open/close/weekdays are fixed")
+        if self.kind != "exchange" and self.exchange is not None:
+            raise ValueError(f'exchange applies only to kind = "exchange", not {self.kind!r}')
         return self
 
 
@@ -272,7 +310,7 @@ def _default_calendars() -> dict[str, CalendarSettings]:
     return {
         "crypto": CalendarSettings(kind="always"),
         "fx": CalendarSettings(kind="fx", timezone="America/New_York"),
-        "nasdaq": CalendarSettings(kind="session", timezone="America/New_York"),
+        "nasdaq": CalendarSettings(kind="exchange", exchange="XNAS"),
     }
 
 
