@@ -495,6 +495,37 @@ def test_a_well_formed_bogus_record_blocks_rollback_but_not_clear(root: LiveRoot
     assert root.live_table() == {}
 
 
+def test_a_forged_proposal_with_a_forged_trail_is_refused(root: LiveRoot) -> None:
+    """Forge a whole proposal: copy a real one to a new id, edit its candidates, and append
+    verdict records carrying the forged content's seal, the chain and head recomputed (all of
+    it under reports/). The seal then matches the trail, but the governance never judged this
+    proposal: the state database (outside reports/) holds no seal for it. Replaying a real
+    proposal under a new id without touching the trail is refused too."""
+    real = root.promote(PROPOSAL_A)
+    replayed = "20991231T235958Z-0badcafe"
+    shutil.copytree(root.path / PROPOSALS / real, root.path / PROPOSALS / replayed)
+    before = root.auto_bytes()
+    assert (
+        "no seal recorded" in root.refused("proposals", "approve", replayed, "--by", "alice").stderr
+    )
+
+    def accept_exposure(content: dict[str, object]) -> None:
+        for candidate in content["candidates"]:  # type: ignore[attr-defined]
+            if candidate["target"] == EXPOSURE:
+                candidate.update(verdict="ACCEPTED_FOR_PROPOSAL", reasons=["forged"])
+
+    forged = root.forge_proposal(real, "20991231T235959Z-deadbeef", accept_exposure)
+    assert root.run("overrides", "verify-audit").returncode == 0  # the trail itself verifies
+    refused = root.refused("proposals", "approve", forged, "--by", "alice")
+    assert "state database" in refused.stderr
+    assert root.auto_bytes() == before
+    assert root.last_critical().context["error"] == "SealBroken"
+    shown = root.run("proposals", "show", forged)
+    assert shown.returncode == 1 and "SEAL BROKEN" in shown.stdout
+    root.ok("proposals", "approve", real, "--by", "alice")  # the real one still works
+    assert root.live_table() == {LEVERAGE: 1.25, DELAY: 8.0}
+
+
 # -- the trail is a hash chain, not a signature (left open; see the module's notes) ----------
 
 
