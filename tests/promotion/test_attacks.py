@@ -20,7 +20,11 @@ from typing import Any
 
 import pytest
 
+from peaktrade_daemon.governance.plans import WriteKind, plan_guard_revert
 from peaktrade_daemon.promotion.proposals import PATCHES_FILE
+from peaktrade_daemon.promotion.workspace import PromotionWorkspace
+from peaktrade_daemon.promotion.writer import GateContext
+from peaktrade_daemon.settings import load_settings
 from tests.faults.test_disk_full import _fill, tmpfs
 from tests.promotion.attacker import (
     DELAY,
@@ -32,6 +36,7 @@ from tests.promotion.attacker import (
     STOP_LOSS,
     WEIGHT,
     LiveRoot,
+    patch,
 )
 
 pytestmark = pytest.mark.slow
@@ -524,6 +529,65 @@ def test_a_forged_proposal_with_a_forged_trail_is_refused(root: LiveRoot) -> Non
     assert shown.returncode == 1 and "SEAL BROKEN" in shown.stdout
     root.ok("proposals", "approve", real, "--by", "alice")  # the real one still works
     assert root.live_table() == {LEVERAGE: 1.25, DELAY: 8.0}
+
+
+@pytest.mark.parametrize("bookkeeping", ["unfreeze", "cooldown", "rate-limit"])
+@pytest.mark.parametrize("resolution", ["adopt", "clear"])
+def test_a_hand_edit_of_the_bookkeeping_is_not_laundered(
+    root: LiveRoot, bookkeeping: str, resolution: str
+) -> None:
+    """Edit auto.toml's ``[governance]`` bookkeeping by hand to beat a hold: lift the rollback
+    guard's freeze of a key, drop a key's last change (its cooldown), or empty the auto-apply
+    times (the rate limit). The edit is a hand edit (refused, ``verify-audit`` exit 1); the
+    operator then resolves it with ``adopt`` or ``clear`` as the alert says. The hold must
+    survive: the bookkeeping the trail recorded wins over the edited file's."""
+    if bookkeeping == "rate-limit":
+        root.policy("cooldown_minutes = 60", "cooldown_minutes = 0")
+        root.policy("enabled = true", "enabled = false")  # no bake window: only the rate limit
+        source = root.path / "steps.json"
+        source.write_text(
+            json.dumps({"patches": [patch(LEVERAGE, 2.0), patch(DELAY, 3.0), patch(WEIGHT, 0.8)]})
+        )
+        stepped = root.ok("promote", "--auto-apply-mode", "bounded_auto", "--input", str(source))
+        assert stepped.stdout.count(": applied ") == 3  # max_auto_applies_per_day
+        root.edit_governance(lambda gov: gov.update(auto_applies=[]))
+    else:
+        proposal = root.promote(PROPOSAL_A)
+        root.ok("proposals", "approve", proposal, "--by", "alice")
+        if bookkeeping == "unfreeze":
+            _freeze(root, LEVERAGE)
+            root.edit_governance(lambda gov: gov.update(frozen={}))
+        else:
+            root.edit_governance(lambda gov: gov.update(last_change={}))
+    assert root.run("overrides", "verify-audit").returncode == 1
+    root.ok("overrides", resolution, "--by", "alice")
+    assert root.run("overrides", "verify-audit").returncode == 0
+    if bookkeeping == "unfreeze":
+        assert f"# FROZEN {LEVERAGE}" in root.ok("overrides", "show").stdout
+    elif bookkeeping == "cooldown":
+        again = root.ok("proposals", "approve", proposal, "--by", "alice")
+        assert "cooldown" in again.stdout and ": applied" not in again.stdout
+    else:
+        again = root.ok("promote", "--auto-apply-mode", "bounded_auto", "--input", str(source))
+        assert "rate limit: 3 auto-applies in the last 24h" in again.stdout
+        assert ": applied " not in again.stdout
+
+
+def _freeze(root: LiveRoot, key: str) -> None:
+    """The rollback guard's freeze of ``key`` (its revert of the key's last change, through the
+    real writer, as the daemon's guard makes it)."""
+    workspace = PromotionWorkspace.from_settings(load_settings(root.path))
+    change = [r for r in root.audit() if r.get("event") == "change" and r["key"] == key][-1]
+    workspace.writer().transact(
+        plan_guard_revert(change, ["drawdown up"]),
+        kind=WriteKind.RETREAT,
+        gate=GateContext(workspace.base(), workspace.policy()),
+        actor="rollback-guard",
+        mode="bounded_auto",
+        proposal_id=change.get("proposal_id"),
+        now=datetime.now(UTC),
+    )
+    assert f"# FROZEN {key}" in root.ok("overrides", "show").stdout
 
 
 # -- the trail is a hash chain, not a signature (left open; see the module's notes) ----------
