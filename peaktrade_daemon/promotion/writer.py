@@ -8,7 +8,9 @@ lock (``storage/atomic.update_toml_locked``):
    ``retreat``, ``clear`` and ``adopt`` kinds, which move the damage aside first;
 3. checks the file against the trail (:mod:`~peaktrade_daemon.promotion.file_check`): an
    interrupted earlier write is recorded as aborted; a hand edit refuses every write except
-   ``clear`` and ``adopt``, which record it (``hand_edit``) and resolve it;
+   ``clear`` and ``adopt``, which record it (``hand_edit``) and resolve it, keeping at least
+   the bookkeeping the trail recorded (an edited ``[governance]`` lifts no freeze, cooldown or
+   rate limit);
 4. hands the live state to a *planner* (pure, :mod:`peaktrade_daemon.governance.plans`) that
    returns the changes to make; nothing to change means nothing is written;
 5. applies them to the document and hands the complete resulting ``[auto_applied]`` table to
@@ -55,11 +57,17 @@ from peaktrade_daemon.governance.live_state import (
     content_sha256,
     live_values,
     read_state,
+    stricter,
 )
 from peaktrade_daemon.governance.plans import FROM_FILE, Planner, WriteKind, WritePlan
 from peaktrade_daemon.governance.policy import AutoApplyPolicy
 from peaktrade_daemon.promotion.audit import AuditTrail
-from peaktrade_daemon.promotion.file_check import FileCheck, check_document, compare
+from peaktrade_daemon.promotion.file_check import (
+    FileCheck,
+    check_document,
+    compare,
+    recorded_bookkeeping,
+)
 from peaktrade_daemon.storage.atomic import read_toml_document, update_toml_locked
 
 logger = logging.getLogger(__name__)
@@ -217,6 +225,10 @@ class OverridesWriter:
             content_before = content_sha256(doc.unwrap())
             preamble = self._reconcile(kind, now, file_sha, content_before)
             state = read_state(doc.unwrap())
+            if any(r["event"] == "hand_edit" for r in preamble):
+                # The edited file's [governance] is as untrusted as its values: what the trail
+                # recorded (freezes, cooldowns, the rate limit) survives adopt and clear.
+                state = stricter(state, recorded_bookkeeping(self.audit.records()))
             plan = planner(state)
             if plan.empty and not preamble:
                 raise _NothingToWrite(plan)
