@@ -590,6 +590,27 @@ def _freeze(root: LiveRoot, key: str) -> None:
     assert f"# FROZEN {key}" in root.ok("overrides", "show").stdout
 
 
+@pytest.mark.parametrize("undo", ["to-backup", "steps"])
+def test_clearing_a_hand_edit_does_not_make_it_restorable(root: LiveRoot, undo: str) -> None:
+    """Hand-edit leverage 1.25 -> 2.0 (in bounds, but three steps from the base at once); the
+    operator pulls the killswitch, ``overrides clear``, as the alert asks; later someone undoes
+    the clear (``rollback --to-backup`` or ``--steps 2``). The backup is the hand-edited file
+    and the clear recorded its values as ``before``: neither may bring back a value the
+    governance never passed."""
+    _approved_a(root)
+    root.hand_edit({LEVERAGE: 2.0})
+    root.ok("overrides", "clear", "--by", "alice")
+    if undo == "to-backup":
+        refused = root.refused("overrides", "rollback", "--to-backup", "--by", "bob")
+        assert "hand-edited" in refused.stderr
+        assert root.live_table() == {}
+    else:
+        root.ok("overrides", "rollback", "--steps", "2", "--by", "bob")
+        assert root.live_table() == {LEVERAGE: 1.25, DELAY: 8.0}  # the values it had governed
+    assert root.live().get(LEVERAGE) != 2.0
+    assert root.run("overrides", "verify-audit").returncode == 0
+
+
 # -- the trail is a hash chain, not a signature (left open; see the module's notes) ----------
 
 
