@@ -106,6 +106,17 @@ class AuditReport:
         return not self.problems
 
 
+@dataclass(frozen=True, slots=True)
+class LastWrite:
+    """The last effective write of auto.toml, as the trail recorded it."""
+
+    #: SHA-256 of the file it replaced (what the backup it made hashes to).
+    file_sha256_before: str
+    #: It resolved a hand edit (adopt, clear): the file it replaced, and so the backup, is the
+    #: hand-edited one, evidence of the edit and no state the governance passed.
+    resolved_hand_edit: bool
+
+
 class RecordedValues(Mapping[str, list[Any]]):
     """Per key, the values the trail recorded (:func:`~peaktrade_daemon.audit_records.recorded_values`),
     read from the trail on first use: the gate asks only for a change larger than one step."""
@@ -238,9 +249,9 @@ class AuditTrail:
                 return dict(record)
         return None
 
-    def last_write_before_sha256(self) -> str | None:
-        """The SHA-256 auto.toml had before the last write that took effect: what a genuine
-        ``auto.toml.backup`` hashes to (None without any effective write)."""
+    def last_write(self) -> LastWrite | None:
+        """The last write that took effect (None without any): what a genuine
+        ``auto.toml.backup`` hashes to, and whether that write resolved a hand edit."""
         records = self.records()
         aborted = aborted_writes(records)
         for record in reversed(records):
@@ -250,7 +261,11 @@ class AuditTrail:
                 and record.get("event") not in ("write_aborted", "write_committed")
                 and "file_sha256_before" in record
             ):
-                return str(record["file_sha256_before"])
+                resolved = any(
+                    r.get("write_id") == record["write_id"] and r.get("event") == "hand_edit"
+                    for r in records
+                )
+                return LastWrite(str(record["file_sha256_before"]), resolved)
         return None
 
     def recorded(self) -> RecordedValues:
@@ -457,6 +472,7 @@ __all__ = [
     "AuditReport",
     "AuditTrail",
     "DamagedTail",
+    "LastWrite",
     "RecordedValues",
     "changes_since",
     "file_sha256",

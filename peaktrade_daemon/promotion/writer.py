@@ -67,6 +67,7 @@ from peaktrade_daemon.promotion.file_check import (
     check_document,
     compare,
     recorded_bookkeeping,
+    recorded_table,
 )
 from peaktrade_daemon.storage.atomic import read_toml_document, update_toml_locked
 
@@ -225,16 +226,20 @@ class OverridesWriter:
             content_before = content_sha256(doc.unwrap())
             preamble = self._reconcile(kind, now, file_sha, content_before)
             state = read_state(doc.unwrap())
+            governed: dict[str, Any] | None = None
             if any(r["event"] == "hand_edit" for r in preamble):
-                # The edited file's [governance] is as untrusted as its values: what the trail
-                # recorded (freezes, cooldowns, the rate limit) survives adopt and clear.
-                state = stricter(state, recorded_bookkeeping(self.audit.records()))
+                # The edited file is evidence, not history: what the trail recorded (freezes,
+                # cooldowns, the rate limit) survives adopt and clear, and their change records
+                # start from the recorded values, so no rollback brings the edit back.
+                trail = self.audit.records()
+                state = stricter(state, recorded_bookkeeping(trail))
+                governed = recorded_table(trail)
             plan = planner(state)
             if plan.empty and not preamble:
                 raise _NothingToWrite(plan)
             current = dict(state.values)
             table = _flat_live_table(doc, normalise=kind in RESOLVES_HAND_EDIT)
-            pending = self._apply(plan, table, state, now)
+            pending = self._apply(plan, table, state, now, governed)
             result = live_values(doc.unwrap())
             verdict = check_table(
                 result,
@@ -313,12 +318,19 @@ class OverridesWriter:
 
     @staticmethod
     def _apply(
-        plan: WritePlan, table: Table, state: LiveState, now: datetime
+        plan: WritePlan,
+        table: Table,
+        state: LiveState,
+        now: datetime,
+        governed: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """Edit ``table`` and ``state`` as ``plan`` says; returns the change records."""
+        """Edit ``table`` and ``state`` as ``plan`` says; returns the change records. A change's
+        recorded ``before`` is the file's value, or ``governed``'s (the trail's table) when the
+        write resolves a hand edit."""
         pending: list[dict[str, Any]] = []
+        previous = state.values if governed is None else governed
         for change in plan.changes:
-            before = state.values.get(change.key) if change.before is FROM_FILE else change.before
+            before = previous.get(change.key) if change.before is FROM_FILE else change.before
             if change.after is None:
                 if change.key in table:
                     del table[change.key]
