@@ -217,6 +217,57 @@ def test_bounded_auto_without_a_known_baseline_holds(root: LiveRoot) -> None:
     assert not [r for r in root.audit() if r.get("event") == "change"]
 
 
+def test_keys_without_bounds_and_huge_numbers_are_never_applied(root: LiveRoot) -> None:
+    """Patches for a key without bounds (``risk.max_exposure`` 1.5 -> 1e300), 1e300 for
+    bounded keys, and an integer beyond TOML's 64-bit range even under a policy whose bounds
+    would admit it; then a key bounded at promote time (``risk.daily_loss_limit`` 0.03 -> 1.0)
+    whose bounds the policy loses before the approval: never applied, and the approval says
+    why instead of reporting the proposal "applied"."""
+    slow_window = "strategy.ma_crossover.slow_window"
+    daily = '[bounds."risk.daily_loss_limit"]\nmin = 0.0\nmax = 1.0\nmax_step = 1.0\n'
+    root.policy(
+        '[bounds."macro.regime_weight"]',
+        f'{daily}\n[bounds."{slow_window}"]\nmin = 1.0\nmax = 1e30\nmax_step = 1e30\n\n'
+        '[bounds."macro.regime_weight"]',
+    )
+    big = 10**20  # inside the policy's bounds, outside TOML's signed 64-bit integers
+    source = root.path / "bad.json"
+    source.write_text(
+        json.dumps(
+            {
+                "patches": [
+                    patch(EXPOSURE, 1e300),
+                    patch(LEVERAGE, 1e300),
+                    patch(DELAY, 1e300),
+                    patch(slow_window, big),
+                    patch("risk.daily_loss_limit", 1.0),
+                ]
+            }
+        )
+    )
+    done = root.ok("promote", "--input", str(source))
+    verdicts = _verdicts(done.stdout)
+    assert verdicts[EXPOSURE] == "REJECTED_BY_POLICY" and "no bounds in the policy" in done.stdout
+    assert verdicts[LEVERAGE] == "REJECTED_BY_SANITY_CHECK"  # the firewall: leverage above 3.0
+    assert verdicts[DELAY] == "REJECTED_BY_POLICY"  # outside [3.0, 15.0]
+    assert verdicts[slow_window] == "REJECTED_BY_SANITY_CHECK" and "64-bit" in done.stdout
+    assert verdicts["risk.daily_loss_limit"] == "ACCEPTED_FOR_PROPOSAL"
+    [proposal] = root.proposal_ids()
+
+    root.policy(daily, "")
+    before = root.auto_bytes()
+    approved = root.ok("proposals", "approve", proposal, "--by", "alice")
+    assert (
+        "risk.daily_loss_limit: not applied (verdict REJECTED_BY_POLICY: "
+        "P0_BOUNDS: no bounds in the policy)" in approved.stdout
+    )
+    assert ": applied" not in approved.stdout
+    assert root.auto_bytes() == before
+    assert root.live().get("risk.daily_loss_limit") == 0.03
+    for written in (root.auto, root.path / PROPOSALS / proposal / PATCHES_FILE, root.audit_file):
+        assert str(big) not in written.read_text()
+
+
 def test_a_number_beyond_any_range_is_skipped_by_learn_and_judged_by_promote(
     root: LiveRoot,
 ) -> None:
@@ -430,6 +481,30 @@ def test_symlinks_do_not_carry_anything_past_the_checks(root: LiveRoot) -> None:
     root.ok("overrides", "clear", "--by", "alice")
     assert not root.auto.is_symlink() and root.live_table() == {}
     assert evil.read_text() == '[auto_applied]\n"portfolio.leverage" = 2.0\n'
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("max = 2.0\nmax_step = 0.25", "max = 1.1\nmax_step = 0.25"),
+        ('"risk.max_leverage"]', '"risk.max_leverage", "portfolio.leverage"]'),
+    ],
+    ids=["bounds-tightened", "key-blacklisted"],
+)
+def test_a_policy_edit_between_promote_and_approve_wins(root: LiveRoot, old: str, new: str) -> None:
+    """Tighten the policy after the proposal was made (leverage's max to 1.1, below the proposed
+    1.5, or blacklist leverage): the approval re-judges the sealed candidates against the policy
+    as it is now, so leverage is not applied, and the approval says so. A global lock then
+    refuses the approval (exit 3)."""
+    proposal = root.promote(PROPOSAL_A)
+    root.policy(old, new)
+    approved = root.ok("proposals", "approve", proposal, "--by", "alice")
+    assert f"{LEVERAGE}: not applied (verdict REJECTED_BY_POLICY" in approved.stdout
+    assert root.live_table() == {DELAY: 8.0}
+    root.policy("global_promotion_lock = false", "global_promotion_lock = true")
+    before = root.auto_bytes()
+    root.refused("proposals", "approve", proposal, "--by", "alice")
+    assert root.auto_bytes() == before
 
 
 def test_approving_one_proposal_twice_at_once_steps_once(root: LiveRoot) -> None:
