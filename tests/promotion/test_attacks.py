@@ -368,6 +368,25 @@ def test_a_short_audit_write_on_a_full_disk_changes_nothing(root: LiveRoot) -> N
         assert root.run("overrides", "verify-audit").returncode == 0
 
 
+def test_a_full_disk_that_still_holds_the_records_does_not_fail_the_write(
+    root: LiveRoot,
+) -> None:
+    """The audit filesystem is full but the trail's last page still holds the approval's
+    records; only the head file (a new file) cannot be written. A head lagging the records is a
+    note (the chain covers them), so the change is made and recorded, not failed with an
+    unexpected OSError after its records were appended."""
+    with tmpfs(root.path / "reports" / "promotion_audit", "256k") as audit_fs:
+        other = _full_audit_disk_test_setup(root, (3000, 4000))
+        filler = _fill(audit_fs)
+        done = root.ok("proposals", "approve", other, "--by", "alice")
+        assert f"{WEIGHT}: applied 0.25 -> 0.35" in done.stdout
+        assert root.live_table()[WEIGHT] == 0.35
+        verified = root.run("overrides", "verify-audit")
+        assert verified.returncode == 0, verified.stdout
+        assert "after the head" in verified.stdout
+        filler.unlink()
+
+
 # -- beyond issue 14 -------------------------------------------------------------------------
 
 
