@@ -4,8 +4,9 @@ The record format (canonical lines, ``seq``, ``prev_sha256``, the events) is
 :mod:`peaktrade_daemon.audit_records`. The last line has no successor to vouch for it, so a
 sidecar ``audit.jsonl.head`` holds the seq and hash of the last record; it is rewritten
 atomically after every append. A head that lags the file by records (a writer killed between
-the append and the head update) leaves those records covered by the chain only, which
-``verify`` reports as a note, not as tampering.
+the append and the head update, or a full disk that still held the records but not a new head
+file) leaves those records covered by the chain only, which ``verify`` reports as a note, not as
+tampering.
 
 Whole or not at all (§8.8): an append writes its records in one batch and fsyncs; a short or
 failed write (disk full) is cut back to the file's previous length before the error is raised,
@@ -26,6 +27,7 @@ import contextlib
 import errno
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +48,8 @@ from peaktrade_daemon.audit_records import (
 from peaktrade_daemon.errors import AuditError
 from peaktrade_daemon.promotion.file_check import check_file
 from peaktrade_daemon.storage.atomic import atomic_write_bytes, atomic_write_text, sidecar_lock
+
+logger = logging.getLogger(__name__)
 
 _BLOCK = 65536
 DAMAGED_MARK = ".damaged-"
@@ -304,9 +308,14 @@ class AuditTrail:
         _append_whole(self.path, ("\n".join(lines) + "\n").encode("utf-8"))
         # Not fsynced: after a crash the head is the old one or the new one, both complete
         # (rename is atomic), and a head lagging the records is a note, never a false alarm.
-        atomic_write_text(
-            self.head_path, json.dumps({"seq": seq, "sha256": previous}) + "\n", durable=False
-        )
+        # So a head that cannot be written (a full disk that still held the records in the
+        # trail's last page) must not fail an append that is whole and durable.
+        try:
+            atomic_write_text(
+                self.head_path, json.dumps({"seq": seq, "sha256": previous}) + "\n", durable=False
+            )
+        except OSError as exc:
+            logger.warning("%s: not updated to record %d: %s", self.head_path, seq, exc)
         return chained
 
     def repair_tail(self, now: datetime) -> Path | None:
