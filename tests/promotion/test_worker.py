@@ -40,6 +40,29 @@ from tests.promotion.conftest import T0, make_patch
 
 #: The shipped rollback.check_interval_seconds: the worker compares auto.toml this often.
 CHECK_INTERVAL_S = 60
+#: How often the patch inbox looks at the published file (no other component sleeps this long).
+INBOX_POLL_S = 1.5
+
+
+class InboxClock(ManualClock):
+    """A ManualClock that tells when the patch inbox has gone back to sleep (so the test moves
+    time on only once the inbox waits on it)."""
+
+    def __init__(self) -> None:
+        super().__init__(T0)
+        self.inbox_asleep: asyncio.Queue[None] = asyncio.Queue()
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds == INBOX_POLL_S:
+            self.inbox_asleep.put_nowait(None)
+        await super().sleep(seconds)
+
+    async def next_inbox_check(self) -> None:
+        """Wait for the inbox to be asleep, then move time to its next check."""
+        await asyncio.wait_for(self.inbox_asleep.get(), 30)
+        await self.advance(INBOX_POLL_S)
+
+
 HUGE = "1" + "0" * 400
 
 
@@ -74,7 +97,7 @@ class Running:
     """A daemon in-process and the worker it built."""
 
     daemon: Daemon
-    clock: ManualClock
+    clock: InboxClock
     workers: list[PromotionWorker]
 
     @property
@@ -116,11 +139,12 @@ async def running(
     overrides: dict[str, Any] = {
         "alerts": {"console": False},
         "daemon": {"poll_interval_s": 3600},
+        "promotion": {"inbox_poll_s": INBOX_POLL_S},
     }
     options = DaemonOptions(
         spec=SnapshotSpec(root=root.path, cli_overrides=overrides), no_scheduler=True
     )
-    clock = ManualClock(T0)
+    clock = InboxClock()
     daemon = Daemon(options, plugins=plugins, clock=clock, notifier=SystemdNotifier({}))
     futures = {
         name: daemon.bus.expect(AlertRaised, _on_alert(predicate))
@@ -243,3 +267,50 @@ async def test_a_hand_edit_is_alerted_at_start_and_within_one_check_interval(
         assert root.auto.read_bytes() != edited  # the second edit is there, as made
         edited = root.auto_bytes()
     assert root.auto_bytes() == edited and root.audit() == trail
+
+
+async def test_editing_the_published_file_while_running_is_only_another_batch(
+    root: LiveRoot,
+) -> None:
+    """While the daemon runs, the published file is written the way an attacker with reports/
+    might: a half-written (unparseable) file, then a set with leverage 50.0 beside a valid
+    trigger_delay. The first is one warning and skipped; the second is judged like any batch
+    (leverage refused by the firewall, trigger_delay stepped): no crash, nothing beyond the
+    learning channel's own reach."""
+    async with running(root) as (daemon, _):
+        await asyncio.wait_for(daemon.worker.idle.wait(), 30)
+        published = root.path / "reports" / "learning" / "published_patches.json"
+        published.parent.mkdir(parents=True, exist_ok=True)
+        unreadable = daemon.alert(lambda a: "published patches unreadable" in a.message)
+        published.write_text('{"patches": [{"target": "portfolio.lev')
+        await daemon.clock.next_inbox_check()
+        await asyncio.wait_for(unreadable, 30)
+        applied = daemon.alert(_applied(DELAY, 10.0, 8.0))
+        digest = _publish(
+            root, [make_patch(LEVERAGE, 50.0, confidence=0.99), make_patch(DELAY, 6.0)]
+        )
+        await daemon.clock.next_inbox_check()
+        await asyncio.wait_for(applied, 60)
+        await asyncio.wait_for(daemon.worker.idle.wait(), 30)
+    assert root.live_table() == {DELAY: 8.0}
+    verdicts = {r["key"]: r["verdict"] for r in root.audit() if r.get("event") == "verdict"}
+    assert verdicts == {LEVERAGE: "REJECTED_BY_SANITY_CHECK", DELAY: "ACCEPTED_FOR_PROPOSAL"}
+    assert _seen(root) == digest
+
+
+async def test_a_forged_seen_file_can_only_withhold_a_batch(root: LiveRoot) -> None:
+    """``state/published_patches.seen`` holding the digest of the published set (state/ is
+    outside what §8.8's attacker can write; an operator's mistake, say): the set is taken as
+    promoted and withheld, which is all such a file can do; it moves nothing. Unreadable
+    garbage there means the set is judged again."""
+    digest = _publish(root, [make_patch(LEVERAGE, 1.5, confidence=0.9)])
+    seen = root.path / "state" / SEEN_FILE
+    seen.write_text(digest + "\n")
+    async with running(root) as (daemon, _):
+        await asyncio.wait_for(daemon.worker.idle.wait(), 30)
+    assert not root.audit() and root.live_table() == {}
+    seen.write_bytes(b"\xff\xfe not a digest")
+    async with running(root, {"applied": _applied(LEVERAGE, 1.0, 1.25)}) as (daemon, alerts):
+        await asyncio.wait_for(alerts["applied"], 60)
+        await asyncio.wait_for(daemon.worker.idle.wait(), 30)
+    assert _seen(root) == digest
