@@ -4,7 +4,24 @@ Threat model: anything that can write ``reports/`` (the learning system drops fi
 ``config/live_overrides/`` by hand must not be able to move a live value the governance did not
 pass. Each test is one attack: what the attacker does is in its docstring; it asserts auto.toml's
 bytes, what the live loader hands the trading system, the exit code and the critical alert.
-The attacker's and the operator's hands are :mod:`tests.promotion.attacker`.
+The attacker's and the operator's hands are :mod:`tests.promotion.attacker`; the daemon's side
+(a batch with a raising patch, a restart, a hand edit while running) is ``test_worker.py``.
+
+Notes on what these attacks found (each door has a test that failed first, then the fix):
+
+* fixed: a forged proposal with a forged trail was approved (the database seal was optional);
+  a hand edit of ``[governance]`` (a freeze, a cooldown, the rate limit) was laundered by the
+  operator's adopt or clear; clearing a hand edit made it restorable (``--to-backup`` and
+  ``rollback --steps``); an approval hid keys the current policy now rejects and could report
+  the proposal "applied"; a full disk that still held the records failed the write after them.
+* open, strict xfails below: the trail is a hash chain under ``reports/``, not a signature, so
+  whoever can write ``reports/`` can append records that verify: a forged change record is what
+  ``rollback`` (and the guard's revert) restores, and a forged trail matching a forged auto.toml
+  is undetectable. It needs an anchor outside the threat model (``state/``, the database).
+* noted, not changed: by §8.8 the live loader applies a hand-edited value the hard firewall allows
+  (``risk.stop_loss = 0.9`` reaches the trading system until adopted or cleared; the defence
+  is the alert); a well-formed but unchained line appended to the trail is not a damaged tail,
+  so it blocks ``rollback`` and ``adopt`` (exit 1) though ``clear`` still works.
 """
 
 from __future__ import annotations
@@ -705,7 +722,7 @@ def test_clearing_a_hand_edit_does_not_make_it_restorable(root: LiveRoot, undo: 
     assert root.run("overrides", "verify-audit").returncode == 0
 
 
-# -- the trail is a hash chain, not a signature (left open; see the module's notes) ----------
+# -- the trail is a hash chain, not a signature (left open; see the module docstring) -------
 
 
 class Precondition(Exception):
