@@ -117,7 +117,9 @@ def test_too_little_data_is_inconclusive_and_waits_for_an_operator(
 def test_a_stale_feed_never_passes(project_root: Path, shipped_policy: AutoApplyPolicy) -> None:
     # Replay time years after the bundled history: every bar is stale.
     set_toml(
-        project_root / "config/daemon.toml", "speed = 1.0", 'speed = 1.0\nstart = "2031-01-01T00:00:00Z"'
+        project_root / "config/daemon.toml",
+        "speed = 1.0",
+        'speed = 1.0\nstart = "2031-01-01T00:00:00Z"',
     )
     run = _run(project_root, shipped_policy, make_patch("strategy.trigger_delay", 8.0))
     (item,) = run.evidence.values()
