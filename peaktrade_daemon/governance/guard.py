@@ -80,10 +80,10 @@ def canary_health(
     waiting for them would hold the key for ever."""
     if verdict is EvidenceVerdict.FAIL:
         return Health.DEGRADED, tuple(f"canary FAIL: {r}" for r in reasons)
-    if verdict is EvidenceVerdict.PASS:
-        return Health.HEALTHY, ("canary PASS: live not worse than the shadow book",)
     if stale:
         return Health.UNKNOWN, ("canary unknown: the market data is stale", *reasons)
+    if verdict is EvidenceVerdict.PASS:
+        return Health.HEALTHY, ("canary PASS: live not worse than the shadow book",)
     if verdict is EvidenceVerdict.INCONCLUSIVE:
         if enough_periods:
             return Health.HEALTHY, tuple(f"canary: {r}" for r in reasons)
