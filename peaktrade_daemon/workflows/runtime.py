@@ -136,6 +136,7 @@ def build_runtime(
             performance=components.performance,
             equity=SnapshotEquity(components.performance),
             effective_config=effective_config_loader(current),
+            feeds=components.feeds,
         )
         workflows = build_workflows(sources)
     engine = WorkflowEngine(
