@@ -36,10 +36,12 @@ def grid(bounds: AutoApplyBounds) -> tuple[float, ...]:
     count = math.floor(ratio + 1e-9)
 
     def point(index: int) -> float:
-        exact = low + index * step
+        exact = min(low + index * step, high)
         rounded = round(exact, STEP_DECIMALS)
-        # Bounds finer than the rounding keep the exact point, clipped to the bounds.
-        return rounded if low <= rounded <= high else min(max(exact, low), high)
+        # Rounding only removes binary noise (0.30000000000000004); values finer than the
+        # rounding, and the bounds themselves, stay as they are.
+        noise = abs(rounded - exact) <= 1e-9 * step
+        return rounded if index and noise and low <= rounded <= high else exact
 
     points = [point(index) for index in range(count + 1)]
     if points[-1] < high - STEP_TOLERANCE * max(1.0, abs(high)):
