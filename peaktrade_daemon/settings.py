@@ -758,6 +758,20 @@ class DaemonSettings(BaseSettings):
         _check_type_names(value)
         return value
 
+    @field_validator("learning")
+    @classmethod
+    def _learner_symbols(cls, value: LearningSection, info: ValidationInfo) -> LearningSection:
+        # [symbols] is validated first (field order), so a bad one is reported as itself.
+        configured = info.data.get("symbols") or {}
+        unknown = [s for s in value.walk_forward.symbols if s not in configured]
+        if unknown:
+            known = ", ".join(sorted(configured)) or "none"
+            raise ValueError(
+                f"learning.walk_forward.symbols: {unknown[0]!r} is not configured under "
+                f"[symbols] (configured: {known})"
+            )
+        return value
+
     @field_validator("symbols")
     @classmethod
     def _symbol_names(cls, value: dict[str, SymbolSettings]) -> dict[str, SymbolSettings]:
@@ -775,13 +789,6 @@ class DaemonSettings(BaseSettings):
                 raise ValueError(
                     f"symbol {name!r}: calendar {spec.calendar!r} is not defined ({defined})"
                 )
-        unknown = [s for s in self.learning.walk_forward.symbols if s not in self.symbols]
-        if unknown:
-            known = ", ".join(sorted(self.symbols)) or "none"
-            raise ValueError(
-                f"learning.walk_forward.symbols: {unknown[0]!r} is not configured under "
-                f"[symbols] (configured: {known})"
-            )
         return self
 
     @classmethod
