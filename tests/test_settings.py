@@ -265,7 +265,7 @@ def test_learner_settings_defaults_file_and_environment(
     assert load_settings(project_root / "nowhere").learning.walk_forward.symbols == ()
     shipped = load_settings(project_root).learning.walk_forward
     assert (shipped.train_bars, shipped.test_bars, shipped.symbols) == (1500, 500, ("EUR/USD",))
-    with pytest.raises(ConfigError, match="key 'learning.replay': Extra inputs"):
+    with pytest.raises(ConfigError, match=r"key 'learning\.replay': Extra inputs"):
         load_settings(project_root, cli_overrides={"learning": {"replay": {}}})
     monkeypatch.setenv("PEAKTRADE_LEARNING__WALK_FORWARD__TRAIN_BARS", "800")
     assert load_settings(project_root).learning.walk_forward.train_bars == 800
