@@ -271,15 +271,9 @@ def test_a_strong_patch_is_promotable_by_the_shipped_policy() -> None:
 def test_the_bundled_eurusd_history() -> None:
     eurusd = read_ohlcv_csv(SAMPLES_DIR / "EURUSD.csv", symbol="EUR/USD", timeframe="1h")
     settings = WalkForwardSettings()
-    result = run_walk_forward(
-        {"EUR/USD": eurusd},
-        CONFIG,
-        POLICY,
-        settings,
-        eurusd.as_of,
-        market=MARKET,
-        bars_per_year={"EUR/USD": 6000.0},
-    )
+    inputs = ({"EUR/USD": eurusd}, CONFIG, POLICY, settings, eurusd.as_of)
+    per_year = {"EUR/USD": 6000.0}
+    result = run_walk_forward(*inputs, market=MARKET, bars_per_year=per_year)
     assert result.symbols == ("EUR/USD",) and result.skipped == ()
     assert len(result.signals) == 3
     for signal in result.signals:
@@ -287,15 +281,8 @@ def test_the_bundled_eurusd_history() -> None:
         assert test["periods"] == settings.test_bars
         assert test["incumbent"]["trades"] >= settings.min_trades
         assert math.isfinite(signal.value)
-    assert walk_forward_signals(
-        {"EUR/USD": eurusd},
-        CONFIG,
-        POLICY,
-        settings,
-        eurusd.as_of,
-        market=MARKET,
-        bars_per_year={"EUR/USD": 6000.0},
-    ) == list(result.signals)
+    signals = walk_forward_signals(*inputs, market=MARKET, bars_per_year=per_year)
+    assert signals == list(result.signals)
 
 
 PURE = (
