@@ -27,12 +27,13 @@ would). A symbol with fewer than ``train_bars + test_bars`` + warm-up bars is le
 its live value. The *incumbent* is the live value (the effective config; the book's default
 when the key is absent).
 
-**Grid** (:func:`grid`): ``min, min + max_step, min + 2 max_step, ...`` up to ``max`` (``max``
-itself last when the steps do not land on it), rounded to 10 decimals; points the book cannot
-use (a leverage of 0, a regime weight above 1) or the firewall refuses are dropped. A key whose
-grid would exceed :data:`MAX_GRID_POINTS` points is skipped.
+**Grid** (``tuning.grid``): ``min, min + max_step, min + 2 max_step, ...`` up to ``max``
+(``max`` itself last when the steps do not land on it), rounded to 10 decimals (binary noise
+only: the bounds stay exact); points the book cannot use (a leverage of 0, a regime weight
+above 1) or the firewall refuses are dropped. A key whose grid would exceed
+``tuning.MAX_GRID_POINTS`` points is skipped.
 
-**Choice on the train window** (:func:`train_score`, :func:`choose`): a book's score is its
+**Choice on the train window** (``tuning.train_score``, ``tuning.choose``): a book's score is its
 mean per-period return over the train window, every symbol's periods pooled (the paired runs'
 returns); it is infeasible when some period's return is undefined (the book was blown) or on
 some symbol its max drawdown exceeds ``risk.max_drawdown``. The best feasible grid point is
@@ -41,7 +42,7 @@ incumbent); ties go to the point nearest the incumbent, then the lower one. No f
 or none better: the incumbent.
 
 **Out of sample, on the test window**: the incumbent's and the chosen candidate's books, paired
-period by period; ``d`` = candidate minus incumbent return. *confidence* (:func:`confidence`)
+period by period; ``d`` = candidate minus incumbent return. *confidence* (``tuning.confidence``)
 = the share of ``resamples`` circular block bootstrap means of ``d`` (the evidence module's
 resampling, PCG64 from ``seed``) that are above 0: how often the candidate beats the incumbent
 out of sample; 0 when ``d`` has fewer than 2 periods or an undefined one.
@@ -427,8 +428,10 @@ _IN_PATCH = frozenset({"confidence", "is_live_ready", "tags"})
 def walk_forward_patches(signals: Sequence[LearningSignal]) -> list[ConfigPatch]:
     """The patch rule (module docstring): one ``PROPOSED`` patch per key whose signal
     recommends a value other than the live one."""
-    current = {str(s.recommendation["target"]): s.evidence["incumbent"] for s in signals}
-    evidence = {str(s.recommendation["target"]): s.evidence for s in signals}
+    # The signal each patch came from: the latest per target, as patches_from_signals picks it.
+    latest = sorted(signals, key=lambda s: s.observed_at)
+    current = {str(s.recommendation["target"]): s.evidence["incumbent"] for s in latest}
+    evidence = {str(s.recommendation["target"]): s.evidence for s in latest}
     return [
         patch.evolved(
             meta={

@@ -328,3 +328,15 @@ def test_the_learner_is_pure(path: Any) -> None:
     text = path.read_text(encoding="utf-8")
     for call in ("datetime.now(", ".utcnow(", "time.time(", "open(", "read_text(", "write_"):
         assert call not in text, f"{path.name} calls {call}"
+
+
+def test_of_several_runs_the_latest_signal_per_key_makes_the_patch() -> None:
+    bars = bars_of(trending_legs(N))
+    config = CONFIG.with_updates({LEVERAGE: 1.5})
+    earlier = learn(bars, config=config, as_of=from_ns(int(bars.timestamps[1049]))).signals
+    later = learn(bars, config=config).signals
+    assert earlier[0].evidence["windows"] != later[0].evidence["windows"]
+    for mixed in ([*later, *earlier], [*earlier, *later]):
+        leverage = next(p for p in walk_forward_patches(mixed) if p.target == LEVERAGE)
+        assert leverage.generated_at == later[0].observed_at
+        assert leverage.meta[SOURCE]["windows"] == later[0].evidence["windows"]
