@@ -17,11 +17,14 @@
 FROM python:3.11.7-slim-bookworm
 
 # MALLOC_ARENA_MAX: as in the systemd unit (two glibc malloc arenas; about 1.5 MiB less RSS).
+# PEAKTRADE_LOG_STDERR_LEVEL: `docker logs` shows the daemon's INFO lines too (on a terminal
+# stderr gets WARNING and up; logs/daemon.log always has INFO).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PEAKTRADE_ROOT=/srv/peaktrade \
+    PEAKTRADE_LOG_STDERR_LEVEL=INFO \
     MALLOC_ARENA_MAX=2
 
 # A dedicated unprivileged user; fixed ids so volume ownership is stable across rebuilds.
@@ -36,7 +39,8 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY peaktrade_daemon ./peaktrade_daemon
 RUN pip install setuptools==75.8.0 wheel==0.45.1 \
  && pip install --no-build-isolation --constraint constraints.txt . \
- && peaktrade-daemon --help >/dev/null
+ && peaktrade-daemon --help >/dev/null \
+ && peaktrade-daemon --version
 
 # The root: shipped config and the bundled real samples; state, logs and reports start empty.
 WORKDIR /srv/peaktrade

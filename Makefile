@@ -9,7 +9,7 @@ DEV_EXTRAS := dev,ccxt
 # make run: a cycle every 60 s instead of the shipped 300, so the console shows work soon.
 RUN_ARGS ?= --poll-interval 60
 
-.PHONY: run test lint soak bench venv bytecode clean lock
+.PHONY: run test lint soak bench venv bytecode clean lock calendars
 
 venv: $(STAMP)
 
@@ -33,8 +33,8 @@ test: bytecode
 	$(PY) -m pytest -q -n 2 --dist worksteal $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check peaktrade_daemon tests bench
-	$(VENV)/bin/ruff format --check peaktrade_daemon tests bench
+	$(VENV)/bin/ruff check peaktrade_daemon tests bench tools
+	$(VENV)/bin/ruff format --check peaktrade_daemon tests bench tools
 	$(VENV)/bin/mypy
 
 # The soak at the issue's cadence: 30 simulated days, a cycle every 300 s (make test: every 3600 s).
@@ -43,6 +43,11 @@ soak: bytecode
 
 bench: bytecode
 	$(PY) bench/run_all.py
+
+# Regenerate the trading-calendar tables (package data, 2004 to two years ahead) from
+# exchange_calendars, a development dependency the daemon never imports.
+calendars: $(STAMP)
+	$(PY) tools/generate_calendars.py
 
 # Regenerate the full transitive pin set after changing pyproject.toml.
 lock:

@@ -7,8 +7,8 @@ does for hourly and daily bars with a 5-minute poll.
 
 Rows (each with a baseline measured in the same run):
 * cycle_ms: wall time of one cycle, steady state; baseline: the same cycle with the monitors'
-  window memos emptied first (every indicator, strategy signal and paper book recomputed, what
-  each cycle cost before reuse).
+  window memos emptied first (every indicator, strategy signal, signal scan, paper book, its
+  metrics and the data's age recomputed, what each cycle cost before reuse).
 * cycle_cpu_ms: the same in process CPU time (main thread and worker threads), less sensitive
   to other load on the machine; baseline likewise.
 """
@@ -26,6 +26,7 @@ from typing import Any
 import uvloop
 
 from peaktrade_daemon.clock import ManualClock
+from peaktrade_daemon.market.freshness import FreshnessMemo
 from peaktrade_daemon.monitors.defaults import trading_config
 from peaktrade_daemon.portfolio.paper import PaperPortfolio
 from peaktrade_daemon.promotion.live_changes import audited_live_changes
@@ -44,6 +45,9 @@ def _forget(components: WorkflowComponents) -> None:
     """Empty every window memo, so the next cycle recomputes from the bars."""
     components.market._memo.clear()
     components.signals._outputs.clear()
+    components.signals._last_scans.clear()
+    components.performance._seen.clear()
+    components.feeds._freshness = FreshnessMemo()
     source = components.performance.source
     if isinstance(source, PaperPortfolio):
         source._books.clear()

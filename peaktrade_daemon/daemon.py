@@ -5,8 +5,10 @@ single-instance lock in ``state/`` (exit 3 if another daemon holds it), remove s
 left by a crash, attach the daemon log, open (create or migrate) the state database, build the
 core components (alerts, outbox, retention, HTTP, heartbeat) and then every registered plugin
 component, start them in order (returning from ``start()`` is the readiness handshake), supervise
-their ``run()``, report ``READY=1`` to systemd. ``--dry-run`` skips everything that writes outside
-``logs/``: no lock, no temp clean-up, no database, no heartbeat, no deliveries.
+their ``run()``, report ``READY=1`` to systemd, and from then on send ``WATCHDOG=1`` only while
+cycles finish and the component tasks live (:mod:`peaktrade_daemon.watchdog`). ``--dry-run``
+skips everything that writes outside ``logs/``: no lock, no temp clean-up, no database, no
+heartbeat, no deliveries.
 
 Run states: ``starting → running ⇄ reloading → stopping → stopped``; every transition is checked
 against :data:`~peaktrade_daemon.events.RUN_STATE_TRANSITIONS` and published on the bus.
@@ -79,6 +81,7 @@ from peaktrade_daemon.storage.db import Database, open_database
 from peaktrade_daemon.storage.retention import RetentionWorker
 from peaktrade_daemon.supervisor import Supervisor, sleep_unless
 from peaktrade_daemon.systemd import SystemdNotifier
+from peaktrade_daemon.watchdog import Verdict, Watchdog, grace_s, judge
 from peaktrade_daemon.wiring import LOADERS, Assembly, check_options
 
 if TYPE_CHECKING:
@@ -102,14 +105,21 @@ def default_plugins() -> Plugins:
     """The product's parts wired into the daemon (see :mod:`peaktrade_daemon.wiring`).
 
     Loaders ``jobs.toml`` and ``promotion.toml``; components in start order: the workflow side
-    (feeds, monitors, decision and workflow engines), the scheduler, the promotion worker and
-    its patch inbox; the autonomous cycle; the proposal review page; retention of the history
-    tables and of the run directories under ``reports/``.
+    (feeds, monitors, decision and workflow engines), the calendar tables' watch, the
+    scheduler, the promotion worker and its patch inbox; the autonomous cycle; the proposal
+    review page; retention of the history tables and of the run directories under
+    ``reports/``.
     """
     parts = Assembly()
     return Plugins(
         loaders=LOADERS,
-        components=(parts.workflows, parts.scheduler, parts.promotion, parts.inbox),
+        components=(
+            parts.workflows,
+            parts.calendars,
+            parts.scheduler,
+            parts.promotion,
+            parts.inbox,
+        ),
         cycle_runner=parts.cycle,
         routes=(review_routes,),
         retention_rules=(parts.retention, parts.report_retention),
@@ -157,6 +167,7 @@ class Daemon:
         self._once_cycle: asyncio.Task[bool] | None = None
         self._last_cycle: dict[str, Any] = {}
         self._started_at: datetime | None = None
+        self._progress_at: float | None = None
         self._beats: set[asyncio.Future[None]] = set()
 
     # -- intent (signal handlers and tests call these; the main coroutine acts) ---------------
@@ -416,6 +427,7 @@ class Daemon:
         try:
             await self._start_components()
             self._started_at = self.clock.now()
+            self._progress_at = self.clock.monotonic()  # on time until the grace has passed
             self._transition(RunState.RUNNING, "started")
             await self._dispatcher.emit(
                 AlertLevel.INFO,
@@ -460,13 +472,25 @@ class Daemon:
         interval = self.notifier.watchdog_interval_s
         if interval is None:
             return None
+        watchdog = Watchdog(self.notifier, self.clock, interval, self._progress, self._withheld)
+        return asyncio.create_task(watchdog.run(), name="systemd-watchdog")
 
-        async def ping() -> None:
-            while True:
-                self.notifier.watchdog()
-                await self.clock.sleep(interval)
+    def _progress(self) -> Verdict:
+        """The watchdog's verdict: cycles finishing within the grace, component tasks alive."""
+        since = None
+        if self._runner is not None and self._progress_at is not None:
+            since = self.clock.monotonic() - self._progress_at
+        ended = self._supervisor.ended() if self._supervisor is not None else []
+        return judge(since_progress_s=since, grace_s=grace_s(self.snapshot.settings), ended=ended)
 
-        return asyncio.create_task(ping(), name="systemd-watchdog")
+    async def _withheld(self, reason: str) -> None:
+        assert self._dispatcher is not None
+        await self._dispatcher.emit(
+            AlertLevel.CRITICAL,
+            SOURCE,
+            "systemd watchdog withheld: the daemon is not making progress",
+            {"reason": reason, "watchdog_interval_s": self.notifier.watchdog_interval_s},
+        )
 
     async def _run_continuous(self) -> int:
         if self._runner is not None:
@@ -538,7 +562,8 @@ class Daemon:
             await self._dispatcher.emit(
                 AlertLevel.CRITICAL, SOURCE, "autonomous cycle failed", {"error": summary}
             )
-        duration = self.clock.monotonic() - started
+        self._progress_at = self.clock.monotonic()  # a finished cycle, failed or not
+        duration = self._progress_at - started
         finished_at = self.clock.now()
         self.metrics.record_cycle(success=success, duration_s=duration, finished_at=finished_at)
         self._last_cycle = {

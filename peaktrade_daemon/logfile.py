@@ -1,4 +1,5 @@
-"""The daemon's own log file (``logs/daemon.log``), reopenable for logrotate on SIGHUP."""
+"""The daemon's own log file (``logs/daemon.log``), reopenable for logrotate on SIGHUP; its lines
+look like every log line (:mod:`peaktrade_daemon.logline`: UTC with ``Z``, one per event)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from peaktrade_daemon.logline import LineFormatter
 from peaktrade_daemon.rotation import rotation_due, shift_backups
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class ReopenableFileHandler(logging.FileHandler):
@@ -28,7 +28,7 @@ class ReopenableFileHandler(logging.FileHandler):
         self.previous_root_level = logging.NOTSET
         path.parent.mkdir(parents=True, exist_ok=True)
         super().__init__(path, mode="a", encoding="utf-8", delay=True)
-        self.setFormatter(logging.Formatter(LOG_FORMAT))
+        self.setFormatter(LineFormatter())
         self.unwritable = False
 
     def emit(self, record: logging.LogRecord) -> None:

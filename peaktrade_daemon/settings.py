@@ -40,6 +40,7 @@ from pydantic_settings import (
 )
 
 from peaktrade_daemon.errors import ConfigError
+from peaktrade_daemon.market.exchange_table import hhmm, load_table, shipped_exchanges
 
 ENV_PREFIX = "PEAKTRADE_"
 SETTINGS_FILE = Path("config/daemon.toml")
@@ -136,6 +137,9 @@ class DaemonSection(Section):
     restart_backoff_initial_s: float = Field(1.0, gt=0)
     restart_backoff_max_s: float = Field(60.0, gt=0)
     heartbeat_interval_s: float = Field(10.0, gt=0)
+    #: How long a cycle may take to finish before the systemd watchdog stops pinging; empty:
+    #: 2 x ``poll_interval_s`` + 60 (see :mod:`peaktrade_daemon.watchdog`).
+    watchdog_grace_s: float | None = Field(None, gt=0)
 
     _zone = field_validator("timezone")(_check_zone)
 
@@ -228,16 +232,48 @@ class AlertsSection(Section):
 
 
 class CalendarSettings(Section):
-    """A trading calendar: ``always`` (24/7), ``fx`` (24/5, Sunday 17:00 to Friday 17:00 New York)
-    or ``session`` (an exchange session in its own zone on the given weekdays, Monday = 0)."""
+    """A trading calendar: ``always`` (24/7), ``fx`` (24/5, Sunday 17:00 to Friday 17:00 New York),
+    ``exchange`` (a shipped table with holidays and early closes, e.g. ``exchange = "XNAS"``) or
+    ``session`` (one session a day in its own zone on the given weekdays, Monday = 0; no
+    holidays)."""
 
-    kind: Literal["always", "fx", "session"]
+    kind: Literal["always", "fx", "session", "exchange"]
+    exchange: str | None = None
     timezone: str = "UTC"
     open: str = "09:30"
     close: str = "16:00"
     weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)
 
     _zone = field_validator("timezone")(_check_zone)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_table(cls, data: Any) -> Any:
+        """An exchange calendar's zone, hours and weekdays are its table's (so ``config show``
+        tells the truth); setting them as well is refused rather than ignored."""
+        if not isinstance(data, Mapping) or data.get("kind") != "exchange":
+            return data
+        fixed = sorted(set(data) & {"timezone", "open", "close", "weekdays"})
+        if fixed:
+            raise ValueError(
+                "an exchange calendar takes its zone, hours and weekdays from its table; "
+                f"remove {', '.join(fixed)}"
+            )
+        code = data.get("exchange")
+        shipped = shipped_exchanges()
+        if code not in shipped:
+            listed = f"shipped: {', '.join(shipped) or 'none'}"
+            if code is None:
+                raise ValueError(f'an exchange calendar needs exchange = "<code>" ({listed})')
+            raise ValueError(f"exchange {code!r} has no shipped calendar table ({listed})")
+        table = load_table(code)
+        return {
+            **data,
+            "timezone": table.timezone,
+            "open": hhmm(table.open_min),
+            "close": hhmm(table.close_min),
+            "weekdays": sorted(table.weekdays),
+        }
 
     @field_validator("open", "close")
     @classmethod
@@ -265,6 +301,8 @@ class CalendarSettings(Section):
             # The FX week is fixed (Sunday 17:00 to Friday 17:00 in its zone); silently ignoring
             # an operator's open/close would be worse than refusing it.
             raise ValueError("an fx calendar takes only a timezone; open/close/weekdays are fixed")
+        if self.kind != "exchange" and self.exchange is not None:
+            raise ValueError(f'exchange applies only to kind = "exchange", not {self.kind!r}')
         return self
 
 
@@ -272,7 +310,7 @@ def _default_calendars() -> dict[str, CalendarSettings]:
     return {
         "crypto": CalendarSettings(kind="always"),
         "fx": CalendarSettings(kind="fx", timezone="America/New_York"),
-        "nasdaq": CalendarSettings(kind="session", timezone="America/New_York"),
+        "nasdaq": CalendarSettings(kind="exchange", exchange="XNAS"),
     }
 
 
@@ -554,6 +592,51 @@ class PromotionSection(Section):
     inbox_poll_s: float = Field(5.0, gt=0)
 
 
+def _refuse_bool(value: object) -> object:
+    # pydantic takes true as 1 for a number; in a count, a seed or a threshold that is always
+    # a typo.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    return value
+
+
+class WalkForwardSettings(Section):
+    """The built-in ``walk_forward`` learner (``learning/walk_forward.py`` has the rule). Windows
+    are in bars of each symbol's timeframe, counted back from the newest bar at or before the
+    run's data time: the test window is the last ``test_bars`` bars, the train window the
+    ``train_bars`` bars just before it. Defaults suit the bundled EURUSD hourly history (about
+    12 weeks of FX hours to choose on, 4 weeks to test on). Empty ``symbols``: the cycle's
+    symbols; empty ``strategies``: every enabled strategy (the paper book's)."""
+
+    train_bars: int = Field(1500, ge=20, le=1_000_000)
+    test_bars: int = Field(500, ge=20, le=1_000_000)
+    resamples: int = Field(5000, ge=100, le=1_000_000)
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    min_trades: int = Field(5, ge=0, le=1_000_000)
+    symbols: tuple[str, ...] = ()
+    strategies: tuple[str, ...] = ()
+
+    _ints = field_validator(
+        "train_bars", "test_bars", "resamples", "seed", "min_trades", mode="before"
+    )(_refuse_bool)
+
+    @field_validator("symbols", "strategies")
+    @classmethod
+    def _distinct(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"listed more than once: {', '.join(repeated)}")
+        if any(not name.strip() for name in value):
+            raise ValueError("holds an empty name")
+        return value
+
+
+class LearningSection(Section):
+    """The built-in learners (§10): ``[learning.walk_forward]``."""
+
+    walk_forward: WalkForwardSettings = WalkForwardSettings()
+
+
 class CriterionSettings(Section):
     """One decision criterion in ``daemon.toml``; the same rules as
     :class:`peaktrade_daemon.decision.criteria.DecisionCriteria` (finite threshold, weight > 0,
@@ -566,13 +649,7 @@ class CriterionSettings(Section):
     comparison: Literal["gt", "gte", "lt", "lte", "eq"] = "gt"
     required: bool = False
 
-    @field_validator("threshold", "weight", mode="before")
-    @classmethod
-    def _not_bool(cls, value: object) -> object:
-        # pydantic takes true as 1.0 for a float; in a criterion that is always a typo.
-        if isinstance(value, bool):
-            raise ValueError("must be a number, not true/false")
-        return value
+    _not_bool = field_validator("threshold", "weight", mode="before")(_refuse_bool)
 
 
 class DecisionTypeSettings(Section):
@@ -671,6 +748,7 @@ class DaemonSettings(BaseSettings):
     scheduler: SchedulerSection = SchedulerSection()
     cycle: CycleSection = CycleSection()
     promotion: PromotionSection = PromotionSection()
+    learning: LearningSection = LearningSection()
     monitors: MonitorsSection = MonitorsSection()
     decision: DecisionSection = DecisionSection()
 
@@ -678,6 +756,20 @@ class DaemonSettings(BaseSettings):
     @classmethod
     def _workflow_names(cls, value: dict[str, WorkflowTypeSettings]) -> dict[str, Any]:
         _check_type_names(value)
+        return value
+
+    @field_validator("learning")
+    @classmethod
+    def _learner_symbols(cls, value: LearningSection, info: ValidationInfo) -> LearningSection:
+        # [symbols] is validated first (field order), so a bad one is reported as itself.
+        configured = info.data.get("symbols") or {}
+        unknown = [s for s in value.walk_forward.symbols if s not in configured]
+        if unknown:
+            known = ", ".join(sorted(configured)) or "none"
+            raise ValueError(
+                f"learning.walk_forward.symbols: {unknown[0]!r} is not configured under "
+                f"[symbols] (configured: {known})"
+            )
         return value
 
     @field_validator("symbols")

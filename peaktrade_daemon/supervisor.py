@@ -150,6 +150,15 @@ class Supervisor:
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         return cancelled
 
+    def ended(self) -> list[str]:
+        """Components whose supervised task is gone other than by ``run()`` returning (it was
+        cancelled, or the supervising loop itself failed): that part no longer works."""
+        return [
+            name
+            for name, task in self._tasks.items()
+            if task.done() and self.health[name].state != "finished"
+        ]
+
     def mark_stopped(self, name: str) -> None:
         """Record that a component's ``stop()`` completed."""
         if name in self.health:

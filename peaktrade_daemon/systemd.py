@@ -89,7 +89,8 @@ class SystemdNotifier:
         return self.notify(STOPPING=1)
 
     def watchdog(self) -> bool:
-        """``WATCHDOG=1``: the event loop is alive."""
+        """``WATCHDOG=1``: the daemon makes progress (:mod:`peaktrade_daemon.watchdog` decides
+        when to send it)."""
         return self.notify(WATCHDOG=1)
 
     def status(self, text: str) -> bool:

@@ -11,6 +11,8 @@ registers them. What each part is and when it runs:
   when the promotion worker changes ``auto.toml`` the monitors re-read the effective config;
 * ``scheduler`` (continuous mode, unless ``--no-scheduler``, ``scheduler.enabled = false`` or
   ``--dry-run``): jobs from the snapshot, re-synced from the new snapshot on SIGHUP;
+* ``calendar-watch``: a warning alert when an exchange calendar's table ends within 60 days
+  (critical once it has ended), at start-up and daily;
 * ``promotion`` (continuous, not dry run, ``promotion.worker_enabled``): the worker, fed by
   ``PatchesPublished`` on the bus, reading the snapshot's policy and the performance monitor;
   and ``patch-inbox``, which turns patches ``learn`` published from another process into that
@@ -41,9 +43,11 @@ from peaktrade_daemon.config.loader import PeakConfig
 from peaktrade_daemon.errors import ConfigError, UsageError
 from peaktrade_daemon.governance.policy import AutoApplyPolicy
 from peaktrade_daemon.learning.models import PatchesPublished
+from peaktrade_daemon.market.calendar_watch import CalendarWatch
 from peaktrade_daemon.monitors.defaults import trading_config
 from peaktrade_daemon.monitors.signals import chosen_strategies
 from peaktrade_daemon.promotion.baseline import PortfolioMetrics
+from peaktrade_daemon.promotion.evidence import EvidenceRunner
 from peaktrade_daemon.promotion.inbox import PatchInbox
 from peaktrade_daemon.promotion.live_changes import audited_live_changes
 from peaktrade_daemon.promotion.models import OverridesChanged
@@ -268,6 +272,7 @@ class Assembly:
             database=rt.database,
             publish=rt.bus.publish,
             policy_source=lambda: _policy(rt),
+            evidence=EvidenceRunner(lambda: rt.snapshot().settings, side.components.feeds),
         )
 
         def submit(event: PatchesPublished) -> None:
@@ -278,6 +283,10 @@ class Assembly:
 
         rt.bus.subscribe(PatchesPublished, submit, name="promotion.patches")
         return worker
+
+    def calendars(self, rt: Runtime) -> Component:
+        """The exchange calendar tables' watch (always): alerts before a table runs out."""
+        return CalendarWatch(rt.snapshot().settings, rt.clock, rt.alerts)
 
     def inbox(self, rt: Runtime) -> Component | None:
         """The patch inbox, wherever the promotion worker runs."""

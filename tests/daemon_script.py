@@ -2,7 +2,8 @@
 
 ``PT_TEST_SLOW_S``: register a component whose ``run()`` does ``PT_TEST_SLOW_S`` seconds of work
 (announced by "work started"/"work finished" alerts) and whose ``drain()`` waits for it.
-``PT_TEST_CYCLE``: register a cycle runner whose cycles succeed (``ok``) or fail (``fail``).
+``PT_TEST_CYCLE``: register a cycle runner whose cycles succeed (``ok``) or fail (``fail``), or
+whose first cycle never finishes (``stuck``, announced by a "cycle stuck" alert).
 ``PT_TEST_START_S`` / ``PT_TEST_RELOAD_S``: register a component whose ``start()`` /
 ``reload()`` takes that many seconds (announced by "start held" / "reload held" alerts), so a
 test can signal the daemon while it is starting or reloading.
@@ -110,6 +111,16 @@ class Cycles:
         return Outcome(self._succeed)
 
 
+class StuckCycles:
+    def __init__(self, runtime: Runtime) -> None:
+        self._rt = runtime
+
+    async def run_cycle(self) -> Outcome:
+        await self._rt.alerts.emit(AlertLevel.INFO, "test-cycle", "cycle stuck")
+        await asyncio.Event().wait()  # a hung feed or workflow: never returns
+        return Outcome(False)
+
+
 def plugins() -> Plugins:
     components: list[object] = []
     slow = os.environ.get("PT_TEST_SLOW_S")
@@ -130,6 +141,8 @@ def plugins() -> Plugins:
     cycle = os.environ.get("PT_TEST_CYCLE")
 
     def make_cycles(rt: Runtime) -> CycleRunner:
+        if cycle == "stuck":
+            return StuckCycles(rt)
         return Cycles(rt, cycle == "ok")
 
     return Plugins(

@@ -3,7 +3,8 @@
 Each test runs the real default assembly (``default_plugins()``, the shipped config and data) in
 a fresh interpreter until its first autonomous cycle has finished, then reports ``sys.modules``.
 Importing aiohttp and prometheus_client only when the HTTP listener is on, and never pandas,
-matplotlib or ccxt in the embedded default, keeps the daemon's RSS under its target (see
+matplotlib, ccxt or exchange_calendars (the calendar tables are generated data) in the
+embedded default, keeps the daemon's RSS under its target (see
 ``bench/footprint.py``); these tests fail if an import anywhere on the start or cycle path
 brings them back.
 """
@@ -24,7 +25,7 @@ from tests.conftest import subprocess_env
 
 pytestmark = pytest.mark.slow
 
-NEVER = ("pandas", "matplotlib", "ccxt")
+NEVER = ("pandas", "matplotlib", "ccxt", "exchange_calendars")
 HTTP_ONLY = ("aiohttp", "prometheus_client")
 _TIMEOUT_S = 60.0
 

@@ -106,3 +106,37 @@ async def test_sleep_unless_returns_on_event_or_time() -> None:
     await clock.advance(10)
     assert await asyncio.wait_for(waiter, 2) is False
     assert clock.pending_sleepers == 0
+
+
+class Returns:
+    name = "returns"
+
+    async def start(self) -> None: ...
+
+    async def run(self) -> None: ...
+
+    async def reload(self, settings: DaemonSettings) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class CancelledInside(Returns):
+    name = "cancelled-inside"
+
+    async def run(self) -> None:
+        raise asyncio.CancelledError("a library cancelled it")
+
+
+async def test_ended_names_tasks_gone_other_than_by_returning() -> None:
+    async def no_report(name: str, exc: BaseException, restarts: int, backoff_s: float) -> None:
+        raise AssertionError("not a failure")
+
+    supervisor = Supervisor(
+        ManualClock(), backoff_initial_s=1, backoff_max_s=8, on_failure=no_report
+    )
+    tasks = [supervisor.supervise(Returns()), supervisor.supervise(CancelledInside())]
+    await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
+    assert supervisor.health["returns"].state == "finished"
+    assert supervisor.ended() == ["cancelled-inside"]

@@ -1,4 +1,9 @@
-"""Alerts echoed to the terminal: ``[ts] [LEVEL] [source] message``; critical goes to stderr."""
+"""Alerts echoed to the terminal: ``[ts] [LEVEL] [source] message``; critical goes to stderr.
+
+Under systemd the streams are the journal: each line then starts with its syslog priority
+(critical ``<2>``, warning ``<4>``, info ``<6>``), so ``journalctl -p crit`` shows critical
+alerts (see :mod:`peaktrade_daemon.journal`).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,15 @@ import contextlib
 import sys
 from typing import TextIO
 
+from peaktrade_daemon import journal
 from peaktrade_daemon.alerts.log import escape_field, format_timestamp
 from peaktrade_daemon.alerts.model import Alert, AlertLevel
+
+PRIORITIES = {
+    AlertLevel.CRITICAL: journal.CRITICAL,
+    AlertLevel.WARNING: journal.WARNING,
+    AlertLevel.INFO: journal.INFO,
+}
 
 
 def format_console(alert: Alert) -> str:
@@ -31,4 +43,5 @@ class ConsoleSink:
         stream = (self._stderr or sys.stderr) if critical else (self._stdout or sys.stdout)
         # A closed terminal must not take alerting down; the log file still has the alert.
         with contextlib.suppress(OSError, ValueError):
-            print(format_console(alert), file=stream, flush=True)
+            tag = journal.prefix(stream, PRIORITIES[alert.level])
+            print(tag + format_console(alert), file=stream, flush=True)

@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import uvloop
 
-from peaktrade_daemon import early_signals
+from peaktrade_daemon import early_signals, journal, logline
 from peaktrade_daemon.cli import run_cmd
 from peaktrade_daemon.cli.subcommands import LazySubcommands
 from peaktrade_daemon.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, PeakTradeError
@@ -54,6 +54,27 @@ exit codes:
 Paths resolve against --root (default: $PEAKTRADE_ROOT, else the current directory).
 Settings come from <root>/config/daemon.toml, overridable as PEAKTRADE_<SECTION>__<KEY>.
 """
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: print ``peaktrade-daemon <version>`` and exit 0. The version is looked up
+    only when the option is given (argparse's own ``version`` action wants it at parser build
+    time, which would cost every command the metadata lookup)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from peaktrade_daemon.version import installed_version
+
+        print(f"{PROG} {installed_version()}", flush=True)  # stdout, as argparse's own does
+        parser.exit()
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -89,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
+        "--version", action=_VersionAction, help="print the installed version and exit"
+    )
+    parser.add_argument(
         "--root", metavar="DIR", help="root directory (default $PEAKTRADE_ROOT or .)"
     )
     parser.add_argument(
@@ -109,12 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _error(text: str) -> None:
+    """One error line on stderr (priority ``err`` when stderr is the journal)."""
+    print(journal.prefix(sys.stderr, journal.ERROR) + text, file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,10 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     verbose = bool(getattr(args, "verbose", False))
-    if not logging.getLogger().handlers:
-        _configure_logging(verbose)
     handler: Callable[[argparse.Namespace], Any] = args.handler
     try:
+        if not logging.getLogger().handlers:
+            logline.configure_stderr(verbose=verbose)
         if handler is not run_cmd.handle:
             # Only the daemon acts on signals held since the entry point (it releases them once
             # its loop handlers are in place); every other command gets the default behaviour.
@@ -135,23 +156,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = uvloop.run(result)
         return int(result or 0)
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        _error(f"{PROG}: interrupted")
         return EXIT_INTERRUPTED
     except PeakTradeError as exc:
         if verbose:
             traceback.print_exc()
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        _error(f"{PROG}: error: {exc}")
         return exc.exit_code
     except Exception as exc:  # an unexpected failure still gets one clear line
         problem = _bad_path(exc)
         if problem is not None:  # every path comes from the operator (a flag or a setting)
-            print(f"{PROG}: error: {problem}", file=sys.stderr)
+            _error(f"{PROG}: error: {problem}")
             return EXIT_USAGE
         if verbose:
             traceback.print_exc()
-        print(
-            f"{PROG}: error: unexpected {type(exc).__name__}: {exc} (run with --verbose for details)",
-            file=sys.stderr,
+        _error(
+            f"{PROG}: error: unexpected {type(exc).__name__}: {exc} (run with --verbose for details)"
         )
         return EXIT_FAILED
 
@@ -167,5 +187,5 @@ def _bad_path(exc: Exception) -> str | None:
 
 def usage_error(message: str) -> int:
     """Print a usage error the same way argparse does and return exit code 2."""
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    _error(f"{PROG}: error: {message}")
     return EXIT_USAGE

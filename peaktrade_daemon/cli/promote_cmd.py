@@ -20,7 +20,13 @@ from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
 from peaktrade_daemon.governance.verdicts import Verdict
 from peaktrade_daemon.learning.snippets import SnippetReport, read_snippet_file
 from peaktrade_daemon.promotion.baseline import Hold, cli_hold
-from peaktrade_daemon.promotion.engine import PromotionRun, run_promotion
+from peaktrade_daemon.promotion.engine import (
+    PromotionRun,
+    build_promotion_candidates_from_patches,
+    filter_candidates_for_live,
+    run_promotion,
+)
+from peaktrade_daemon.promotion.evidence import root_evidence
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 
 
@@ -56,6 +62,12 @@ def print_run(run: PromotionRun, directory: Path) -> None:
             f"{decision.verdict.value:<26} {patch.target} -> {patch.new_value!r} "
             f"(conf {patch.confidence_score}): {'; '.join(decision.reasons)}"
         )
+        evidence = run.evidence.get(patch.id)
+        if evidence is not None:
+            print(
+                f"  evidence {evidence.verdict.value} for the step {evidence.live_value!r} -> "
+                f"{evidence.step_value!r}: {'; '.join(evidence.reasons)}"
+            )
     for entry in run.refused:
         print(
             f"{Verdict.REJECTED_BY_SANITY_CHECK.value:<26} {entry.target} ({entry.where}): "
@@ -117,17 +129,26 @@ async def handle(args: argparse.Namespace) -> int:
         if report is None:
             return EXIT_OK
         now = SystemClock().now()
+        settings = settings_from_args(args)
+        base = workspace.base()
         hold: Hold = lambda key: None  # noqa: E731
         if mode is AutoApplyMode.BOUNDED_AUTO and not args.dry_run:
             records = await asyncio.to_thread(workspace.audit().records)
-            hold, _ = await cli_hold(settings_from_args(args), policy, records, now)
+            hold, _ = await cli_hold(settings, policy, records, now)
+        # The evidence, computed here from the root's data with the daemon's paper book (§9).
+        live = workspace.writer().read().values
+        preview = filter_candidates_for_live(
+            build_promotion_candidates_from_patches(report.patches, policy), policy, base, live
+        )
+        async with root_evidence(settings) as runner:
+            evidence = await runner.evaluate(preview, live, policy, base)
         run = await asyncio.to_thread(
             functools.partial(
                 run_promotion,
                 report.patches,
                 policy=policy,
                 mode=mode,
-                base=workspace.base(),
+                base=base,
                 writer=workspace.writer(),
                 audit=workspace.audit(),
                 proposals_dir=workspace.proposals_dir,
@@ -135,6 +156,7 @@ async def handle(args: argparse.Namespace) -> int:
                 dry_run=bool(args.dry_run),
                 hold=hold,
                 refused=report.refused,
+                evidence=evidence,
             )
         )
     print_run(run, workspace.proposals_dir)

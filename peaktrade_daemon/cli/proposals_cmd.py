@@ -9,9 +9,11 @@ import sys
 from collections.abc import Coroutine, Iterator
 from typing import Any
 
+from peaktrade_daemon.cli.context import settings_from_args
 from peaktrade_daemon.cli.promotion_support import operator_name, workspace_from_args
 from peaktrade_daemon.clock import SystemClock
 from peaktrade_daemon.errors import EXIT_FAILED, EXIT_OK, DataError, SealBroken, UsageError
+from peaktrade_daemon.promotion.evidence import root_evidence
 from peaktrade_daemon.promotion.operator import (
     approve,
     list_reviews,
@@ -48,6 +50,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     approve.add_argument("proposal_id", metavar="ID")
     approve.add_argument("--by", required=True, metavar="NAME", help="operator name (recorded)")
     approve.add_argument("--note", default=None, help="free text recorded with the approval")
+    approve.add_argument(
+        "--override-evidence",
+        action="store_true",
+        help="apply a step whose evidence FAILed (recorded as overridden in the audit trail)",
+    )
     approve.set_defaults(handler=handle_approve)
     reject = actions.add_parser("reject", parents=[common], help="reject a proposal (recorded)")
     reject.add_argument("proposal_id", metavar="ID")
@@ -133,7 +140,10 @@ def handle_approve(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
     _files(workspace, args.proposal_id)  # a malformed id is refused before the database opens
 
     async def run() -> int:
-        async with opened_database(workspace.database_url) as database:
+        async with (
+            opened_database(workspace.database_url) as database,
+            root_evidence(settings_from_args(args)) as evidence,
+        ):
             with _damaged_as_usage():
                 result = await approve(
                     workspace,
@@ -143,7 +153,9 @@ def handle_approve(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
                     args.note,
                     SystemClock().now(),
                     alerts=emitter,
+                    evidence=evidence,
                     dry_run=bool(args.dry_run),
+                    override_evidence=bool(args.override_evidence),
                 )
         for outcome in result.outcomes:
             state = (

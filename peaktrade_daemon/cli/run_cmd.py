@@ -106,8 +106,10 @@ def run_daemon(
     args: argparse.Namespace, plugins: Plugins | None = None
 ) -> Coroutine[Any, Any, int]:
     """The daemon's main coroutine for ``args`` (scripts may pass extra plugins)."""
+    from peaktrade_daemon.collector import tune_collector
     from peaktrade_daemon.daemon import Daemon, default_plugins
 
+    tune_collector()
     return Daemon(options_from_args(args), plugins=plugins or default_plugins()).run()
 
 

@@ -156,7 +156,9 @@ def check_table(
             base_value = lookup(base, key)
             before = current.get(key, None if is_missing(base_value) else base_value)
             if before != after or type(before) is not type(after):
-                why = step_reason(key, after, before, base_value, policy, recorded or {})
+                why = step_reason(
+                    key, after, before, base_value, policy, recorded if recorded is not None else {}
+                )
                 if why is not None:
                     reasons.append(why)
         if reasons:

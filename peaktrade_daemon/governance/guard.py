@@ -15,9 +15,19 @@ How unknown data is treated (fail closed, "unknown is never healthy enough to ke
   longer watched. Unknown (or no reading at all): the change is treated as unproven and reverted
   and frozen like a degradation, with the reason saying so.
 
-Degradation against the pre-change baseline, thresholds from the policy's ``[rollback]``:
-``current_drawdown`` up by more than ``max_drawdown_increase`` (also ``max_drawdown`` when both
-readings have it), or ``sharpe_ratio`` down by more than ``max_sharpe_drop``.
+Degradation, two ways:
+
+* **The canary** (with ``[evidence]`` on, §9): a shadow book with the previous value runs on the
+  same bars since the apply, and live is judged against it with the evidence rule
+  (:func:`canary_health`). So a market-wide drawdown that hits both books alike is not a
+  degradation, and a step that loses on its own is, however the market went. Too few paired
+  periods since the apply (fewer than ``[evidence] min_periods``) is *inconclusive*: it does
+  not revert, and past the end of the window the key stays watched, and held, until the canary
+  can judge it: a bad step is never passed unjudged.
+* **Before/after** (evidence off): against the pre-change baseline, thresholds from the
+  policy's ``[rollback]``: ``current_drawdown`` up by more than ``max_drawdown_increase`` (also
+  ``max_drawdown`` when both readings have it), or ``sharpe_ratio`` down by more than
+  ``max_sharpe_drop``.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
+from peaktrade_daemon.governance.evidence import EvidenceVerdict
 from peaktrade_daemon.governance.policy import RollbackGuardPolicy
 
 REQUIRED_METRICS = ("current_drawdown", "sharpe_ratio")
@@ -43,11 +54,41 @@ class PerformanceSource(Protocol):
 
 
 class Health(StrEnum):
-    """One reading compared with the baseline."""
+    """One reading compared with the baseline (or, as a canary, the shadow book)."""
 
     HEALTHY = "healthy"
     DEGRADED = "degraded"
     UNKNOWN = "unknown"
+    #: The canary had too little to judge (few bars since the apply): not a degradation, and
+    #: not unknown data either; the change stands at the end of its window.
+    INCONCLUSIVE = "inconclusive"
+
+
+def canary_health(
+    verdict: EvidenceVerdict | None,
+    reasons: tuple[str, ...],
+    *,
+    enough_periods: bool,
+    stale: bool = False,
+) -> tuple[Health, tuple[str, ...]]:
+    """The canary's reading (§9): live judged against the shadow book with the evidence rule.
+    FAIL degrades; PASS is healthy; INCONCLUSIVE for want of paired periods is inconclusive
+    (more bars will come: the watch goes on past its window, the key held, so a bad step is
+    never passed unjudged); INCONCLUSIVE with enough periods but too few trades is healthy (the
+    books barely traded, so they cannot differ); stale data (whatever else the rule found first)
+    or no verdict at all (the books could not be run) is unknown: more bars may never come, so
+    waiting for them would hold the key for ever."""
+    if verdict is EvidenceVerdict.FAIL:
+        return Health.DEGRADED, tuple(f"canary FAIL: {r}" for r in reasons)
+    if stale:
+        return Health.UNKNOWN, ("canary unknown: the market data is stale", *reasons)
+    if verdict is EvidenceVerdict.PASS:
+        return Health.HEALTHY, ("canary PASS: live not worse than the shadow book",)
+    if verdict is EvidenceVerdict.INCONCLUSIVE:
+        if enough_periods:
+            return Health.HEALTHY, tuple(f"canary: {r}" for r in reasons)
+        return Health.INCONCLUSIVE, tuple(f"canary INCONCLUSIVE: {r}" for r in reasons)
+    return Health.UNKNOWN, tuple(f"canary unknown: {r}" for r in reasons) or ("canary unknown",)
 
 
 def known(metrics: Mapping[str, float], name: str) -> float | None:
@@ -145,24 +186,39 @@ class RollbackGuard:
     def hold_reason(self, key: str) -> str | None:
         """Why auto-apply must wait: the key is still baking, or some reading is unknown."""
         if key in self.watches:
-            return f"held: {key} is under observation until {self.watches[key].ends_at.isoformat()}"
+            watch = self.watches[key]
+            if watch.last_health is Health.INCONCLUSIVE:
+                return f"held: {key} is under observation until its canary can judge it"
+            return f"held: {key} is under observation until {watch.ends_at.isoformat()}"
         blind = [w.key for w in self.watches.values() if w.last_health is Health.UNKNOWN]
         if blind:
             return f"held: performance unknown while watching {', '.join(sorted(blind))}"
         return None
 
     def check(
-        self, current: Mapping[str, float], now: datetime, policy: RollbackGuardPolicy
+        self,
+        current: Mapping[str, float],
+        now: datetime,
+        policy: RollbackGuardPolicy,
+        canary: Mapping[str, tuple[Health, tuple[str, ...]]] | None = None,
     ) -> list[GuardAction]:
-        """Judge every watch against ``current``; returns the reverts and passes (and forgets
-        those keys). Watches still inside their window with a healthy or unknown reading stay."""
+        """Judge every watch against ``current`` (the before/after rule), or, with ``canary``
+        (a reading per key, :func:`canary_health`), against its shadow book; returns the
+        reverts and passes (and forgets those keys). Watches still inside their window with a
+        healthy, inconclusive or unknown reading stay; at the end of the window a healthy or
+        inconclusive change passes, an unknown one is reverted (unproven)."""
         actions: list[GuardAction] = []
         for key, watch in list(self.watches.items()):
-            health, reasons = evaluate(watch.baseline, current, policy)
+            if canary is not None:
+                health, reasons = canary.get(key, (Health.UNKNOWN, ("canary not run",)))
+            else:
+                health, reasons = evaluate(watch.baseline, current, policy)
             watch.last_health, watch.last_reasons = health, reasons
             if health is Health.DEGRADED:
                 actions.append(GuardAction(watch, "revert", ("degraded: " + "; ".join(reasons),)))
             elif now >= watch.ends_at:
+                if health is Health.INCONCLUSIVE:
+                    continue  # the canary needs more bars: the key stays watched (and held)
                 if health is Health.HEALTHY:
                     actions.append(GuardAction(watch, "passed", reasons))
                 else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
+from peaktrade_daemon.governance.evidence import EvidenceVerdict
 from peaktrade_daemon.governance.firewall import firewall_reasons, is_numeric
 from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
 from peaktrade_daemon.governance.verdicts import NO_BOUNDS, PromotionDecision
@@ -18,6 +19,30 @@ from peaktrade_daemon.learning.models import Scalar
 
 #: The reason a hold gives when the value is already where the proposal wants it.
 AT_TARGET = "already at the proposed value"
+#: Evidence holds start with "held" so a pending step waits for fresh evidence (§9).
+NO_EVIDENCE = "held: no evidence for this step"
+
+
+def evidence_hold(
+    enabled: bool, verdict: EvidenceVerdict | None, evaluated_step: float | None, step: float
+) -> str | None:
+    """Why bounded auto-apply must not take ``step`` on the evidence (None: PASS for exactly
+    this step, or evidence is off). INCONCLUSIVE waits for an operator (or for more data); FAIL
+    never auto-applies; evidence for another step than the one the writer would take (the live
+    value moved since it was computed) is no evidence."""
+    if not enabled:
+        return None
+    if verdict is None or evaluated_step is None:
+        return NO_EVIDENCE
+    if not math.isclose(evaluated_step, step, rel_tol=0.0, abs_tol=1e-12):
+        return f"held: the evidence was for the step to {evaluated_step}, not {step}"
+    if verdict is EvidenceVerdict.INCONCLUSIVE:
+        return "held: evidence INCONCLUSIVE: waits for an operator"
+    if verdict is EvidenceVerdict.FAIL:
+        return (
+            "evidence FAIL: never auto-applied (an operator may approve with --override-evidence)"
+        )
+    return None
 
 
 def effective_mode(policy: AutoApplyPolicy, requested: AutoApplyMode | None) -> AutoApplyMode:
@@ -123,3 +148,21 @@ def manual_apply_block(
     if ready is not None:
         return f"cooldown: changed at {last_change_at.isoformat()}, approve after {ready:%H:%M}"  # type: ignore[union-attr]
     return None
+
+
+def approval_evidence_hold(
+    enabled: bool,
+    verdict: EvidenceVerdict | None,
+    evaluated_step: float | None,
+    step: float,
+    *,
+    override: bool,
+) -> str | None:
+    """Why an operator's approval must not take ``step`` on the evidence (§9): only a FAIL for
+    exactly this step stops it, and ``--override-evidence`` lifts that (recorded as such). An
+    INCONCLUSIVE or missing verdict is the operator's call."""
+    if not enabled or override or verdict is not EvidenceVerdict.FAIL or evaluated_step is None:
+        return None
+    if not math.isclose(evaluated_step, step, rel_tol=0.0, abs_tol=1e-12):
+        return None
+    return f"evidence FAIL for the step to {step}: approve with --override-evidence to apply it"

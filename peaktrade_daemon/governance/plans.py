@@ -139,11 +139,14 @@ def plan_bounded_apply(
     now: datetime,
     *,
     hold: Callable[[str], str | None] = lambda key: None,
+    step_hold: Callable[[PromotionDecision, float], str | None] = lambda decision, step: None,
 ) -> Planner:
     """One bounded step per accepted decision that passes every auto-apply gate (§8.3).
 
     ``hold`` lets the caller add a reason of its own (the worker holds keys still under
-    observation). Later decisions for the same key replace earlier ones.
+    observation); ``step_hold`` judges the step itself once it is known under the lock (the
+    evidence must be for exactly this step, §9). Later decisions for the same key replace
+    earlier ones.
     """
 
     def planner(state: LiveState) -> WritePlan:
@@ -169,7 +172,7 @@ def plan_bounded_apply(
                 continue
             bounds = policy.bounds[key]
             after = next_step(float(current), float(target), bounds)  # type: ignore[arg-type]
-            blocked = _step_blocked(key, after)
+            blocked = _step_blocked(key, after) or step_hold(decision, after)
             if blocked is not None:
                 plan.outcome.append(ApplyOutcome(key, False, current, current, blocked))
                 continue
@@ -193,11 +196,15 @@ def plan_approved_apply(
     base: Mapping[str, Any],
     operator: str,
     now: datetime,
+    *,
+    step_hold: Callable[[PromotionDecision, float], str | None] = lambda decision, step: None,
+    step_extra: Callable[[PromotionDecision, float], Mapping[str, Any]] = lambda d, s: {},
 ) -> Planner:
     """An operator's approval: one bounded step per key (every accepted key has bounds); the
     firewall, bounds and bake time always hold (§8.7). ``decisions`` are the proposal's
     candidates re-judged now: a key the current policy rejects is an outcome "not applied"
-    with the verdict's reasons, never silently left out."""
+    with the verdict's reasons, never silently left out. ``step_hold`` and ``step_extra`` judge
+    and annotate the step once it is known (the evidence, §9)."""
 
     def planner(state: LiveState) -> WritePlan:
         plan = WritePlan(outcome=[])
@@ -213,12 +220,13 @@ def plan_approved_apply(
             target = decision.candidate.patch.new_value
             # manual_apply_block passed: the key has bounds, both values are numbers in them.
             after = next_step(float(current), float(target), policy.bounds[key])  # type: ignore[arg-type]
-            blocked = _step_blocked(key, after)
+            blocked = _step_blocked(key, after) or step_hold(decision, after)
             if blocked is not None:
                 plan.outcome.append(ApplyOutcome(key, False, current, current, blocked))
                 continue
             why = f"approved by {operator}: {current} -> {after} toward {target}"
-            plan.changes.append(PlannedChange(key, after, (why,), extra=_step_extra(decision)))
+            extra = {**_step_extra(decision), **step_extra(decision, after)}
+            plan.changes.append(PlannedChange(key, after, (why,), extra=extra))
             plan.outcome.append(ApplyOutcome(key, True, current, after, why, after == target))
         return plan
 

@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from peaktrade_daemon.governance.evidence import EvidencePolicy
 from peaktrade_daemon.governance.strict import Count, Flag, Number
 from peaktrade_daemon.learning.models import check_target
 
@@ -105,6 +106,8 @@ class AutoApplyPolicy(_Frozen):
     cooldown_minutes: Number = Field(ge=0, le=MAX_MINUTES)
     global_promotion_lock: Flag = False
     rollback: RollbackGuardPolicy
+    #: §9: a policy without ``[evidence]`` is invalid (``enabled = false`` turns it off, loudly).
+    evidence: EvidencePolicy
 
     @field_validator("bounds", mode="before")
     @classmethod

@@ -22,8 +22,9 @@ def next_step(current: float, target: float, bounds: AutoApplyBounds) -> float:
     if abs(delta) <= bounds.max_step:
         return float(target)
     moved = round(float(current) + math.copysign(bounds.max_step, delta), STEP_DECIMALS)
-    # Rounding must never make the step longer than max_step (beyond float error).
-    if not within_step(float(current), moved, bounds.max_step):
+    # Rounding must never make the step longer than max_step (the gate allows float error;
+    # the planner itself never uses that slack).
+    if abs(moved - float(current)) > bounds.max_step:
         moved = float(current) + math.copysign(bounds.max_step, delta)
     return moved
 

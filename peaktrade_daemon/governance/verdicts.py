@@ -7,7 +7,7 @@ failing one decides the verdict, every failing one adds its reason.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -182,3 +182,23 @@ def safety_flags(key: str, value: Any, current: Any, policy: AutoApplyPolicy) ->
     if is_numeric(current) and is_numeric(value) and float(value) > float(current):
         flags.append("increases_value")
     return tuple(flags)
+
+
+def rejected_by_evidence(decision: PromotionDecision, reasons: Sequence[str]) -> PromotionDecision:
+    """An accepted candidate whose next step the evidence FAILed (§9): ``REJECTED_BY_EVIDENCE``,
+    the evidence's reasons first. The candidate stays in the proposal for the record (and for an
+    operator's ``--override-evidence``)."""
+    return PromotionDecision(
+        decision.candidate,
+        Verdict.REJECTED_BY_EVIDENCE,
+        (*(f"EVIDENCE FAIL: {r}" for r in reasons), *decision.reasons),
+        decision.safety_flags,
+        decision.current_live_value,
+        decision.planned_steps,
+    )
+
+
+def judged_acceptable(decision: PromotionDecision) -> bool:
+    """Accepted by the policy (an evidence rejection is the evidence's, not the policy's): what
+    an approval re-judges."""
+    return decision.verdict in (Verdict.ACCEPTED_FOR_PROPOSAL, Verdict.REJECTED_BY_EVIDENCE)

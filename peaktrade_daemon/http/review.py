@@ -50,6 +50,7 @@ from peaktrade_daemon.http.review_html import (
 from peaktrade_daemon.http.review_model import load_views, summary
 from peaktrade_daemon.promotion import operator
 from peaktrade_daemon.promotion.checklist import REVIEW_BOXES
+from peaktrade_daemon.promotion.evidence import root_evidence
 from peaktrade_daemon.promotion.models import OverridesChanged
 from peaktrade_daemon.promotion.operator import ReviewResult
 from peaktrade_daemon.promotion.proposals import PROPOSAL_ID_RE
@@ -262,9 +263,20 @@ class ReviewPage:
         ticked = set(form.getall("check", []))
         if ticked != {str(i) for i in range(len(REVIEW_BOXES))}:
             raise UsageError("tick all six review boxes before approving")
-        return await operator.approve(
-            workspace, database, proposal_id, name, note, now, alerts=self._alerts
-        )
+        # The page computes the evidence on the root's data like the CLI (its own feeds, so
+        # an approval never waits on the cycle's); it cannot override a FAIL: that takes the
+        # operator's explicit `proposals approve --override-evidence`.
+        async with root_evidence(self._settings(), self._clock) as evidence:
+            return await operator.approve(
+                workspace,
+                database,
+                proposal_id,
+                name,
+                note,
+                now,
+                alerts=self._alerts,
+                evidence=evidence,
+            )
 
     def _answer(
         self,

@@ -50,11 +50,14 @@ button{font:inherit;padding:.4rem 1rem;border-radius:4px;border:1px solid #1d233
 .reject button{background:#a12c2c;color:#fff;border-color:#a12c2c}
 header button{background:transparent;color:#fff;border-color:#fff}
 .muted{color:#5b6372}
+.evidence img{max-width:100%;border:1px solid #d8dce3}
 """
 STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; form-action 'self'; "
+        # img-src data: only: the evidence chart is inline (no request, nothing else loads).
+        f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src data:; "
+        "form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Frame-Options": "DENY",
@@ -127,13 +130,27 @@ def _candidates_table(candidates: Sequence[CandidateView]) -> str:
         f"<td>{fmt(c.proposed)}</td>"
         f"<td>{', '.join(fmt(s) for s in c.planned_steps) or '-'}</td>"
         f"<td>{fmt(c.confidence)}</td><td>{'<br>'.join(esc(f) for f in c.safety_flags) or '-'}</td>"
-        f'<td class="reasons">{"<br>".join(esc(r) for r in c.reasons)}</td></tr>'
+        f'<td class="reasons">{"<br>".join(esc(r) for r in c.reasons)}</td>'
+        f"<td>{esc(c.evidence)}</td></tr>"
         for c in candidates
     )
     return (
         '<div class="scroll"><table><thead><tr><th>Key</th><th>Verdict</th><th>Live when proposed</th>'
         "<th>Live now</th><th>Proposed</th><th>Planned steps</th><th>Confidence</th>"
-        f"<th>Safety flags</th><th>Reasons</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        "<th>Safety flags</th><th>Reasons</th><th>Evidence</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table></div>"
+    )
+
+
+def _chart(view: ProposalView) -> str:
+    """The evidence chart, inline (a data: URI, allowed by the page's CSP)."""
+    if view.evidence_chart is None:
+        return ""
+    data = base64.b64encode(view.evidence_chart).decode("ascii")
+    return (
+        '<figure class="evidence"><img alt="Evidence: live and candidate equity and drawdown" '
+        f'src="data:image/png;base64,{data}"><figcaption>Evidence (§9): the live value and each '
+        "candidate's next step, same bars</figcaption></figure>"
     )
 
 
@@ -174,7 +191,7 @@ def proposal_section(view: ProposalView, csrf: str | None) -> str:
         f"<h2>Proposal <code>{esc(view.proposal_id)}</code> "
         f'<span class="badge">{esc(view.status)}</span></h2>'
         f'<p class="muted">Created {esc(view.created_at)} · mode {esc(view.mode)}</p>{reviewed}'
-        f"{_candidates_table(view.candidates)}"
+        f"{_candidates_table(view.candidates)}{_chart(view)}"
         f"<details><summary>Operator checklist</summary><pre>{esc(view.checklist)}</pre></details>"
         f"{forms}</section>"
     )

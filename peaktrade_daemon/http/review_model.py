@@ -37,6 +37,7 @@ class CandidateView:
     confidence: Any
     safety_flags: tuple[str, ...]
     reasons: tuple[str, ...]
+    evidence: str = "-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,7 @@ class ProposalView:
     review_note: str | None
     checklist: str
     candidates: tuple[CandidateView, ...]
+    evidence_chart: bytes | None = None
 
     @property
     def open(self) -> bool:
@@ -75,7 +77,18 @@ def _candidate(
         confidence=patch.get("confidence_score"),
         safety_flags=tuple(str(f) for f in decision.get("safety_flags") or ()),
         reasons=tuple(str(r) for r in decision.get("reasons") or ()),
+        evidence=_evidence_text(decision.get("evidence")),
     )
+
+
+def _evidence_text(summary: Any) -> str:
+    """The sealed evidence summary of a candidate, as one short line."""
+    if not isinstance(summary, Mapping):
+        return "-"
+    step = summary.get("step_value")
+    final = summary.get("final_verdict")
+    text = f"{summary.get('verdict', '?')} (next step {step!r})"
+    return text + (f"; final {final}" if final else "")
 
 
 def load_views(
@@ -101,11 +114,12 @@ def load_views(
         closed += not is_open
         if not is_open and closed > MAX_REVIEWED_SHOWN:
             continue
-        checklist, decisions = "", []
+        checklist, decisions, chart = "", [], None
         if is_open:
             try:
                 files = ProposalFiles.open(workspace.proposals_dir, row.proposal_id)
                 checklist, decisions = files.checklist, files.decisions()
+                chart = files.evidence_chart()
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 warnings.append(f"proposal {row.proposal_id}: files unreadable: {exc}")
         views.append(
@@ -119,6 +133,7 @@ def load_views(
                 review_note=row.review_note,
                 checklist=checklist,
                 candidates=tuple(_candidate(d, state, base) for d in decisions),
+                evidence_chart=chart,
             )
         )
     return views, warnings

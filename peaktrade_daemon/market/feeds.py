@@ -13,7 +13,7 @@ from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.errors import ConfigError
 from peaktrade_daemon.market.bars import Bars, Ticker
 from peaktrade_daemon.market.calendars import TradingCalendar
-from peaktrade_daemon.market.freshness import Freshness, assess
+from peaktrade_daemon.market.freshness import Freshness, FreshnessMemo
 from peaktrade_daemon.market.replay import ReplayFeed
 from peaktrade_daemon.settings import DaemonSettings, SymbolSettings
 
@@ -69,6 +69,7 @@ class Feeds:
         self._replay = ReplayFeed(settings, clock)
         self._ccxt: Feed | None = None
         self._calendars = _calendars(settings)
+        self._freshness = FreshnessMemo()
 
     async def reconfigure(self, settings: DaemonSettings) -> None:
         """Adopt reloaded settings (symbols, calendars, replay, ccxt) in place, so every monitor
@@ -128,7 +129,9 @@ class Feeds:
 
     def freshness(self, bars: Bars) -> Freshness:
         """Staleness of ``bars`` under its symbol's calendar and ``replay.stale_after_bars``."""
-        return assess(bars, self.calendar(bars.symbol), self.settings.replay.stale_after_bars)
+        return self._freshness.assess(
+            bars, self.calendar(bars.symbol), self.settings.replay.stale_after_bars
+        )
 
     async def close(self) -> None:
         """Close every feed that was opened."""

@@ -35,6 +35,7 @@ import numpy as np
 
 from peaktrade_daemon.errors import DataError
 from peaktrade_daemon.market.bars import Bars, from_ns, in_ns_range, to_ns
+from peaktrade_daemon.market.ohlcv_columns import parse_regular
 
 COLUMNS = ("open", "high", "low", "close", "volume")
 
@@ -92,6 +93,16 @@ def _rows(path: Path, reader: Iterator[list[str]]) -> Iterator[tuple[int, list[s
 
 def parse_ohlcv_csv(path: Path, raw: bytes, *, symbol: str, timeframe: str) -> Bars:
     """Parse and validate the bytes of one OHLCV CSV file (see the module docstring)."""
+    # Most files have one regular shape that numpy parses a column at a time; the row-by-row
+    # reader handles every other file and names the first bad line.
+    regular = parse_regular(path, raw, symbol=symbol, timeframe=timeframe)
+    if regular is not None:
+        return regular
+    return parse_rows(path, raw, symbol=symbol, timeframe=timeframe)
+
+
+def parse_rows(path: Path, raw: bytes, *, symbol: str, timeframe: str) -> Bars:
+    """The strict reader: one row at a time, every rule checked, the first bad line named."""
     # newline="" lets the csv module see every line ending (LF, CRLF, a bare CR) itself.
     reader = csv.reader(io.StringIO(_decode(path, raw), newline=""))
     header: list[str] | None = None

@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from peaktrade_daemon.market.bars import Bars
 
 V = TypeVar("V")
 
-_COLUMNS = ("timestamps", "open", "high", "low", "close", "volume")
+
+def same_values(left: npt.NDArray[Any], right: npt.NDArray[Any], *, equal_nan: bool) -> bool:
+    """True when both arrays hold the same values (compared only when they are not one object:
+    the replay feed hands out the same read-only arrays for an unchanged window)."""
+    return left is right or bool(np.array_equal(left, right, equal_nan=equal_nan))
 
 
 def same_window(a: Bars, b: Bars) -> bool:
@@ -31,13 +36,14 @@ def same_window(a: Bars, b: Bars) -> bool:
     NaN, so a gap in volume does not defeat the comparison)."""
     if len(a) != len(b) or a.timeframe != b.timeframe:
         return False
-    for name in _COLUMNS:
-        left, right = getattr(a, name), getattr(b, name)
-        if left is right:
-            continue
-        if not np.array_equal(left, right, equal_nan=name != "timestamps"):
-            return False
-    return True
+    return (
+        same_values(a.timestamps, b.timestamps, equal_nan=False)
+        and same_values(a.close, b.close, equal_nan=True)
+        and same_values(a.high, b.high, equal_nan=True)
+        and same_values(a.low, b.low, equal_nan=True)
+        and same_values(a.open, b.open, equal_nan=True)
+        and same_values(a.volume, b.volume, equal_nan=True)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 Metric formulas are in :mod:`peaktrade_daemon.market.metrics`; ``spread`` is (ask - bid) / mid
 of the feed's ticker (missing for feeds without tickers, like replay, and for a ticker older
 than ``ticker_max_age_s``) and ``is_market_hours`` is
-the symbol's calendar at the feed's now (replay time for replayed symbols). When the bars are
+the symbol's calendar at the feed's now (replay time for replayed symbols; missing beyond an
+exchange calendar's table). When the bars are
 stale (see :mod:`peaktrade_daemon.market.freshness`) every bar-derived metric is missing with
 the staleness as its reason, and the status is at least ``stale_status``; the same when the
 feed delivers nothing (a FeedError: unreachable, timed out), with the feed's error as reason.
@@ -11,14 +12,15 @@ feed delivers nothing (a FeedError: unreachable, timed out), with the feed's err
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import numpy as np
 
+from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.errors import DataError, FeedError
 from peaktrade_daemon.market.bars import Bars, timeframe_seconds
+from peaktrade_daemon.market.calendars import CalendarRangeError
 from peaktrade_daemon.market.feeds import MarketSource
 from peaktrade_daemon.market.freshness import describe_age
 from peaktrade_daemon.market.metrics import REGIME_NAMES, MarketParams, market_metrics
@@ -28,6 +30,8 @@ from peaktrade_daemon.monitors.result import MonitorResult, ResultBuilder
 from peaktrade_daemon.settings import DaemonSettings, MarketMonitorSettings
 
 logger = logging.getLogger(__name__)
+
+_Key = tuple[MarketParams, float, float]  # the metric parameters, bar length, bars per year
 
 BAR_METRICS = (
     "volatility",
@@ -79,17 +83,21 @@ class MarketMonitor:
         self.settings, self.feeds, self.clock = resolve(settings, feeds, clock)
         # Cycles mostly see the window the previous one saw (a bar outlasts the poll interval).
         self._memo: WindowMemo[dict[str, float]] = WindowMemo()
+        # Windows that are new are computed together, the symbols of a cycle in one thread call.
+        self._batch: Batcher[tuple[Bars, _Key], dict[str, float]] = Batcher(
+            each(lambda job: self._compute(*job)), "market"
+        )
 
     def reconfigure(self, settings: DaemonSettings) -> None:
         """Adopt new settings (lookbacks, thresholds) from the next check on."""
         self.settings = settings
 
-    def _params(self, bars: Bars) -> tuple[MarketParams, float, float]:
+    def _params(self, bars: Bars) -> _Key:
         tf_s = timeframe_seconds(bars.timeframe)
         params = market_params(self.settings.monitors.market)
         return params, tf_s, self.feeds.calendar(bars.symbol).bars_per_year(tf_s)
 
-    def _compute(self, bars: Bars, key: tuple[MarketParams, float, float]) -> dict[str, float]:
+    def _compute(self, bars: Bars, key: _Key) -> dict[str, float]:
         params, tf_s, bars_per_year = key
         values = market_metrics(
             bars.high[None, :],
@@ -106,11 +114,11 @@ class MarketMonitor:
 
     async def _metrics(self, bars: Bars) -> dict[str, float]:
         """The bar metrics of ``bars``: remembered when the window is the last one seen, else
-        computed in a worker thread."""
+        computed in a worker thread (with the other new windows of the moment)."""
         key = self._params(bars)
         values = self._memo.get(bars.symbol, bars, key)
         if values is None:
-            values = await asyncio.to_thread(self._compute, bars, key)
+            values = await self._batch.submit((bars, key))
         return dict(values)
 
     async def close(self) -> None:
@@ -133,7 +141,10 @@ class MarketMonitor:
             out.lack((*BAR_METRICS, "is_market_hours", "spread"), f"no market data: {exc}")
             out.raise_status(level, f"{symbol}: no market data: {exc}")
             return out.build()
-        out.put("is_market_hours", 1.0 if calendar.is_open(bars.as_of) else 0.0, "")
+        try:
+            out.put("is_market_hours", 1.0 if calendar.is_open(bars.as_of) else 0.0, "")
+        except CalendarRangeError as exc:  # beyond the exchange's table: unknown, not a guess
+            out.put("is_market_hours", None, str(exc))
         out.labels["data_as_of"] = bars.as_of.isoformat()
         freshness = self.feeds.freshness(bars)
         if bars.last_time is not None:

@@ -11,21 +11,22 @@ a live change (e.g. ``portfolio.leverage``) applies from the time it was made on
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Callable, Sequence
 
+from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.config import PeakConfig
 from peaktrade_daemon.errors import DataError, FeedError
 from peaktrade_daemon.market.feeds import MarketSource
+from peaktrade_daemon.market.window_memo import same_values
 from peaktrade_daemon.monitors.defaults import close_feeds, resolve, trading_config
 from peaktrade_daemon.monitors.market import market_params
 from peaktrade_daemon.monitors.result import MonitorResult, ResultBuilder
 from peaktrade_daemon.portfolio.ledger import LedgerPortfolio
 from peaktrade_daemon.portfolio.paper import PaperPortfolio
 from peaktrade_daemon.portfolio.performance import performance_metrics
-from peaktrade_daemon.portfolio.snapshot import PortfolioSource
+from peaktrade_daemon.portfolio.snapshot import PortfolioSnapshot, PortfolioSource
 from peaktrade_daemon.portfolio.timeline import LiveChange
 from peaktrade_daemon.settings import DaemonSettings
 
@@ -40,6 +41,19 @@ REASONS = {
     "sharpe_ratio": "equity returns have no variance (or fewer than 3 points)",
     "sortino_ratio": "no losing equity step (downside deviation is 0)",
 }
+
+
+def _same_book(a: PortfolioSnapshot, b: PortfolioSnapshot) -> bool:
+    """Both snapshots hold one unchanged book: the same read-only equity curve and trades, equal
+    positions, timestamps and annualisation (the metrics are a function of these alone)."""
+    return (
+        a.equity is b.equity
+        and not a.equity.flags.writeable
+        and a.trades is b.trades
+        and a.positions == b.positions
+        and a.bars_per_year == b.bars_per_year
+        and same_values(a.timestamps, b.timestamps, equal_nan=False)
+    )
 
 
 class PerformanceMonitor:
@@ -61,6 +75,10 @@ class PerformanceMonitor:
         self._live_changes = live_changes
         self.settings, self.feeds, self.clock = resolve(settings, feeds, clock)
         self.source = source if source is not None else self._build_source(config)
+        self._seen: dict[str, tuple[PortfolioSnapshot, dict[str, float]]] = {}
+        self._batch: Batcher[PortfolioSnapshot, dict[str, float]] = Batcher(
+            each(performance_metrics), "performance"
+        )
 
     def _build_source(self, config: PeakConfig | None) -> PortfolioSource:
         cfg = self.settings.monitors.performance
@@ -86,6 +104,17 @@ class PerformanceMonitor:
         if self._owns_source:
             self.source = self._build_source(config)
 
+    async def _metrics(self, symbol: str, snap: PortfolioSnapshot) -> dict[str, float]:
+        """The metrics of ``snap``: the last ones of ``symbol`` when the book is the one they
+        were computed from (the paper book's memo hands out the same read-only curve until a
+        bar is added), else computed in a worker thread with the other new books of the moment."""
+        seen = self._seen.get(symbol)
+        if seen is not None and _same_book(seen[0], snap):
+            return seen[1]
+        values = await self._batch.submit(snap)
+        self._seen[symbol] = (snap, values)
+        return values
+
     async def close(self) -> None:
         """Close the market data feeds this monitor built itself (injected ones are the
         caller's to close)."""
@@ -109,7 +138,7 @@ class PerformanceMonitor:
             if snap.stale_reason:
                 out.raise_status(cfg.stale_status, f"{symbol}: {snap.stale_reason}")
             return out.build()
-        values = await asyncio.to_thread(performance_metrics, snap)
+        values = await self._metrics(symbol, snap)
         if snap.stale_reason:
             out.lack(CURRENT, snap.stale_reason)
             out.raise_status(cfg.stale_status, f"{symbol}: {snap.stale_reason}")

@@ -10,9 +10,9 @@ nothing about now); the history-based rates stay, since they describe the past.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
+from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.config import PeakConfig
 from peaktrade_daemon.errors import ConfigError, DataError, FeedError
@@ -75,9 +75,13 @@ class SignalMonitor:
         self.only = strategy
         self.strategies: tuple[Strategy, ...] = self._enabled(self.config)
         self._histories: dict[tuple[str, str], StrategyHistory] = {}
-        self._lock = asyncio.Lock()
         # The strategies' output over a window the previous scan saw is the same again.
         self._outputs: WindowMemo[list[StrategyOutput]] = WindowMemo()
+        # Scans run in batches, one batch at a time: the histories they update need no lock.
+        self._scans: Batcher[Bars, _Scan] = Batcher(each(self._scan), "signals")
+        # A scan of the window the symbol's last scan saw, with the same strategies and the
+        # histories that scan left, records nothing and judges nothing new: the same result.
+        self._last_scans: WindowMemo[_Scan] = WindowMemo()
 
     def reconfigure(self, settings: DaemonSettings, config: PeakConfig) -> None:
         """Adopt new settings and config; histories of strategies whose parameters changed (and
@@ -99,7 +103,13 @@ class SignalMonitor:
             self._histories[key] = StrategyHistory(self.settings.monitors.signals.history_limit)
         return self._histories[key]
 
+    def _scan_key(self, symbol: str) -> tuple[object, ...]:
+        cfg = self.settings.monitors.signals
+        histories = tuple(self.history(s.name, symbol) for s in self.strategies)
+        return (self.strategies, SignalParams(cfg.consistency_window, cfg.forward_bars), histories)
+
     def _scan(self, bars: Bars) -> _Scan:
+        key = self._scan_key(bars.symbol)
         cfg = self.settings.monitors.signals
         params = SignalParams(cfg.consistency_window, cfg.forward_bars)
         outputs = self._outputs.get(bars.symbol, bars, self.strategies)
@@ -117,13 +127,14 @@ class SignalMonitor:
         leader = max(
             zip(self.strategies, outputs, strict=True), key=lambda so: so[1].strength[0, -1]
         )[0].name
-        return _Scan(
+        scan = _Scan(
             strength=float(strength[0]),
             direction=float(direction[0]),
             leader=leader,
             history=history_metrics(histories, float(direction[0]), params),
             recorded=sum(len(h.records) for h in histories),
         )
+        return self._last_scans.put(bars.symbol, bars, key, scan)
 
     async def close(self) -> None:
         """Close the market data feeds this monitor built itself (injected ones are the
@@ -154,8 +165,9 @@ class SignalMonitor:
             reason = f"not enough data: {len(bars)} bars, the enabled strategies need {need}"
             out.lack((*CURRENT, *HISTORICAL), reason)
             return out.build()
-        async with self._lock:
-            scan = await asyncio.to_thread(self._scan, bars)
+        scan = self._last_scans.get(symbol, bars, self._scan_key(symbol))
+        if scan is None:
+            scan = await self._scans.submit(bars)
         if freshness.stale:
             out.lack(CURRENT, freshness.reason)
             out.raise_status(cfg.stale_status, f"{symbol}: {freshness.reason}")

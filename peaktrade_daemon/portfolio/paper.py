@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.config import PeakConfig
 from peaktrade_daemon.errors import ConfigError, DataError
@@ -240,11 +241,15 @@ class PaperPortfolio:
         self._history_bars = history_bars
         self._live_changes = live_changes
         self._timeline: ParamsTimeline | None = None
+        self._timeline_lock = asyncio.Lock()  # a cycle's symbols all ask at once: load it once
         self._clock = clock
         self._replay_speed = replay_speed
         # Cycles, the rollback guard and workflows ask for the same window until a bar is added;
         # the memo key holds the starting params and every switch, so a live change is a miss.
         self._books: WindowMemo[PaperBook] = WindowMemo()
+        self._new_books: Batcher[tuple[Bars, PaperParams, Schedule], PaperBook] = Batcher(
+            each(lambda job: self._book(*job)), "paper"
+        )
 
     def _book(self, bars: Bars, params: PaperParams, schedule: Schedule) -> PaperBook:
         book = paper_book(bars, self._strategies, params, self._market, schedule)
@@ -259,11 +264,13 @@ class PaperPortfolio:
         if self._live_changes is None or self._clock is None:
             return self.params, []
         if self._timeline is None:
-            try:
-                self._timeline = await asyncio.to_thread(self._load_timeline)
-            except (ConfigError, DataError) as exc:
-                # Without the history the book would rewrite its past: no book, not a guess.
-                raise DataError(f"paper book: live change history unusable: {exc}") from exc
+            async with self._timeline_lock:
+                try:
+                    if self._timeline is None:
+                        self._timeline = await asyncio.to_thread(self._load_timeline)
+                except (ConfigError, DataError) as exc:
+                    # Without the history the book would rewrite its past: no book, not a guess.
+                    raise DataError(f"paper book: live change history unusable: {exc}") from exc
         speed = self._replay_speed if self._feeds.spec(symbol).feed == "replay" else 1.0
         return self._timeline.schedule(bars.timestamps, bars.as_of, self._clock.now(), speed)
 
@@ -290,7 +297,7 @@ class PaperPortfolio:
         params, schedule = await self._params(symbol, bars)
         book = self._books.get(symbol, bars, (params, tuple(schedule)))
         if book is None:
-            book = await asyncio.to_thread(self._book, bars, params, schedule)
+            book = await self._new_books.submit((bars, params, schedule))
         return PortfolioSnapshot(
             source=self.name,
             scope=symbol,

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from peaktrade_daemon.errors import SafetyRefusal
-from peaktrade_daemon.governance.holds import effective_mode
+from peaktrade_daemon.governance.evidence import EvidenceVerdict
+from peaktrade_daemon.governance.holds import effective_mode, evidence_hold
 from peaktrade_daemon.governance.plans import ApplyOutcome, WriteKind, plan_bounded_apply
 from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
 from peaktrade_daemon.governance.verdicts import (
@@ -32,11 +33,14 @@ from peaktrade_daemon.governance.verdicts import (
     Verdict,
     build_candidate,
     decide,
+    judged_acceptable,
+    rejected_by_evidence,
     sanity_rejection,
 )
 from peaktrade_daemon.learning.models import ConfigPatch, Scalar
 from peaktrade_daemon.learning.snippets import RefusedEntry
 from peaktrade_daemon.promotion.audit import AuditTrail
+from peaktrade_daemon.promotion.evidence import CandidateEvidence
 from peaktrade_daemon.promotion.models import PromotionProposal
 from peaktrade_daemon.promotion.proposals import (
     materialize_promotion_proposals,
@@ -84,12 +88,54 @@ def build_promotion_proposals(
     now: datetime,
     *,
     source: str = "promote",
+    evidence: Mapping[str, CandidateEvidence] | None = None,
+    evidence_enabled: bool = False,
 ) -> list[PromotionProposal]:
-    """One proposal per run when any candidate was accepted (none otherwise); ``disabled`` never
-    proposes anything."""
-    if mode is AutoApplyMode.DISABLED or not any(d.accepted for d in decisions):
+    """One proposal per run when any candidate was accepted by the policy (including those the
+    evidence then rejected; none otherwise); ``disabled`` never proposes anything."""
+    if mode is AutoApplyMode.DISABLED or not any(judged_acceptable(d) for d in decisions):
         return []
-    return [PromotionProposal(new_proposal_id(now), now, mode, tuple(decisions), source)]
+    return [
+        PromotionProposal(
+            new_proposal_id(now),
+            now,
+            mode,
+            tuple(decisions),
+            source,
+            evidence=dict(evidence or {}),
+            evidence_enabled=evidence_enabled,
+        )
+    ]
+
+
+def apply_evidence(
+    decisions: Sequence[PromotionDecision], evidence: Mapping[str, CandidateEvidence]
+) -> list[PromotionDecision]:
+    """§9: an accepted candidate whose next step the evidence FAILed is REJECTED_BY_EVIDENCE."""
+    out: list[PromotionDecision] = []
+    for decision in decisions:
+        found = evidence.get(decision.candidate.patch.id)
+        if decision.accepted and found is not None and found.verdict is EvidenceVerdict.FAIL:
+            decision = rejected_by_evidence(decision, found.reasons)
+        out.append(decision)
+    return out
+
+
+def evidence_step_hold(
+    policy: AutoApplyPolicy, evidence: Mapping[str, CandidateEvidence]
+) -> Callable[[PromotionDecision, float], str | None]:
+    """The planner's step hold: bounded auto-apply takes a step only on PASS for that step."""
+
+    def hold(decision: PromotionDecision, step: float) -> str | None:
+        found = evidence.get(decision.candidate.patch.id)
+        return evidence_hold(
+            policy.evidence.enabled,
+            None if found is None else found.verdict,
+            None if found is None else found.step_value,
+            step,
+        )
+
+    return hold
 
 
 def apply_proposals_to_live_overrides(
@@ -101,14 +147,19 @@ def apply_proposals_to_live_overrides(
     now: datetime,
     *,
     hold: Callable[[str], str | None] = lambda key: None,
+    evidence: Mapping[str, CandidateEvidence] | None = None,
 ) -> list[ApplyOutcome]:
-    """Bounded auto-apply (§8.3): one step per eligible key, under the writer's lock. Anything but
-    ``bounded_auto`` returns without touching auto.toml."""
+    """Bounded auto-apply (§8.3): one step per eligible key, under the writer's lock, and with
+    evidence on only a step the evidence PASSed (§9; ``evidence`` by patch id, else each
+    proposal's own). Anything but ``bounded_auto`` returns without touching auto.toml."""
     outcomes: list[ApplyOutcome] = []
     if mode is not AutoApplyMode.BOUNDED_AUTO:
         return outcomes
     for proposal in proposals:
-        planner = plan_bounded_apply(proposal.decisions, policy, mode, base, now, hold=hold)
+        step_hold = evidence_step_hold(policy, proposal.evidence if evidence is None else evidence)
+        planner = plan_bounded_apply(
+            proposal.decisions, policy, mode, base, now, hold=hold, step_hold=step_hold
+        )
         result = writer.transact(
             planner,
             kind=WriteKind.ADVANCE,
@@ -151,6 +202,32 @@ def verdict_records(
     ]
 
 
+def evidence_records(
+    evidence: Mapping[str, CandidateEvidence],
+    mode: AutoApplyMode,
+    proposal_id: str | None,
+    now: datetime,
+    actor: str,
+) -> list[dict[str, Any]]:
+    """One ``evidence`` audit record per evaluated candidate (§9: every verdict is audited)."""
+    return [
+        {
+            "time": now.isoformat(),
+            "event": "evidence",
+            "actor": actor,
+            "mode": mode.value,
+            "proposal_id": proposal_id,
+            "key": item.key,
+            "patch_id": item.patch_id,
+            "live_value": item.live_value,
+            "test": None if item.step is None else item.step.test,
+            "seed": None if item.step is None else item.step.seed,
+            **item.summary(),
+        }
+        for item in evidence.values()
+    ]
+
+
 def refused_entry_records(
     refused: Sequence[RefusedEntry], mode: AutoApplyMode, now: datetime, actor: str
 ) -> list[dict[str, Any]]:
@@ -182,6 +259,7 @@ class PromotionRun:
     proposals: list[PromotionProposal] = field(default_factory=list)
     outcomes: list[ApplyOutcome] = field(default_factory=list)
     refused: list[RefusedEntry] = field(default_factory=list)
+    evidence: dict[str, CandidateEvidence] = field(default_factory=dict)
     ignored: int = 0
     dry_run: bool = False
 
@@ -200,11 +278,15 @@ def run_promotion(
     actor: str = "promote",
     hold: Callable[[str], str | None] = lambda key: None,
     refused: Sequence[RefusedEntry] = (),
+    evidence: Mapping[str, CandidateEvidence] | None = None,
 ) -> PromotionRun:
     """The whole of §8.2 for one batch of patches. ``disabled`` (the requested mode, or the
     policy's killswitch, which no request lifts) writes nothing at all; a set global lock
     refuses (exit 3); ``dry_run`` computes verdicts and writes nothing. ``refused``: entries of
-    the batch that made no valid patch, recorded as sanity verdicts."""
+    the batch that made no valid patch, recorded as sanity verdicts. ``evidence`` (by patch id,
+    from :class:`~peaktrade_daemon.promotion.evidence.EvidenceRunner`) rejects FAILed
+    candidates and gates each step; with evidence on in the policy and none given, nothing is
+    auto-applied (fail closed)."""
     mode = effective_mode(policy, mode)
     run = PromotionRun(mode=mode, dry_run=dry_run, refused=list(refused))
     if mode is AutoApplyMode.DISABLED:
@@ -216,7 +298,17 @@ def run_promotion(
     run.candidates = build_promotion_candidates_from_patches(patches, policy)
     run.ignored = len(patches) - len(run.candidates)
     run.decisions = filter_candidates_for_live(run.candidates, policy, base, writer.read().values)
-    proposals = build_promotion_proposals(run.decisions, mode, now, source=actor)
+    found = dict(evidence or {}) if policy.evidence.enabled else {}
+    run.decisions = apply_evidence(run.decisions, found)
+    run.evidence = found
+    proposals = build_promotion_proposals(
+        run.decisions,
+        mode,
+        now,
+        source=actor,
+        evidence=found,
+        evidence_enabled=policy.evidence.enabled,
+    )
     if dry_run:
         run.proposals = proposals
         return run
@@ -226,6 +318,7 @@ def run_promotion(
     audit.append(
         [
             *verdict_records(run.decisions, mode, proposal_id, now, actor, seal=seal),
+            *evidence_records(found, mode, proposal_id, now, actor),
             *refused_entry_records(run.refused, mode, now, actor),
         ]
     )

@@ -13,14 +13,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.errors import PeakTradeError
-from peaktrade_daemon.governance.guard import GuardAction, PerformanceSource, baseline_complete
+from peaktrade_daemon.governance.guard import (
+    GuardAction,
+    Health,
+    PerformanceSource,
+    baseline_complete,
+)
 from peaktrade_daemon.governance.plans import WriteKind, plan_guard_revert
 from peaktrade_daemon.governance.policy import AutoApplyPolicy
+from peaktrade_daemon.promotion.evidence import EvidenceRunner
 from peaktrade_daemon.promotion.models import GuardTripped, OverridesChanged
 from peaktrade_daemon.promotion.observation import GUARD_ACTOR, Observation
 from peaktrade_daemon.promotion.outlets import Outlets
@@ -41,12 +48,14 @@ class GuardDuty:
         outlets: Outlets,
         clock: Clock,
         metrics: PerformanceSource | None,
+        evidence: EvidenceRunner | None = None,
     ) -> None:
         self.observation = observation
         self._pending = pending
         self._out = outlets
         self._clock = clock
         self._metrics = metrics
+        self._evidence = evidence
         #: The reading taken just before the last apply (the baseline of its watches).
         self.baseline: Mapping[str, float] = {}
 
@@ -122,16 +131,35 @@ class GuardDuty:
     async def check(
         self, workspace: PromotionWorkspace, policy: AutoApplyPolicy, mode: str
     ) -> None:
-        """Judge every watch against a fresh reading; revert the degraded ones."""
+        """Judge every watch against a fresh reading, or with evidence on as a canary against
+        its shadow book (§9); revert the degraded ones."""
         if not self.observation.guard.watches:
             return
         current = await self.read_metrics()
         now = self._clock.now()
-        for action in await self.observation.check(current, now, policy.rollback):
+        canary = await self._canary(workspace, policy, now)
+        for action in await self.observation.check(current, now, policy.rollback, canary):
             if action.action == "revert":
                 await self._revert(workspace, action, mode, policy)
             else:
                 logger.info("rollback guard: %s passed its bake window", action.watch.key)
+
+    async def _canary(
+        self, workspace: PromotionWorkspace, policy: AutoApplyPolicy, now: datetime
+    ) -> dict[str, tuple[Health, tuple[str, ...]]] | None:
+        """The shadow-book readings of the watches; None (the before/after rule) with evidence
+        off; every watch unknown without an evidence runner (fail closed)."""
+        if not policy.evidence.enabled:
+            return None
+        records = [w.record for w in self.observation.guard.watches.values()]
+        if self._evidence is None:
+            return {str(r["key"]): (Health.UNKNOWN, ("no evidence runner",)) for r in records}
+        try:
+            base = await asyncio.to_thread(workspace.base)
+            live = (await asyncio.to_thread(workspace.writer().read)).values
+        except PeakTradeError as exc:
+            return {str(r["key"]): (Health.UNKNOWN, (str(exc),)) for r in records}
+        return await self._evidence.canary(records, policy, base, live, now)
 
     async def _revert(
         self,

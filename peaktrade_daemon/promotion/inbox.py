@@ -23,6 +23,8 @@ import hashlib
 import logging
 from collections.abc import Callable
 
+import aiofiles
+
 from peaktrade_daemon.alerts.model import AlertEmitter, AlertLevel
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.events import Event
@@ -78,7 +80,7 @@ class PatchInbox:
         key = (stat.st_mtime_ns, stat.st_size)
         if key == self._stat:
             return 0
-        data, seen = await asyncio.to_thread(self._read)
+        data, seen = await self._read()
         self._stat = key
         digest = hashlib.sha256(data).hexdigest()
         if digest == seen:
@@ -111,10 +113,14 @@ class PatchInbox:
         """Record ``digest`` as processed (the worker calls this through the event's ``done``)."""
         await asyncio.to_thread(atomic_write_text, self.seen_file, digest + "\n")
 
-    def _read(self) -> tuple[bytes, str | None]:
-        data = self.path.read_bytes()
+    async def _read(self) -> tuple[bytes, str | None]:
+        """The published set's bytes and the last processed digest (aiofiles: plain reads off
+        the event loop, §11)."""
+        async with aiofiles.open(self.path, "rb") as handle:
+            data = await handle.read()
         try:
-            seen: str | None = self.seen_file.read_text(encoding="utf-8").strip()
+            async with aiofiles.open(self.seen_file, encoding="utf-8") as handle:
+                seen: str | None = (await handle.read()).strip()
         except (OSError, UnicodeDecodeError):  # missing or damaged: judge the content again
             seen = None
         return data, seen

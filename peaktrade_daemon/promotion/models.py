@@ -4,13 +4,18 @@ of live changes. The policy, candidates and verdicts are the governance core's
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from peaktrade_daemon.events import Event
 from peaktrade_daemon.governance.policy import AutoApplyMode
 from peaktrade_daemon.governance.verdicts import PromotionDecision
 from peaktrade_daemon.learning.models import Scalar
+
+if TYPE_CHECKING:
+    from peaktrade_daemon.promotion.evidence import CandidateEvidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +29,9 @@ class PromotionProposal:
     source: str = "promote"
     #: SHA-256 of the judged candidates as written (set once materialised; §8.8).
     seal: str | None = None
+    #: §9: the evidence per patch id, and whether the policy had evidence on at all.
+    evidence: Mapping[str, CandidateEvidence] = field(default_factory=dict)
+    evidence_enabled: bool = False
 
     @property
     def accepted(self) -> tuple[PromotionDecision, ...]:

@@ -130,11 +130,16 @@ class Observation:
         return found
 
     async def check(
-        self, current: Mapping[str, float], now: datetime, policy: RollbackGuardPolicy
+        self,
+        current: Mapping[str, float],
+        now: datetime,
+        policy: RollbackGuardPolicy,
+        canary: Mapping[str, tuple[Health, tuple[str, ...]]] | None = None,
     ) -> list[GuardAction]:
-        """One guard check; readings and judgements are saved."""
+        """One guard check (``canary``: the shadow-book readings, §9); readings and judgements
+        are saved."""
         watched = list(self.guard.watches.values())
-        actions = self.guard.check(current, now, policy)
+        actions = self.guard.check(current, now, policy, canary)
         judged = {id(a.watch): a for a in actions}
         for watch in watched:
             action = judged.get(id(watch))

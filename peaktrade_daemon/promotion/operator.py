@@ -21,8 +21,9 @@ from datetime import datetime
 from peaktrade_daemon.alerts.model import AlertEmitter, AlertLevel
 from peaktrade_daemon.errors import AuditError, DataError, SafetyRefusal, UsageError
 from peaktrade_daemon.governance.plans import ApplyOutcome
+from peaktrade_daemon.promotion.evidence import EvidenceRunner
 from peaktrade_daemon.promotion.proposals import ProposalFiles
-from peaktrade_daemon.promotion.review import approve_proposal, review_record
+from peaktrade_daemon.promotion.review import approval_decisions, approve_proposal, review_record
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.storage.db import Database
 from peaktrade_daemon.storage.promotion_store import (
@@ -153,10 +154,14 @@ async def approve(
     now: datetime,
     *,
     alerts: AlertEmitter,
+    evidence: EvidenceRunner,
     dry_run: bool = False,
+    override_evidence: bool = False,
 ) -> ReviewResult:
     """Apply one bounded step of each still-accepted patch, attributed to ``operator``; the row
-    becomes ``applied`` when every key reached its proposed value, else ``approved``."""
+    becomes ``applied`` when every key reached its proposed value, else ``approved``. The
+    evidence is computed for this approval with ``evidence`` (§9): a FAIL needs
+    ``override_evidence``."""
     operator = check_operator(operator)
     note = check_note(note, required=False)
     files = open_proposal(workspace, proposal_id)
@@ -165,6 +170,11 @@ async def approve(
         raise UsageError(f"proposal {proposal_id} was rejected by {row.reviewed_by}")
     database_seal = await get_seal(database, proposal_id)
     async with _alert_refusals(alerts):
+        policy, base, decisions = await asyncio.to_thread(
+            approval_decisions, files, workspace, database_seal
+        )
+        live = await asyncio.to_thread(lambda: workspace.writer().read().values)
+        found = await evidence.evaluate(decisions, live, policy, base)
         outcomes = tuple(
             await asyncio.to_thread(
                 functools.partial(
@@ -176,6 +186,8 @@ async def approve(
                     now,
                     dry_run=dry_run,
                     database_seal=database_seal,
+                    evidence=found,
+                    override_evidence=override_evidence,
                 )
             )
         )

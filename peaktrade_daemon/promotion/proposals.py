@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peaktrade_daemon.audit_records import canonical_line
 from peaktrade_daemon.errors import DataError, SealBroken
@@ -36,13 +36,19 @@ from peaktrade_daemon.governance.verdicts import (
 )
 from peaktrade_daemon.learning.models import ConfigPatch
 from peaktrade_daemon.promotion.checklist import render_checklist
+from peaktrade_daemon.promotion.evidence_chart import render_evidence_chart
 from peaktrade_daemon.promotion.models import PromotionProposal
-from peaktrade_daemon.storage.atomic import atomic_write_text, fsync_directory
+from peaktrade_daemon.storage.atomic import atomic_write_bytes, atomic_write_text, fsync_directory
+
+if TYPE_CHECKING:
+    from peaktrade_daemon.promotion.evidence import CandidateEvidence
 
 PROPOSAL_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 META_FILE = "proposal_meta.json"
 PATCHES_FILE = "config_patches.json"
 CHECKLIST_FILE = "OPERATOR_CHECKLIST.md"
+EVIDENCE_FILE = "evidence.json"
+EVIDENCE_CHART = "evidence.png"
 
 
 def new_proposal_id(now: datetime) -> str:
@@ -58,10 +64,15 @@ def check_proposal_id(proposal_id: str) -> str:
     return proposal_id
 
 
-def decision_dict(decision: PromotionDecision) -> dict[str, Any]:
-    """A decision as stored in ``config_patches.json``."""
+def decision_dict(
+    decision: PromotionDecision, evidence: CandidateEvidence | None = None
+) -> dict[str, Any]:
+    """A decision as stored in ``config_patches.json`` (with its evidence's verdict, sealed
+    with it, when there is one)."""
     candidate = decision.candidate
+    extra = {} if evidence is None else {"evidence": evidence.summary()}
     return {
+        **extra,
         "target": candidate.patch.target,
         "verdict": decision.verdict.value,
         "reasons": list(decision.reasons),
@@ -125,7 +136,10 @@ def patches_content(proposal: PromotionProposal) -> dict[str, Any]:
     """What ``config_patches.json`` holds: the judged candidates (the sealed content)."""
     return {
         "proposal_id": proposal.proposal_id,
-        "candidates": [decision_dict(d) for d in proposal.decisions],
+        "candidates": [
+            decision_dict(d, proposal.evidence.get(d.candidate.patch.id))
+            for d in proposal.decisions
+        ],
     }
 
 
@@ -147,6 +161,10 @@ def _write_proposal(final: Path, proposal: PromotionProposal) -> str:
     try:
         content = patches_content(proposal)
         atomic_write_text(tmp / PATCHES_FILE, _dump(content))
+        if proposal.evidence:
+            records = [e.record() for e in proposal.evidence.values()]
+            atomic_write_text(tmp / EVIDENCE_FILE, _dump({"candidates": records}))
+            atomic_write_bytes(tmp / EVIDENCE_CHART, render_evidence_chart(proposal.evidence))
         atomic_write_text(tmp / CHECKLIST_FILE, render_checklist(proposal))
         atomic_write_text(tmp / META_FILE, _dump(proposal_meta(proposal)))
         # rename() of a directory fails if the target exists: an id is never reused.
@@ -256,6 +274,15 @@ class ProposalFiles:
     def checklist(self) -> str:
         """``OPERATOR_CHECKLIST.md``."""
         return self._read(CHECKLIST_FILE)
+
+    def evidence_chart(self) -> bytes | None:
+        """``evidence.png`` (None when the proposal has none: evidence off, or none accepted)."""
+        try:
+            return (self.directory / EVIDENCE_CHART).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise DataError(f"{self.directory / EVIDENCE_CHART}: unreadable: {exc}") from exc
 
     def decisions(self) -> list[dict[str, Any]]:
         """Every candidate's stored decision (``config_patches.json``), accepted or not."""

@@ -14,9 +14,16 @@ from datetime import datetime
 from typing import Any
 
 from peaktrade_daemon.errors import SafetyRefusal, SealBroken
+from peaktrade_daemon.governance.holds import approval_evidence_hold
 from peaktrade_daemon.governance.plans import ApplyOutcome, WriteKind, plan_approved_apply
-from peaktrade_daemon.governance.verdicts import build_candidate
+from peaktrade_daemon.governance.policy import AutoApplyPolicy
+from peaktrade_daemon.governance.verdicts import (
+    PromotionDecision,
+    build_candidate,
+    judged_acceptable,
+)
 from peaktrade_daemon.promotion.engine import filter_candidates_for_live
+from peaktrade_daemon.promotion.evidence import CandidateEvidence
 from peaktrade_daemon.promotion.proposals import ProposalFiles
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.promotion.writer import GateContext
@@ -71,6 +78,27 @@ def proposal_seals(
     return [*seals, database_seal]
 
 
+def approval_decisions(
+    files: ProposalFiles, workspace: PromotionWorkspace, database_seal: str | None
+) -> tuple[AutoApplyPolicy, dict[str, Any], list[PromotionDecision]]:
+    """The policy, the base config and the proposal's candidates re-judged against them, read
+    from the sealed content only. Raises :class:`~peaktrade_daemon.errors.SealBroken` when the
+    files do not match the seal of the audit trail and of the database (``database_seal``; see
+    :func:`proposal_seals`), SafetyRefusal under the global lock."""
+    policy = workspace.policy()
+    if policy.global_promotion_lock:
+        raise SafetyRefusal("global_promotion_lock is set in the promotion policy; nothing applied")
+    records = workspace.audit().records()
+    sealed = files.sealed_decisions(proposal_seals(records, files.proposal_id, database_seal))
+    base = workspace.base()
+    # What the policy accepted (an earlier evidence FAIL is re-judged on today's data).
+    candidates = [
+        build_candidate(d.candidate.patch, policy) for d in sealed if judged_acceptable(d)
+    ]
+    live = workspace.writer().read().values
+    return policy, base, filter_candidates_for_live(candidates, policy, base, live)
+
+
 def approve_proposal(
     files: ProposalFiles,
     workspace: PromotionWorkspace,
@@ -80,27 +108,49 @@ def approve_proposal(
     *,
     dry_run: bool = False,
     database_seal: str | None = None,
+    evidence: Mapping[str, CandidateEvidence] | None = None,
+    override_evidence: bool = False,
 ) -> list[ApplyOutcome]:
     """Apply one bounded step of every still-accepted patch, attributed to ``operator``.
 
-    Raises :class:`~peaktrade_daemon.errors.SealBroken` when the files do not match the seal of
-    the audit trail and of the database (``database_seal``; see :func:`proposal_seals`)."""
-    policy = workspace.policy()
-    if policy.global_promotion_lock:
-        raise SafetyRefusal("global_promotion_lock is set in the promotion policy; nothing applied")
-    audit = workspace.audit()
-    sealed = files.sealed_decisions(
-        proposal_seals(audit.records(), files.proposal_id, database_seal)
-    )
-    base = workspace.base()
+    ``evidence`` (by patch id) is the one computed for this approval: a FAIL for the step being
+    taken needs ``override_evidence``, and each change records the verdict and whether it was
+    overridden (§9)."""
+    policy, base, decisions = approval_decisions(files, workspace, database_seal)
+    found = dict(evidence or {})
+    enabled = policy.evidence.enabled
+
+    def item(decision: PromotionDecision) -> CandidateEvidence | None:
+        return found.get(decision.candidate.patch.id)
+
+    def hold(decision: PromotionDecision, step: float) -> str | None:
+        got = item(decision)
+        return approval_evidence_hold(
+            enabled,
+            None if got is None else got.verdict,
+            None if got is None else got.step_value,
+            step,
+            override=override_evidence,
+        )
+
+    def extra(decision: PromotionDecision, step: float) -> dict[str, Any]:
+        got = item(decision)
+        if not enabled:
+            return {"evidence": "disabled"}
+        verdict = "not evaluated" if got is None or got.step_value != step else got.verdict.value
+        overridden = override_evidence and verdict == "FAIL"
+        return {"evidence": verdict, "evidence_overridden": overridden}
+
     writer = workspace.writer()
-    candidates = [build_candidate(d.candidate.patch, policy) for d in sealed if d.accepted]
-    decisions = filter_candidates_for_live(candidates, policy, base, writer.read().values)
-    planner = plan_approved_apply(decisions, policy, base, operator, now)
+    planner = plan_approved_apply(
+        decisions, policy, base, operator, now, step_hold=hold, step_extra=extra
+    )
     if dry_run:
         outcomes: list[ApplyOutcome] = planner(writer.read()).outcome
         return outcomes
     review = review_record(files.proposal_id, "approved", operator, note, now)
+    if override_evidence:
+        review["override_evidence"] = True
     result = writer.transact(
         planner,
         kind=WriteKind.ADVANCE,
@@ -112,6 +162,6 @@ def approve_proposal(
         preface=[review],
     )
     if not result.written:  # nothing to step (cooldown, at target): the approval still counts
-        audit.append([review])
+        workspace.audit().append([review])
     applied: list[ApplyOutcome] = result.outcome
     return applied

@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from peaktrade_daemon.alerts.model import AlertEmitter, AlertLevel
 from peaktrade_daemon.clock import Clock
@@ -37,12 +39,16 @@ from peaktrade_daemon.governance.guard import PerformanceSource, RollbackGuard
 from peaktrade_daemon.governance.holds import effective_mode
 from peaktrade_daemon.governance.plans import ApplyOutcome
 from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
+from peaktrade_daemon.governance.verdicts import PromotionDecision
 from peaktrade_daemon.learning.models import ConfigPatch
 from peaktrade_daemon.promotion.engine import (
     PromotionRun,
     apply_proposals_to_live_overrides,
+    build_promotion_candidates_from_patches,
+    filter_candidates_for_live,
     run_promotion,
 )
+from peaktrade_daemon.promotion.evidence import CandidateEvidence, EvidenceRunner
 from peaktrade_daemon.promotion.file_check import FileCheck
 from peaktrade_daemon.promotion.guarding import GuardDuty
 from peaktrade_daemon.promotion.models import OverridesChanged, PromotionProposal
@@ -90,6 +96,7 @@ class PromotionWorker:
         mode_override: AutoApplyMode | None = None,
         queue_size: int = 64,
         policy_source: Callable[[], AutoApplyPolicy | None] | None = None,
+        evidence: EvidenceRunner | None = None,
     ) -> None:
         self._workspace = PromotionWorkspace.from_settings(settings)
         # The daemon hands in its validated snapshot's policy; alone, the worker reads the file.
@@ -97,6 +104,8 @@ class PromotionWorker:
         self._clock = clock
         self._out = Outlets(alerts, publish, database)
         self._mode_override = mode_override
+        # §9: without a runner (and evidence on in the policy) nothing is auto-applied.
+        self._evidence = evidence
         self._queue: asyncio.Queue[Batch] = asyncio.Queue(queue_size)
         self._file_alerted: str | None = None
         self._busy = asyncio.Lock()
@@ -105,7 +114,7 @@ class PromotionWorker:
         store = ProgressStore(database) if database is not None else None
         self._store = store
         self.pending = PendingSteps(store)
-        self.duty = GuardDuty(Observation(store), self.pending, self._out, clock, metrics)
+        self.duty = GuardDuty(Observation(store), self.pending, self._out, clock, metrics, evidence)
         self.dropped = 0
         #: Set while the run loop waits for patches or its next check (nothing in flight).
         self.idle = asyncio.Event()
@@ -227,18 +236,22 @@ class PromotionWorker:
             now = self._clock.now()
             try:
                 base = await asyncio.to_thread(self._workspace.base)
+                evidence = await self._evidence_for(patches, policy, base)
                 run = await asyncio.to_thread(
-                    run_promotion,
-                    list(patches),
-                    policy=policy,
-                    mode=mode,
-                    base=base,
-                    writer=self._workspace.writer(),
-                    audit=self._workspace.audit(),
-                    proposals_dir=self._workspace.proposals_dir,
-                    now=now,
-                    actor="worker",
-                    hold=hold,
+                    functools.partial(
+                        run_promotion,
+                        list(patches),
+                        policy=policy,
+                        mode=mode,
+                        base=base,
+                        writer=self._workspace.writer(),
+                        audit=self._workspace.audit(),
+                        proposals_dir=self._workspace.proposals_dir,
+                        now=now,
+                        actor="worker",
+                        hold=hold,
+                        evidence=evidence,
+                    )
                 )
             except PeakTradeError as exc:
                 await self._out.alert(
@@ -298,15 +311,20 @@ class PromotionWorker:
         for proposal in self.pending.proposals(self.mode):
             try:
                 base = await asyncio.to_thread(self._workspace.base)
+                # Fresh evidence for each pending step: the live value (and the data) moved.
+                evidence = await self._evidence_of(proposal.decisions, self.policy, base)
                 outcomes = await asyncio.to_thread(
-                    apply_proposals_to_live_overrides,
-                    [proposal],
-                    self.policy,
-                    self.mode,
-                    self._workspace.writer(),
-                    base,
-                    self._clock.now(),
-                    hold=hold,
+                    functools.partial(
+                        apply_proposals_to_live_overrides,
+                        [proposal],
+                        self.policy,
+                        self.mode,
+                        self._workspace.writer(),
+                        base,
+                        self._clock.now(),
+                        hold=hold,
+                        evidence=evidence,
+                    )
                 )
             except PeakTradeError as exc:
                 await self._out.alert(
@@ -337,6 +355,28 @@ class PromotionWorker:
             self._file_alerted = found
             await self._out.alert(AlertLevel.CRITICAL, message, context)
         return None
+
+    async def _evidence_for(
+        self, patches: Sequence[ConfigPatch], policy: AutoApplyPolicy, base: Mapping[str, Any]
+    ) -> dict[str, CandidateEvidence]:
+        live = (await asyncio.to_thread(self._workspace.writer().read)).values
+        decisions = filter_candidates_for_live(
+            build_promotion_candidates_from_patches(patches, policy), policy, base, live
+        )
+        return await self._evidence_of(decisions, policy, base, live)
+
+    async def _evidence_of(
+        self,
+        decisions: Sequence[PromotionDecision],
+        policy: AutoApplyPolicy,
+        base: Mapping[str, Any],
+        live: Mapping[str, Any] | None = None,
+    ) -> dict[str, CandidateEvidence]:
+        if self._evidence is None or not policy.evidence.enabled:
+            return {}
+        if live is None:
+            live = (await asyncio.to_thread(self._workspace.writer().read)).values
+        return await self._evidence.evaluate(decisions, live, policy, base)
 
     # -- plumbing ----------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ the file is a hand edit (an old copy put back), never mistaken for an interrupte
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import secrets
@@ -114,12 +115,14 @@ class _NothingToWrite(Exception):
         self.plan = plan
 
 
-def _flat_live_table(doc: TOMLDocument, *, normalise: bool) -> Table:
+def _flat_live_table(doc: TOMLDocument, *, normalise: bool, nested: bool) -> Table:
     """``[auto_applied]`` with only quoted dotted keys (unquoted nested tables are flattened:
     ``portfolio.leverage = 2`` and ``"portfolio.leverage" = 2`` must not become two keys).
 
     ``normalise`` (adopt, clear) also folds what a hand edit put outside the table into it, as
-    the loader read such a file, so the written file holds only the two tables."""
+    the loader read such a file, so the written file holds only the two tables. ``nested``
+    says whether the table holds nested tables (known from the plain document: iterating a
+    tomlkit table is slow)."""
     loose: dict[str, Any] = {}
     if normalise:
         loose = {k: doc[k] for k in list(doc.keys()) if k not in (LIVE_TABLE, GOVERNANCE_TABLE)}
@@ -136,7 +139,7 @@ def _flat_live_table(doc: TOMLDocument, *, normalise: bool) -> Table:
     if loose:
         for key, value in live_values(tomlkit.parse(tomlkit.dumps(loose)).unwrap()).items():
             table[key] = value
-    if any(isinstance(value, Mapping) for value in table.values()):
+    if nested or loose:
         flat = live_values({LIVE_TABLE: table.unwrap()})
         for key in list(table.keys()):
             del table[key]
@@ -145,20 +148,44 @@ def _flat_live_table(doc: TOMLDocument, *, normalise: bool) -> Table:
     return table
 
 
-def _governance(doc: TOMLDocument, state: LiveState, now: datetime) -> None:
-    table = tomlkit.table()
+def _sync_table(table: Table, found: Mapping[str, Any], wanted: Mapping[str, str]) -> None:
+    """Make ``table`` (whose plain content is ``found``) hold exactly ``wanted``, touching only
+    what differs: tomlkit edits are slow, and rebuilding a 100-key table on every write cost
+    more than the write's fsyncs."""
+    for key in [k for k in found if k not in wanted]:
+        del table[key]
+    for key, value in wanted.items():
+        if found.get(key) != value:
+            table[key] = value
+
+
+def _governance(
+    doc: TOMLDocument, found: Mapping[str, Any], state: LiveState, now: datetime
+) -> dict[str, Any]:
+    """Write the bookkeeping into ``doc`` (``found``: its plain ``[governance]``); returns it
+    as plain data, as the file will parse back."""
+    existing = doc.get(GOVERNANCE_TABLE)
+    table = existing if isinstance(existing, Table) else tomlkit.table()
+    found = found if isinstance(existing, Table) else {}
     # Only the last 24 hours matter for the rate limit; older entries are dropped on write.
-    recent = sorted(m for m in state.auto_applies if m > now - timedelta(days=1))
-    table["auto_applies"] = [_iso(m) for m in recent]
-    last = tomlkit.table()
-    for key in sorted(state.last_change):
-        last[key] = _iso(state.last_change[key])
-    table["last_change"] = last
-    frozen = tomlkit.table()
-    for key in sorted(state.frozen):
-        frozen[key] = state.frozen[key]
-    table["frozen"] = frozen
-    doc[GOVERNANCE_TABLE] = table
+    recent = [_iso(m) for m in sorted(m for m in state.auto_applies if m > now - timedelta(days=1))]
+    plain: dict[str, Any] = {"auto_applies": recent}
+    if found.get("auto_applies") != recent:
+        table["auto_applies"] = recent
+    for name, wanted in (
+        ("last_change", {key: _iso(state.last_change[key]) for key in sorted(state.last_change)}),
+        ("frozen", {key: state.frozen[key] for key in sorted(state.frozen)}),
+    ):
+        sub = table.get(name)
+        old = found.get(name)
+        if not isinstance(sub, Table) or not isinstance(old, Mapping):
+            sub, old = tomlkit.table(), {}
+            table[name] = sub
+        _sync_table(sub, old, wanted)
+        plain[name] = wanted
+    if existing is not table:
+        doc[GOVERNANCE_TABLE] = table
+    return plain
 
 
 class OverridesWriter:
@@ -169,22 +196,33 @@ class OverridesWriter:
         self.path = Path(path)
         self.audit = audit
         self.lock_timeout_s = lock_timeout_s
-        # The document this writer last wrote, keyed by the SHA-256 of its bytes: when the file
-        # still holds exactly those bytes, re-parsing it (the dominant cost) is skipped.
-        self._cached: tuple[str, TOMLDocument] | None = None
+        # The document this writer last wrote (and its plain content), keyed by the SHA-256 of
+        # its bytes: when the file still holds exactly those bytes, re-parsing it and unwrapping
+        # it (the dominant costs of a small update) are skipped.
+        self._cached: tuple[str, TOMLDocument, dict[str, Any]] | None = None
+        self._cached_plain: tuple[TOMLDocument, dict[str, Any]] | None = None
         self._raw: bytes | None = None
         self._repaired: Path | None = None
 
     def _read_document(self, path: Path) -> TOMLDocument | None:
         cached, self._cached = self._cached, None
+        self._cached_plain = None
         try:
             self._raw = path.read_bytes()
         except FileNotFoundError:
             self._raw = None
             return None
         if cached is not None and hashlib.sha256(self._raw).hexdigest() == cached[0]:
+            self._cached_plain = (cached[1], cached[2])
             return cached[1]
         return read_toml_document(path)
+
+    def _plain(self, doc: TOMLDocument) -> dict[str, Any]:
+        """``doc`` as plain data (a deep copy: the planner and gate must not see later edits)."""
+        if self._cached_plain is not None and self._cached_plain[0] is doc:
+            return copy.deepcopy(self._cached_plain[1])
+        plain: dict[str, Any] = doc.unwrap()
+        return plain
 
     def read(self) -> LiveState:
         """The current state without locking (for display; planners get a locked read)."""
@@ -218,14 +256,15 @@ class OverridesWriter:
         """Plan, gate and perform one write under the lock (see the module docstring).
         ``preface`` records (an operator's approval) go into the same audit batch, first."""
         written: list[dict[str, Any]] = []
-        rendered: list[tuple[str, TOMLDocument]] = []
+        rendered: list[tuple[str, TOMLDocument, str, dict[str, Any]]] = []
         self._repaired = None
 
         def mutate(doc: TOMLDocument) -> WritePlan:
             file_sha = hashlib.sha256(self._raw or b"").hexdigest()
-            content_before = content_sha256(doc.unwrap())
+            plain = self._plain(doc)
+            content_before = content_sha256(plain)
             preamble = self._reconcile(kind, now, file_sha, content_before)
-            state = read_state(doc.unwrap())
+            state = read_state(plain)
             governed: dict[str, Any] | None = None
             if any(r["event"] == "hand_edit" for r in preamble):
                 # The edited file is evidence, not history: what the trail recorded (freezes,
@@ -238,9 +277,14 @@ class OverridesWriter:
             if plan.empty and not preamble:
                 raise _NothingToWrite(plan)
             current = dict(state.values)
-            table = _flat_live_table(doc, normalise=kind in RESOLVES_HAND_EDIT)
+            normalise = kind in RESOLVES_HAND_EDIT
+            live = plain.get(LIVE_TABLE)
+            nested = isinstance(live, Mapping) and any(
+                isinstance(v, Mapping) for v in live.values()
+            )
+            table = _flat_live_table(doc, normalise=normalise, nested=nested)
             pending = self._apply(plan, table, state, now, governed)
-            result = live_values(doc.unwrap())
+            result = dict(state.values)
             verdict = check_table(
                 result,
                 current,
@@ -255,10 +299,21 @@ class OverridesWriter:
                     f"{verdict.summary()}",
                     verdict.keys,
                 )
-            _governance(doc, state, now)
+            found_gov = plain.get(GOVERNANCE_TABLE)
+            bookkeeping = _governance(
+                doc, found_gov if isinstance(found_gov, Mapping) else {}, state, now
+            )
             text = tomlkit.dumps(doc)
             after_sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
-            rendered.append((after_sha, doc))
+            # What the file will parse back to (the writer's own two tables; anything else a
+            # hand edit left is only there when it matched the trail, i.e. never for a writer).
+            after_plain: dict[str, Any] = (
+                {k: v for k, v in plain.items() if k not in (LIVE_TABLE, GOVERNANCE_TABLE)}
+                if not normalise
+                else {}
+            )
+            after_plain.update({LIVE_TABLE: result, GOVERNANCE_TABLE: bookkeeping})
+            rendered.append((after_sha, doc, text, after_plain))
             common = {
                 "time": _iso(now),
                 "actor": actor,
@@ -269,7 +324,7 @@ class OverridesWriter:
                 "file_sha256_before": file_sha,
                 "file_sha256_after": after_sha,
                 "content_sha256_before": content_before,
-                "content_sha256_after": content_sha256(doc.unwrap()),
+                "content_sha256_after": content_sha256(after_plain),
             }
             records = [*preamble, *preface, *pending]
             if kind in RESOLVES_HAND_EDIT and not pending:
@@ -287,10 +342,12 @@ class OverridesWriter:
                 read=self._read_document,
                 # Under the same lock: the next writer must find the commit, not an intent.
                 after_write=lambda _: self._commit(written[-1], now),
+                render=lambda _: rendered[-1][2],
             )
         except _NothingToWrite as nothing:
             return WriteResult(False, (), nothing.plan.outcome, self._repaired)
-        self._cached = rendered[-1]
+        after_sha, doc, _, after_plain = rendered[-1]
+        self._cached = (after_sha, doc, after_plain)
         logger.info("auto.toml: %d audit record(s) written by %s (%s)", len(written), actor, kind)
         return WriteResult(True, tuple(written), plan.outcome, self._repaired)
 

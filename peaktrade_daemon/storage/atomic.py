@@ -198,6 +198,7 @@ def update_toml_locked(
     timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     read: Callable[[Path], TOMLDocument | None] = read_toml_document,
     after_write: Callable[[T], None] | None = None,
+    render: Callable[[TOMLDocument], str] = tomlkit.dumps,
 ) -> T:
     """Locked read-modify-write of a TOML file that keeps comments and formatting.
 
@@ -207,7 +208,8 @@ def update_toml_locked(
     written. ``default_text`` seeds a file that does not exist yet. Returns ``mutate``'s result.
     ``read`` (under the lock) parses the file; a caller may pass one that reuses a document it
     already holds for the same bytes (tomlkit parsing dominates the cost of small updates).
-    ``after_write(result)`` runs once the new file is in place, still under the lock.
+    ``after_write(result)`` runs once the new file is in place, still under the lock; ``render``
+    turns the edited document into text (a caller that rendered it already passes its text).
     Blocking: from asyncio call it through :func:`run_locked_update`.
     """
     target = Path(path)
@@ -219,7 +221,7 @@ def update_toml_locked(
         elif backup:
             previous = target.read_bytes()
         result = mutate(doc)
-        rendered = tomlkit.dumps(doc)
+        rendered = render(doc)
         try:
             tomllib.loads(rendered)
         except (ValueError, RecursionError) as exc:

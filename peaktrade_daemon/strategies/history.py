@@ -64,23 +64,38 @@ class StrategyHistory:
         first_new = (
             0 if self.last_ts is None else int(np.searchsorted(timestamps, self.last_ts, "right"))
         )
+        # Older signals first: judging is per signal, so this is the order-free equivalent of
+        # judging every kept signal after appending (an evicted one is gone either way).
+        self._judge(timestamps, close, forward_bars)
         events = signal_mask(direction[None, :])[0]
-        for i in np.flatnonzero(events[first_new:]) + first_new:
-            if len(self.records) == self.records.maxlen:
+        at = np.flatnonzero(events[first_new:]) + first_new
+        if len(at):
+            # The new signals are judged on this window as they are made: one pass over arrays
+            # instead of a search and a copy per signal.
+            ahead = at + forward_bars
+            judged = ahead < len(timestamps)
+            move = close[np.minimum(ahead, len(timestamps) - 1)] / close[at] - 1.0
+            wrong = direction[at] * move < 0
+            limit = self.records.maxlen
+            if limit is not None and len(self.records) + len(at) > limit:
                 self._evicted = True
-            self.records.append(
-                SignalRecord(
-                    timestamp_ns=int(timestamps[i]),
-                    direction=int(direction[i]),
-                    strength=float(strength[i]),
-                    price=float(close[i]),
-                    seq=self.bars_seen + int(i) - first_new,
+            seq0 = self.bars_seen - first_new
+            for i, stamp, d, s, price, ok, bad in zip(
+                at.tolist(),
+                timestamps[at].tolist(),
+                direction[at].tolist(),
+                strength[at].tolist(),
+                close[at].tolist(),
+                judged.tolist(),
+                wrong.tolist(),
+                strict=True,
+            ):
+                self.records.append(
+                    SignalRecord(stamp, d, s, price, seq0 + i, bool(bad) if ok else None)
                 )
-            )
         self.bars_seen += len(timestamps) - first_new
         if len(timestamps):
             self.last_ts = int(timestamps[-1])
-        self._judge(timestamps, close, forward_bars)
 
     def _judge(self, timestamps: IntArray, close: FloatArray, forward_bars: int) -> None:
         for pos, rec in enumerate(self.records):

@@ -20,13 +20,13 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from peaktrade_daemon.alerts.model import AlertEmitter
 from peaktrade_daemon.clock import Clock, SystemClock
 from peaktrade_daemon.errors import WorkflowError
 from peaktrade_daemon.events import Event
-from peaktrade_daemon.settings import DaemonSettings
+from peaktrade_daemon.settings import DaemonSettings, load_settings
 from peaktrade_daemon.storage.runs import RunStore, WorkflowRunRow
 from peaktrade_daemon.workflows.command import (
     CommandFailed,
@@ -48,27 +48,53 @@ from peaktrade_daemon.workflows.reports import to_jsonable, write_report
 logger = logging.getLogger(__name__)
 
 COMMAND_TYPE = "command"
+
+
+class Closeable(Protocol):
+    """Something holding connections (the feeds behind ``WorkflowEngine()``'s workflows)."""
+
+    async def close(self) -> None:
+        """Release them; idempotent."""
+        ...
+
+
 KEEP_FINISHED_IN_MEMORY = 500
+#: With a state database, finished runs older than these keep their state in memory but not
+#: their summary (get_history reads summaries from the database): a market scan of 500 symbols
+#: summarises in about half a MiB, and 500 of them would hold hundreds of MiB.
+KEEP_SUMMARIES_IN_MEMORY = 20
 
 
 class WorkflowEngine:
-    """Runs workflows with timeouts, concurrency limits, cancellation and persisted history."""
+    """Runs workflows with timeouts, concurrency limits, cancellation and persisted history.
+
+    ``WorkflowEngine()`` (a notebook, a script) builds from the embedded defaults of the current
+    root (``PEAKTRADE_ROOT`` or the working directory): its settings, the four in-process types
+    over real monitors of its market data, reports under its ``reports/``, the system clock,
+    history in memory (the daemon passes its state database as ``store``); ``close()`` releases
+    the market data connections it opened."""
 
     def __init__(
         self,
         *,
-        settings: DaemonSettings,
-        workflows: Mapping[str, WorkflowFn],
+        settings: DaemonSettings | None = None,
+        workflows: Mapping[str, WorkflowFn] | None = None,
         store: RunStore | None = None,
         alerts: AlertEmitter | None = None,
         clock: Clock | None = None,
         publish: Callable[[Event], object] | None = None,
     ) -> None:
-        self.settings = settings
+        self.settings = settings if settings is not None else load_settings()
+        self._clock = clock or SystemClock()
+        self._owned: Closeable | None = None
+        if workflows is None:
+            # Imported here: the runtime module assembles engines, so it imports this one.
+            from peaktrade_daemon.workflows.runtime import embedded_workflows
+
+            workflows, self._owned = embedded_workflows(self.settings, self._clock)
         self._workflows = dict(workflows)
         self._store = store
         self._alerts = alerts
-        self._clock = clock or SystemClock()
         self._publish = publish
         self._records: OrderedDict[str, WorkflowRecord] = OrderedDict()
         self._tasks: dict[str, asyncio.Task[WorkflowOutput]] = {}
@@ -76,6 +102,13 @@ class WorkflowEngine:
         self._executing = 0
         self._idle = asyncio.Event()
         self._idle.set()
+
+    async def close(self) -> None:
+        """Release what ``WorkflowEngine()`` opened for its own workflows (market data
+        connections); nothing for an engine given its workflows."""
+        if self._owned is not None:
+            owned, self._owned = self._owned, None
+            await owned.close()
 
     @property
     def reports_root(self) -> Path:
@@ -127,7 +160,9 @@ class WorkflowEngine:
         return record.state if record else None
 
     def get_workflow(self, run_id: str) -> WorkflowRecord | None:
-        """The live record of a run this process knows."""
+        """The live record of a run this process knows (with a state database, a finished run
+        older than the newest ``KEEP_SUMMARIES_IN_MEMORY`` keeps no summary here: the history
+        has it)."""
         return self._records.get(run_id)
 
     def get_active_workflows(self) -> list[WorkflowRecord]:
@@ -267,7 +302,9 @@ class WorkflowEngine:
                 recorded = dataclasses.replace(
                     record, parameters=without_env_values(record.parameters)
                 )
-                record.report_dir = await write_report(self.reports_root, recorded, output)
+                record.report_dir = await write_report(
+                    self.reports_root, recorded, output, record.summary
+                )
             except (OSError, ValueError) as exc:
                 record.error = f"report could not be written: {exc}"
                 return await self._finish(record, WorkflowState.FAILED, dry_run)
@@ -348,7 +385,7 @@ class WorkflowEngine:
                 duration_s=duration,
                 error=record.error,
                 report_dir=str(record.report_dir) if record.report_dir else None,
-                summary=to_jsonable(record.summary),
+                summary=record.summary,  # JSON data already (see _execute)
             )
         )
 
@@ -356,6 +393,9 @@ class WorkflowEngine:
         finished = [k for k, r in self._records.items() if r.state.is_final]
         for run_id in finished[: max(0, len(finished) - KEEP_FINISHED_IN_MEMORY)]:
             del self._records[run_id]
+        if self._store is not None:
+            for run_id in finished[-KEEP_FINISHED_IN_MEMORY:-KEEP_SUMMARIES_IN_MEMORY]:
+                self._records[run_id].summary = {}
 
 
 def _record_from_row(row: WorkflowRunRow) -> WorkflowRecord:

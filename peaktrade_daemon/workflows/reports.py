@@ -33,6 +33,17 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 def to_jsonable(value: Any) -> Any:
     """Plain JSON data from summaries: datetimes as ISO text, enums by value, NaN as null."""
+    # Exact built-in types first: a market scan's summary holds thousands of them, and the
+    # generic checks below (an ABC lookup for Mapping) cost several times more per value.
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [to_jsonable(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
@@ -52,8 +63,12 @@ def to_jsonable(value: Any) -> Any:
     return str(value)
 
 
-def report_document(record: WorkflowRecord, output: WorkflowOutput) -> dict[str, Any]:
-    """The JSON document of one run: identity, timing, parameters and the workflow's summary."""
+def report_document(
+    record: WorkflowRecord, output: WorkflowOutput, summary: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The JSON document of one run: identity, timing, parameters and the workflow's summary
+    (``summary``: the output's already converted by to_jsonable, as the engine has it; else
+    converted here)."""
     return {
         "run_id": record.run_id,
         "name": record.name,
@@ -63,7 +78,7 @@ def report_document(record: WorkflowRecord, output: WorkflowOutput) -> dict[str,
         "parameters": to_jsonable(record.parameters),
         "started_at": to_jsonable(record.started_at),
         "files": sorted([REPORT_MD, *output.files]),
-        "summary": to_jsonable(output.summary),
+        "summary": summary if summary is not None else to_jsonable(output.summary),
     }
 
 
@@ -84,14 +99,20 @@ async def _put_in_place(path: Path, data: bytes) -> None:
         raise
 
 
-async def write_report(reports_root: Path, record: WorkflowRecord, output: WorkflowOutput) -> Path:
-    """Write the report of ``record`` under ``reports_root/<run_id>/`` and return the directory."""
+async def write_report(
+    reports_root: Path,
+    record: WorkflowRecord,
+    output: WorkflowOutput,
+    summary: dict[str, Any] | None = None,
+) -> Path:
+    """Write the report of ``record`` under ``reports_root/<run_id>/`` and return the directory
+    (``summary``: see :func:`report_document`)."""
     if not _SAFE_NAME.match(record.run_id):
         raise ValueError(f"run id {record.run_id!r} is not safe as a directory name")
     for name in output.files:
         if not _SAFE_NAME.match(name) or name in (REPORT_JSON, REPORT_MD):
             raise ValueError(f"unsafe or reserved report file name {name!r}")
-    document = report_document(record, output)
+    document = report_document(record, output, summary)
     text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n"
     directory = reports_root / record.run_id
     await aiofiles.os.makedirs(directory, exist_ok=True)

@@ -19,6 +19,7 @@ from peaktrade_daemon.config.loader import PeakConfig
 from peaktrade_daemon.decision.engine import DecisionEngine
 from peaktrade_daemon.events import Event
 from peaktrade_daemon.market.feeds import Feeds
+from peaktrade_daemon.monitors.defaults import trading_config
 from peaktrade_daemon.monitors.market import MarketMonitor
 from peaktrade_daemon.monitors.performance import LiveChangeSource, PerformanceMonitor
 from peaktrade_daemon.monitors.signals import SignalMonitor
@@ -28,6 +29,7 @@ from peaktrade_daemon.storage.runs import RunStore
 from peaktrade_daemon.workflows.catalog import build_workflows
 from peaktrade_daemon.workflows.cycle import CycleMonitors, CycleRunner
 from peaktrade_daemon.workflows.engine import WorkflowEngine
+from peaktrade_daemon.workflows.model import WorkflowFn
 from peaktrade_daemon.workflows.sources import WorkflowSources, effective_config_loader
 
 
@@ -75,6 +77,38 @@ class SnapshotEquity:
             (datetime.fromtimestamp(int(ns) / 1e9, UTC), float(value))
             for ns, value in zip(snapshot.timestamps, snapshot.equity, strict=True)
         ]
+
+
+def _workflows(
+    components: WorkflowComponents, current: Callable[[], DaemonSettings]
+) -> dict[str, WorkflowFn]:
+    sources = WorkflowSources(
+        current_settings=current,
+        market=components.market,
+        signals=components.signals,
+        performance=components.performance,
+        equity=SnapshotEquity(components.performance),
+        effective_config=effective_config_loader(current),
+        feeds=components.feeds,
+    )
+    return build_workflows(sources)
+
+
+def embedded_workflows(
+    settings: DaemonSettings, clock: Clock
+) -> tuple[dict[str, WorkflowFn], WorkflowComponents]:
+    """The four in-process workflow types over real monitors of ``settings``' root and its
+    effective trading config, the paper book told of live changes as the daemon's is (what
+    ``WorkflowEngine()`` runs), and the components to close."""
+    from peaktrade_daemon.promotion.live_changes import audited_live_changes  # the adapter
+
+    components = build_components(
+        settings,
+        clock=clock,
+        config=trading_config(settings),
+        live_changes=audited_live_changes,
+    )
+    return _workflows(components, lambda: settings), components
 
 
 def build_components(
@@ -127,17 +161,7 @@ def build_runtime(
     one-shot commands leave it out and use ``settings`` throughout.
     """
     current = current_settings or (lambda: settings)
-    workflows = {}
-    if components is not None:
-        sources = WorkflowSources(
-            current_settings=current,
-            market=components.market,
-            signals=components.signals,
-            performance=components.performance,
-            equity=SnapshotEquity(components.performance),
-            effective_config=effective_config_loader(current),
-        )
-        workflows = build_workflows(sources)
+    workflows = _workflows(components, current) if components is not None else {}
     engine = WorkflowEngine(
         settings=settings,
         workflows=workflows,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import logging
 import re
 import shlex
 import subprocess
@@ -23,6 +24,7 @@ from dockerfile_parse import DockerfileParser
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from peaktrade_daemon.logline import stderr_level
 from peaktrade_daemon.settings import LogsSection
 from tests.conftest import cli_command, subprocess_env
 
@@ -95,10 +97,23 @@ def test_runs_as_a_dedicated_non_root_user(instructions: list[dict[str, Any]]) -
     assert max(i for i, n in enumerate(order) if n == "USER") < order.index("ENTRYPOINT")
 
 
-def test_root_and_volumes(instructions: list[dict[str, Any]]) -> None:
+def image_env(instructions: list[dict[str, Any]]) -> dict[str, str]:
     env: dict[str, str] = {}
     for value in values(instructions, "ENV"):
         env.update(dict(pair.split("=", 1) for pair in shlex.split(value)))
+    return env
+
+
+def test_docker_logs_show_info(instructions: list[dict[str, Any]], tmp_path: Path) -> None:
+    """No TTY and no journal in a container: the image's environment sets stderr to INFO."""
+    env = image_env(instructions)
+    with (tmp_path / "stderr").open("w") as stderr:
+        assert stderr_level(verbose=False, stream=stderr, environ=env) == logging.INFO
+        assert stderr_level(verbose=False, stream=stderr, environ={}) == logging.WARNING
+
+
+def test_root_and_volumes(instructions: list[dict[str, Any]]) -> None:
+    env = image_env(instructions)
     root = env["PEAKTRADE_ROOT"]
     assert env["MALLOC_ARENA_MAX"] == "2"  # as the systemd unit: two glibc malloc arenas
     assert values(instructions, "WORKDIR")[-1] == root

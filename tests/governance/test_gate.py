@@ -30,6 +30,14 @@ POLICY = AutoApplyPolicy(
     max_auto_applies_per_day=3,
     cooldown_minutes=0.0,
     rollback={"bake_window_minutes": 60, "max_drawdown_increase": 0.02, "max_sharpe_drop": 0.5},
+    evidence={
+        "enabled": False,
+        "lookback_bars": 500,
+        "min_periods": 100,
+        "min_trades": 5,
+        "tolerance": 0.00001,
+        "max_drawdown_increase": 0.025,
+    },
 )
 
 

@@ -136,6 +136,13 @@ async def test_approve_in_chromium_equals_the_cli(project_root: Path, tmp_path: 
                 # The inline stylesheet applies under the CSP (allowed by its hash).
                 header = "getComputedStyle(document.querySelector('header')).backgroundColor"
                 assert await page.evaluate(header) == "rgb(29, 35, 48)"
+                # The evidence chart (§9) is inline and decodes under the same CSP (img-src
+                # data: only): a blocked or broken image has no natural size.
+                chart = section.locator("figure.evidence img")
+                await chart.wait_for()
+                size = await chart.evaluate("img => [img.complete, img.naturalWidth]")
+                assert size[0] and size[1] > 300, size
+                assert "PASS" in await section.locator("table").inner_text()
                 if os.environ.get(SCREENSHOT_ENV):
                     await page.screenshot(path=os.environ[SCREENSHOT_ENV], full_page=True)
 

@@ -1,4 +1,6 @@
-"""Trading calendars: weekends, session edges, and both daylight-saving changes."""
+"""Trading calendars: weekends, session edges, both daylight-saving changes, and an exchange's
+holidays and early closes from its shipped table (compared with exchange_calendars in
+test_exchange_table.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from peaktrade_daemon.market.calendars import TradingCalendar
+from peaktrade_daemon.market.calendars import CalendarRangeError, TradingCalendar
+from peaktrade_daemon.market.exchange_table import load_table
 from peaktrade_daemon.settings import CalendarSettings
 
 NASDAQ = TradingCalendar(CalendarSettings(kind="session", timezone="America/New_York"), "nasdaq")
+XNAS = TradingCalendar(CalendarSettings(kind="exchange", exchange="XNAS"), "xnas")
 FX = TradingCalendar(CalendarSettings(kind="fx", timezone="America/New_York"), "fx")
 CRYPTO = TradingCalendar(CalendarSettings(kind="always"), "crypto")
 
@@ -103,8 +107,77 @@ def test_annualisation_factors() -> None:
 
 
 @pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        # The issue's cases: Christmas 2025 at 10:00 New York, and 14:00 on the day after
+        # Thanksgiving (an early close at 13:00 EST = 18:00 UTC).
+        (utc(2025, 12, 25, 15, 0), False),
+        (utc(2025, 11, 28, 19, 0), False),
+        (utc(2025, 11, 28, 17, 59), True),
+        (utc(2025, 11, 28, 18, 0), False),
+        (utc(2025, 11, 26, 20, 59), True),  # the day before Thanksgiving: a full session
+        (utc(2025, 1, 9, 15, 0), False),  # ad hoc closure (national day of mourning)
+        # An early close in summer time: 2025-07-03 closes 13:00 EDT = 17:00 UTC.
+        (utc(2025, 7, 3, 16, 59), True),
+        (utc(2025, 7, 3, 17, 0), False),
+        # Regular sessions either side of the DST change, as the session kind.
+        (utc(2024, 3, 8, 14, 30), True),
+        (utc(2024, 3, 11, 13, 30), True),
+        (utc(2024, 3, 11, 20, 0), False),
+        # The table's edges: 2004-01-01 (New Year) closed, 2004-01-02 open.
+        (utc(2004, 1, 2, 14, 30), True),
+        (utc(2004, 1, 1, 15, 0), False),
+    ],
+)
+def test_exchange_calendar_holidays_and_early_closes(moment: datetime, expected: bool) -> None:
+    assert XNAS.is_open(moment) is expected
+
+
+def test_a_moment_beyond_the_table_is_unknown_never_open() -> None:
+    table = load_table("XNAS")
+    after = datetime(table.last_day.year + 1, 1, 3, 15, tzinfo=UTC)  # a weekday at 10:00 NY
+    for moment in (after, utc(2003, 12, 31, 15)):
+        with pytest.raises(CalendarRangeError, match="XNAS table covers 2004-01-01"):
+            XNAS.is_open(moment)
+    # Open time beyond it (staleness) counts regular sessions: an upper bound, never less.
+    day = after.replace(hour=0)
+    span = XNAS.open_seconds_between(day, day + timedelta(days=1))
+    assert span == NASDAQ.open_seconds_between(day, day + timedelta(days=1)) == 6.5 * 3600
+
+
+def test_exchange_open_time_skips_holidays_and_early_closes() -> None:
+    # Thanksgiving week 2025 (EST): Mon-Wed full, Thursday closed, Friday to 13:00.
+    week = XNAS.open_seconds_between(utc(2025, 11, 24), utc(2025, 11, 29))
+    assert week == (3 * 6.5 + 3.5) * 3600
+    assert NASDAQ.open_seconds_between(utc(2025, 11, 24), utc(2025, 11, 29)) == 5 * 6.5 * 3600
+
+
+def test_exchange_annualisation_uses_the_table() -> None:
+    table = load_table("XNAS")
+    assert XNAS.bars_per_year(86_400) == table.sessions_per_year
+    assert 251 < XNAS.bars_per_year(86_400) < 252  # not 260.9 as weekdays alone would say
+    assert XNAS.bars_per_year(3600) == pytest.approx(table.open_s_per_year / 3600)
+    assert XNAS.bar_open_seconds(86_400) == pytest.approx(
+        table.open_s_per_year / table.sessions_per_year
+    )
+    assert XNAS.bar_open_seconds(86_400) < 6.5 * 3600  # early closes make the mean shorter
+    assert XNAS.bars_per_year(2_629_746) == pytest.approx(12.0)
+
+
+def test_an_exchange_calendar_takes_zone_and_hours_from_its_table() -> None:
+    london = CalendarSettings(kind="exchange", exchange="XLON")
+    assert (london.timezone, london.open, london.close) == ("Europe/London", "08:00", "16:30")
+    assert TradingCalendar(london).is_open(utc(2024, 7, 1, 7, 0))  # 08:00 BST
+
+
+@pytest.mark.parametrize(
     "bad",
     [
+        {"kind": "exchange"},
+        {"kind": "exchange", "exchange": "XNAQ"},
+        {"kind": "exchange", "exchange": "XNAS", "timezone": "UTC"},
+        {"kind": "exchange", "exchange": "XNAS", "close": "13:00"},
+        {"kind": "session", "exchange": "XNAS"},
         {"kind": "session", "open": "9:75"},
         {"kind": "session", "open": "16:00", "close": "09:30"},
         {"kind": "session", "weekdays": [7]},
@@ -127,7 +200,7 @@ moments = st.datetimes(
 def test_open_time_is_additive_and_bounded(start: datetime, first_s: int, second_s: int) -> None:
     middle = start + timedelta(seconds=first_s)
     end = middle + timedelta(seconds=second_s)
-    for cal in (FX, NASDAQ, CRYPTO):
+    for cal in (FX, NASDAQ, CRYPTO, XNAS):
         whole = cal.open_seconds_between(start, end)
         parts = cal.open_seconds_between(start, middle) + cal.open_seconds_between(middle, end)
         assert whole == pytest.approx(parts, abs=1e-6)
@@ -138,7 +211,7 @@ def test_open_time_is_additive_and_bounded(start: datetime, first_s: int, second
 @given(moments)
 def test_is_open_agrees_with_open_time(moment: datetime) -> None:
     moment = moment.replace(second=0, microsecond=0)
-    for cal in (FX, NASDAQ, CRYPTO):
+    for cal in (FX, NASDAQ, CRYPTO, XNAS):
         one_minute = cal.open_seconds_between(moment, moment + timedelta(minutes=1))
         assert (one_minute == 60) is cal.is_open(moment)
 
@@ -148,5 +221,5 @@ def test_open_time_never_exceeds_the_span_by_rounding() -> None:
     start = datetime(2024, 3, 4, 14, 30, 0, 1, tzinfo=UTC)
     for span_s in (156120, 3 * 86400 + 7, 29 * 86400 + 0.5):
         end = start + timedelta(seconds=span_s)
-        for cal in (FX, NASDAQ, CRYPTO):
+        for cal in (FX, NASDAQ, CRYPTO, XNAS):
             assert cal.open_seconds_between(start, end) <= (end - start).total_seconds()

@@ -11,6 +11,7 @@ import pytest
 
 from peaktrade_daemon.clock import ManualClock
 from peaktrade_daemon.errors import DataError
+from peaktrade_daemon.market import replay
 from peaktrade_daemon.market.bars import from_ns
 from peaktrade_daemon.market.feeds import Feeds
 from peaktrade_daemon.settings import load_settings
@@ -69,6 +70,65 @@ async def test_missing_file_is_a_data_error(project_root: Path) -> None:
     feeds = Feeds(load_settings(project_root), ManualClock())
     with pytest.raises(DataError, match=r"GOOG\.csv: no market data file for GOOG"):
         await feeds.bars("GOOG", 3)
+
+
+async def test_the_cache_keeps_only_the_bars_a_window_can_still_reach(project_root: Path) -> None:
+    settings = load_settings(project_root)
+    feeds = Feeds(settings, ManualClock())
+    df = frame("EURUSD")
+    async with asyncio.timeout(10):
+        small = await feeds.bars("EUR/USD", 50)
+        kept = feeds._replay._cache[project_root / "data/samples/EURUSD.csv"]
+        assert len(kept.bars) == 50 and kept.first == len(df) - 50
+        assert not kept.bars.close.flags.writeable  # windows share it: nobody may write
+        # A larger window reaches before the kept bars: the file is read again, keeping more.
+        large = await feeds.bars("EUR/USD", 3000)
+    assert large.close.tolist() == df.Close.tail(3000).tolist()
+    assert small.close.tolist() == df.Close.tail(50).tolist()
+    assert len(feeds._replay._cache[project_root / "data/samples/EURUSD.csv"].bars) == 3000
+
+
+async def test_an_unchanged_window_is_the_same_arrays(project_root: Path) -> None:
+    feeds = Feeds(load_settings(project_root), ManualClock())
+    async with asyncio.timeout(10):
+        first = await feeds.bars("GOOG", 100)
+        again = await feeds.bars("GOOG", 100)
+    for name in ("timestamps", "open", "high", "low", "close", "volume"):
+        assert getattr(first, name) is getattr(again, name), name
+
+
+async def test_checks_asking_together_share_one_read_of_each_file(
+    project_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[Path] = []
+    real = replay.parse_ohlcv_csv
+
+    def counting(path: Path, raw: bytes, **kwargs: str) -> object:
+        reads.append(path)
+        return real(path, raw, **kwargs)
+
+    monkeypatch.setattr(replay, "parse_ohlcv_csv", counting)
+    feeds = Feeds(load_settings(project_root), ManualClock())
+    async with asyncio.timeout(10):
+        windows = await asyncio.gather(
+            *(feeds.bars(symbol, 20) for symbol in ("BTC/USD", "BTC/EUR", "GOOG") * 3)
+        )
+    # BTC/USD and BTC/EUR replay one file: two files, each read and parsed once.
+    assert sorted(p.name for p in reads) == ["BTCUSD.csv", "GOOG.csv"]
+    assert feeds._replay._parses.batches <= 2
+    assert [w.symbol for w in windows[:3]] == ["BTC/USD", "BTC/EUR", "GOOG"]
+
+
+async def test_a_bad_file_fails_every_check_that_waited_for_it(project_root: Path) -> None:
+    (project_root / "data/samples/GOOG.csv").write_text(",Open,High,Low,Close,Volume\nbad\n")
+    feeds = Feeds(load_settings(project_root), ManualClock())
+    async with asyncio.timeout(10):
+        outcomes = await asyncio.gather(
+            feeds.bars("GOOG", 5), feeds.bars("GOOG", 5), feeds.bars("BTC/USD", 5),
+            return_exceptions=True,
+        )  # fmt: skip
+    assert all(isinstance(o, DataError) and "GOOG.csv: line 2" in str(o) for o in outcomes[:2])
+    assert not isinstance(outcomes[2], Exception)
 
 
 async def test_unreadable_file_is_a_data_error_naming_it(project_root: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,17 +13,32 @@ import pandas as pd
 import pytest
 
 from peaktrade_daemon.clock import ManualClock
+from peaktrade_daemon.market.exchange_table import load_table
 from peaktrade_daemon.monitors.market import MarketMonitor
 from peaktrade_daemon.monitors.result import MonitorResult
 from peaktrade_daemon.settings import DaemonSettings, load_settings
 from tests.market.samples import frame, wilder_pd
 
 WEEKS_PER_YEAR = 365.2425 / 7
-# symbol, file, bars per year (monthly; FX 120 open hours a week; NASDAQ 5 sessions a week)
+
+
+def nasdaq_sessions_per_year() -> float:
+    """NASDAQ sessions per 365.2425 days over the shipped table's range, as exchange_calendars
+    counts them (holidays and closures excluded)."""
+    import exchange_calendars
+
+    table = load_table("XNAS")
+    cal = exchange_calendars.get_calendar(
+        "XNAS", start=table.first_day.isoformat(), end=table.last_day.isoformat()
+    )
+    return len(cal.sessions) / (((table.last_day - table.first_day).days + 1) / 365.2425)
+
+
+# symbol, file, bars per year (monthly; FX 120 open hours a week; NASDAQ's sessions)
 CASES = [
-    ("BTC/EUR", "BTCUSD", 12.0),
-    ("EUR/USD", "EURUSD", 120 * WEEKS_PER_YEAR),
-    ("GOOG", "GOOG", 5 * WEEKS_PER_YEAR),
+    ("BTC/EUR", "BTCUSD", lambda: 12.0),
+    ("EUR/USD", "EURUSD", lambda: 120 * WEEKS_PER_YEAR),
+    ("GOOG", "GOOG", nasdaq_sessions_per_year),
 ]
 
 
@@ -65,11 +81,11 @@ async def check(settings: DaemonSettings, clock: ManualClock, symbol: str) -> Mo
 
 @pytest.mark.parametrize(("symbol", "name", "bars_per_year"), CASES)
 async def test_metrics_match_pandas_on_real_samples(
-    project_root: Path, symbol: str, name: str, bars_per_year: float
+    project_root: Path, symbol: str, name: str, bars_per_year: Callable[[], float]
 ) -> None:
     settings = settings_for(project_root)
     result = await check(settings, ManualClock(datetime(2030, 1, 1, tzinfo=UTC)), symbol)
-    expected = expected_metrics(frame(name).tail(500), bars_per_year)
+    expected = expected_metrics(frame(name).tail(500), bars_per_year())
     for metric, value in expected.items():
         assert result.metrics[metric] == pytest.approx(value, rel=1e-9, abs=0), metric
     assert result.labels["regime"] in {"ranging", "trending_up", "trending_down", "volatile"}
@@ -126,9 +142,25 @@ async def test_replay_start_before_the_data_reports_no_data(project_root: Path) 
     result = await check(
         settings_for(project_root, start="2000-01-01T00:00:00"), ManualClock(), "GOOG"
     )
-    assert result.metrics == {"is_market_hours": 0.0}
+    # 2000 is before the XNAS table (2004 on): market hours are unknown, not "closed".
+    assert result.metrics == {}
+    assert "XNAS table covers 2004-01-01" in result.missing["is_market_hours"]
     assert result.missing["volatility"].startswith("no data: no bar at or before 2000-01-01")
     assert result.status == "warning"
+
+
+async def test_market_hours_follow_the_exchange_table(project_root: Path) -> None:
+    # GOOG's replay time at a given data time: 2012-11-23 was the day after Thanksgiving, an
+    # early close at 13:00 New York (18:00 UTC); 2012-12-25 a holiday; 2012-12-26 a session.
+    cases = [
+        ("2012-11-23T17:59:00", 1.0),
+        ("2012-11-23T18:00:00", 0.0),
+        ("2012-12-25T15:00:00", 0.0),
+        ("2012-12-26T15:00:00", 1.0),
+    ]
+    for start, expected in cases:
+        result = await check(settings_for(project_root, start=start), ManualClock(), "GOOG")
+        assert result.metrics["is_market_hours"] == expected, start
 
 
 async def test_short_history_names_what_is_missing(project_root: Path) -> None:

@@ -56,3 +56,30 @@ async def test_reused_results_equal_fresh_ones_as_bars_arrive(project_root: Path
             await clock.advance(1200)
     assert len(seen) >= 5, "replay time crossed new bars, so the metrics moved"
     assert kept[0]._memo.hits >= 10 and kept[0]._memo.misses >= 5
+
+
+async def test_reused_scans_and_book_metrics_equal_recomputed_ones(project_root: Path) -> None:
+    # A scan of the window the last scan saw is reused whole (histories included), and so are a
+    # book's metrics while the book is unchanged: a twin that recomputes both before every check
+    # must report the same, history-based metrics and labels included.
+    settings = load_settings(project_root, cli_overrides={"replay": {"start": START.isoformat()}})
+    config = trading_config(settings)
+    clock = ManualClock(START)
+    feeds = Feeds(settings, clock)
+    signals = (
+        SignalMonitor(settings, feeds, config, clock),
+        SignalMonitor(settings, feeds, config, clock),
+    )
+    books = (PerformanceMonitor(settings, feeds, config, clock=clock),
+             PerformanceMonitor(settings, feeds, config, clock=clock))  # fmt: skip
+    async with asyncio.timeout(60):
+        for _ in range(12):  # every 20 minutes for 4 hours: a new bar every third check
+            signals[1]._last_scans.clear()
+            books[1]._seen.clear()
+            for pair in (signals, books):
+                reused, recomputed = [await m.check_conditions("EUR/USD") for m in pair]
+                assert same(reused, recomputed)
+                assert reused.labels == recomputed.labels and reused.missing == recomputed.missing
+            await clock.advance(1200)
+    assert signals[0]._scans.batches < signals[1]._scans.batches
+    assert books[0]._batch.batches < books[1]._batch.batches

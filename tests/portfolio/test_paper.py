@@ -5,16 +5,24 @@ The tuned keys (trigger delay, regime weight) on the real samples: tests/portfol
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from peaktrade_daemon.clock import ManualClock
 from peaktrade_daemon.config import load_config
 from peaktrade_daemon.errors import ConfigError
 from peaktrade_daemon.market.bars import Bars, from_ns, to_ns
+from peaktrade_daemon.market.feeds import Feeds
 from peaktrade_daemon.market.metrics import MarketParams
-from peaktrade_daemon.portfolio.paper import simulate
+from peaktrade_daemon.portfolio.paper import PaperPortfolio, simulate
 from peaktrade_daemon.portfolio.params import PaperParams
 from peaktrade_daemon.portfolio.signals import BookSignals, book_signals
+from peaktrade_daemon.portfolio.timeline import LiveChange
+from peaktrade_daemon.settings import load_settings
 from peaktrade_daemon.strategies.registry import enabled_strategies
 from tests.conftest import PROJECT_ROOT
 from tests.market.samples import frame
@@ -144,3 +152,24 @@ def test_gap_through_the_stop_fills_at_the_open() -> None:
     close = np.array([100.0, 70.0])
     book = simulate(bars_of(close, open_=np.array([100.0, 75.0])), BookSignals.of([1, 1]), params)
     assert book.trades[0].exit_price == 75.0
+
+
+async def test_the_symbols_of_a_cycle_load_the_change_history_once(project_root: Path) -> None:
+    settings = load_settings(project_root)
+    clock = ManualClock(datetime(2030, 1, 1, tzinfo=UTC))
+    config = load_config(project_root / "config/config.toml")
+    loads: list[int] = []
+
+    def live_changes() -> list[LiveChange]:
+        loads.append(1)
+        return []
+
+    source = PaperPortfolio(
+        Feeds(settings, clock), config, 500, live_changes=live_changes, clock=clock
+    )
+    async with asyncio.timeout(30):
+        books = await asyncio.gather(
+            *(source.snapshot(symbol) for symbol in ("EUR/USD", "GOOG", "BTC/USD") * 3)
+        )
+    assert loads == [1]
+    assert all(len(book.equity) for book in books)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -17,6 +18,12 @@ from peaktrade_daemon.governance.plans import Planner, WriteKind
 from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
 from peaktrade_daemon.governance.verdicts import Verdict
 from peaktrade_daemon.learning.models import ConfigPatch, PatchStatus
+from peaktrade_daemon.market.feeds import Feeds
+from peaktrade_daemon.promotion.engine import (
+    build_promotion_candidates_from_patches,
+    filter_candidates_for_live,
+)
+from peaktrade_daemon.promotion.evidence import CandidateEvidence, EvidenceRunner, root_evidence
 from peaktrade_daemon.promotion.policy_file import load_policy
 from peaktrade_daemon.promotion.worker import PromotionWorker
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
@@ -97,16 +104,39 @@ def worker_on(
     recorder: Any,
     database: Database | None = None,
 ) -> PromotionWorker:
-    """A worker as the daemon builds it (bus, optionally the state database), bounded_auto."""
+    """A worker as the daemon builds it (bus, optionally the state database, the evidence on
+    the root's own data), bounded_auto."""
+    settings = load_settings(root)
     return PromotionWorker(
-        load_settings(root),
+        settings,
         clock=clock,
         alerts=recorder,
         metrics=metrics,
         database=database,
         publish=recorder.publish,
         mode_override=AutoApplyMode.BOUNDED_AUTO,
+        evidence=EvidenceRunner(lambda: settings, Feeds(settings, clock)),
     )
+
+
+def evidence_for(
+    workspace: PromotionWorkspace,
+    policy: AutoApplyPolicy,
+    patches: list[ConfigPatch],
+    root: Path,
+) -> dict[str, CandidateEvidence]:
+    """The evidence ``promote`` would compute for ``patches`` on ``root``'s data (sync tests)."""
+
+    async def run() -> dict[str, CandidateEvidence]:
+        base = workspace.base()
+        live = workspace.writer().read().values
+        decisions = filter_candidates_for_live(
+            build_promotion_candidates_from_patches(patches, policy), policy, base, live
+        )
+        async with root_evidence(load_settings(root)) as runner:
+            return await runner.evaluate(decisions, live, policy, base)
+
+    return asyncio.run(run())
 
 
 async def started_worker(
@@ -148,3 +178,12 @@ def write(
         proposal_id=None,
         now=now,
     )
+
+
+def evidence_off(root: Path) -> None:
+    """Turn ``[evidence]`` off in ``root``'s policy (tests of the before/after guard rule and of
+    persistence, driven by a scripted performance series rather than market data)."""
+    policy = root / "config" / "promotion.toml"
+    text = policy.read_text()
+    assert "enabled = true\nlookback" in text
+    policy.write_text(text.replace("enabled = true\nlookback", "enabled = false\nlookback"))

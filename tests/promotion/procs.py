@@ -37,6 +37,15 @@ max_step = 1.0
 bake_window_minutes = 60
 max_drawdown_increase = 0.02
 max_sharpe_drop = 0.5
+
+# The stress tests count writes; the evidence gate is tested on its own.
+[evidence]
+enabled = false
+lookback_bars = 500
+min_periods = 100
+min_trades = 5
+tolerance = 0.00001
+max_drawdown_increase = 0.025
 """
 
 

@@ -21,7 +21,7 @@ from peaktrade_daemon.promotion.engine import (
 )
 from peaktrade_daemon.promotion.proposals import materialize_promotion_proposals, new_proposal_id
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
-from tests.promotion.conftest import DEMO, T0, make_patch
+from tests.promotion.conftest import DEMO, T0, evidence_for, make_patch
 
 
 def _run(
@@ -31,6 +31,8 @@ def _run(
     mode: AutoApplyMode,
     now=T0,
 ):
+    """The pipeline as ``promote`` runs it: with the evidence computed on the root's data."""
+    root = ws.config_file.parent.parent
     return run_promotion(
         patches,
         policy=policy,
@@ -40,6 +42,7 @@ def _run(
         audit=ws.audit(),
         proposals_dir=ws.proposals_dir,
         now=now,
+        evidence=evidence_for(ws, policy, patches, root),
     )
 
 

@@ -16,10 +16,17 @@ from peaktrade_daemon.learning.models import patches_to_json
 from peaktrade_daemon.promotion.models import GuardTripped, OverridesChanged
 from peaktrade_daemon.storage.db import Database
 from tests.daemon_harness import run_cli
-from tests.promotion.conftest import make_patch, started_worker
+from tests.promotion.conftest import evidence_off, make_patch, started_worker
 from tests.promotion.test_rollback import BASE, Recorder, Series, _live
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def before_after_rule(project_root: Path) -> None:
+    """A scripted performance series drives the guard: the before/after rule, evidence off
+    (the CLI's own evidence would otherwise hold these applies: see test_attacks.py)."""
+    evidence_off(project_root)
 
 
 def _watch_rows(root: Path) -> list[tuple[str, str]]:

@@ -114,6 +114,15 @@ def policies(draw: st.DrawFn) -> dict[str, Any]:
             "max_drawdown_increase": 0.02,
             "max_sharpe_drop": 0.5,
         },
+        # Evidence only ever holds a write back; the property is about what can get through.
+        "evidence": {
+            "enabled": False,
+            "lookback_bars": 500,
+            "min_periods": 100,
+            "min_trades": 5,
+            "tolerance": 0.00001,
+            "max_drawdown_increase": 0.025,
+        },
     }
 
 

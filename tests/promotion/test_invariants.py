@@ -85,6 +85,14 @@ def policies(draw: st.DrawFn) -> AutoApplyPolicy:
         max_auto_applies_per_day=draw(st.integers(min_value=0, max_value=6)),
         cooldown_minutes=draw(st.sampled_from([0.0, 10.0, 60.0])),
         rollback={"bake_window_minutes": 60, "max_drawdown_increase": 0.02, "max_sharpe_drop": 0.5},
+        evidence={
+            "enabled": False,
+            "lookback_bars": 500,
+            "min_periods": 100,
+            "min_trades": 5,
+            "tolerance": 0.00001,
+            "max_drawdown_increase": 0.025,
+        },
     )
 
 
@@ -266,6 +274,14 @@ def test_firewall_blocks_whatever_the_policy_allows(key: str, value: float) -> N
         max_auto_applies_per_day=100,
         cooldown_minutes=0.0,
         rollback={"bake_window_minutes": 60, "max_drawdown_increase": 0.02, "max_sharpe_drop": 0.5},
+        evidence={
+            "enabled": False,
+            "lookback_bars": 500,
+            "min_periods": 100,
+            "min_trades": 5,
+            "tolerance": 0.00001,
+            "max_drawdown_increase": 0.025,
+        },
     )
     head, _, tail = key.partition(".")
     decision = decide(

@@ -15,8 +15,15 @@ from peaktrade_daemon.governance.policy import RollbackGuardPolicy
 from peaktrade_daemon.promotion.models import GuardTripped
 from peaktrade_daemon.promotion.observation import Observation, watchable
 from peaktrade_daemon.storage.db import Database
-from tests.promotion.conftest import T0, make_patch, started_worker
+from tests.promotion.conftest import T0, evidence_off, make_patch, started_worker
 from tests.promotion.test_rollback import BASE, Recorder, Series, _live
+
+
+@pytest.fixture(autouse=True)
+def before_after_rule(project_root: Path) -> None:
+    """A scripted performance series drives the guard: the before/after rule, evidence off."""
+    evidence_off(project_root)
+
 
 GUARD = RollbackGuardPolicy(bake_window_minutes=60, max_drawdown_increase=0.02, max_sharpe_drop=0.5)
 

@@ -8,6 +8,7 @@ import pytest
 
 from peaktrade_daemon.alerts.oneshot import OneShotAlerts
 from peaktrade_daemon.errors import SafetyRefusal, UsageError
+from peaktrade_daemon.promotion.evidence import root_evidence
 from peaktrade_daemon.promotion.operator import approve, check_note, check_operator, reject
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.settings import load_settings
@@ -41,9 +42,18 @@ async def test_dry_runs_write_nothing_and_ids_are_never_paths(
         auto = workspace.overrides_file.read_bytes()
         audit = workspace.audit_file.read_bytes()
         alerts = OneShotAlerts(load_settings(project_root), dry_run=True)
-        result = await approve(
-            workspace, database, pid, "alice", None, T0, alerts=alerts, dry_run=True
-        )
+        async with root_evidence(load_settings(project_root)) as evidence:
+            result = await approve(
+                workspace,
+                database,
+                pid,
+                "alice",
+                None,
+                T0,
+                alerts=alerts,
+                evidence=evidence,
+                dry_run=True,
+            )
         await alerts.close()
         assert [o.after for o in result.outcomes if o.applied] == [1.25, 8.0, 0.35]
         rejected = await reject(workspace, database, pid, "bob", "no", T0, dry_run=True)

@@ -7,6 +7,8 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from peaktrade_daemon.clock import ManualClock
 from peaktrade_daemon.governance.policy import AutoApplyMode
 from peaktrade_daemon.governance.verdicts import build_candidate
@@ -15,8 +17,14 @@ from peaktrade_daemon.promotion.engine import filter_candidates_for_live
 from peaktrade_daemon.promotion.proposals import decision_dict, decision_from_dict
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.storage.db import Database
-from tests.promotion.conftest import T0, make_patch, started_worker
+from tests.promotion.conftest import T0, evidence_off, make_patch, started_worker
 from tests.promotion.test_rollback import BASE, Recorder, Series, _live
+
+
+@pytest.fixture(autouse=True)
+def before_after_rule(project_root: Path) -> None:
+    """A scripted performance series drives the guard: the before/after rule, evidence off."""
+    evidence_off(project_root)
 
 
 def _audit(root: Path) -> list[dict[str, object]]:

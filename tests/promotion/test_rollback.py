@@ -18,9 +18,19 @@ from peaktrade_daemon.events import Event
 from peaktrade_daemon.governance.guard import Health, evaluate
 from peaktrade_daemon.governance.policy import AutoApplyMode, RollbackGuardPolicy
 from peaktrade_daemon.promotion.models import GuardTripped, OverridesChanged
-from peaktrade_daemon.promotion.worker import PromotionWorker
 from peaktrade_daemon.settings import load_settings
 from tests.promotion.conftest import T0, make_patch, worker_on
+
+
+@pytest.fixture(autouse=True)
+def before_after_rule(project_root: Path) -> None:
+    """These tests drive the before/after rule of §8.5 with a scripted performance series:
+    evidence off, as the rule applies then (the canary is tested in test_guard_book.py)."""
+    policy = project_root / "config" / "promotion.toml"
+    policy.write_text(
+        policy.read_text().replace("enabled = true\nlookback", "enabled = false\nlookback")
+    )
+
 
 GUARD = RollbackGuardPolicy(bake_window_minutes=60, max_drawdown_increase=0.02, max_sharpe_drop=0.5)
 BASE = {"current_drawdown": 0.01, "max_drawdown": 0.05, "sharpe_ratio": 1.5}
@@ -229,14 +239,7 @@ async def test_worker_mirrors_proposals_and_audit_into_the_database(project_root
     database = await open_database(f"sqlite+aiosqlite:///{project_root / 'state/peaktrade.db'}")
     try:
         recorder = Recorder()
-        worker = PromotionWorker(
-            load_settings(project_root),
-            clock=ManualClock(T0),
-            alerts=recorder,
-            metrics=Series(BASE),
-            database=database,
-            mode_override=AutoApplyMode.BOUNDED_AUTO,
-        )
+        worker = worker_on(project_root, ManualClock(T0), Series(BASE), recorder, database)
         await worker.start()
         async with asyncio.timeout(10):
             run = await worker.process([make_patch("portfolio.leverage", 1.5)])

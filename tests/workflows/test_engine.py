@@ -16,6 +16,7 @@ from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.settings import DaemonSettings, load_settings
 from peaktrade_daemon.storage.db import Database, open_database
 from peaktrade_daemon.storage.runs import RunStore
+from peaktrade_daemon.workflows import engine as workflow_engine
 from peaktrade_daemon.workflows.command import command_flags
 from peaktrade_daemon.workflows.engine import WorkflowEngine
 from peaktrade_daemon.workflows.model import (
@@ -358,3 +359,40 @@ async def test_wait_idle_returns_only_once_each_final_state_is_recorded(
         assert rows[cancel_id] == ("cancelled", "daemon stopping: drain timeout")
         assert (project_root / "reports" / "workflows" / done_id / "report.json").exists()
         await asyncio.gather(*runs)
+
+
+async def test_old_finished_runs_keep_no_summary_in_memory_but_the_history_has_it(
+    project_root: Path, database: Database
+) -> None:
+    # A 500-symbol market scan summarises in about half a MiB: 500 of them kept in memory held
+    # hundreds of MiB. With a database only the newest few keep theirs in memory.
+    runs = workflow_engine.KEEP_SUMMARIES_IN_MEMORY + 3
+    engine = make_engine(make_settings(project_root), database)
+    sample = project_root / "data" / "samples" / "GOOG.csv"
+    ids = []
+    async with asyncio.timeout(60):
+        for _ in range(runs):
+            ids.append(engine.create_workflow("scan", "market_scan", {"file": str(sample)}))
+            assert (await engine.execute_workflow(ids[-1])).success
+        engine.create_workflow("scan", "market_scan", {"file": str(sample)})  # prunes
+        kept = [engine.get_workflow(i) for i in ids]
+        assert all(record is not None for record in kept)
+        summaries = [record.summary for record in kept if record is not None]
+        assert summaries[:3] == [{}, {}, {}]
+        assert all(s == {"last_close": 806.19, "bar": "2013-03-01"} for s in summaries[3:])
+        history = await engine.get_history()
+        assert len(history) == runs
+        assert all(r.summary == {"last_close": 806.19, "bar": "2013-03-01"} for r in history)
+
+
+async def test_without_a_database_finished_runs_keep_their_summaries(project_root: Path) -> None:
+    runs = workflow_engine.KEEP_SUMMARIES_IN_MEMORY + 3
+    engine = make_engine(make_settings(project_root))
+    sample = project_root / "data" / "samples" / "GOOG.csv"
+    async with asyncio.timeout(60):
+        for _ in range(runs):
+            run_id = engine.create_workflow("scan", "market_scan", {"file": str(sample)})
+            await engine.execute_workflow(run_id)
+        engine.create_workflow("scan", "market_scan", {"file": str(sample)})
+        history = await engine.get_history()
+    assert len(history) == runs and all(r.summary["bar"] == "2013-03-01" for r in history)

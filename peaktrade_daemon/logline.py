@@ -1,0 +1,88 @@
+"""How every log line looks, and which lines reach stderr.
+
+A line is ``<UTC ISO-8601 time>Z LEVEL logger: message``, one line per event: a traceback or a
+message with line breaks is folded into the same line (``\\n``), because journald and every
+line-oriented tool would otherwise cut one event into several, the later ones without a level.
+On a journal stream (:mod:`peaktrade_daemon.journal`) each line starts with its ``<N>`` syslog
+priority.
+
+Stderr's level: DEBUG with ``--verbose``; else ``PEAKTRADE_LOG_STDERR_LEVEL`` when set (the
+Docker image sets INFO, so ``docker logs`` shows the daemon's INFO lines); else INFO when stderr
+is the journal (``journalctl -p warning`` then filters); else WARNING (a terminal: INFO goes to
+``logs/daemon.log`` only).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Mapping
+from typing import IO, Any
+
+from peaktrade_daemon import journal
+from peaktrade_daemon.errors import ConfigError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+STDERR_LEVEL_ENV = "PEAKTRADE_LOG_STDERR_LEVEL"
+LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING}
+LEVELS |= {"ERROR": logging.ERROR, "CRITICAL": logging.CRITICAL}
+
+
+class LineFormatter(logging.Formatter):
+    """One line per record, UTC with ``Z``; ``journal=True`` adds the ``<N>`` priority."""
+
+    def __init__(self, *, journal: bool = False) -> None:
+        super().__init__(LOG_FORMAT)
+        self.journal = journal
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """``2026-12-06T09:30:00.123Z``, whatever the host's time zone."""
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        return f"{stamp}.{int(record.msecs):03d}Z"
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record (with its traceback, if any) as one line."""
+        line = super().format(record)
+        if "\n" in line or "\r" in line:
+            line = line.replace("\r", "\\r").replace("\n", "\\n")
+        if self.journal:
+            return f"<{journal.priority(record.levelno)}>{line}"
+        return line
+
+
+def stderr_level(
+    *, verbose: bool, stream: IO[Any], environ: Mapping[str, str] | None = None
+) -> int:
+    """The level of the stderr handler (see the module docstring); a bad
+    ``PEAKTRADE_LOG_STDERR_LEVEL`` is a configuration error naming it."""
+    env = os.environ if environ is None else environ
+    if verbose:
+        return logging.DEBUG
+    raw = env.get(STDERR_LEVEL_ENV, "").strip()
+    if raw:
+        level = LEVELS.get(raw.upper())
+        if level is None:
+            raise ConfigError(
+                f"{raw!r} is not a log level (one of {', '.join(LEVELS)})",
+                file="environment",
+                key=STDERR_LEVEL_ENV,
+            )
+        return level
+    return logging.INFO if journal.is_journal(stream, env) else logging.WARNING
+
+
+def configure_stderr(
+    *, verbose: bool, stream: IO[Any] | None = None, environ: Mapping[str, str] | None = None
+) -> logging.Handler:
+    """Log to ``stream`` (default stderr) at :func:`stderr_level` through the root logger."""
+    out = sys.stderr if stream is None else stream
+    level = stderr_level(verbose=verbose, stream=out, environ=environ)
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(LineFormatter(journal=journal.is_journal(out, environ)))
+    handler.setLevel(level)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level)
+    return handler

@@ -1,0 +1,195 @@
+"""Column-wise parsing of OHLCV CSV files in the regular shape, the fast path of the replay feed.
+
+A daemon replaying hundreds of symbols reads megabytes of CSV at its first cycle; the strict
+reader (:mod:`peaktrade_daemon.market.ohlcv_csv`) takes a Python step per field. Almost every
+real file has one regular shape, and that shape can be proved and parsed a column at a time
+with numpy. :func:`parse_regular` returns the bars when the file has that shape *and* passes
+every rule of the strict reader, and None otherwise; the strict reader then reads the file
+itself and either accepts it (a shape this module does not handle) or names the first bad line.
+So the result never depends on which path ran (``tests/market/test_ohlcv_columns.py`` checks
+that both give the same bars, or the fast path declines).
+
+The regular shape: the header (no quotes, no NUL) on the first line; then one bar per line, LF
+or CRLF endings, no blank line except at the end; the body made of ASCII digits, ``. , + - e E
+: T``, space and line feeds only; every line with as many commas as the header; the timestamp
+first, in one form throughout: ``YYYY-MM-DD`` or ``YYYY-MM-DD HH:MM:SS`` (``T`` or a space
+between date and time), naive (UTC), years 1678 to 2261. Numbers are parsed by ``np.loadtxt``,
+which accepts exactly what ``float()`` accepts over that alphabet.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from peaktrade_daemon.market.bars import NS_PER_S, Bars, FloatArray, IntArray, from_ns
+
+COLUMNS = ("open", "high", "low", "close", "volume")
+_BOM = b"\xef\xbb\xbf"
+_BODY_BYTES = b"0123456789.,+-eE:T \n"
+_NL, _COMMA = ord("\n"), ord(",")
+#: Byte offsets of the digits of YYYY-MM-DD[ HH:MM:SS] and of the fixed punctuation.
+_DIGITS = {10: (0, 1, 2, 3, 5, 6, 8, 9), 19: (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)}
+_PUNCT = {10: ((4, b"-"), (7, b"-")), 19: ((4, b"-"), (7, b"-"), (13, b":"), (16, b":"))}
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+#: Strictly inside the years int64 nanoseconds hold (1677-09-21 .. 2262-04-11).
+_YEARS = (1678, 2261)
+
+U8Array = npt.NDArray[np.uint8]
+
+
+def _header(line: bytes) -> list[str] | None:
+    """The header's lower-cased names, as the strict reader derives them, or None."""
+    if b'"' in line or b"\x00" in line:
+        return None
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    names = [f.strip().lower() for f in text.split(",")]
+    if not any(names) or any(c not in names[1:] for c in COLUMNS):
+        return None
+    return names
+
+
+def _line_bounds(body: U8Array, fields: int) -> tuple[IntArray, IntArray] | None:
+    """Start and end (exclusive) offsets of every line of ``body`` (no trailing newline), or
+    None unless every line has ``fields`` fields and no field is longer than the csv module
+    takes (the strict reader then names the line)."""
+    # Temporaries are kept few and small: the worker thread's heap keeps its high-water mark,
+    # and a daemon's resident memory with it.
+    newlines = np.flatnonzero(body == _NL)
+    ends = np.append(newlines, len(body))
+    starts = np.concatenate(([0], newlines + 1))
+    commas = np.flatnonzero(body == _COMMA)
+    per_line = np.searchsorted(commas, ends) - np.searchsorted(commas, starts)
+    if np.any(per_line != fields - 1):
+        return None
+    limit = csv.field_size_limit()
+    if int((ends - starts).max()) > limit:  # a field is no longer than its line: look closer
+        separators = np.sort(np.concatenate((commas, newlines)))
+        if np.diff(separators, prepend=-1, append=len(body)).max() - 1 > limit:
+            return None
+    return starts, ends
+
+
+def _days_from_civil(year: IntArray, month: IntArray, day: IntArray) -> IntArray:
+    """Days since 1970-01-01 of proleptic Gregorian dates (H. Hinnant's ``days_from_civil``)."""
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+    days: IntArray = era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
+    return days
+
+
+def _timestamps(body: U8Array, starts: IntArray, ends: IntArray, width: int) -> IntArray | None:
+    """UTC nanoseconds of the first field (``width`` bytes) of every line, or None when one is
+    not in the regular form or not a real date and time."""
+    if width not in _DIGITS or np.any(ends - starts <= width):
+        return None
+    if np.any(body[starts + width] != _COMMA):
+        return None
+    if width == 19:
+        sep = body[starts + 10]
+        if np.any((sep != ord(" ")) & (sep != ord("T"))):
+            return None
+    for offset, char in _PUNCT[width]:
+        if np.any(body[starts + offset] != char[0]):
+            return None
+    digits = []
+    for offset in _DIGITS[width]:  # a column at a time: no (lines x width) temporaries
+        digit = body[starts + offset] - np.uint8(ord("0"))  # a non-digit wraps above 9
+        if np.any(digit > 9):
+            return None
+        digits.append(digit.astype(np.int64))
+    pairs = [digits[i] * 10 + digits[i + 1] for i in range(0, len(digits), 2)]
+    year, month, day = pairs[0] * 100 + pairs[1], pairs[2], pairs[3]
+    if np.any((year < _YEARS[0]) | (year > _YEARS[1]) | (month < 1) | (month > 12) | (day < 1)):
+        return None
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    if np.any(day > _MONTH_DAYS[month] + (leap & (month == 2))):
+        return None
+    seconds = _days_from_civil(year, month, day) * 86_400
+    if width == 19:
+        hour, minute, second = pairs[4], pairs[5], pairs[6]
+        if np.any((hour > 23) | (minute > 59) | (second > 59)):
+            return None
+        seconds += hour * 3600 + minute * 60 + second
+    stamps: IntArray = seconds * NS_PER_S
+    return stamps
+
+
+def _numbers(body: bytes, columns: tuple[int, ...]) -> FloatArray | None:
+    """The values of ``columns`` (field indices) per line, or None when a field is no number."""
+    try:
+        # From bytes with an encoding, loadtxt decodes a chunk at a time: a text copy of the
+        # whole file (four bytes a character in StringIO) was a megabyte's transient peak.
+        values: FloatArray = np.loadtxt(
+            io.BytesIO(body),
+            encoding="ascii",
+            delimiter=",",
+            usecols=columns,
+            dtype=np.float64,
+            comments=None,
+            ndmin=2,
+        )
+    except ValueError:
+        return None
+    return values
+
+
+def _valid_bars(o: FloatArray, h: FloatArray, lo: FloatArray, c: FloatArray, v: FloatArray) -> bool:
+    """The strict reader's value rules, for every bar at once."""
+    values = np.stack((o, h, lo, c, v))
+    if not np.isfinite(values).all() or (values[:4] <= 0).any() or (v < 0).any():
+        return False
+    return not ((h < np.maximum(np.maximum(o, c), lo)) | (lo > np.minimum(o, c))).any()
+
+
+def parse_regular(path: Path, raw: bytes, *, symbol: str, timeframe: str) -> Bars | None:
+    """The bars of a file in the regular shape that passes every rule of the strict reader;
+    None when it is not in that shape or breaks a rule (see the module docstring)."""
+    if raw.startswith(_BOM):
+        raw = raw[len(_BOM) :]
+    if b"\r" in raw:
+        if raw.count(b"\r") != raw.count(b"\r\n"):
+            return None  # bare CRs: the csv module's business
+        raw = raw.replace(b"\r\n", b"\n")
+    split = raw.find(b"\n")
+    if split <= 0:
+        return None
+    names = _header(raw[:split])
+    body = raw[split + 1 :].rstrip(b"\n")
+    if names is None or not body or b"\n\n" in body or body.translate(None, _BODY_BYTES):
+        return None
+    array = np.frombuffer(body, dtype=np.uint8)
+    bounds = _line_bounds(array, len(names))
+    if bounds is None:
+        return None
+    starts, ends = bounds
+    stamps = _timestamps(array, starts, ends, body.find(b","))
+    if stamps is None or np.any(np.diff(stamps) <= 0):
+        return None
+    values = _numbers(body, tuple(names.index(c, 1) for c in COLUMNS))
+    if values is None or len(values) != len(stamps):
+        return None
+    o, h, lo, c, v = (np.ascontiguousarray(values[:, i]) for i in range(len(COLUMNS)))
+    if not _valid_bars(o, h, lo, c, v):
+        return None
+    return Bars(
+        symbol=symbol,
+        timeframe=timeframe,
+        timestamps=stamps,
+        open=o,
+        high=h,
+        low=lo,
+        close=c,
+        volume=v,
+        as_of=from_ns(int(stamps[-1])),
+        source=str(path),
+    )
