@@ -172,6 +172,20 @@ class LiveRoot:
         [made] = set(self.proposal_ids()) - before
         return made
 
+    def promote_refused(
+        self, patches: Sequence[Mapping[str, Any]]
+    ) -> subprocess.CompletedProcess[str]:
+        """``promote --input`` a patch set, which must fail (exit 1 or 3) without a traceback
+        and without writing a proposal."""
+        before = set(self.proposal_ids())
+        source = self.path / f"input-refused-{len(before)}.json"
+        source.write_text(json.dumps({"patches": list(patches)}))
+        done = self.run("promote", "--input", str(source))
+        assert done.returncode in (1, 3), (done.returncode, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr, done.stderr
+        assert set(self.proposal_ids()) == before
+        return done
+
     def proposal_ids(self) -> list[str]:
         """Every proposal directory's name, oldest first."""
         directory = self.path / PROPOSALS
@@ -203,7 +217,8 @@ class LiveRoot:
         self.auto.write_text(tomlkit.dumps(doc))
 
     def forge_trail(self, edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
-        """Rewrite the audit trail's records, re-chain them and rewrite the head file."""
+        """Rewrite the audit trail's records and re-chain them (the trail's anchor is in
+        ``state/``, beyond this attacker's reach)."""
         records = edit(self.audit())
         previous, lines = GENESIS, []
         for seq, record in enumerate(records, start=1):
@@ -211,8 +226,6 @@ class LiveRoot:
             previous = line_hash(line)
             lines.append(line)
         self.audit_file.write_text("".join(f"{line}\n" for line in lines))
-        head = self.audit_file.with_name(self.audit_file.name + ".head")
-        head.write_text(json.dumps({"seq": len(records), "sha256": previous}) + "\n")
 
     def forge_proposal(
         self, source_id: str, new_id: str, edit: Callable[[dict[str, Any]], None]

@@ -14,14 +14,16 @@ Notes on what these attacks found (each door has a test that failed first, then 
   operator's adopt or clear; clearing a hand edit made it restorable (``--to-backup`` and
   ``rollback --steps``); an approval hid keys the current policy now rejects and could report
   the proposal "applied"; a full disk that still held the records failed the write after them.
-* open, strict xfails below: the trail is a hash chain under ``reports/``, not a signature, so
-  whoever can write ``reports/`` can append records that verify: a forged change record is what
-  ``rollback`` (and the guard's revert) restores, and a forged trail matching a forged auto.toml
-  is undetectable. It needs an anchor outside the threat model (``state/``, the database).
+* fixed: the trail is a hash chain under ``reports/``, not a signature, so whoever could write
+  ``reports/`` could append records that verified: a forged change record was what ``rollback``
+  (and the guard's revert) restored, and a forged trail matching a forged auto.toml was
+  undetectable. Every append is now anchored outside the threat model (``state/audit.anchor``);
+  records the anchor does not vouch for are a damaged tail: ``verify-audit`` exits 1, governed
+  writes refuse, ``clear`` and ``rollback`` move them aside. (This also covers a well-formed
+  line appended without the chain, which used to block ``rollback`` and ``adopt``.)
 * noted, not changed: by §8.8 the live loader applies a hand-edited value the hard firewall allows
   (``risk.stop_loss = 0.9`` reaches the trading system until adopted or cleared; the defence
-  is the alert); a well-formed but unchained line appended to the trail is not a damaged tail,
-  so it blocks ``rollback`` and ``adopt`` (exit 1) though ``clear`` still works.
+  is the alert).
 """
 
 from __future__ import annotations
@@ -116,7 +118,8 @@ def test_an_edited_proposal_is_refused_by_its_seal(root: LiveRoot) -> None:
             {**r, "proposal_sha256": forged} if r.get("proposal_sha256") else r for r in records
         ]
     )
-    assert root.run("overrides", "verify-audit").returncode == 0  # the chain is no signature
+    # The chain alone is no signature; the anchor in state/ tells the rewrite.
+    assert "the trail was rewritten" in root.run("overrides", "verify-audit").stdout
     root.refused("proposals", "approve", proposal, "--by", "alice")
     assert root.auto_bytes() == before
     assert not [r for r in root.audit() if r.get("event") == "change"]
@@ -389,9 +392,9 @@ def test_a_full_disk_that_still_holds_the_records_does_not_fail_the_write(
     root: LiveRoot,
 ) -> None:
     """The audit filesystem is full but the trail's last page still holds the approval's
-    records; only the head file (a new file) cannot be written. A head lagging the records is a
-    note (the chain covers them), so the change is made and recorded, not failed with an
-    unexpected OSError after its records were appended."""
+    records; only new files cannot be written there. The trail's anchor lives in ``state/``,
+    so the change is made and recorded, not failed with an unexpected OSError after its
+    records were appended."""
     with tmpfs(root.path / "reports" / "promotion_audit", "256k") as audit_fs:
         other = _full_audit_disk_test_setup(root, (3000, 4000))
         filler = _fill(audit_fs)
@@ -400,7 +403,6 @@ def test_a_full_disk_that_still_holds_the_records_does_not_fail_the_write(
         assert root.live_table()[WEIGHT] == 0.35
         verified = root.run("overrides", "verify-audit")
         assert verified.returncode == 0, verified.stdout
-        assert "after the head" in verified.stdout
         filler.unlink()
 
 
@@ -596,19 +598,21 @@ def test_an_offline_override_file_never_reaches_live(root: LiveRoot) -> None:
     assert root.live().get(LEVERAGE) == 1.0
 
 
-def test_a_well_formed_bogus_record_blocks_rollback_but_not_clear(root: LiveRoot) -> None:
+def test_a_well_formed_bogus_record_is_moved_aside_by_rollback(root: LiveRoot) -> None:
     """Append a complete JSON line with an int seq but no valid chain to the trail (anything
-    that can write reports/ can): it is not a damaged tail (the line is a record), so the chain
-    check refuses ``rollback`` and ``adopt`` (exit 1, the trail does not verify); ``clear``,
-    the killswitch, still works."""
+    that can write reports/ can). The anchor does not vouch for it: a damaged tail, so
+    ``verify-audit`` exits 1, a governed write refuses, and ``rollback`` (an emergency path,
+    like ``clear``) moves it aside with a critical alert and undoes the last genuine change."""
     _approved_a(root)
     with root.audit_file.open("a") as trail:
         trail.write('{"seq": 999, "event": "change"}\n')
     assert root.run("overrides", "verify-audit").returncode == 1
-    blocked = root.run("overrides", "rollback", "--by", "alice")
-    assert blocked.returncode == 1 and "does not verify" in blocked.stderr
-    root.ok("overrides", "clear", "--by", "alice")
-    assert root.live_table() == {}
+    other = root.promote_refused(PROPOSAL_B)
+    assert "not vouched for" in other.stderr
+    root.ok("overrides", "rollback", "--by", "alice")
+    assert root.live_table() != {LEVERAGE: 1.25, DELAY: 8.0}
+    assert '"seq": 999' not in root.audit_file.read_text()
+    assert any("not vouched for" in a.message for a in root.alerts() if a.level == "critical")
 
 
 def test_a_forged_proposal_with_a_forged_trail_is_refused(root: LiveRoot) -> None:
@@ -631,14 +635,19 @@ def test_a_forged_proposal_with_a_forged_trail_is_refused(root: LiveRoot) -> Non
                 candidate.update(verdict="ACCEPTED_FOR_PROPOSAL", reasons=["forged"])
 
     forged = root.forge_proposal(real, "20991231T235959Z-deadbeef", accept_exposure)
-    assert root.run("overrides", "verify-audit").returncode == 0  # the trail itself verifies
+    # The forged verdicts chain, but the anchor in state/ does not vouch for them.
+    assert root.run("overrides", "verify-audit").returncode == 1
     refused = root.refused("proposals", "approve", forged, "--by", "alice")
     assert "state database" in refused.stderr
     assert root.auto_bytes() == before
     assert root.last_critical().context["error"] == "SealBroken"
     shown = root.run("proposals", "show", forged)
     assert shown.returncode == 1 and "SEAL BROKEN" in shown.stdout
-    root.ok("proposals", "approve", real, "--by", "alice")  # the real one still works
+    # Fail closed: while the trail holds records its anchor does not vouch for, nothing is
+    # approved, the real proposal neither; the emergency path moves them aside.
+    assert "not vouched for" in root.run("proposals", "approve", real, "--by", "alice").stderr
+    root.ok("overrides", "clear", "--by", "alice")
+    root.ok("proposals", "approve", real, "--by", "alice")  # the real one works again
     assert root.live_table() == {LEVERAGE: 1.25, DELAY: 8.0}
 
 
@@ -722,39 +731,19 @@ def test_clearing_a_hand_edit_does_not_make_it_restorable(root: LiveRoot, undo: 
     assert root.run("overrides", "verify-audit").returncode == 0
 
 
-# -- the trail is a hash chain, not a signature (left open; see the module docstring) -------
+# -- the trail is a hash chain; its anchor in state/ is what the chain cannot fake ---------
 
 
-class Precondition(Exception):
-    """A step before the attack did not go as the attack needs (a real failure, not the
-    expected one of a strict xfail)."""
-
-
-def _precondition(holds: bool, what: str) -> None:
-    if not holds:
-        raise Precondition(what)
-
-
-TRAIL_FORGEABLE = (
-    "open: the audit trail lives under reports/ and its chain is SHA-256 over the previous "
-    "line, not a signature; whoever can write reports/ can append records that verify. Needs "
-    "an anchor the threat model cannot write (e.g. the last seq and hash kept in state/ by "
-    "every append, or each write's hashes in the state database under the writer's lock)"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=TRAIL_FORGEABLE)
 def test_a_forged_change_record_is_not_what_rollback_restores(root: LiveRoot) -> None:
-    """Gets through: append one ``change`` record (leverage before 2.0, after the current 1.25)
-    to the trail, re-chained; no file is touched. ``verify-audit`` passes; the next ``overrides
-    rollback`` undoes the forged change and writes leverage 2.0, three max_steps at once: the
-    gate's step rule admits it because the trail "recorded" 2.0 for the key. (The rollback
-    guard reverts to a watched record's ``before`` the same way, so a forged auto-apply record
-    becomes a revert target in a running daemon.)"""
+    """Append one ``change`` record (leverage before 2.0, after the current 1.25) to the trail,
+    re-chained; no file is touched. Without an anchor the chain verifies and ``rollback``
+    undoes the forged change, writing 2.0 (three max_steps at once: the trail "recorded" it).
+    The anchor in ``state/`` does not vouch for the record: ``verify-audit`` exits 1 naming
+    it, and ``rollback`` (an emergency path) moves it aside with a critical alert, then undoes
+    the last genuine change instead."""
     _approved_a(root)
-    now = datetime.now(UTC).isoformat()
     forged = {
-        "time": now,
+        "time": datetime.now(UTC).isoformat(),
         "event": "change",
         "actor": "alice",
         "mode": "operator",
@@ -767,19 +756,23 @@ def test_a_forged_change_record_is_not_what_rollback_restores(root: LiveRoot) ->
         "reasons": ["forged"],
     }
     root.forge_trail(lambda records: [*records, forged])
-    _precondition(root.run("overrides", "verify-audit").returncode == 0, "forgery not verified")
-    _precondition(root.run("overrides", "rollback", "--by", "bob").returncode == 0, "rollback")
+    verify = root.run("overrides", "verify-audit")
+    assert verify.returncode == 1 and "not vouched for by the audit anchor" in verify.stdout
+    root.ok("overrides", "rollback", "--by", "bob")
     assert root.live().get(LEVERAGE) != 2.0
+    assert root.live_table() != {LEVERAGE: 1.25, DELAY: 8.0}  # a genuine change was undone
+    assert any("not vouched for" in a.message for a in root.alerts() if a.level == "critical")
+    [aside] = root.audit_file.parent.glob("audit.jsonl.damaged-*")
+    assert "w-forged" in aside.read_text()
+    assert "w-forged" not in root.audit_file.read_text()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=TRAIL_FORGEABLE)
 def test_a_forged_trail_matching_a_forged_file_is_detected(root: LiveRoot) -> None:
-    """Gets through: edit auto.toml by hand (leverage 1.25 -> 2.0) and append to the trail the
-    records a genuine write would have left (a change, the file and content hashes, the
-    commit), re-chained. Nothing tells it from a governed write: ``verify-audit`` exits 0, no
-    alert, and every later write carries 2.0 forward. What the forger gets is bounded by the
-    gate of the *next* write: any value that passes its static checks (a bounded, in-bounds
-    key); a blacklisted or firewalled value makes that write refuse and alert."""
+    """Edit auto.toml by hand (leverage 1.25 -> 2.0) and append to the trail the records a
+    genuine write would have left (a change, the file and content hashes, the commit),
+    re-chained. Without an anchor nothing tells it from a governed write. With it:
+    ``verify-audit`` exits 1, the next approval is refused with a critical alert and carries
+    nothing forward, and ``overrides clear`` (an emergency path) still works."""
     from peaktrade_daemon.promotion.file_check import file_hashes
 
     _approved_a(root)
@@ -811,7 +804,16 @@ def test_a_forged_trail_matching_a_forged_file_is_detected(root: LiveRoot) -> No
         {**common, **hashes, "actor": "writer", "event": "write_committed", "reasons": ["ok"]},
     ]
     root.forge_trail(lambda existing: [*existing, *records])
-    other = root.promote(PROPOSAL_B)
-    _precondition(root.approve(other).returncode == 0, "the next approval")
-    _precondition(root.live().get(LEVERAGE) == 2.0, "the forged value")
     assert root.run("overrides", "verify-audit").returncode == 1
+    forged_bytes = root.auto_bytes()
+    refused = root.promote_refused(PROPOSAL_B)  # its verdict records would chain onto them
+    assert "not vouched for" in refused.stderr
+    assert "not vouched for" in root.last_critical().message
+    assert root.auto_bytes() == forged_bytes
+    root.ok("overrides", "clear", "--by", "bob")
+    assert root.live_table() == {}
+    assert root.live().get(LEVERAGE) == 1.0  # the base value
+    # What is left to do is the operator's archiving of the evidence moved aside.
+    [aside] = root.audit_file.parent.glob("audit.jsonl.damaged-*")
+    aside.rename(root.path / aside.name)
+    assert root.run("overrides", "verify-audit").returncode == 0
