@@ -596,6 +596,51 @@ class PromotionSection(Section):
     inbox_poll_s: float = Field(5.0, gt=0)
 
 
+def _refuse_bool(value: object) -> object:
+    # pydantic takes true as 1 for a number; in a count, a seed or a threshold that is always
+    # a typo.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    return value
+
+
+class WalkForwardSettings(Section):
+    """The built-in ``walk_forward`` learner (``learning/walk_forward.py`` has the rule). Windows
+    are in bars of each symbol's timeframe, counted back from the newest bar at or before the
+    run's data time: the test window is the last ``test_bars`` bars, the train window the
+    ``train_bars`` bars just before it. Defaults suit the bundled EURUSD hourly history (about
+    12 weeks of FX hours to choose on, 4 weeks to test on). Empty ``symbols``: the cycle's
+    symbols; empty ``strategies``: every enabled strategy (the paper book's)."""
+
+    train_bars: int = Field(1500, ge=20, le=1_000_000)
+    test_bars: int = Field(500, ge=20, le=1_000_000)
+    resamples: int = Field(5000, ge=100, le=1_000_000)
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    min_trades: int = Field(5, ge=0, le=1_000_000)
+    symbols: tuple[str, ...] = ()
+    strategies: tuple[str, ...] = ()
+
+    _ints = field_validator(
+        "train_bars", "test_bars", "resamples", "seed", "min_trades", mode="before"
+    )(_refuse_bool)
+
+    @field_validator("symbols", "strategies")
+    @classmethod
+    def _distinct(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"listed more than once: {', '.join(repeated)}")
+        if any(not name.strip() for name in value):
+            raise ValueError("holds an empty name")
+        return value
+
+
+class LearningSection(Section):
+    """The built-in learners (§10): ``[learning.walk_forward]``."""
+
+    walk_forward: WalkForwardSettings = WalkForwardSettings()
+
+
 class CriterionSettings(Section):
     """One decision criterion in ``daemon.toml``; the same rules as
     :class:`peaktrade_daemon.decision.criteria.DecisionCriteria` (finite threshold, weight > 0,
@@ -608,13 +653,7 @@ class CriterionSettings(Section):
     comparison: Literal["gt", "gte", "lt", "lte", "eq"] = "gt"
     required: bool = False
 
-    @field_validator("threshold", "weight", mode="before")
-    @classmethod
-    def _not_bool(cls, value: object) -> object:
-        # pydantic takes true as 1.0 for a float; in a criterion that is always a typo.
-        if isinstance(value, bool):
-            raise ValueError("must be a number, not true/false")
-        return value
+    _not_bool = field_validator("threshold", "weight", mode="before")(_refuse_bool)
 
 
 class DecisionTypeSettings(Section):
@@ -713,6 +752,7 @@ class DaemonSettings(BaseSettings):
     scheduler: SchedulerSection = SchedulerSection()
     cycle: CycleSection = CycleSection()
     promotion: PromotionSection = PromotionSection()
+    learning: LearningSection = LearningSection()
     monitors: MonitorsSection = MonitorsSection()
     decision: DecisionSection = DecisionSection()
 
@@ -720,6 +760,20 @@ class DaemonSettings(BaseSettings):
     @classmethod
     def _workflow_names(cls, value: dict[str, WorkflowTypeSettings]) -> dict[str, Any]:
         _check_type_names(value)
+        return value
+
+    @field_validator("learning")
+    @classmethod
+    def _learner_symbols(cls, value: LearningSection, info: ValidationInfo) -> LearningSection:
+        # [symbols] is validated first (field order), so a bad one is reported as itself.
+        configured = info.data.get("symbols") or {}
+        unknown = [s for s in value.walk_forward.symbols if s not in configured]
+        if unknown:
+            known = ", ".join(sorted(configured)) or "none"
+            raise ValueError(
+                f"learning.walk_forward.symbols: {unknown[0]!r} is not configured under "
+                f"[symbols] (configured: {known})"
+            )
         return value
 
     @field_validator("symbols")

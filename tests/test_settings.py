@@ -224,3 +224,48 @@ def test_a_ccxt_symbol_without_the_extra_is_a_config_error_naming_it(project_roo
     assert not (project_root / "state" / "peaktrade.db").exists()  # refused before anything
     # With ccxt installed (this venv) the same file is valid.
     assert load_settings(project_root).symbols["BTC/EUR"].feed == "ccxt"
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "fragment"),
+    [
+        ("train_bars = true", "learning.walk_forward.train_bars", "not true/false"),
+        ("seed = false", "learning.walk_forward.seed", "not true/false"),
+        ("test_bars = 5", "learning.walk_forward.test_bars", "greater than or equal to 20"),
+        ("resamples = 1.5", "learning.walk_forward.resamples", "fractional part"),
+        ("seed = -1", "learning.walk_forward.seed", "greater than or equal to 0"),
+        ("min_trades = inf", "learning.walk_forward.min_trades", "finite"),
+        ("train_bar = 100", "learning.walk_forward.train_bar", "Extra inputs"),
+        ('symbols = ["EUR/USD", "EUR/USD"]', "learning.walk_forward.symbols", "more than once"),
+        ('symbols = "EUR/USD"', "learning.walk_forward.symbols", "valid tuple"),
+        ('strategies = [" "]', "learning.walk_forward.strategies", "empty name"),
+        (
+            'symbols = ["XAU/USD"]',
+            "learning",
+            "learning.walk_forward.symbols: 'XAU/USD' is not configured under [symbols]",
+        ),
+    ],
+)
+def test_bad_learner_settings_name_the_key(
+    tmp_path: Path, body: str, key: str, fragment: str
+) -> None:
+    path = write_settings(
+        tmp_path, f'[symbols."EUR/USD"]\nfile = "EURUSD.csv"\n\n[learning.walk_forward]\n{body}\n'
+    )
+    with pytest.raises(ConfigError) as err:
+        load_settings(tmp_path)
+    assert err.value.file == str(path)
+    assert err.value.key == key
+    assert fragment in str(err.value)
+
+
+def test_learner_settings_defaults_file_and_environment(
+    project_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings(project_root / "nowhere").learning.walk_forward.symbols == ()
+    shipped = load_settings(project_root).learning.walk_forward
+    assert (shipped.train_bars, shipped.test_bars, shipped.symbols) == (1500, 500, ("EUR/USD",))
+    with pytest.raises(ConfigError, match=r"key 'learning\.replay': Extra inputs"):
+        load_settings(project_root, cli_overrides={"learning": {"replay": {}}})
+    monkeypatch.setenv("PEAKTRADE_LEARNING__WALK_FORWARD__TRAIN_BARS", "800")
+    assert load_settings(project_root).learning.walk_forward.train_bars == 800

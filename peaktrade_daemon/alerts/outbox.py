@@ -78,7 +78,7 @@ class OutboxWorker:
         self._session: aiohttp.ClientSession | None = None
         self._sinks: dict[str, _SinkState] = {}
         self._reconfigured = asyncio.Event()
-        self._commits: set[asyncio.Future[None]] = set()
+        self._commits: set[asyncio.Future[Any]] = set()
         #: Set after every recorded attempt outcome; observers (tests, health) clear and await it.
         self.progress = asyncio.Event()
         self._apply(settings)
@@ -204,8 +204,10 @@ class OutboxWorker:
             dead = attempts >= self._settings.max_attempts
             now = self._clock.now()
             next_at = now + timedelta(seconds=self._backoff_s(attempts))
-            await self._store.mark_failed(
-                item.outbox_id, error=str(exc), next_attempt_at=next_at, dead=dead
+            await self._finish(
+                self._store.mark_failed(
+                    item.outbox_id, error=str(exc), next_attempt_at=next_at, dead=dead
+                )
             )
             self.progress.set()
             self._count(sink.name, "dead" if dead else "failed")
@@ -220,19 +222,24 @@ class OutboxWorker:
             await self._on_failure(state, str(exc), dead=dead, now=now)
             return False
         # The sink has answered 2xx: recording that must survive a cancellation of this loop
-        # (shutdown), or the row would be sent again after restart. stop() awaits these.
-        commit = asyncio.ensure_future(
-            self._store.mark_delivered(item.outbox_id, self._clock.now())
-        )
-        self._commits.add(commit)
-        commit.add_done_callback(self._commits.discard)
-        await asyncio.shield(commit)
+        # (shutdown), or the row would be sent again after restart.
+        await self._finish(self._store.mark_delivered(item.outbox_id, self._clock.now()))
         self.progress.set()
         self._count(sink.name, "delivered")
         logger.info("outbox: delivered alert %d to %s", item.alert_id, sink.name)
         if state.failing_since is not None:
             await self._on_recovery(state)
         return True
+
+    async def _finish(self, write: Awaitable[Any]) -> None:
+        """Await a database write that a cancellation of this loop (shutdown, reload) must not
+        cut in half: it runs to its end in a task of its own, which ``stop()`` awaits. (A
+        transaction abandoned mid-statement could keep SQLite's write lock from the next
+        start's writers.)"""
+        task = asyncio.ensure_future(write)
+        self._commits.add(task)
+        task.add_done_callback(self._commits.discard)
+        await asyncio.shield(task)
 
     async def _export_pending(self, sink: str) -> None:
         if self._metrics is not None:
@@ -265,7 +272,9 @@ class OutboxWorker:
         state.failures_since_report = 0
         state.dead_since_report = 0
         level = AlertLevel.CRITICAL if context["gave_up"] else AlertLevel.WARNING
-        await self._report(level, SOURCE, f"alert sink {state.sink.name} is failing", context)
+        await self._finish(
+            self._report(level, SOURCE, f"alert sink {state.sink.name} is failing", context)
+        )
 
     async def _on_recovery(self, state: _SinkState) -> None:
         since = state.failing_since
@@ -274,6 +283,8 @@ class OutboxWorker:
         state.failures_since_report = 0
         state.dead_since_report = 0
         context = {"sink": state.sink.name, "failing_since": since.isoformat() if since else None}
-        await self._report(
-            AlertLevel.INFO, SOURCE, f"alert sink {state.sink.name} recovered", context
+        await self._finish(
+            self._report(
+                AlertLevel.INFO, SOURCE, f"alert sink {state.sink.name} recovered", context
+            )
         )

@@ -276,16 +276,23 @@ def _backup_values(workspace: PromotionWorkspace) -> dict[str, Any]:
     except FileNotFoundError as exc:
         raise UsageError(f"{backup}: no backup to restore") from exc
     _chain_records(workspace)
-    expected = workspace.audit().last_write_before_sha256()
+    last = workspace.audit().last_write()
     found = hashlib.sha256(raw).hexdigest()
-    if expected is None:
+    if last is None:
         raise SafetyRefusal(
             f"{backup}: the audit trail records no write it could be the backup of; nothing restored"
         )
+    expected = last.file_sha256_before
     if found != expected:
         raise SafetyRefusal(
             f"{backup}: sha256 {found[:12]} is not the state before the last recorded write "
             f"({expected[:12]}): not written by the promotion writer; nothing restored"
+        )
+    if last.resolved_hand_edit:
+        raise SafetyRefusal(
+            f"{backup}: the hand-edited file the last write (adopt or clear) resolved: evidence "
+            "of the edit, not a state the governance passed; nothing restored (`overrides "
+            "rollback --steps N` undoes recorded changes)"
         )
     try:
         document = tomllib.loads(raw.decode("utf-8"))

@@ -22,7 +22,7 @@ from peaktrade_daemon.promotion.operator import (
     sync_proposal,
 )
 from peaktrade_daemon.promotion.proposals import ProposalFiles
-from peaktrade_daemon.promotion.review import trail_seals
+from peaktrade_daemon.promotion.review import proposal_seals
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.storage.db import opened_database
 from peaktrade_daemon.storage.promotion_store import get_seal
@@ -114,11 +114,11 @@ def handle_show(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
         print(checklist)
         code = EXIT_OK
         records = await asyncio.to_thread(workspace.audit().records)
-        seals = trail_seals(records, files.proposal_id)
         try:
             with _damaged_as_usage():
-                files.sealed_decisions([*seals, *([database_seal] if database_seal else [])])
-            print(f"seal: {seals[0][:12]} matches the audit trail")
+                seals = proposal_seals(records, files.proposal_id, database_seal)
+                files.sealed_decisions(seals)
+            print(f"seal: {seals[0][:12]} matches the audit trail and the state database")
         except SealBroken as exc:
             print(f"SEAL BROKEN: {exc}")
             code = EXIT_FAILED

@@ -161,12 +161,12 @@ def block_length(periods: int) -> int:
     return max(1, round(math.cbrt(periods)))
 
 
-def bootstrap_upper_bound(differences: FloatArray, confidence_level: float, seed: int) -> float:
-    """The one-sided upper ``confidence_level`` bound of the mean of ``differences`` by the
-    circular block bootstrap (module docstring); NaN for fewer than 2 differences."""
+def bootstrap_means(differences: FloatArray, seed: int, resamples: int = RESAMPLES) -> FloatArray:
+    """``resamples`` bootstrap means of ``differences`` by the circular block bootstrap (module
+    docstring), drawn from ``seed``; empty for fewer than 2 differences."""
     n = len(differences)
     if n < 2:
-        return math.nan
+        return np.empty(0)
     block = block_length(n)
     blocks = -(-n // block)
     # Sum of every circular block of `block` periods, from each start, in one pass.
@@ -176,13 +176,22 @@ def bootstrap_upper_bound(differences: FloatArray, confidence_level: float, seed
     rng = np.random.Generator(np.random.PCG64(seed))
     # Resamples in chunks of about a million drawn starts: memory stays flat for long windows.
     rows = max(1, _CHUNK_STARTS // blocks)
-    means = np.concatenate(
+    totals = np.concatenate(
         [
-            block_sums[rng.integers(0, n, size=(min(rows, RESAMPLES - done), blocks))].sum(axis=1)
-            for done in range(0, RESAMPLES, rows)
+            block_sums[rng.integers(0, n, size=(min(rows, resamples - done), blocks))].sum(axis=1)
+            for done in range(0, resamples, rows)
         ]
     )
-    return float(np.quantile(means / (blocks * block), confidence_level))
+    return np.asarray(totals / (blocks * block), dtype=np.float64)
+
+
+def bootstrap_upper_bound(differences: FloatArray, confidence_level: float, seed: int) -> float:
+    """The one-sided upper ``confidence_level`` bound of the mean of ``differences`` by the
+    circular block bootstrap (module docstring); NaN for fewer than 2 differences."""
+    means = bootstrap_means(differences, seed)
+    if len(means) == 0:
+        return math.nan
+    return float(np.quantile(means, confidence_level))
 
 
 def _critical(

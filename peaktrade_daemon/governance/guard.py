@@ -65,19 +65,26 @@ class Health(StrEnum):
 
 
 def canary_health(
-    verdict: EvidenceVerdict | None, reasons: tuple[str, ...], *, enough_periods: bool
+    verdict: EvidenceVerdict | None,
+    reasons: tuple[str, ...],
+    *,
+    enough_periods: bool,
+    stale: bool = False,
 ) -> tuple[Health, tuple[str, ...]]:
     """The canary's reading (§9): live judged against the shadow book with the evidence rule.
     FAIL degrades; PASS is healthy; INCONCLUSIVE for want of paired periods is inconclusive
     (more bars will come: the watch goes on past its window, the key held, so a bad step is
     never passed unjudged); INCONCLUSIVE with enough periods but too few trades is healthy (the
-    books barely traded, so they cannot differ); stale data or no verdict at all (the books
-    could not be run) is unknown."""
+    books barely traded, so they cannot differ); stale data (whatever else the rule found first)
+    or no verdict at all (the books could not be run) is unknown: more bars may never come, so
+    waiting for them would hold the key for ever."""
     if verdict is EvidenceVerdict.FAIL:
         return Health.DEGRADED, tuple(f"canary FAIL: {r}" for r in reasons)
+    if stale:
+        return Health.UNKNOWN, ("canary unknown: the market data is stale", *reasons)
     if verdict is EvidenceVerdict.PASS:
         return Health.HEALTHY, ("canary PASS: live not worse than the shadow book",)
-    if verdict is EvidenceVerdict.INCONCLUSIVE and not any("stale" in r for r in reasons):
+    if verdict is EvidenceVerdict.INCONCLUSIVE:
         if enough_periods:
             return Health.HEALTHY, tuple(f"canary: {r}" for r in reasons)
         return Health.INCONCLUSIVE, tuple(f"canary INCONCLUSIVE: {r}" for r in reasons)

@@ -130,7 +130,7 @@ def manual_apply_block(
     if policy.global_promotion_lock:
         return "global_promotion_lock is set"
     if not decision.accepted:
-        return f"verdict {decision.verdict.value}"
+        return f"verdict {decision.verdict.value}: {'; '.join(decision.reasons)}"
     if firewall_reasons(decision.target, value):
         return "; ".join(firewall_reasons(decision.target, value))
     if current is None:

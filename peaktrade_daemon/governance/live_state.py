@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -27,7 +28,8 @@ LIVE_TABLE = "auto_applied"
 GOVERNANCE_TABLE = "governance"
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """An ISO time as an aware datetime (naive: UTC), or None when it does not parse."""
     try:
         moment = datetime.fromisoformat(str(value))
     except ValueError:
@@ -49,6 +51,24 @@ class LiveState:
     def applies_since(self, since: datetime) -> int:
         """Number of auto-applies at or after ``since``."""
         return sum(1 for moment in self.auto_applies if moment >= since)
+
+
+def stricter(found: LiveState, recorded: LiveState) -> LiveState:
+    """``found``'s values with bookkeeping no looser than ``recorded``'s: every freeze of
+    either (``recorded``'s reason first), the later last change per key, every auto-apply time
+    of either. What resolving a hand edit keeps: an edit of ``[governance]`` must never lift a
+    freeze, a cooldown or the rate limit the trail recorded."""
+    last_change = dict(found.last_change)
+    for key, moment in recorded.last_change.items():
+        if key not in last_change or moment > last_change[key]:
+            last_change[key] = moment
+    return LiveState(
+        dict(found.values),
+        {**found.frozen, **recorded.frozen},
+        last_change,
+        # One write's applies share a time: a multiset union, not a set (the max count per time).
+        sorted((Counter(found.auto_applies) | Counter(recorded.auto_applies)).elements()),
+    )
 
 
 def live_values(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -77,12 +97,12 @@ def read_state(doc: Mapping[str, Any]) -> LiveState:
     last_change: dict[str, datetime] = {}
     raw_last = gov.get("last_change", {})
     for key, value in raw_last.items() if isinstance(raw_last, Mapping) else ():
-        moment = _parse_time(value)
+        moment = parse_time(value)
         if moment is not None:
             last_change[str(key)] = moment
     raw_applies = gov.get("auto_applies", [])
     applies = (
-        [m for m in (_parse_time(v) for v in raw_applies) if m is not None]
+        [m for m in (parse_time(v) for v in raw_applies) if m is not None]
         if isinstance(raw_applies, list)
         else []
     )

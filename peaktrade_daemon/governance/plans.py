@@ -102,10 +102,12 @@ def live_value(state: LiveState, base: Mapping[str, Any], key: str) -> Scalar | 
     return None if is_missing(value) or isinstance(value, dict | list) else value
 
 
-def _latest_per_key(decisions: Sequence[PromotionDecision]) -> list[PromotionDecision]:
+def _latest_per_key(
+    decisions: Sequence[PromotionDecision], *, accepted_only: bool = True
+) -> list[PromotionDecision]:
     latest: dict[str, PromotionDecision] = {}
     for decision in decisions:
-        if decision.accepted:
+        if decision.accepted or not accepted_only:
             latest.pop(decision.target, None)
             latest[decision.target] = decision
     return list(latest.values())
@@ -199,12 +201,14 @@ def plan_approved_apply(
     step_extra: Callable[[PromotionDecision, float], Mapping[str, Any]] = lambda d, s: {},
 ) -> Planner:
     """An operator's approval: one bounded step per key (every accepted key has bounds); the
-    firewall, bounds and bake time always hold (§8.7). ``step_hold`` and ``step_extra`` judge
+    firewall, bounds and bake time always hold (§8.7). ``decisions`` are the proposal's
+    candidates re-judged now: a key the current policy rejects is an outcome "not applied"
+    with the verdict's reasons, never silently left out. ``step_hold`` and ``step_extra`` judge
     and annotate the step once it is known (the evidence, §9)."""
 
     def planner(state: LiveState) -> WritePlan:
         plan = WritePlan(outcome=[])
-        for decision in _latest_per_key(decisions):
+        for decision in _latest_per_key(decisions, accepted_only=False):
             key = decision.target
             current = live_value(state, base, key)
             reason = manual_apply_block(

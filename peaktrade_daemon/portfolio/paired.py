@@ -190,6 +190,35 @@ class PairedRun:
         return self.candidate.returns - self.incumbent.returns
 
 
+def book_runs(
+    windows: Sequence[Window],
+    strategies: tuple[Strategy, ...],
+    market: MarketParams,
+    params: Sequence[PaperParams],
+) -> tuple[tuple[BookRun, ...], tuple[str, ...]]:
+    """The book of each of ``params`` over every window, all on the same bars: the strategies'
+    vote and the regime are computed once per window and shared by every run. Returns one
+    :class:`BookRun` per entry of ``params`` (same order) and the windows left out because the
+    strategies could not trade on so few bars."""
+    sides: tuple[list[ScopeRun], ...] = tuple([] for _ in params)
+    skipped: list[str] = []
+    need = warmup(strategies)
+    for window in windows:
+        bars = window.bars.slice(window.start, len(window.bars))
+        if len(window.bars) < need or len(bars) == 0:
+            # A book that cannot trade would add periods of zero difference, not evidence.
+            skipped.append(
+                f"{window.bars.symbol}: {len(window.bars)} bars ({len(bars)} in the window), "
+                f"the strategies need {need}"
+            )
+            continue
+        signals = book_signals(window.bars, strategies, market).tail(window.start)
+        for side, runs in zip(params, sides, strict=True):
+            book = simulate(bars, signals, side)
+            runs.append(_scope_run(bars, book, side.initial_capital, window.bars_per_year))
+    return tuple(BookRun(p, tuple(r)) for p, r in zip(params, sides, strict=True)), tuple(skipped)
+
+
 def paired_run(
     windows: Sequence[Window],
     strategies: tuple[Strategy, ...],
@@ -208,32 +237,17 @@ def paired_run(
         )
     incumbent = PaperParams.from_config(config)
     candidate = PaperParams.from_config(ConfigOverlay(config, {key: candidate_value}))
-    sides: tuple[list[ScopeRun], list[ScopeRun]] = ([], [])
-    skipped: list[str] = []
-    need = warmup(strategies)
-    for window in windows:
-        bars = window.bars.slice(window.start, len(window.bars))
-        if len(window.bars) < need or len(bars) == 0:
-            # A book that cannot trade would add periods of zero difference, not evidence.
-            skipped.append(
-                f"{window.bars.symbol}: {len(window.bars)} bars ({len(bars)} in the window), "
-                f"the strategies need {need}"
-            )
-            continue
-        signals = book_signals(window.bars, strategies, market).tail(window.start)
-        for params, runs in zip((incumbent, candidate), sides, strict=True):
-            book = simulate(bars, signals, params)
-            runs.append(_scope_run(bars, book, params.initial_capital, window.bars_per_year))
+    (before, after), skipped = book_runs(windows, strategies, market, (incumbent, candidate))
     return PairedRun(
         key=key,
         incumbent_value=config.get(key),
         candidate_value=candidate_value,
-        incumbent=BookRun(incumbent, tuple(sides[0])),
-        candidate=BookRun(candidate, tuple(sides[1])),
+        incumbent=before,
+        candidate=after,
         stale_reasons=tuple(
             f"{w.bars.symbol}: {w.stale_reason}" for w in windows if w.stale_reason
         ),
-        skipped=tuple(skipped),
+        skipped=skipped,
     )
 
 

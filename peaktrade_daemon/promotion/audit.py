@@ -1,11 +1,18 @@
 """The promotion audit trail (§8.4, §8.8): append-only, hash-chained JSON lines.
 
 The record format (canonical lines, ``seq``, ``prev_sha256``, the events) is
-:mod:`peaktrade_daemon.audit_records`. The last line has no successor to vouch for it, so a
-sidecar ``audit.jsonl.head`` holds the seq and hash of the last record; it is rewritten
-atomically after every append. A head that lags the file by records (a writer killed between
-the append and the head update) leaves those records covered by the chain only, which
-``verify`` reports as a note, not as tampering.
+:mod:`peaktrade_daemon.audit_records`. The chain proves only that the lines agree with each other:
+whoever can write ``reports/`` can append records and re-chain them (§8.8's threat model). So the
+trail is *anchored*: every append first writes the seq and hash its last record will have (and
+those of the record before it) to an anchor file outside ``reports/`` (``state/audit.anchor``;
+tests and bare trails keep it beside the trail), then appends. The trail must end at the
+anchored record, or at the one before it (an append that was interrupted, or failed and was cut
+back, after the anchor was written). Anything else is a *damaged tail* like a torn line, treated
+the same way below: records after the anchor (appended or re-chained outside the writer), an
+anchored record that no longer matches (the trail was rewritten) or a trail shorter than its
+anchor (records were removed). The anchor is rewritten atomically without fsync: after a power
+cut it may be the previous one, and the last append then shows as a damaged tail (fail closed:
+the emergency paths move it aside, nothing is lost).
 
 Whole or not at all (§8.8): an append writes its records in one batch and fsyncs; a short or
 failed write (disk full) is cut back to the file's previous length before the error is raised,
@@ -26,6 +33,7 @@ import contextlib
 import errno
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +54,8 @@ from peaktrade_daemon.audit_records import (
 from peaktrade_daemon.errors import AuditError
 from peaktrade_daemon.promotion.file_check import check_file
 from peaktrade_daemon.storage.atomic import atomic_write_bytes, atomic_write_text, sidecar_lock
+
+logger = logging.getLogger(__name__)
 
 _BLOCK = 65536
 DAMAGED_MARK = ".damaged-"
@@ -102,8 +112,19 @@ class AuditReport:
 
     @property
     def ok(self) -> bool:
-        """True when the chain, the head and (if checked) auto.toml agree."""
+        """True when the chain, the anchor and (if checked) auto.toml agree."""
         return not self.problems
+
+
+@dataclass(frozen=True, slots=True)
+class LastWrite:
+    """The last effective write of auto.toml, as the trail recorded it."""
+
+    #: SHA-256 of the file it replaced (what the backup it made hashes to).
+    file_sha256_before: str
+    #: It resolved a hand edit (adopt, clear): the file it replaced, and so the backup, is the
+    #: hand-edited one, evidence of the edit and no state the governance passed.
+    resolved_hand_edit: bool
 
 
 class RecordedValues(Mapping[str, list[Any]]):
@@ -136,9 +157,12 @@ class AuditTrail:
     and then this one (always in that order, so the two never deadlock).
     """
 
-    def __init__(self, path: Path, *, lock_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, path: Path, *, anchor_path: Path | None = None, lock_timeout_s: float = 30.0
+    ) -> None:
         self.path = Path(path)
-        self.head_path = self.path.with_name(self.path.name + ".head")
+        #: Outside reports/ in a root (``state/audit.anchor``); beside the trail by default.
+        self.anchor_path = anchor_path or self.path.with_name(self.path.name + ".anchor")
         self.lock_timeout_s = lock_timeout_s
 
     # -- reading -----------------------------------------------------------------------------
@@ -168,8 +192,26 @@ class AuditTrail:
                 yield tail
 
     def damaged_tail(self) -> DamagedTail | None:
-        """The damaged tail, if the trail has one (see the module docstring). Reads blocks from
-        the end until the last complete good record: a sound trail costs one small read."""
+        """The damaged tail, if the trail has one (see the module docstring): torn or unreadable
+        last lines, then records the anchor does not vouch for. A sound trail costs one small
+        read of its end and of the anchor."""
+        torn = self._torn_tail()
+        if torn is None and self._anchored():
+            return None
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            data = b""
+        end = torn.good_length if torn is not None else len(data)
+        unanchored = self._unanchored(data[:end])
+        if unanchored is None:
+            return torn
+        good, reason = unanchored
+        reasons = [torn.reason, reason] if torn is not None else [reason]
+        return DamagedTail(good, len(data), "; ".join(reasons))
+
+    def _torn_tail(self) -> DamagedTail | None:
+        """Bytes after the last complete good record (reads blocks from the end)."""
         try:
             handle = self.path.open("rb")
         except FileNotFoundError:
@@ -207,10 +249,10 @@ class AuditTrail:
         return 0, GENESIS
 
     def head_seq(self) -> int | None:
-        """The seq the head file names (cheap: one small file), or None when it is missing or
-        unreadable (then read the records)."""
+        """The seq the anchor names (cheap: one small file; at most one append ahead of the
+        trail), or None when it is missing or unreadable (then read the records)."""
         try:
-            return int(json.loads(self.head_path.read_text(encoding="utf-8"))["seq"])
+            return int(json.loads(self.anchor_path.read_text(encoding="utf-8"))["seq"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -238,9 +280,9 @@ class AuditTrail:
                 return dict(record)
         return None
 
-    def last_write_before_sha256(self) -> str | None:
-        """The SHA-256 auto.toml had before the last write that took effect: what a genuine
-        ``auto.toml.backup`` hashes to (None without any effective write)."""
+    def last_write(self) -> LastWrite | None:
+        """The last write that took effect (None without any): what a genuine
+        ``auto.toml.backup`` hashes to, and whether that write resolved a hand edit."""
         records = self.records()
         aborted = aborted_writes(records)
         for record in reversed(records):
@@ -250,7 +292,11 @@ class AuditTrail:
                 and record.get("event") not in ("write_aborted", "write_committed")
                 and "file_sha256_before" in record
             ):
-                return str(record["file_sha256_before"])
+                resolved = any(
+                    r.get("write_id") == record["write_id"] and r.get("event") == "hand_edit"
+                    for r in records
+                )
+                return LastWrite(str(record["file_sha256_before"]), resolved)
         return None
 
     def recorded(self) -> RecordedValues:
@@ -260,20 +306,25 @@ class AuditTrail:
     # -- writing -----------------------------------------------------------------------------
 
     def append(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Chain and append ``records`` whole or not at all, fsync, update the head; returns
+        """Chain and append ``records`` whole or not at all, after the anchor, fsync; returns
         them as written. Raises AuditError when the trail's tail is damaged or the write fails
         (then the trail is as it was)."""
         if not records:
             return []
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with sidecar_lock(self.path, timeout_s=self.lock_timeout_s):
-            damage = self.damaged_tail()
-            if damage is not None:
-                raise AuditError(
-                    f"{self.path}: {damage.reason}; refusing to append (run `overrides "
-                    "verify-audit`; `overrides clear` and `rollback` move the damage aside)"
-                )
+            self.check_appendable()
             return self._append_unlocked(records)
+
+    def check_appendable(self) -> None:
+        """Raise AuditError when the tail is damaged (an append would refuse): lets a command
+        refuse before it writes anything else (a proposal's files)."""
+        damage = self.damaged_tail()
+        if damage is not None:
+            raise AuditError(
+                f"{self.path}: {damage.reason}; refusing to append (run `overrides "
+                "verify-audit`; `overrides clear` and `rollback` move the damage aside)"
+            )
 
     def _append_unlocked(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         seq, previous = self._last()
@@ -286,13 +337,98 @@ class AuditTrail:
             previous = line_hash(line)
             chained.append(full)
             lines.append(line)
-        _append_whole(self.path, ("\n".join(lines) + "\n").encode("utf-8"))
-        # Not fsynced: after a crash the head is the old one or the new one, both complete
-        # (rename is atomic), and a head lagging the records is a note, never a false alarm.
-        atomic_write_text(
-            self.head_path, json.dumps({"seq": seq, "sha256": previous}) + "\n", durable=False
-        )
+        # The anchor first: an append it does not vouch for is never trusted (see the module
+        # docstring). An anchor that cannot be written fails the append with nothing changed.
+        last_seq, last_hash = seq - len(records), chained[0]["prev_sha256"]
+        self._write_anchor(seq, previous, last_seq, last_hash)
+        try:
+            _append_whole(self.path, ("\n".join(lines) + "\n").encode("utf-8"))
+        except AuditError:
+            # The trail is as it was, which the new anchor also admits (its "before"); put the
+            # old anchor back all the same, so that no later append can be taken for this one.
+            with contextlib.suppress(AuditError):
+                self._write_anchor(last_seq, last_hash, last_seq, last_hash)
+            raise
+        # Whole: the anchor now admits only this end (a trail cut back to the one before would
+        # be records removed, not an interrupted append). Should this rewrite fail, the anchor
+        # still vouches for the records just written.
+        with contextlib.suppress(AuditError):
+            self._write_anchor(seq, previous, seq, previous)
         return chained
+
+    def _write_anchor(self, seq: int, sha256: str, prev_seq: int, prev_sha256: str) -> None:
+        anchor = {"seq": seq, "sha256": sha256, "prev_seq": prev_seq, "prev_sha256": prev_sha256}
+        try:
+            self.anchor_path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.anchor_path, json.dumps(anchor) + "\n", durable=False)
+        except OSError as exc:
+            raise AuditError(
+                f"{self.anchor_path}: the audit anchor cannot be written ({exc}); nothing changed"
+            ) from exc
+
+    def _anchor(self) -> tuple[tuple[int, str], tuple[int, str]] | str | None:
+        """The anchored (seq, hash) and the one before it; None without an anchor; a reason
+        string when it is unreadable."""
+        try:
+            raw = json.loads(self.anchor_path.read_text(encoding="utf-8"))
+            current = (int(raw["seq"]), str(raw["sha256"]))
+            before = (int(raw.get("prev_seq", current[0])), str(raw.get("prev_sha256", current[1])))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            return f"{self.anchor_path} is unreadable ({exc})"
+        return current, before
+
+    def _anchored(self) -> bool:
+        """The trail ends where its anchor says (the cheap check: one block, one small file)."""
+        anchor = self._anchor()
+        last = self._last()
+        if anchor is None:
+            return last[0] == 0
+        return not isinstance(anchor, str) and last in anchor
+
+    def _unanchored(self, data: bytes) -> tuple[int, str] | None:
+        """In ``data`` (complete records only), the length of the anchored part and why the
+        rest is not, or None when it all is."""
+        anchor = self._anchor()
+        if isinstance(anchor, str):
+            return 0, anchor
+        current, before = anchor if anchor is not None else ((0, GENESIS), (0, GENESIS))
+        good = 0 if before[0] == 0 else None
+        good_seq = last_seq = 0
+        position = 0
+        while position < len(data):
+            end = data.find(b"\n", position)
+            end = len(data) if end < 0 else end
+            raw, position = data[position:end], end + 1
+            if not raw.strip():
+                continue
+            # A line that does not parse is the chain's problem (verify), not the anchor's.
+            line = raw.decode("utf-8", errors="replace")
+            try:
+                seq = json.loads(line).get("seq")
+            except (ValueError, RecursionError, AttributeError):
+                continue
+            last_seq = seq if isinstance(seq, int) else last_seq
+            if (seq, line_hash(line)) in (current, before):
+                good, good_seq = min(position, len(data)), int(seq)  # type: ignore[arg-type]
+                if (seq, line_hash(line)) == current:
+                    break
+            elif seq in (current[0], before[0]):
+                return 0, f"record {seq} does not match the audit anchor (the trail was rewritten)"
+        if good is None:
+            return 0, (
+                f"the trail ends at record {last_seq} but its anchor names record {current[0]} "
+                "(records were removed)"
+            )
+        if good >= len(data.rstrip(b"\n")):
+            return None
+        if anchor is None:
+            return 0, f"no audit anchor at {self.anchor_path} vouches for the trail"
+        return good, (
+            f"records after {good_seq} are not vouched for by the audit anchor {self.anchor_path} "
+            "(appended or re-chained outside the writer)"
+        )
 
     def repair_tail(self, now: datetime) -> Path | None:
         """Move a damaged tail aside (see the module docstring); returns the file it went to,
@@ -301,12 +437,14 @@ class AuditTrail:
             damage = self.damaged_tail()
             if damage is None:
                 return None
-            with self.path.open("rb") as handle:
-                data = handle.read()
+            try:
+                data = self.path.read_bytes()
+            except FileNotFoundError:
+                data = b""
             stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
             aside = self.path.with_name(f"{self.path.name}{DAMAGED_MARK}{stamp}")
             atomic_write_bytes(aside, data[damage.good_length :])
-            fd = os.open(self.path, os.O_WRONLY)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
             try:
                 os.ftruncate(fd, damage.good_length)
                 os.fsync(fd)
@@ -337,7 +475,7 @@ class AuditTrail:
     def verify(
         self, overrides_path: Path | None = None, *, include_aside: bool = True
     ) -> AuditReport:
-        """Check the chain, the head, damage and, given ``overrides_path``, that auto.toml's
+        """Check the chain, the anchor, damage and, given ``overrides_path``, that auto.toml's
         content matches the trail's last recorded state (or the state before an interrupted
         write). ``include_aside=False`` leaves out the damaged tails already moved aside (the
         emergency paths need the chain, not the operator's archiving)."""
@@ -351,7 +489,6 @@ class AuditTrail:
         if damage is not None:
             report.problems.append(f"{self.path}: {damage.reason}")
         previous = GENESIS
-        hashes: dict[int, str] = {}
         try:
             lines = self._lines()
         except AuditError as exc:  # a line that is not UTF-8: nothing after it can be trusted
@@ -376,9 +513,7 @@ class AuditTrail:
                     "(a record was edited, inserted or removed)"
                 )
             previous = line_hash(line)
-            hashes[number] = previous
             records.append(record)
-        self._verify_head(report, hashes)
         if overrides_path is not None:
             problem, note = check_file(overrides_path, records)
             if problem is not None:
@@ -386,29 +521,6 @@ class AuditTrail:
             if note is not None:
                 report.notes.append(note)
         return report
-
-    def _verify_head(self, report: AuditReport, hashes: Mapping[int, str]) -> None:
-        try:
-            head = json.loads(self.head_path.read_text(encoding="utf-8"))
-            seq, digest = int(head["seq"]), str(head["sha256"])
-        except FileNotFoundError:
-            if hashes:
-                report.problems.append(f"{self.head_path} is missing")
-            return
-        except (ValueError, KeyError, TypeError) as exc:
-            report.problems.append(f"{self.head_path} is unreadable ({exc})")
-            return
-        if seq > len(hashes):
-            report.problems.append(
-                f"head names record {seq} but the trail has {len(hashes)} (records were removed)"
-            )
-        elif seq and hashes.get(seq) != digest:
-            report.problems.append(f"record {seq} does not match the head hash (it was edited)")
-        elif seq < len(hashes):
-            report.notes.append(
-                f"records {seq + 1}..{len(hashes)} are after the head (interrupted append?); "
-                "the chain covers them"
-            )
 
 
 def _last_good_end(buffer: bytes, position: int) -> int | None:
@@ -457,6 +569,7 @@ __all__ = [
     "AuditReport",
     "AuditTrail",
     "DamagedTail",
+    "LastWrite",
     "RecordedValues",
     "changes_since",
     "file_sha256",

@@ -312,6 +312,7 @@ def run_promotion(
     if dry_run:
         run.proposals = proposals
         return run
+    audit.check_appendable()  # a damaged trail refuses before any proposal file is written
     run.proposals = materialize_promotion_proposals(proposals, proposals_dir)
     proposal_id = run.proposals[0].proposal_id if run.proposals else None
     seal = run.proposals[0].seal if run.proposals else None

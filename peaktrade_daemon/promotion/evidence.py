@@ -223,6 +223,7 @@ class EvidenceRunner:
                 evidence.verdict,
                 evidence.reasons,
                 enough_periods=evidence.periods >= rule.min_periods,
+                stale=bool(run.stale_reasons),
             )
         return out
 

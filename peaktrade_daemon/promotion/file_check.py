@@ -22,14 +22,17 @@ import hashlib
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from peaktrade_daemon.audit_records import changes_since
+from peaktrade_daemon.audit_records import aborted_writes, changes_since
 from peaktrade_daemon.governance.live_state import (
     EMPTY_CONTENT_SHA256,
+    LiveState,
     content_sha256,
     live_values,
+    parse_time,
     read_state,
 )
 
@@ -105,17 +108,37 @@ def differences(doc: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) ->
     return tuple(named)
 
 
-def _frozen(records: Sequence[Mapping[str, Any]]) -> set[str]:
-    frozen: set[str] = set()
-    aborted = {r.get("write_id") for r in records if r.get("event") == "write_aborted"}
+def _frozen(records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    frozen: dict[str, str] = {}
+    aborted = aborted_writes(records)
     for record in records:
         if record.get("write_id") in aborted:
             continue
         if record.get("event") == "freeze":
-            frozen.add(str(record.get("key")))
+            reasons = record.get("reasons")
+            why = "; ".join(map(str, reasons)) if isinstance(reasons, list) else "frozen"
+            frozen[str(record.get("key"))] = why
         elif record.get("event") == "unfreeze":
-            frozen.discard(str(record.get("key")))
+            frozen.pop(str(record.get("key")), None)
     return frozen
+
+
+def recorded_bookkeeping(records: Sequence[Mapping[str, Any]]) -> LiveState:
+    """The writer's ``[governance]`` bookkeeping as the trail's effective records leave it (no
+    values): the frozen keys, each key's last change, the times of the auto-applies (actor
+    ``auto``). Resolving a hand edit keeps at least this (see ``live_state.stricter``)."""
+    last_change: dict[str, datetime] = {}
+    applies: list[datetime] = []
+    for record in changes_since(records):
+        moment = parse_time(record.get("time"))
+        key = record.get("key")
+        if moment is None or not isinstance(key, str):
+            continue
+        if key not in last_change or moment > last_change[key]:
+            last_change[key] = moment
+        if record.get("actor") == "auto" and "undoes" not in record:
+            applies.append(moment)
+    return LiveState({}, _frozen(records), last_change, applies)
 
 
 def compare(file_sha: str, content_sha: str, last: Mapping[str, Any] | None) -> Status:

@@ -17,7 +17,7 @@ from peaktrade_daemon.config.loader import PeakConfig, load_config
 from peaktrade_daemon.config.overrides import is_live_like
 from peaktrade_daemon.errors import AuditError, DataError
 from peaktrade_daemon.portfolio.timeline import LiveChange
-from peaktrade_daemon.promotion.audit import AuditTrail
+from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.settings import DaemonSettings
 
 
@@ -39,15 +39,17 @@ def audited_live_changes(settings: DaemonSettings, current: PeakConfig) -> list[
     if not is_live_like(current.to_dict()):
         return []
     base = load_config(settings.path(settings.paths.config_file))
+    trail = PromotionWorkspace.from_settings(settings).audit()
     try:
-        records = AuditTrail(settings.path(settings.paths.audit_log)).records()
+        records = trail.records()
+        damage = trail.damaged_tail()
     except AuditError as exc:
         raise DataError(str(exc)) from exc
 
     def value(key: str, recorded: Any) -> Any:
         return base.get(key) if recorded is None else recorded
 
-    return [
+    changes = [
         LiveChange(
             time=_applied_at(r),
             key=str(r.get("key")),
@@ -56,3 +58,7 @@ def audited_live_changes(settings: DaemonSettings, current: PeakConfig) -> list[
         )
         for r in changes_since(records)
     ]
+    # Records the anchor does not vouch for are no history of the live config (§8.8).
+    if damage is not None:
+        raise DataError(f"{trail.path}: {damage.reason}; run `overrides verify-audit`")
+    return changes

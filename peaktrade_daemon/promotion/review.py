@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from peaktrade_daemon.errors import SafetyRefusal
+from peaktrade_daemon.errors import SafetyRefusal, SealBroken
 from peaktrade_daemon.governance.holds import approval_evidence_hold
 from peaktrade_daemon.governance.plans import ApplyOutcome, WriteKind, plan_approved_apply
 from peaktrade_daemon.governance.policy import AutoApplyPolicy
@@ -58,20 +58,38 @@ def trail_seals(records: Sequence[Mapping[str, Any]], proposal_id: str) -> list[
     )
 
 
+def proposal_seals(
+    records: Sequence[Mapping[str, Any]], proposal_id: str, database_seal: str | None
+) -> list[str]:
+    """Every seal the proposal's files must match: its verdict records' in the audit trail and
+    the state database's. The trail alone proves nothing (anything that can write reports/ can
+    append verdict records with any seal, the chain recomputed), so a seal in the trail without
+    one in the database is refused: the database, outside reports/, is written only by the
+    process that wrote the proposal. No seal in the trail: empty (``sealed_decisions`` refuses)."""
+    seals = trail_seals(records, proposal_id)
+    if not seals:
+        return []
+    if database_seal is None:
+        raise SealBroken(
+            f"proposal {proposal_id}: its seal is in the audit trail but not in the state "
+            "database, where `promote` and the promotion worker record every proposal they "
+            "write: not a proposal the governance judged on this root; nothing applied"
+        )
+    return [*seals, database_seal]
+
+
 def approval_decisions(
     files: ProposalFiles, workspace: PromotionWorkspace, database_seal: str | None
 ) -> tuple[AutoApplyPolicy, dict[str, Any], list[PromotionDecision]]:
     """The policy, the base config and the proposal's candidates re-judged against them, read
     from the sealed content only. Raises :class:`~peaktrade_daemon.errors.SealBroken` when the
-    files no longer match the seal of the audit trail or of the database (``database_seal``,
-    when the row has one), SafetyRefusal under the global lock."""
+    files do not match the seal of the audit trail and of the database (``database_seal``; see
+    :func:`proposal_seals`), SafetyRefusal under the global lock."""
     policy = workspace.policy()
     if policy.global_promotion_lock:
         raise SafetyRefusal("global_promotion_lock is set in the promotion policy; nothing applied")
-    seals = trail_seals(workspace.audit().records(), files.proposal_id)
-    if seals and database_seal:
-        seals.append(database_seal)
-    sealed = files.sealed_decisions(seals)
+    records = workspace.audit().records()
+    sealed = files.sealed_decisions(proposal_seals(records, files.proposal_id, database_seal))
     base = workspace.base()
     # What the policy accepted (an earlier evidence FAIL is re-judged on today's data).
     candidates = [

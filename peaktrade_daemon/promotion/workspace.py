@@ -18,6 +18,7 @@ from peaktrade_daemon.promotion.writer import OverridesWriter
 from peaktrade_daemon.settings import DaemonSettings
 
 OFFLINE_OUT_NAME = "learning.override.toml"
+ANCHOR_NAME = "audit.anchor"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,8 @@ class PromotionWorkspace:
     alert_log: Path
     database_url: str
     lock_timeout_s: float = 30.0
+    #: The audit trail's anchor, outside reports/ (§8.8; see promotion/audit.py).
+    audit_anchor: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: DaemonSettings) -> PromotionWorkspace:
@@ -53,11 +56,14 @@ class PromotionWorkspace:
             alert_log=settings.path(paths.alert_log),
             database_url=settings.database_url,
             lock_timeout_s=settings.promotion.lock_timeout_s,
+            audit_anchor=settings.path(paths.state_dir) / ANCHOR_NAME,
         )
 
     def audit(self) -> AuditTrail:
         """The audit trail."""
-        return AuditTrail(self.audit_file, lock_timeout_s=self.lock_timeout_s)
+        return AuditTrail(
+            self.audit_file, anchor_path=self.audit_anchor, lock_timeout_s=self.lock_timeout_s
+        )
 
     def writer(self) -> OverridesWriter:
         """The only writer of auto.toml."""

@@ -8,7 +8,9 @@ lock (``storage/atomic.update_toml_locked``):
    ``retreat``, ``clear`` and ``adopt`` kinds, which move the damage aside first;
 3. checks the file against the trail (:mod:`~peaktrade_daemon.promotion.file_check`): an
    interrupted earlier write is recorded as aborted; a hand edit refuses every write except
-   ``clear`` and ``adopt``, which record it (``hand_edit``) and resolve it;
+   ``clear`` and ``adopt``, which record it (``hand_edit``) and resolve it, keeping at least
+   the bookkeeping the trail recorded (an edited ``[governance]`` lifts no freeze, cooldown or
+   rate limit);
 4. hands the live state to a *planner* (pure, :mod:`peaktrade_daemon.governance.plans`) that
    returns the changes to make; nothing to change means nothing is written;
 5. applies them to the document and hands the complete resulting ``[auto_applied]`` table to
@@ -56,11 +58,18 @@ from peaktrade_daemon.governance.live_state import (
     content_sha256,
     live_values,
     read_state,
+    stricter,
 )
 from peaktrade_daemon.governance.plans import FROM_FILE, Planner, WriteKind, WritePlan
 from peaktrade_daemon.governance.policy import AutoApplyPolicy
 from peaktrade_daemon.promotion.audit import AuditTrail
-from peaktrade_daemon.promotion.file_check import FileCheck, check_document, compare
+from peaktrade_daemon.promotion.file_check import (
+    FileCheck,
+    check_document,
+    compare,
+    recorded_bookkeeping,
+    recorded_table,
+)
 from peaktrade_daemon.storage.atomic import read_toml_document, update_toml_locked
 
 logger = logging.getLogger(__name__)
@@ -256,6 +265,14 @@ class OverridesWriter:
             content_before = content_sha256(plain)
             preamble = self._reconcile(kind, now, file_sha, content_before)
             state = read_state(plain)
+            governed: dict[str, Any] | None = None
+            if any(r["event"] == "hand_edit" for r in preamble):
+                # The edited file is evidence, not history: what the trail recorded (freezes,
+                # cooldowns, the rate limit) survives adopt and clear, and their change records
+                # start from the recorded values, so no rollback brings the edit back.
+                trail = self.audit.records()
+                state = stricter(state, recorded_bookkeeping(trail))
+                governed = recorded_table(trail)
             plan = planner(state)
             if plan.empty and not preamble:
                 raise _NothingToWrite(plan)
@@ -266,7 +283,7 @@ class OverridesWriter:
                 isinstance(v, Mapping) for v in live.values()
             )
             table = _flat_live_table(doc, normalise=normalise, nested=nested)
-            pending = self._apply(plan, table, state, now)
+            pending = self._apply(plan, table, state, now, governed)
             result = dict(state.values)
             verdict = check_table(
                 result,
@@ -358,12 +375,19 @@ class OverridesWriter:
 
     @staticmethod
     def _apply(
-        plan: WritePlan, table: Table, state: LiveState, now: datetime
+        plan: WritePlan,
+        table: Table,
+        state: LiveState,
+        now: datetime,
+        governed: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """Edit ``table`` and ``state`` as ``plan`` says; returns the change records."""
+        """Edit ``table`` and ``state`` as ``plan`` says; returns the change records. A change's
+        recorded ``before`` is the file's value, or ``governed``'s (the trail's table) when the
+        write resolves a hand edit."""
         pending: list[dict[str, Any]] = []
+        previous = state.values if governed is None else governed
         for change in plan.changes:
-            before = state.values.get(change.key) if change.before is FROM_FILE else change.before
+            before = previous.get(change.key) if change.before is FROM_FILE else change.before
             if change.after is None:
                 if change.key in table:
                     del table[change.key]

@@ -7,8 +7,9 @@ Every ``[[job]]`` field of the original scheduler is honoured: ``name`` (unique,
 a recorded fire) | ``interval`` (``interval_seconds``) |
 ``daily`` (``daily_time = "HH:MM"``) | ``cron`` (``cron = "15 8 * * *"``), ``timezone`` (else
 the ``[scheduler]`` default, else UTC), ``enabled``, ``tags``, ``timeout_seconds``. New:
-``workflow``, a workflow type run in-process with ``args`` as its parameters, or ``auto`` for one
-autonomous cycle (§5.1), as the alternative to ``command``.
+``workflow``, a workflow type run in-process with ``args`` as its parameters (``walk_forward``:
+the built-in learner, §10), or ``auto`` for one autonomous cycle (§5.1), as the alternative to
+``command``.
 
 Validation is strict: an unknown field, a field that does not belong to the schedule type, a bad
 time, zone or cron expression, a duplicate name, or neither/both of ``command`` and ``workflow``
@@ -39,7 +40,9 @@ from peaktrade_daemon.settings import read_toml_file
 from peaktrade_daemon.workflows.command import command_flags
 
 ScheduleType = Literal["once", "interval", "daily", "cron"]
-JobWorkflow = Literal["auto", "signal_analysis", "risk_check", "market_scan", "portfolio_analysis"]
+JobWorkflow = Literal[
+    "auto", "signal_analysis", "risk_check", "market_scan", "portfolio_analysis", "walk_forward"
+]
 Scalar = str | int | float | bool
 SCHEDULE_FIELDS: dict[str, str] = {
     "once": "run_at",

@@ -89,6 +89,7 @@ def _workflows(
         performance=components.performance,
         equity=SnapshotEquity(components.performance),
         effective_config=effective_config_loader(current),
+        feeds=components.feeds,
     )
     return build_workflows(sources)
 

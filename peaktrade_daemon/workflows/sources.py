@@ -12,6 +12,7 @@ from typing import Any
 
 from peaktrade_daemon.config.loader import PeakConfig, load_effective_config
 from peaktrade_daemon.errors import WorkflowError
+from peaktrade_daemon.market.feeds import MarketSource
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.workflows.ports import EquitySource, Monitor, MonitorResultLike
 
@@ -20,7 +21,8 @@ from peaktrade_daemon.workflows.ports import EquitySource, Monitor, MonitorResul
 class WorkflowSources:
     """Everything the in-process workflow types read. ``current_settings`` returns the settings
     in force *now* (the daemon's latest snapshot after a SIGHUP), ``effective_config`` the config
-    as components see it now (base + overrides allowed by the environment gate)."""
+    as components see it now (base + overrides allowed by the environment gate), ``feeds`` the
+    market data the monitors read (the learner reads its history there)."""
 
     current_settings: Callable[[], DaemonSettings]
     market: Monitor
@@ -28,6 +30,7 @@ class WorkflowSources:
     performance: Monitor
     equity: EquitySource
     effective_config: Callable[[], PeakConfig]
+    feeds: MarketSource
 
     @property
     def settings(self) -> DaemonSettings:

@@ -97,6 +97,16 @@ def test_evidence_bench_produces_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     assert all(r["value"] > 0 for r in rows) and rows[0]["baseline"] > 0
 
 
+def test_learner_bench_produces_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    learner = load("learner")
+    monkeypatch.setattr(learner, "RUNS", 1)
+    monkeypatch.setattr(learner, "WEEK_BARS", 1000)  # three weekly runs, not twenty-five
+    rows = learner.main()
+    assert [r["unit"] for r in rows] == ["ms", "x", "ms"]
+    assert all(r["value"] > 0 for r in rows) and rows[0]["baseline"] > 0
+    assert rows[2]["name"].endswith("(3 runs)")
+
+
 def test_run_all_as_a_script_on_one_bench(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(BENCH / "run_all.py"), "no_such_bench"],

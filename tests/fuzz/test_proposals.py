@@ -8,6 +8,7 @@ and never half-applies anything.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from peaktrade_daemon.cli.app import main
+from peaktrade_daemon.cli.promotion_support import mirror_to_database
 from peaktrade_daemon.errors import DataError, SealBroken
 from peaktrade_daemon.governance.policy import AutoApplyMode
 from peaktrade_daemon.promotion.engine import run_promotion
@@ -79,6 +81,7 @@ def make_proposal(root: Path) -> tuple[PromotionWorkspace, str]:
         now=datetime(2026, 1, 1, tzinfo=UTC),
     )
     (proposal,) = run.proposals
+    asyncio.run(mirror_to_database(workspace, run.proposals))  # as `promote` records its seal
     return workspace, proposal.proposal_id
 
 

@@ -23,6 +23,7 @@ from peaktrade_daemon.promotion.engine import (
     build_promotion_candidates_from_patches,
     filter_candidates_for_live,
 )
+from peaktrade_daemon.promotion.audit import AuditTrail
 from peaktrade_daemon.promotion.evidence import CandidateEvidence, EvidenceRunner, root_evidence
 from peaktrade_daemon.promotion.policy_file import load_policy
 from peaktrade_daemon.promotion.worker import PromotionWorker
@@ -75,6 +76,11 @@ def make_patch(
 def demo_patches() -> list[ConfigPatch]:
     """The demo patch set of issue 6, all APPLIED_OFFLINE with meta.is_live_ready true."""
     return [make_patch(t, n, old=o, confidence=c, pid=i) for i, t, o, n, c, _ in DEMO]
+
+
+def root_trail(root: Path) -> AuditTrail:
+    """The audit trail of a root as its commands see it (anchored in the root's state/)."""
+    return PromotionWorkspace.from_settings(load_settings(root)).audit()
 
 
 @pytest.fixture

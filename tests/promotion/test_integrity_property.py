@@ -15,6 +15,7 @@ does (the promotion pipeline in bounded_auto, the rollback guard's revert). Afte
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -31,6 +32,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from peaktrade_daemon.cli.app import main
+from peaktrade_daemon.cli.promotion_support import mirror_to_database
 from peaktrade_daemon.config.loader import load_config, load_config_with_live_overrides
 from peaktrade_daemon.errors import PeakTradeError
 from peaktrade_daemon.governance.firewall import firewall_reasons
@@ -194,7 +196,7 @@ class Desk:
                     patches.append(make_patch(key, value, confidence=0.9))
             try:
                 policy = self.workspace.policy()
-                run_promotion(
+                run = run_promotion(
                     patches,
                     policy=policy,
                     mode=AutoApplyMode(command[1]),
@@ -205,6 +207,8 @@ class Desk:
                     now=self.now,
                     actor="worker",
                 )
+                # As the worker does: every proposal it writes is recorded (its seal with it).
+                asyncio.run(mirror_to_database(self.workspace, run.proposals))
             except PeakTradeError as exc:
                 event(f"promote refused: {type(exc).__name__}")
         elif name == "approve":

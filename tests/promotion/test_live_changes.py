@@ -12,6 +12,7 @@ from peaktrade_daemon.config import load_config
 from peaktrade_daemon.errors import DataError
 from peaktrade_daemon.portfolio.timeline import LiveChange, params_timeline
 from peaktrade_daemon.promotion.audit import AuditTrail
+from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.promotion.live_changes import audited_live_changes
 from peaktrade_daemon.settings import DaemonSettings, load_settings
 
@@ -32,7 +33,7 @@ def change(key: str, before: Any, after: Any, at: datetime, write_id: str) -> di
 
 
 def _trail(settings: DaemonSettings) -> AuditTrail:
-    return AuditTrail(settings.path(settings.paths.audit_log))
+    return PromotionWorkspace.from_settings(settings).audit()
 
 
 @pytest.fixture

@@ -14,12 +14,12 @@ import pytest
 
 from peaktrade_daemon.audit_records import changes_since
 from peaktrade_daemon.governance.plans import WriteKind, plan_unfreeze
-from peaktrade_daemon.promotion.audit import AuditTrail, file_sha256
+from peaktrade_daemon.promotion.audit import file_sha256
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.promotion.writer import GateContext, OverridesWriter
 from peaktrade_daemon.settings import load_settings
 from tests.conftest import subprocess_env
-from tests.promotion.conftest import write
+from tests.promotion.conftest import root_trail, write
 from tests.promotion.procs import STRESS_POLICY
 
 KEY = "strategy.trigger_delay"
@@ -58,7 +58,7 @@ def test_eight_processes_lose_no_update(project_root: Path) -> None:
     auto = project_root / "config/live_overrides/auto.toml"
     live = tomllib.loads(auto.read_text())["auto_applied"]
     assert live[KEY] == 10.0 + per_process * processes
-    audit = AuditTrail(project_root / "reports/promotion_audit/audit.jsonl")
+    audit = root_trail(project_root)
     report = audit.verify(auto)
     assert report.ok, report.problems
     changes = [r for r in audit.records() if r["event"] == "change"]
@@ -75,7 +75,7 @@ def test_sigkill_mid_apply_leaves_old_or_new_and_a_consistent_audit(project_root
     the audit verifies and replaying its effective changes gives exactly the file's values."""
     (project_root / "config/promotion.toml").write_text(STRESS_POLICY)
     auto = project_root / "config/live_overrides/auto.toml"
-    audit = AuditTrail(project_root / "reports/promotion_audit/audit.jsonl")
+    audit = root_trail(project_root)
     rng = random.Random(7)
     pending_seen = 0
     for attempt in range(16):

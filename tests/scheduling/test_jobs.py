@@ -36,13 +36,20 @@ def test_shipped_jobs() -> None:
         "autonomous_midday_check",
         "autonomous_evening_review",
         "autonomous_hourly_monitor",
+        "walk_forward_learner",
     ]
     assert [by_name[n].daily_time for n in list(by_name)[:3]] == ["08:15", "12:00", "20:00"]
     assert all(j.schedule_type == "daily" and j.enabled for j in list(by_name.values())[:3])
-    assert all("autonomous" in j.tags for j in jobs.jobs)
+    assert all("autonomous" in j.tags for j in jobs.jobs[:4])
     assert by_name["autonomous_evening_review"].workflow == "portfolio_analysis"
     hourly = by_name["autonomous_hourly_monitor"]
     assert (hourly.cron, hourly.enabled) == ("0 * * * *", False)
+    learner = by_name["walk_forward_learner"]
+    assert (learner.workflow, learner.cron, learner.enabled) == (
+        "walk_forward",
+        "30 6 * * 1",
+        False,
+    )
 
 
 def test_missing_file_means_no_jobs(tmp_path: Path) -> None:
