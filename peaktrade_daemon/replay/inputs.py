@@ -20,7 +20,6 @@ directory exists (bad input, nothing written):
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import secrets
@@ -43,7 +42,6 @@ from peaktrade_daemon.workflows.sources import cycle_symbols
 
 SNIPPETS = "snippets"
 WALK_FORWARD = "walk_forward"
-WALK_FORWARD_MODULE = "peaktrade_daemon.learning.walk_forward"
 
 
 def iso_z(moment: datetime) -> str:
@@ -222,20 +220,10 @@ def read_releases(directory: Path, start: datetime) -> tuple[tuple[Release, ...]
     return tuple(releases), warnings
 
 
-def walk_forward_available() -> bool:
-    """True when this build has the built-in walk-forward learner."""
-    return importlib.util.find_spec(WALK_FORWARD_MODULE) is not None
-
-
 def choose_learner(words: Sequence[str] | None, start: datetime) -> tuple[LearnerChoice, list[str]]:
     """``--learner walk_forward`` (the default) or ``--learner snippets DIR``."""
     words = list(words or [WALK_FORWARD])
     if words == [WALK_FORWARD]:
-        if not walk_forward_available():
-            raise UsageError(
-                "--learner walk_forward: this build has no walk-forward learner "
-                f"({WALK_FORWARD_MODULE}); use --learner snippets DIR"
-            )
         return LearnerChoice(WALK_FORWARD), []
     if len(words) == 2 and words[0] == SNIPPETS:
         directory = Path(words[1]).expanduser().resolve()

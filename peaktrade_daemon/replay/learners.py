@@ -20,12 +20,11 @@ daemon's patch inbox hands it over.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from peaktrade_daemon.config.loader import PeakConfig
 from peaktrade_daemon.governance.policy import AutoApplyPolicy
@@ -38,7 +37,6 @@ from peaktrade_daemon.monitors.market import market_params
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.replay.inputs import (
     WALK_FORWARD,
-    WALK_FORWARD_MODULE,
     LearnerChoice,
     Release,
 )
@@ -109,7 +107,6 @@ class WalkForwardLearner:
 
     name: str = WALK_FORWARD
     replaces: bool = True
-    _module: Any = field(default=None, repr=False)
 
     def snippet_name(self, now: datetime) -> str:
         """One file, replaced at every step (the learner's latest view)."""
@@ -117,14 +114,11 @@ class WalkForwardLearner:
 
     async def learn(self, now: datetime, context: LearnContext) -> list[ConfigPatch]:
         """The learner's patches as of ``now`` (none when nothing beats the live values)."""
-        if self._module is None:
-            self._module = importlib.import_module(WALK_FORWARD_MODULE)
-        module = self._module
+        # Imported here: a replay with the snippets learner never loads the grid search.
+        from peaktrade_daemon.learning import walk_forward as module
+
         settings = context.settings
-        # ``[learning.walk_forward]`` comes with the learner (read untyped, so this module
-        # builds with or without it).
-        learning: Any = getattr(settings, "learning", None)
-        learner_settings = learning.walk_forward
+        learner_settings = settings.learning.walk_forward
         market = market_params(settings.monitors.market)
         # Its own symbols where the replay has their history, else the replayed ones.
         replayed = cycle_symbols(settings)

@@ -316,9 +316,6 @@ def test_ctrl_c_stops_after_the_instant_in_progress_and_writes_nothing(tmp_path:
 
 
 def test_the_walk_forward_learner_feeds_the_loop(tmp_path: Path) -> None:
-    # The built-in learner comes with learning/walk_forward.py; without it the seam says so
-    # (exit 2, tested in tests/replay/test_inputs.py).
-    pytest.importorskip("peaktrade_daemon.learning.walk_forward")
     root = _root(tmp_path)
     out = tmp_path / "out"
     proc = subprocess.run(
