@@ -411,7 +411,7 @@ class AuditTrail:
                 continue
             last_seq = seq if isinstance(seq, int) else last_seq
             if (seq, line_hash(line)) in (current, before):
-                good, good_seq = min(position, len(data)), int(seq)  # type: ignore[arg-type]
+                good, good_seq = min(position, len(data)), int(seq)
                 if (seq, line_hash(line)) == current:
                     break
             elif seq in (current[0], before[0]):
