@@ -17,6 +17,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Column, DateTime, Integer, String, Table, Text, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from peaktrade_daemon.audit_records import canonical_line, line_hash
 from peaktrade_daemon.storage.db import Database, metadata
@@ -205,8 +207,10 @@ async def sync_audit_index(db: Database, audit: RecordSource) -> int:
     if not fresh:
         return 0
     async with db.transaction() as conn:
-        await conn.execute(
-            insert(audit_index_table),
+        # Another process (the daemon's worker, a second approval) may mirror the same records
+        # at the same moment: the seqs it inserted first are skipped, never a conflict.
+        result = await conn.execute(
+            _insert_new(conn.dialect.name),
             [
                 {
                     "seq": r["seq"],
@@ -224,7 +228,15 @@ async def sync_audit_index(db: Database, audit: RecordSource) -> int:
                 for r in fresh
             ],
         )
-    return len(fresh)
+    added = getattr(result, "rowcount", -1)
+    return int(added) if isinstance(added, int) and added >= 0 else len(fresh)
+
+
+def _insert_new(dialect: str) -> Any:
+    """An INSERT into the audit index that skips seqs already there (SQLite, PostgreSQL)."""
+    if dialect == "postgresql":
+        return postgresql_insert(audit_index_table).on_conflict_do_nothing(index_elements=["seq"])
+    return sqlite_insert(audit_index_table).on_conflict_do_nothing(index_elements=["seq"])
 
 
 async def key_history(db: Database, key: str) -> list[AuditIndexRow]:

@@ -1,11 +1,12 @@
 """Two processes mirroring the audit trail into the state database at once (found while
-attacking the governance, tests/promotion/test_attacks.py): left open for the lead.
+attacking the governance, tests/promotion/test_attacks.py).
 
 ``sync_audit_index`` reads the highest indexed ``seq`` in one transaction and inserts the newer
 records in another, so two processes (``proposals approve`` and the daemon's worker, or two
 approvals) that mirror together both insert the same seqs and one fails with an IntegrityError.
 Nothing governed is lost (the trail is the record and the next sync catches up), but the command
-that lost the race exits 1 *after* its change was written and recorded.
+that lost the race exited 1 *after* its change was written and recorded. Now the insert skips the
+seqs already indexed.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-
-import pytest
 
 from peaktrade_daemon.promotion.audit import AuditTrail
 from peaktrade_daemon.storage.db import open_database
@@ -40,11 +39,6 @@ asyncio.run(main())
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: sync_audit_index's read-then-insert is not atomic across processes "
-    "(insert only the seqs not yet indexed, e.g. INSERT OR IGNORE, or retry on conflict)",
-)
 async def test_two_processes_mirroring_at_once_both_succeed(tmp_path: Path) -> None:
     trail = AuditTrail(tmp_path / "audit.jsonl")
     trail.append([{"event": "review", "actor": "alice", "reasons": [str(n)]} for n in range(3000)])
