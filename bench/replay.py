@@ -3,8 +3,7 @@ learning step weekly, beside the same number of cycles through the live ``CycleR
 
 The replay is ``peaktrade-daemon replay`` in process (``replay.run.run_replay``: scratch root,
 the daemon's composition, the driver, outputs written), on EUR/USD, mode ``bounded_auto`` under
-the shipped policy, learner ``walk_forward`` when this build has it, else a snippet folder with
-a patch for each tuned key every week. The live side is the cycle runner as the daemon builds it
+the shipped policy, learner ``walk_forward``. The live side is the cycle runner as the daemon builds it
 (``workflows.runtime``: the three monitors over the replay feed, the decision engine, a real
 SQLite history), on a ManualClock set to each bar's time in turn: a new bar every cycle, as in
 the replay.
@@ -26,12 +25,11 @@ Rows (``PEAKTRADE_BENCH_REPLAY_CYCLES`` shortens the run: the first N bars):
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +39,7 @@ from _live import live_cycle, scratch_root  # bench/ is sys.path[0] when run as 
 from peaktrade_daemon.clock import ManualClock
 from peaktrade_daemon.market.bars import from_ns
 from peaktrade_daemon.market.ohlcv_csv import parse_ohlcv_csv
-from peaktrade_daemon.replay.inputs import build_request, walk_forward_available
+from peaktrade_daemon.replay.inputs import build_request
 from peaktrade_daemon.replay.run import run_replay
 from peaktrade_daemon.settings import load_settings
 from peaktrade_daemon.storage.db import open_database
@@ -49,13 +47,6 @@ from peaktrade_daemon.storage.db import open_database
 SYMBOL = "EUR/USD"
 CYCLES = int(os.environ.get("PEAKTRADE_BENCH_REPLAY_CYCLES", "5000"))
 TARGET_S = 60.0
-#: The snippet learner's weekly patches, when there is no walk-forward learner: each key
-#: toward the other end of its bounds and back, so governance has steps to take every week.
-TARGETS = {
-    "portfolio.leverage": (2.0, 1.25),
-    "strategy.trigger_delay": (3.0, 12.0),
-    "macro.regime_weight": (0.8, 0.1),
-}
 
 
 def _root(base: Path) -> Path:
@@ -66,27 +57,6 @@ def _bar_times(root: Path) -> list[datetime]:
     path = root / "data" / "samples" / "EURUSD.csv"
     bars = parse_ohlcv_csv(path, path.read_bytes(), symbol=SYMBOL, timeframe="1h")
     return [from_ns(int(ns)) for ns in bars.timestamps[:CYCLES]]
-
-
-def _snippets(folder: Path, start: datetime, end: datetime) -> Path:
-    folder.mkdir()
-    entries: list[dict[str, Any]] = []
-    week = 0
-    while start + timedelta(days=7 * week) < end:
-        at = start + timedelta(days=7 * week)
-        for key, (there, back) in TARGETS.items():
-            entries.append(
-                {
-                    "target": key,
-                    "new_value": there if week % 2 == 0 else back,
-                    "confidence": 0.9,
-                    "is_live_ready": True,
-                    "generated_at": at.isoformat(),
-                }
-            )
-        week += 1
-    (folder / "weekly.json").write_text(json.dumps({"patches": entries}))
-    return folder
 
 
 async def _live(root: Path, times: list[datetime], act: bool) -> tuple[float, float]:
@@ -111,11 +81,7 @@ async def _live(root: Path, times: list[datetime], act: bool) -> tuple[float, fl
 
 def _replay(root: Path, base: Path, times: list[datetime]) -> tuple[float, float, int]:
     """Seconds of wall and CPU time for the whole replay, and its number of cycles."""
-    learner = (
-        ["walk_forward"]
-        if walk_forward_available()
-        else ["snippets", str(_snippets(base / "snippets", times[0], times[-1]))]
-    )
+    learner = ["walk_forward"]
     wall0, cpu0 = time.perf_counter(), time.process_time()
     request = build_request(
         load_settings(root),

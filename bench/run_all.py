@@ -52,11 +52,19 @@ def load(path: Path) -> ModuleType:
     # Registered before executing, as a normal import does: dataclasses (and pickling) look the
     # defining module up in sys.modules while the class body is being processed.
     sys.modules[spec.name] = module
+    # As when run as a script: its own folder first on sys.path (the shared helpers, _live.py).
+    folder = str(path.resolve().parent)
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
     except BaseException:
         del sys.modules[spec.name]
         raise
+    finally:
+        if added:
+            sys.path.remove(folder)
     return module
 
 
