@@ -3,7 +3,7 @@ governance gate's own cost on the same table.
 
 One bounded apply = sidecar lock, tomlkit parse of auto.toml, the file-against-trail content
 check, plan (holds, one step), the gate over the complete resulting 100-key table, audit append
-with fsync (whole or not at all) and head update, backup copy, atomic replace with fsync of file
+with fsync (whole or not at all) between the anchor's two writes, backup copy, atomic replace with fsync of file
 and directory, re-read and verify, the commit record. The baseline, measured in the same run on
 the same disk, is a bare write + fsync + replace + directory fsync of the same bytes: the floor
 any durable write pays. The gate row times ``check_table`` alone on the resulting table.
