@@ -19,11 +19,11 @@ from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
 from peaktrade_daemon.governance.verdicts import Verdict
 from peaktrade_daemon.learning.models import ConfigPatch, PatchStatus
 from peaktrade_daemon.market.feeds import Feeds
+from peaktrade_daemon.promotion.audit import AuditTrail
 from peaktrade_daemon.promotion.engine import (
     build_promotion_candidates_from_patches,
     filter_candidates_for_live,
 )
-from peaktrade_daemon.promotion.audit import AuditTrail
 from peaktrade_daemon.promotion.evidence import CandidateEvidence, EvidenceRunner, root_evidence
 from peaktrade_daemon.promotion.policy_file import load_policy
 from peaktrade_daemon.promotion.worker import PromotionWorker

@@ -12,8 +12,8 @@ from peaktrade_daemon.config import load_config
 from peaktrade_daemon.errors import DataError
 from peaktrade_daemon.portfolio.timeline import LiveChange, params_timeline
 from peaktrade_daemon.promotion.audit import AuditTrail
-from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.promotion.live_changes import audited_live_changes
+from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.settings import DaemonSettings, load_settings
 
 T1 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
