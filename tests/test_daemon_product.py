@@ -232,8 +232,15 @@ async def test_learn_while_the_daemon_runs_applies_one_bounded_step(
             1.25,
             "auto",
         )
-        samples = await _metrics(project_root)
-        assert samples['peaktrade_overrides_applied_total{key="portfolio.leverage"}'] == 1
+        # The counter follows the bus's OverridesChanged event, which may trail the alert.
+        series = 'peaktrade_overrides_applied_total{key="portfolio.leverage"}'
+        async with asyncio.timeout(10):
+            for _ in range(10_000):  # another process, read over HTTP: polled, bounded
+                samples = await _metrics(project_root)
+                if series in samples:
+                    break
+                await asyncio.sleep(0.05)
+        assert samples[series] == 1
         # The next step waits for the key's cooldown (60 min): still exactly one change.
         code, out, _ = await run_cli(project_root, "overrides", "verify-audit")
         assert code == 0, out
