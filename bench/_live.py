@@ -12,8 +12,9 @@ from peaktrade_daemon.promotion.live_changes import audited_live_changes
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.db import Database
 from peaktrade_daemon.storage.runs import RunStore
+from peaktrade_daemon.workflows.components import WorkflowComponents, build_components
 from peaktrade_daemon.workflows.cycle import CycleRunner
-from peaktrade_daemon.workflows.runtime import WorkflowComponents, build_components, build_runtime
+from peaktrade_daemon.workflows.runtime import build_runtime
 
 PROJECT = Path(__file__).resolve().parent.parent
 

@@ -31,7 +31,7 @@ from peaktrade_daemon.market.freshness import FreshnessMemo
 from peaktrade_daemon.portfolio.paper import PaperPortfolio
 from peaktrade_daemon.settings import load_settings
 from peaktrade_daemon.storage.db import open_database
-from peaktrade_daemon.workflows.runtime import WorkflowComponents
+from peaktrade_daemon.workflows.components import WorkflowComponents
 
 CYCLES = 60
 WARMUP = 5

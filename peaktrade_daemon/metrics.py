@@ -21,6 +21,7 @@ bus (:meth:`DaemonMetrics.watch_bus`) at scrape time, so they are never stale.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import ClassVar, Generic, TypeVar
@@ -94,7 +95,7 @@ class HistogramValue:
 V = TypeVar("V", CounterValue, GaugeValue, HistogramValue)
 
 
-class Metric(Generic[V]):
+class Metric(ABC, Generic[V]):
     """A named metric with fixed label names; each label-value tuple is one series."""
 
     kind: ClassVar[str]
@@ -107,8 +108,9 @@ class Metric(Generic[V]):
         if not self.labelnames:  # an unlabelled metric is exported from the start, like
             self._series[()] = self._new()  # prometheus_client's
 
+    @abstractmethod
     def _new(self) -> V:
-        raise NotImplementedError
+        """A new series at zero (each kind of metric makes its own)."""
 
     def labels(self, **values: object) -> V:
         """The series of these label values (created at zero on first use)."""

@@ -60,14 +60,10 @@ from peaktrade_daemon.settings import DaemonSettings, RetentionSection
 from peaktrade_daemon.snapshot import ConfigLoader
 from peaktrade_daemon.storage.file_retention import ReportRetention
 from peaktrade_daemon.storage.runs import RunStore
+from peaktrade_daemon.workflows.components import WorkflowComponents, build_components
 from peaktrade_daemon.workflows.cycle import CycleCompleted, CycleSummary
 from peaktrade_daemon.workflows.model import WorkflowFinished
-from peaktrade_daemon.workflows.runtime import (
-    WorkflowComponents,
-    WorkflowRuntime,
-    build_components,
-    build_runtime,
-)
+from peaktrade_daemon.workflows.runtime import WorkflowRuntime, build_runtime
 
 if TYPE_CHECKING:
     from peaktrade_daemon.component import Component

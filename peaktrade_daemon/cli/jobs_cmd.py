@@ -23,7 +23,8 @@ from peaktrade_daemon.scheduling.triggers import next_fire_time
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.db import open_database, opened_database
 from peaktrade_daemon.storage.runs import RunStore
-from peaktrade_daemon.workflows.runtime import WorkflowRuntime, build_components, build_runtime
+from peaktrade_daemon.workflows.components import build_components
+from peaktrade_daemon.workflows.runtime import WorkflowRuntime, build_runtime
 
 
 def _tags(text: str | None) -> tuple[str, ...]:

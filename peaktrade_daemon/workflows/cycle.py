@@ -34,8 +34,8 @@ from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.runs import CycleSummaryRow, DecisionRow, RunStore
 from peaktrade_daemon.workflows.engine import WorkflowEngine
 from peaktrade_daemon.workflows.ports import (
+    CycleMonitors,
     DecisionMaker,
-    Monitor,
     MonitorResultLike,
     action_name,
     criteria_of,
@@ -48,19 +48,6 @@ from peaktrade_daemon.workflows.sources import cycle_symbols
 logger = logging.getLogger(__name__)
 
 ROLES = ("market", "signals", "performance")
-
-
-@dataclass(frozen=True, slots=True)
-class CycleMonitors:
-    """The three monitors a cycle runs."""
-
-    market: Monitor
-    signals: Monitor
-    performance: Monitor
-
-    def by_role(self) -> dict[str, Monitor]:
-        """``{"market": ..., "signals": ..., "performance": ...}``."""
-        return {"market": self.market, "signals": self.signals, "performance": self.performance}
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,7 +89,7 @@ class WorkflowEngine:
         self._owned: Closeable | None = None
         if workflows is None:
             # Imported here: the runtime module assembles engines, so it imports this one.
-            from peaktrade_daemon.workflows.runtime import embedded_workflows
+            from peaktrade_daemon.workflows.components import embedded_workflows
 
             workflows, self._owned = embedded_workflows(self.settings, self._clock)
         self._workflows = dict(workflows)

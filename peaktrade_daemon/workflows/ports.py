@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -142,3 +142,16 @@ async def check_symbols(
             raise result
         out[symbol] = result
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class CycleMonitors:
+    """The three monitors a cycle runs."""
+
+    market: Monitor
+    signals: Monitor
+    performance: Monitor
+
+    def by_role(self) -> dict[str, Monitor]:
+        """``{"market": ..., "signals": ..., "performance": ...}``."""
+        return {"market": self.market, "signals": self.signals, "performance": self.performance}

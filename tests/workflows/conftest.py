@@ -2,7 +2,7 @@
 ManualClock, the real decision engine, the workflow engine and the cycle runner.
 
 ``stack`` builds them with the same builder the daemon and ``jobs run`` use
-(``workflows.runtime.build_components`` / ``build_runtime``); a test picks a market situation by
+(``workflows.components.build_components`` / ``workflows.runtime.build_runtime``); a test picks a market situation by
 picking a data time (:meth:`Stack.at` re-anchors the replay feed there).
 """
 
@@ -23,13 +23,10 @@ from peaktrade_daemon.monitors.defaults import trading_config
 from peaktrade_daemon.settings import DaemonSettings, load_settings
 from peaktrade_daemon.storage.db import Database, open_database
 from peaktrade_daemon.storage.runs import RunStore
+from peaktrade_daemon.workflows.components import WorkflowComponents, build_components
 from peaktrade_daemon.workflows.cycle import CycleRunner
 from peaktrade_daemon.workflows.engine import WorkflowEngine
-from peaktrade_daemon.workflows.runtime import (
-    WorkflowComponents,
-    build_components,
-    build_runtime,
-)
+from peaktrade_daemon.workflows.runtime import build_runtime
 
 # Small criteria sets (the real decision engine, comparison ``gt``, bands 0.6 / 0.4) whose
 # outcomes the tests reach by picking data times.

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from peaktrade_daemon.alerts.model import AlertLevel
+from peaktrade_daemon.workflows.components import SnapshotEquity
 from peaktrade_daemon.workflows.model import WorkflowResult, WorkflowState
 from peaktrade_daemon.workflows.portfolio_analysis import curve_stats, drawdown_series
-from peaktrade_daemon.workflows.runtime import SnapshotEquity
 from tests.workflows.conftest import Stack
 
 
