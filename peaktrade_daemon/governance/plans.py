@@ -21,7 +21,7 @@ from peaktrade_daemon.config.overrides import is_missing, lookup
 from peaktrade_daemon.errors import StateError
 from peaktrade_daemon.governance.firewall import firewall_reasons
 from peaktrade_daemon.governance.gate import admissible
-from peaktrade_daemon.governance.holds import auto_apply_block, manual_apply_block
+from peaktrade_daemon.governance.holds import NO_EVIDENCE, auto_apply_block, manual_apply_block
 from peaktrade_daemon.governance.live_state import LiveState
 from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
 from peaktrade_daemon.governance.steps import next_step
@@ -188,6 +188,36 @@ def plan_bounded_apply(
         return plan
 
     return planner
+
+
+def awaiting_evidence(
+    decisions: Sequence[PromotionDecision],
+    policy: AutoApplyPolicy,
+    mode: AutoApplyMode,
+    base: Mapping[str, Any],
+    now: datetime,
+    state: LiveState,
+    *,
+    hold: Callable[[str], str | None] = lambda key: None,
+) -> list[PromotionDecision]:
+    """The decisions whose next bounded step :func:`plan_bounded_apply` would take on ``state``
+    but for the evidence: the only ones whose evidence the step can use. Every other decision
+    is held before its step is judged (cooldown, rate limit, a freeze, a watch), so evaluating
+    it would only cost a paired run.
+
+    Advisory: the writer plans again under its lock, and a decision that reaches the evidence
+    there without any (the state moved in between) gets :data:`NO_EVIDENCE`, a hold, and waits
+    for the next check. Each decision is probed as if the ones before it were held, so with
+    several keys and one slot of the rate limit left this may name more than will step.
+    """
+    reached: list[PromotionDecision] = []
+
+    def probe(decision: PromotionDecision, step: float) -> str:
+        reached.append(decision)
+        return NO_EVIDENCE
+
+    plan_bounded_apply(decisions, policy, mode, base, now, hold=hold, step_hold=probe)(state)
+    return reached
 
 
 def plan_approved_apply(

@@ -64,6 +64,9 @@ class Observation:
         self.guard = RollbackGuard()
         self._store = store
         self._known: set[int] = set()  # seqs watched or judged (never watched twice)
+        # Per watch, the reading last written: a check whose reading did not change (most of a
+        # bake window) writes nothing.
+        self._written: dict[int, tuple[str, str | None, tuple[str, ...]]] = {}
         self.scanned_seq = 0
 
     async def load(self, now: datetime) -> None:
@@ -154,9 +157,17 @@ class Observation:
         if self._store is None:
             return
         health = watch.last_health.value if watch.last_health is not None else None
+        seq = int(watch.record["seq"])
+        reading = (status, health, tuple(reasons))
+        if self._written.get(seq) == reading:
+            return
         try:
-            await self._store.update_watch(
-                int(watch.record["seq"]), status=status, health=health, reasons=reasons
-            )
+            await self._store.update_watch(seq, status=status, health=health, reasons=reasons)
         except Exception as exc:  # judged in memory; a restart re-judges from the saved state
             logger.warning("watch of %s not updated in the state database: %s", watch.key, exc)
+            self._written.pop(seq, None)
+            return
+        if status == "watching":
+            self._written[seq] = reading
+        else:  # judged: never checked again
+            self._written.pop(seq, None)

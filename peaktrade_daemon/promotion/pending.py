@@ -15,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from peaktrade_daemon.governance.plans import ApplyOutcome
 from peaktrade_daemon.governance.policy import AutoApplyMode
@@ -44,6 +45,9 @@ class PendingSteps:
     def __init__(self, store: ProgressStore | None = None) -> None:
         self._store = store
         self.steps: dict[str, PendingStep] = {}
+        # What the database holds (as last written or read): a check that changes nothing
+        # writes nothing (the worker remembers the outcomes of every check of a pending step).
+        self._saved: dict[str, tuple[str, datetime, dict[str, Any]]] | None = None
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -62,6 +66,7 @@ class PendingSteps:
                 logger.warning("pending step of %s unreadable, dropped: %s", row.key, exc)
                 continue
             self.steps[row.key] = PendingStep(row.proposal_id, row.proposal_created_at, decision)
+        self._saved = self._rows()
         if self.steps:
             logger.info("promotion: %d pending step(s) resumed: %s", len(self), sorted(self.steps))
 
@@ -111,14 +116,22 @@ class PendingSteps:
             for proposal_id, steps in sorted(grouped.items())
         ]
 
-    async def _save(self, now: datetime) -> None:
-        if self._store is None:
-            return
-        rows = {
+    def _rows(self) -> dict[str, tuple[str, datetime, dict[str, Any]]]:
+        return {
             key: (step.proposal_id, step.created_at, decision_dict(step.decision))
             for key, step in self.steps.items()
         }
+
+    async def _save(self, now: datetime) -> None:
+        if self._store is None:
+            return
+        rows = self._rows()
+        if rows == self._saved:
+            return
         try:
             await self._store.replace_pending(rows, now)
         except Exception as exc:  # memory still holds them; only a restart would lose them
             logger.warning("pending steps not saved to the state database: %s", exc)
+            self._saved = None  # unknown: the next save writes whatever it has
+            return
+        self._saved = rows

@@ -37,7 +37,7 @@ from peaktrade_daemon.errors import PeakTradeError, PolicyError
 from peaktrade_daemon.events import Event
 from peaktrade_daemon.governance.guard import PerformanceSource, RollbackGuard
 from peaktrade_daemon.governance.holds import effective_mode
-from peaktrade_daemon.governance.plans import ApplyOutcome
+from peaktrade_daemon.governance.plans import ApplyOutcome, awaiting_evidence
 from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
 from peaktrade_daemon.governance.verdicts import PromotionDecision
 from peaktrade_daemon.learning.models import ConfigPatch
@@ -56,6 +56,7 @@ from peaktrade_daemon.promotion.observation import Observation
 from peaktrade_daemon.promotion.outlets import Outlets
 from peaktrade_daemon.promotion.pending import PendingSteps
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
+from peaktrade_daemon.promotion.writer import OverridesWriter
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.db import Database
 from peaktrade_daemon.storage.promotion_progress import ProgressStore
@@ -99,6 +100,7 @@ class PromotionWorker:
         evidence: EvidenceRunner | None = None,
     ) -> None:
         self._workspace = PromotionWorkspace.from_settings(settings)
+        self._kept_writer: tuple[PromotionWorkspace, OverridesWriter] | None = None
         # The daemon hands in its validated snapshot's policy; alone, the worker reads the file.
         self._policy_source = policy_source
         self._clock = clock
@@ -244,7 +246,7 @@ class PromotionWorker:
                         policy=policy,
                         mode=mode,
                         base=base,
-                        writer=self._workspace.writer(),
+                        writer=self._writer(),
                         audit=self._workspace.audit(),
                         proposals_dir=self._workspace.proposals_dir,
                         now=now,
@@ -311,15 +313,29 @@ class PromotionWorker:
         for proposal in self.pending.proposals(self.mode):
             try:
                 base = await asyncio.to_thread(self._workspace.base)
-                # Fresh evidence for each pending step: the live value (and the data) moved.
-                evidence = await self._evidence_of(proposal.decisions, self.policy, base)
+                live = await asyncio.to_thread(self._workspace.writer().read)
+                # Fresh evidence for each pending step that can be taken now (the live value
+                # and the data moved), none for a step held anyway: most checks of a pending
+                # step fall in its cooldown or its key's bake window.
+                due = awaiting_evidence(
+                    proposal.decisions,
+                    self.policy,
+                    self.mode,
+                    base,
+                    self._clock.now(),
+                    live,
+                    hold=hold,
+                )
+                evidence = (
+                    await self._evidence_of(due, self.policy, base, live.values) if due else {}
+                )
                 outcomes = await asyncio.to_thread(
                     functools.partial(
                         apply_proposals_to_live_overrides,
                         [proposal],
                         self.policy,
                         self.mode,
-                        self._workspace.writer(),
+                        self._writer(),
                         base,
                         self._clock.now(),
                         hold=hold,
@@ -379,6 +395,14 @@ class PromotionWorker:
         return await self._evidence.evaluate(decisions, live, policy, base)
 
     # -- plumbing ----------------------------------------------------------------------------
+
+    def _writer(self) -> OverridesWriter:
+        """The writer of the current workspace, kept from one check to the next (used under
+        ``_busy`` only): while auto.toml holds the bytes it last parsed or wrote, it does not
+        parse them again."""
+        if self._kept_writer is None or self._kept_writer[0] is not self._workspace:
+            self._kept_writer = (self._workspace, self._workspace.writer())
+        return self._kept_writer[1]
 
     async def _load_policy(self, *, keep_old: bool) -> None:
         try:

@@ -70,7 +70,7 @@ from peaktrade_daemon.promotion.file_check import (
     recorded_bookkeeping,
     recorded_table,
 )
-from peaktrade_daemon.storage.atomic import read_toml_document, update_toml_locked
+from peaktrade_daemon.storage.atomic import read_toml_document, read_toml_values, update_toml_locked
 
 logger = logging.getLogger(__name__)
 
@@ -196,9 +196,10 @@ class OverridesWriter:
         self.path = Path(path)
         self.audit = audit
         self.lock_timeout_s = lock_timeout_s
-        # The document this writer last wrote (and its plain content), keyed by the SHA-256 of
-        # its bytes: when the file still holds exactly those bytes, re-parsing it and unwrapping
-        # it (the dominant costs of a small update) are skipped.
+        # The document this writer last wrote or found with nothing to write (and its plain
+        # content), keyed by the SHA-256 of its bytes: when the file still holds exactly those
+        # bytes, re-parsing it and unwrapping it (the dominant costs of a small update, and of
+        # the worker's many checks that write nothing) are skipped.
         self._cached: tuple[str, TOMLDocument, dict[str, Any]] | None = None
         self._cached_plain: tuple[TOMLDocument, dict[str, Any]] | None = None
         self._raw: bytes | None = None
@@ -226,8 +227,7 @@ class OverridesWriter:
 
     def read(self) -> LiveState:
         """The current state without locking (for display; planners get a locked read)."""
-        doc = read_toml_document(self.path)
-        return read_state(doc.unwrap() if doc is not None else {})
+        return read_state(read_toml_values(self.path) or {})
 
     def check(self) -> FileCheck:
         """The file against the audit trail, without locking (``verify-audit``, the daemon's
@@ -257,6 +257,7 @@ class OverridesWriter:
         ``preface`` records (an operator's approval) go into the same audit batch, first."""
         written: list[dict[str, Any]] = []
         rendered: list[tuple[str, TOMLDocument, str, dict[str, Any]]] = []
+        untouched: list[tuple[str, TOMLDocument, dict[str, Any]]] = []
         self._repaired = None
 
         def mutate(doc: TOMLDocument) -> WritePlan:
@@ -275,6 +276,8 @@ class OverridesWriter:
                 governed = recorded_table(trail)
             plan = planner(state)
             if plan.empty and not preamble:
+                # Nothing edited the document: it still parses these bytes.
+                untouched.append((file_sha, doc, self._plain(doc)))
                 raise _NothingToWrite(plan)
             current = dict(state.values)
             normalise = kind in RESOLVES_HAND_EDIT
@@ -345,6 +348,8 @@ class OverridesWriter:
                 render=lambda _: rendered[-1][2],
             )
         except _NothingToWrite as nothing:
+            if untouched and self._raw is not None:
+                self._cached = untouched[0]
             return WriteResult(False, (), nothing.plan.outcome, self._repaired)
         after_sha, doc, _, after_plain = rendered[-1]
         self._cached = (after_sha, doc, after_plain)

@@ -19,7 +19,7 @@ import secrets
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import tomlkit
 import tomlkit.exceptions
@@ -173,18 +173,40 @@ def read_toml_document(path: Path) -> TOMLDocument | None:
     Raises :class:`UnparseableFileError` (naming file and position) when it exists but does not
     parse: callers must then refuse to write rather than replace a file someone can still repair.
     """
+    text = _toml_text(path)
+    if text is None:
+        return None
+    _strict_values(path, text)  # the strict parser decides validity; tomlkit only edits
     try:
-        text = path.read_text(encoding="utf-8")
+        return tomlkit.parse(text)
+    except (ValueError, RecursionError, tomlkit.exceptions.TOMLKitError) as exc:
+        raise UnparseableFileError(f"{path}: invalid TOML ({exc}); refusing to overwrite") from exc
+
+
+def read_toml_values(path: Path) -> dict[str, Any] | None:
+    """Parse ``path`` with tomllib into plain values, to read rather than edit (a small fraction
+    of tomlkit's cost); ``None`` when the file does not exist. A file
+    :func:`read_toml_document` refuses is refused here with the same error, so a reader and
+    the writer never disagree about what the file holds."""
+    text = _toml_text(path)
+    return None if text is None else _strict_values(path, text)
+
+
+def _toml_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
     except UnicodeDecodeError as exc:
         raise UnparseableFileError(
             f"{path}: not UTF-8 text ({exc}); refusing to overwrite"
         ) from exc
+
+
+def _strict_values(path: Path, text: str) -> dict[str, Any]:
     try:
-        tomllib.loads(text)  # the strict parser decides validity; tomlkit is only for editing
-        return tomlkit.parse(text)
-    except (ValueError, RecursionError, tomlkit.exceptions.TOMLKitError) as exc:
+        return tomllib.loads(text)
+    except (ValueError, RecursionError) as exc:
         # ValueError covers TOMLDecodeError and an integer over 4300 digits.
         raise UnparseableFileError(f"{path}: invalid TOML ({exc}); refusing to overwrite") from exc
 

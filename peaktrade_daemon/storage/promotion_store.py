@@ -31,6 +31,10 @@ class RecordSource(Protocol):
         """Every record, oldest first."""
         ...
 
+    def head_seq(self) -> int | None:
+        """The newest record's seq when it is known without reading the records (else None)."""
+        ...
+
 
 class ProposalLike(Protocol):
     """What the proposals table records of a proposal."""
@@ -202,6 +206,11 @@ async def sync_audit_index(db: Database, audit: RecordSource) -> int:
     """Mirror audit records not yet indexed; returns how many were added."""
     async with db.transaction() as conn:
         last = (await conn.scalar(select(func.max(audit_index_table.c.seq)))) or 0
+    # The worker mirrors after every check, and most checks append nothing: the trail's head
+    # (one small file) tells, without reading the whole trail.
+    head = await asyncio.to_thread(audit.head_seq)
+    if head is not None and head <= last:
+        return 0
     records = await asyncio.to_thread(audit.records)
     fresh = [r for r in records if isinstance(r.get("seq"), int) and r["seq"] > last]
     if not fresh:

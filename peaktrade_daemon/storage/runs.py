@@ -218,7 +218,7 @@ class RunStore:
     async def add(self, row: DecisionRow | CycleSummaryRow | JobRunRow) -> None:
         """Insert one decision, cycle summary or job run."""
         async with self.database.transaction() as conn:
-            await conn.execute(insert(row.table).values(_values(row)))
+            await conn.execute(insert(row.table), _values(row))
 
     async def runs(
         self, limit: int | None = None, *, workflow_type: str | None = None
@@ -307,7 +307,7 @@ class RunStore:
         per table, as :meth:`prune` does."""
         async with self.database.transaction() as conn:
             for row in rows:
-                await conn.execute(insert(row.table).values(_values(row)))
+                await conn.execute(insert(row.table), _values(row))
             return await _prune(conn, {row.table.name: decisions for row in rows})
 
     async def prune(self, *, workflow_runs: int, decisions: int) -> dict[str, int]:
