@@ -29,6 +29,7 @@ from peaktrade_daemon.portfolio.performance import performance_metrics
 from peaktrade_daemon.portfolio.snapshot import PortfolioSnapshot, PortfolioSource
 from peaktrade_daemon.portfolio.timeline import LiveChange
 from peaktrade_daemon.settings import DaemonSettings
+from peaktrade_daemon.strategies.evaluations import StrategyEvaluations
 
 CURRENT = ("current_drawdown", "daily_pnl_pct", "position_size_pct", "exposure")
 HISTORICAL = ("max_drawdown", "win_rate", "sharpe_ratio", "sortino_ratio", "total_trades")
@@ -57,7 +58,8 @@ def _same_book(a: PortfolioSnapshot, b: PortfolioSnapshot) -> bool:
 
 
 class PerformanceMonitor:
-    """Portfolio performance. ``PerformanceMonitor()`` reads the current root."""
+    """Portfolio performance. ``PerformanceMonitor()`` reads the current root.
+    ``evaluations``: the strategy outputs the paper book shares with the signal monitor."""
 
     name = "performance"
 
@@ -69,8 +71,10 @@ class PerformanceMonitor:
         source: PortfolioSource | None = None,
         clock: Clock | None = None,
         live_changes: LiveChangeSource | None = None,
+        evaluations: StrategyEvaluations | None = None,
     ) -> None:
         self._owns_feeds = feeds is None
+        self._evaluations = evaluations
         self._owns_source = source is None
         self._live_changes = live_changes
         self.settings, self.feeds, self.clock = resolve(settings, feeds, clock)
@@ -94,6 +98,7 @@ class PerformanceMonitor:
             clock=self.clock,
             replay_speed=self.settings.replay.speed,
             market=market_params(self.settings.monitors.market),
+            evaluations=self._evaluations,
         )
 
     def reconfigure(self, settings: DaemonSettings, config: PeakConfig) -> None:

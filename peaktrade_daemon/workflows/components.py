@@ -20,6 +20,7 @@ from peaktrade_daemon.monitors.market import MarketMonitor
 from peaktrade_daemon.monitors.performance import LiveChangeSource, PerformanceMonitor
 from peaktrade_daemon.monitors.signals import SignalMonitor
 from peaktrade_daemon.settings import DaemonSettings
+from peaktrade_daemon.strategies.evaluations import StrategyEvaluations
 from peaktrade_daemon.workflows.catalog import build_workflows
 from peaktrade_daemon.workflows.model import WorkflowFn
 from peaktrade_daemon.workflows.ports import CycleMonitors
@@ -116,12 +117,21 @@ def build_components(
     and the effective ``config``. ``strategy`` restricts the signal monitor to one strategy;
     ``live_changes`` tells the paper book when live values changed (see PerformanceMonitor)."""
     feeds = Feeds(settings, clock)
+    # The signal monitor and the paper book evaluate the same strategies over the same windows.
+    evaluations = StrategyEvaluations()
     return WorkflowComponents(
         feeds=feeds,
         market=MarketMonitor(settings, feeds, clock),
-        signals=SignalMonitor(settings, feeds, config, clock, strategy=strategy),
+        signals=SignalMonitor(
+            settings, feeds, config, clock, strategy=strategy, evaluations=evaluations
+        ),
         performance=PerformanceMonitor(
-            settings, feeds, config, clock=clock, live_changes=live_changes
+            settings,
+            feeds,
+            config,
+            clock=clock,
+            live_changes=live_changes,
+            evaluations=evaluations,
         ),
         decider=DecisionEngine(settings),
     )
