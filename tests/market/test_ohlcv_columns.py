@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from peaktrade_daemon.errors import DataError
 from peaktrade_daemon.market.bars import Bars
-from peaktrade_daemon.market.ohlcv_columns import _CHUNK_LINES, parse_regular
+from peaktrade_daemon.market.ohlcv_columns import parse_regular
 from peaktrade_daemon.market.ohlcv_csv import parse_ohlcv_csv, parse_rows
 from tests.market.samples import NAMES, SAMPLES_DIR
 
@@ -168,17 +168,17 @@ def test_any_damage_is_read_as_the_strict_reader_reads_it(
     assert_agrees(bytes(data))
 
 
-def test_files_longer_than_a_gather_chunk_are_read_whole() -> None:
-    # The timestamps are gathered _CHUNK_LINES lines at a time: a file of several chunks reads
-    # as the strict reader reads it, and a bad date in a later chunk still sends it there.
-    lines = _CHUNK_LINES * 2 + 100
+def test_a_long_file_is_read_whole() -> None:
+    # Twenty thousand lines read as the strict reader reads them, and one bad date far down
+    # still sends the file there.
+    lines = 20_000
     start = np.datetime64("2020-01-01T00:00:00")
     stamps = [str(start + np.timedelta64(i, "h")).replace("T", " ") for i in range(lines)]
     rows = [f"{stamp},10,11,9,10.5,{i}" for i, stamp in enumerate(stamps)]
     raw = ("\n".join([",Open,High,Low,Close,Volume", *rows]) + "\n").encode()
     fast = assert_agrees(raw)
     assert fast is not None and len(fast) == lines
-    late = _CHUNK_LINES + 7
+    late = 17_007
     rows[late] = rows[late].replace(stamps[late][:10], stamps[late][:8] + "32")
     assert (
         assert_agrees(("\n".join([",Open,High,Low,Close,Volume", *rows]) + "\n").encode()) is None
