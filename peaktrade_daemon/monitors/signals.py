@@ -16,6 +16,7 @@ from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.config import PeakConfig
 from peaktrade_daemon.errors import ConfigError, DataError, FeedError
+from peaktrade_daemon.lane import ComputeLane
 from peaktrade_daemon.market.bars import Bars
 from peaktrade_daemon.market.feeds import MarketSource
 from peaktrade_daemon.market.window_memo import WindowMemo
@@ -60,7 +61,7 @@ def chosen_strategies(config: PeakConfig, only: str | None) -> tuple[Strategy, .
 class SignalMonitor:
     """Strategy signals of a symbol. ``SignalMonitor()`` reads the current root.
     ``evaluations``: strategy outputs shared with the paper book (the composition root's), else
-    the monitor's own."""
+    the monitor's own. ``lane``: the thread its batches run on (see MarketMonitor)."""
 
     name = "signals"
 
@@ -72,6 +73,7 @@ class SignalMonitor:
         clock: Clock | None = None,
         strategy: str | None = None,
         evaluations: StrategyEvaluations | None = None,
+        lane: ComputeLane | None = None,
     ) -> None:
         self._owns_feeds = feeds is None
         self.settings, self.feeds, self.clock = resolve(settings, feeds, clock)
@@ -83,7 +85,7 @@ class SignalMonitor:
         # the same again.
         self._outputs = evaluations if evaluations is not None else StrategyEvaluations()
         # Scans run in batches, one batch at a time: the histories they update need no lock.
-        self._scans: Batcher[Bars, _Scan] = Batcher(each(self._scan), "signals")
+        self._scans: Batcher[Bars, _Scan] = Batcher(each(self._scan), "signals", lane)
         # A scan of the window the symbol's last scan saw, with the same strategies and the
         # histories that scan left, records nothing and judges nothing new: the same result.
         self._last_scans: WindowMemo[_Scan] = WindowMemo()

@@ -37,6 +37,7 @@ from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.config import PeakConfig
 from peaktrade_daemon.errors import ConfigError, DataError
+from peaktrade_daemon.lane import ComputeLane
 from peaktrade_daemon.market.bars import Bars, FloatArray, timeframe_seconds
 from peaktrade_daemon.market.feeds import MarketSource
 from peaktrade_daemon.market.metrics import MarketParams
@@ -223,7 +224,8 @@ class PaperPortfolio:
     bar after they were made on (:mod:`peaktrade_daemon.portfolio.timeline`); without, the
     whole window uses ``config``. ``market``: the regime's windows and thresholds (the market
     monitor's). ``evaluations``: the strategies' outputs shared with the signal monitor
-    (:mod:`peaktrade_daemon.strategies.evaluations`), else the book evaluates them itself.
+    (:mod:`peaktrade_daemon.strategies.evaluations`), else the book evaluates them itself;
+    ``lane``: the thread its batches run on (:mod:`peaktrade_daemon.lane`).
     """
 
     name = "paper"
@@ -239,6 +241,7 @@ class PaperPortfolio:
         replay_speed: float = 1.0,
         market: MarketParams | None = None,
         evaluations: StrategyEvaluations | None = None,
+        lane: ComputeLane | None = None,
     ) -> None:
         self._feeds = feeds
         self._evaluations = evaluations
@@ -256,7 +259,7 @@ class PaperPortfolio:
         # the memo key holds the starting params and every switch, so a live change is a miss.
         self._books: WindowMemo[PaperBook] = WindowMemo()
         self._new_books: Batcher[tuple[Bars, PaperParams, Schedule], PaperBook] = Batcher(
-            each(lambda job: self._book(*job)), "paper"
+            each(lambda job: self._book(*job)), "paper", lane
         )
 
     def _book(self, bars: Bars, params: PaperParams, schedule: Schedule) -> PaperBook:
