@@ -41,7 +41,7 @@ POLL_S = 300
 def _forget(components: WorkflowComponents) -> None:
     """Empty every window memo, so the next cycle recomputes from the bars."""
     components.market._memo.clear()
-    components.signals._outputs.clear()
+    components.signals._outputs.clear()  # the strategy outputs the paper book shares
     components.signals._last_scans.clear()
     components.performance._seen.clear()
     components.feeds._freshness = FreshnessMemo()

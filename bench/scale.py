@@ -45,7 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -103,6 +103,17 @@ def symbol_table(count: int) -> dict[str, dict[str, str]]:
     return table
 
 
+def renamed(
+    names: Sequence[str], shipped: Mapping[str, Any], table: Mapping[str, Mapping[str, str]]
+) -> list[str]:
+    """``names`` of the shipped ``[symbols]`` as the first scaled symbol replaying the same
+    sample (``EUR/USD`` -> ``S0002``), so settings that name symbols stay valid."""
+    first = {}
+    for name, spec in table.items():
+        first.setdefault(spec["file"].split(COPY, 1)[1], name)
+    return [first[shipped[n]["file"]] for n in names]
+
+
 @contextmanager
 def scaled_root(count: int) -> Iterator[Path]:
     """A temporary root: the shipped config with ``count`` symbols, each with its own file."""
@@ -117,7 +128,11 @@ def scaled_root(count: int) -> Iterator[Path]:
             shutil.copyfile(PROJECT / "data" / "samples" / sample, samples / spec["file"])
         toml_path = root / "config" / "daemon.toml"
         document = tomlkit.parse(toml_path.read_text(encoding="utf-8"))
+        shipped = document["symbols"]
         document["symbols"] = table
+        learner = document.get("learning", {}).get("walk_forward", {})
+        if learner.get("symbols"):  # a shipped name is not under [symbols] any more
+            learner["symbols"] = renamed(learner["symbols"], shipped, table)
         toml_path.write_text(tomlkit.dumps(document), encoding="utf-8")
         yield root
     finally:

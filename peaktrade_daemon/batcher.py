@@ -13,6 +13,8 @@ blocking function in one call, in one worker thread; each caller awaits its own 
   raised by the function itself fails every item of its batch.
 - A caller cancelled while it waits (a timeout) gives up its own item only; an item whose
   caller is gone before its batch starts is left out.
+- With a :class:`~peaktrade_daemon.lane.ComputeLane` the batch runs on that lane's thread
+  (shared by a composition's batchers), else on the loop's default executor.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
+
+from peaktrade_daemon.lane import ComputeLane
 
 logger = logging.getLogger(__name__)
 
@@ -31,9 +35,15 @@ R = TypeVar("R")
 class Batcher(Generic[T, R]):
     """Runs ``work(items) -> outcomes`` in a worker thread over the items submitted together."""
 
-    def __init__(self, work: Callable[[list[T]], Sequence[R | Exception]], name: str) -> None:
+    def __init__(
+        self,
+        work: Callable[[list[T]], Sequence[R | Exception]],
+        name: str,
+        lane: ComputeLane | None = None,
+    ) -> None:
         self._work = work
         self.name = name
+        self._lane = lane
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._flush_scheduled = False
         self._drain: asyncio.Task[None] | None = None
@@ -69,7 +79,11 @@ class Batcher(Generic[T, R]):
                 self.batches += 1
                 items = [item for item, _ in batch]
                 try:
-                    outcomes = await asyncio.to_thread(self._work, items)
+                    outcomes = await (
+                        asyncio.to_thread(self._work, items)
+                        if self._lane is None
+                        else self._lane.run(self._work, items)
+                    )
                     if len(outcomes) != len(items):
                         raise RuntimeError(
                             f"batcher {self.name}: {len(outcomes)} outcomes for {len(items)} items"

@@ -2,7 +2,8 @@
 
 Each test runs the real default assembly (``default_plugins()``, the shipped config and data) in
 a fresh interpreter until its first autonomous cycle has finished, then reports ``sys.modules``.
-Importing aiohttp and prometheus_client only when the HTTP listener is on, and never pandas,
+Importing aiohttp and prometheus_client only when the HTTP listener is on, SQLAlchemy's
+PostgreSQL dialect only for a PostgreSQL state database, and never pandas,
 matplotlib, ccxt or exchange_calendars (the calendar tables are generated data) in the
 embedded default, keeps the daemon's RSS under its target (see
 ``bench/footprint.py``); these tests fail if an import anywhere on the start or cycle path
@@ -26,6 +27,8 @@ from tests.conftest import subprocess_env
 pytestmark = pytest.mark.slow
 
 NEVER = ("pandas", "matplotlib", "ccxt", "exchange_calendars")
+#: Imported only by a daemon whose state database is PostgreSQL (2.3 MiB; the default is SQLite).
+POSTGRESQL_ONLY = ("sqlalchemy.dialects.postgresql",)
 HTTP_ONLY = ("aiohttp", "prometheus_client")
 _TIMEOUT_S = 60.0
 
@@ -116,7 +119,7 @@ async def test_default_daemon_imports_no_http_stack_and_no_extras(project_root: 
     assert report["recorded"] == 1 and report["last_success"] > 0
     assert _loaded(modules, "numpy") and _loaded(modules, "apscheduler")
     assert _loaded(modules, "aiosqlite")
-    unexpected = [p for p in (*NEVER, *HTTP_ONLY) if _loaded(modules, p)]
+    unexpected = [p for p in (*NEVER, *HTTP_ONLY, *POSTGRESQL_ONLY) if _loaded(modules, p)]
     assert not unexpected, f"the default daemon imported {unexpected}"
     # One-shot CLI command modules stay unloaded too (the parser registers them lazily).
     commands = [m for m in modules if m.startswith("peaktrade_daemon.cli.") and m.endswith("_cmd")]

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.errors import ConfigError
+from peaktrade_daemon.lane import ComputeLane
 from peaktrade_daemon.market.bars import Bars, Ticker
 from peaktrade_daemon.market.calendars import TradingCalendar
 from peaktrade_daemon.market.freshness import Freshness, FreshnessMemo
@@ -63,10 +64,13 @@ class MarketSource(Protocol):
 class Feeds:
     """Routes each configured symbol to its feed and calendar."""
 
-    def __init__(self, settings: DaemonSettings, clock: Clock) -> None:
+    def __init__(
+        self, settings: DaemonSettings, clock: Clock, lane: ComputeLane | None = None
+    ) -> None:
         self.settings = settings
         self._clock = clock
-        self._replay = ReplayFeed(settings, clock)
+        self._lane = lane  # where the replay feed parses its files (the composition's)
+        self._replay = ReplayFeed(settings, clock, lane)
         self._ccxt: Feed | None = None
         self._calendars = _calendars(settings)
         self._freshness = FreshnessMemo()
@@ -81,7 +85,7 @@ class Feeds:
         replay, before = settings.replay, old.replay
         if (replay.start, replay.speed) != (before.start, before.speed):
             await self._replay.close()
-            self._replay = ReplayFeed(settings, self._clock)
+            self._replay = ReplayFeed(settings, self._clock, self._lane)
         else:
             self._replay.settings = settings
         if self._ccxt is not None and settings.ccxt != old.ccxt:

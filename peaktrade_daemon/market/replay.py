@@ -33,6 +33,7 @@ import numpy as np
 from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.errors import DataError
+from peaktrade_daemon.lane import ComputeLane
 from peaktrade_daemon.market.bars import Bars, FloatArray, IntArray, Ticker, to_ns
 from peaktrade_daemon.market.ohlcv_csv import parse_ohlcv_csv
 from peaktrade_daemon.settings import DaemonSettings, SymbolSettings
@@ -106,11 +107,14 @@ class _Read:
 
 
 class ReplayFeed:
-    """Bars from files, as of replay time. No tickers: spread is unknown for replayed symbols."""
+    """Bars from files, as of replay time. No tickers: spread is unknown for replayed symbols.
+    ``lane``: the thread the files are parsed on (:mod:`peaktrade_daemon.lane`)."""
 
     name = "replay"
 
-    def __init__(self, settings: DaemonSettings, clock: Clock) -> None:
+    def __init__(
+        self, settings: DaemonSettings, clock: Clock, lane: ComputeLane | None = None
+    ) -> None:
         self._settings = settings
         self._clock = clock
         self._started_at = clock.now()
@@ -119,7 +123,7 @@ class ReplayFeed:
         self._reading: dict[Path, asyncio.Future[_Loaded]] = {}
         self._in_flight = asyncio.Semaphore(FILES_IN_FLIGHT)
         self._parses: Batcher[tuple[_Read, bytes], _Loaded] = Batcher(
-            each(self._parse), "replay-parse"
+            each(self._parse), "replay-parse", lane
         )
 
     @property

@@ -19,6 +19,7 @@ import numpy as np
 from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.errors import DataError, FeedError
+from peaktrade_daemon.lane import ComputeLane
 from peaktrade_daemon.market.bars import Bars, timeframe_seconds
 from peaktrade_daemon.market.calendars import CalendarRangeError
 from peaktrade_daemon.market.feeds import MarketSource
@@ -69,7 +70,8 @@ def market_params(cfg: MarketMonitorSettings) -> MarketParams:
 
 
 class MarketMonitor:
-    """Market conditions of a symbol. ``MarketMonitor()`` reads the current root."""
+    """Market conditions of a symbol. ``MarketMonitor()`` reads the current root. ``lane``:
+    the thread its batches run on (the composition's compute lane), else the default executor."""
 
     name = "market"
 
@@ -78,6 +80,7 @@ class MarketMonitor:
         settings: DaemonSettings | None = None,
         feeds: MarketSource | None = None,
         clock: Clock | None = None,
+        lane: ComputeLane | None = None,
     ) -> None:
         self._owns_feeds = feeds is None
         self.settings, self.feeds, self.clock = resolve(settings, feeds, clock)
@@ -85,7 +88,7 @@ class MarketMonitor:
         self._memo: WindowMemo[dict[str, float]] = WindowMemo()
         # Windows that are new are computed together, the symbols of a cycle in one thread call.
         self._batch: Batcher[tuple[Bars, _Key], dict[str, float]] = Batcher(
-            each(lambda job: self._compute(*job)), "market"
+            each(lambda job: self._compute(*job)), "market", lane
         )
 
     def reconfigure(self, settings: DaemonSettings) -> None:

@@ -18,6 +18,7 @@ from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.config import PeakConfig
 from peaktrade_daemon.errors import DataError, FeedError
+from peaktrade_daemon.lane import ComputeLane
 from peaktrade_daemon.market.feeds import MarketSource
 from peaktrade_daemon.market.window_memo import same_values
 from peaktrade_daemon.monitors.defaults import close_feeds, resolve, trading_config
@@ -29,6 +30,7 @@ from peaktrade_daemon.portfolio.performance import performance_metrics
 from peaktrade_daemon.portfolio.snapshot import PortfolioSnapshot, PortfolioSource
 from peaktrade_daemon.portfolio.timeline import LiveChange
 from peaktrade_daemon.settings import DaemonSettings
+from peaktrade_daemon.strategies.evaluations import StrategyEvaluations
 
 CURRENT = ("current_drawdown", "daily_pnl_pct", "position_size_pct", "exposure")
 HISTORICAL = ("max_drawdown", "win_rate", "sharpe_ratio", "sortino_ratio", "total_trades")
@@ -57,7 +59,9 @@ def _same_book(a: PortfolioSnapshot, b: PortfolioSnapshot) -> bool:
 
 
 class PerformanceMonitor:
-    """Portfolio performance. ``PerformanceMonitor()`` reads the current root."""
+    """Portfolio performance. ``PerformanceMonitor()`` reads the current root.
+    ``evaluations``: the strategy outputs the paper book shares with the signal monitor;
+    ``lane``: the thread its and the paper book's batches run on (see MarketMonitor)."""
 
     name = "performance"
 
@@ -69,15 +73,19 @@ class PerformanceMonitor:
         source: PortfolioSource | None = None,
         clock: Clock | None = None,
         live_changes: LiveChangeSource | None = None,
+        evaluations: StrategyEvaluations | None = None,
+        lane: ComputeLane | None = None,
     ) -> None:
         self._owns_feeds = feeds is None
+        self._evaluations = evaluations
+        self._lane = lane
         self._owns_source = source is None
         self._live_changes = live_changes
         self.settings, self.feeds, self.clock = resolve(settings, feeds, clock)
         self.source = source if source is not None else self._build_source(config)
         self._seen: dict[str, tuple[PortfolioSnapshot, dict[str, float]]] = {}
         self._batch: Batcher[PortfolioSnapshot, dict[str, float]] = Batcher(
-            each(performance_metrics), "performance"
+            each(performance_metrics), "performance", lane
         )
 
     def _build_source(self, config: PeakConfig | None) -> PortfolioSource:
@@ -94,6 +102,8 @@ class PerformanceMonitor:
             clock=self.clock,
             replay_speed=self.settings.replay.speed,
             market=market_params(self.settings.monitors.market),
+            evaluations=self._evaluations,
+            lane=self._lane,
         )
 
     def reconfigure(self, settings: DaemonSettings, config: PeakConfig) -> None:

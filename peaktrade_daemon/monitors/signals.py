@@ -16,13 +16,15 @@ from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.config import PeakConfig
 from peaktrade_daemon.errors import ConfigError, DataError, FeedError
+from peaktrade_daemon.lane import ComputeLane
 from peaktrade_daemon.market.bars import Bars
 from peaktrade_daemon.market.feeds import MarketSource
 from peaktrade_daemon.market.window_memo import WindowMemo
 from peaktrade_daemon.monitors.defaults import close_feeds, resolve, trading_config
 from peaktrade_daemon.monitors.result import MonitorResult, ResultBuilder
 from peaktrade_daemon.settings import DaemonSettings
-from peaktrade_daemon.strategies.base import Strategy, StrategyInputs, StrategyOutput, warmup
+from peaktrade_daemon.strategies.base import Strategy, warmup
+from peaktrade_daemon.strategies.evaluations import StrategyEvaluations
 from peaktrade_daemon.strategies.history import StrategyHistory, history_metrics
 from peaktrade_daemon.strategies.registry import enabled_strategies
 from peaktrade_daemon.strategies.signal_metrics import SignalParams, current_signal
@@ -57,7 +59,9 @@ def chosen_strategies(config: PeakConfig, only: str | None) -> tuple[Strategy, .
 
 
 class SignalMonitor:
-    """Strategy signals of a symbol. ``SignalMonitor()`` reads the current root."""
+    """Strategy signals of a symbol. ``SignalMonitor()`` reads the current root.
+    ``evaluations``: strategy outputs shared with the paper book (the composition root's), else
+    the monitor's own. ``lane``: the thread its batches run on (see MarketMonitor)."""
 
     name = "signals"
 
@@ -68,6 +72,8 @@ class SignalMonitor:
         config: PeakConfig | None = None,
         clock: Clock | None = None,
         strategy: str | None = None,
+        evaluations: StrategyEvaluations | None = None,
+        lane: ComputeLane | None = None,
     ) -> None:
         self._owns_feeds = feeds is None
         self.settings, self.feeds, self.clock = resolve(settings, feeds, clock)
@@ -75,10 +81,11 @@ class SignalMonitor:
         self.only = strategy
         self.strategies: tuple[Strategy, ...] = self._enabled(self.config)
         self._histories: dict[tuple[str, str], StrategyHistory] = {}
-        # The strategies' output over a window the previous scan saw is the same again.
-        self._outputs: WindowMemo[list[StrategyOutput]] = WindowMemo()
+        # The strategies' output over a window the previous scan (or the paper book) saw is
+        # the same again.
+        self._outputs = evaluations if evaluations is not None else StrategyEvaluations()
         # Scans run in batches, one batch at a time: the histories they update need no lock.
-        self._scans: Batcher[Bars, _Scan] = Batcher(each(self._scan), "signals")
+        self._scans: Batcher[Bars, _Scan] = Batcher(each(self._scan), "signals", lane)
         # A scan of the window the symbol's last scan saw, with the same strategies and the
         # histories that scan left, records nothing and judges nothing new: the same result.
         self._last_scans: WindowMemo[_Scan] = WindowMemo()
@@ -112,12 +119,7 @@ class SignalMonitor:
         key = self._scan_key(bars.symbol)
         cfg = self.settings.monitors.signals
         params = SignalParams(cfg.consistency_window, cfg.forward_bars)
-        outputs = self._outputs.get(bars.symbol, bars, self.strategies)
-        if outputs is None:
-            inputs = StrategyInputs(bars.high[None, :], bars.low[None, :], bars.close[None, :])
-            outputs = self._outputs.put(
-                bars.symbol, bars, self.strategies, [s.evaluate(inputs) for s in self.strategies]
-            )
+        outputs = self._outputs.outputs(bars, self.strategies)
         histories = [self.history(s.name, bars.symbol) for s in self.strategies]
         for history, out in zip(histories, outputs, strict=True):
             history.record(

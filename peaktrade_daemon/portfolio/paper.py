@@ -37,6 +37,7 @@ from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.config import PeakConfig
 from peaktrade_daemon.errors import ConfigError, DataError
+from peaktrade_daemon.lane import ComputeLane
 from peaktrade_daemon.market.bars import Bars, FloatArray, timeframe_seconds
 from peaktrade_daemon.market.feeds import MarketSource
 from peaktrade_daemon.market.metrics import MarketParams
@@ -51,6 +52,7 @@ from peaktrade_daemon.portfolio.signals import (
 from peaktrade_daemon.portfolio.snapshot import ClosedTrade, PortfolioSnapshot, Position
 from peaktrade_daemon.portfolio.timeline import LiveChanges, ParamsTimeline, params_timeline
 from peaktrade_daemon.strategies.base import Strategy, warmup
+from peaktrade_daemon.strategies.evaluations import StrategyEvaluations
 from peaktrade_daemon.strategies.registry import enabled_strategies
 
 
@@ -205,9 +207,13 @@ def paper_book(
     params: PaperParams,
     market: MarketParams,
     schedule: Schedule | None = None,
+    evaluations: StrategyEvaluations | None = None,
 ) -> PaperBook:
-    """The book of ``strategies`` over ``bars``: signals, then :func:`simulate`."""
-    return simulate(bars, book_signals(bars, strategies, market), params, schedule or ())
+    """The book of ``strategies`` over ``bars``: signals, then :func:`simulate`. With
+    ``evaluations`` the strategies' output comes from (and goes to) that shared memo."""
+    outputs = None if evaluations is None else evaluations.outputs(bars, strategies)
+    signals = book_signals(bars, strategies, market, outputs)
+    return simulate(bars, signals, params, schedule or ())
 
 
 class PaperPortfolio:
@@ -217,7 +223,9 @@ class PaperPortfolio:
     instance in a thread) and ``clock`` the book is path-dependent: live changes apply from the
     bar after they were made on (:mod:`peaktrade_daemon.portfolio.timeline`); without, the
     whole window uses ``config``. ``market``: the regime's windows and thresholds (the market
-    monitor's).
+    monitor's). ``evaluations``: the strategies' outputs shared with the signal monitor
+    (:mod:`peaktrade_daemon.strategies.evaluations`), else the book evaluates them itself;
+    ``lane``: the thread its batches run on (:mod:`peaktrade_daemon.lane`).
     """
 
     name = "paper"
@@ -232,8 +240,11 @@ class PaperPortfolio:
         clock: Clock | None = None,
         replay_speed: float = 1.0,
         market: MarketParams | None = None,
+        evaluations: StrategyEvaluations | None = None,
+        lane: ComputeLane | None = None,
     ) -> None:
         self._feeds = feeds
+        self._evaluations = evaluations
         self._config = config
         self.params = PaperParams.from_config(config)
         self._strategies: tuple[Strategy, ...] = enabled_strategies(config)
@@ -248,11 +259,11 @@ class PaperPortfolio:
         # the memo key holds the starting params and every switch, so a live change is a miss.
         self._books: WindowMemo[PaperBook] = WindowMemo()
         self._new_books: Batcher[tuple[Bars, PaperParams, Schedule], PaperBook] = Batcher(
-            each(lambda job: self._book(*job)), "paper"
+            each(lambda job: self._book(*job)), "paper", lane
         )
 
     def _book(self, bars: Bars, params: PaperParams, schedule: Schedule) -> PaperBook:
-        book = paper_book(bars, self._strategies, params, self._market, schedule)
+        book = paper_book(bars, self._strategies, params, self._market, schedule, self._evaluations)
         book.equity.setflags(write=False)  # shared by every later reader of the same window
         return self._books.put(bars.symbol, bars, (params, tuple(schedule)), book)
 

@@ -29,6 +29,7 @@ Unknown counts as ranging: no view either way, neither a reason to size up nor t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +38,12 @@ import numpy.typing as npt
 from peaktrade_daemon.market.bars import Bars, FloatArray, IntArray
 from peaktrade_daemon.market.metrics import MarketParams
 from peaktrade_daemon.market.regime import regime_series
-from peaktrade_daemon.strategies.base import DirectionArray, Strategy, StrategyInputs
+from peaktrade_daemon.strategies.base import (
+    DirectionArray,
+    Strategy,
+    StrategyInputs,
+    StrategyOutput,
+)
 
 VOLATILE = 2.0
 #: Score of a ranging or unknown regime (see the module docstring).
@@ -100,8 +106,16 @@ class BookSignals:
         return BookSignals(self.vote[start:], self.held[start:], regime)
 
 
-def book_signals(bars: Bars, strategies: tuple[Strategy, ...], market: MarketParams) -> BookSignals:
-    """The vote of ``strategies`` and the regime at every bar of ``bars``."""
-    inputs = StrategyInputs(bars.high[None, :], bars.low[None, :], bars.close[None, :])
-    vote = net_direction([s.evaluate(inputs).direction[0] for s in strategies])
+def book_signals(
+    bars: Bars,
+    strategies: tuple[Strategy, ...],
+    market: MarketParams,
+    outputs: Sequence[StrategyOutput] | None = None,
+) -> BookSignals:
+    """The vote of ``strategies`` and the regime at every bar of ``bars``; ``outputs``: the
+    strategies' output over ``bars`` when it is already known (evaluated here otherwise)."""
+    if outputs is None:
+        inputs = StrategyInputs(bars.high[None, :], bars.low[None, :], bars.close[None, :])
+        outputs = [s.evaluate(inputs) for s in strategies]
+    vote = net_direction([output.direction[0] for output in outputs])
     return BookSignals(vote, held_bars(vote), regime_series(bars.close[None, :], market)[0])

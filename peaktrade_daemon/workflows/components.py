@@ -14,12 +14,14 @@ from datetime import UTC, datetime
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.config.loader import PeakConfig
 from peaktrade_daemon.decision.engine import DecisionEngine
+from peaktrade_daemon.lane import ComputeLane
 from peaktrade_daemon.market.feeds import Feeds
 from peaktrade_daemon.monitors.defaults import trading_config
 from peaktrade_daemon.monitors.market import MarketMonitor
 from peaktrade_daemon.monitors.performance import LiveChangeSource, PerformanceMonitor
 from peaktrade_daemon.monitors.signals import SignalMonitor
 from peaktrade_daemon.settings import DaemonSettings
+from peaktrade_daemon.strategies.evaluations import StrategyEvaluations
 from peaktrade_daemon.workflows.catalog import build_workflows
 from peaktrade_daemon.workflows.model import WorkflowFn
 from peaktrade_daemon.workflows.ports import CycleMonitors
@@ -36,6 +38,7 @@ class WorkflowComponents:
     signals: SignalMonitor
     performance: PerformanceMonitor
     decider: DecisionEngine
+    lane: ComputeLane | None = None  # the thread the components' batches run on
 
     @property
     def monitors(self) -> CycleMonitors:
@@ -52,8 +55,10 @@ class WorkflowComponents:
         return DecisionEngine(settings)
 
     async def close(self) -> None:
-        """Close the feeds (exchange connections)."""
+        """Close the feeds (exchange connections) and end the compute lane's thread."""
         await self.feeds.close()
+        if self.lane is not None:
+            self.lane.close()
 
 
 class SnapshotEquity:
@@ -115,13 +120,32 @@ def build_components(
     """The real monitors over one new :class:`Feeds`, and the decision engine, for ``settings``
     and the effective ``config``. ``strategy`` restricts the signal monitor to one strategy;
     ``live_changes`` tells the paper book when live values changed (see PerformanceMonitor)."""
-    feeds = Feeds(settings, clock)
+    # One thread for every CPU-bound batch of these components (peaktrade_daemon.lane).
+    lane = ComputeLane()
+    feeds = Feeds(settings, clock, lane)
+    # The signal monitor and the paper book evaluate the same strategies over the same windows.
+    evaluations = StrategyEvaluations()
     return WorkflowComponents(
         feeds=feeds,
-        market=MarketMonitor(settings, feeds, clock),
-        signals=SignalMonitor(settings, feeds, config, clock, strategy=strategy),
+        market=MarketMonitor(settings, feeds, clock, lane),
+        signals=SignalMonitor(
+            settings,
+            feeds,
+            config,
+            clock,
+            strategy=strategy,
+            evaluations=evaluations,
+            lane=lane,
+        ),
         performance=PerformanceMonitor(
-            settings, feeds, config, clock=clock, live_changes=live_changes
+            settings,
+            feeds,
+            config,
+            clock=clock,
+            live_changes=live_changes,
+            evaluations=evaluations,
+            lane=lane,
         ),
         decider=DecisionEngine(settings),
+        lane=lane,
     )

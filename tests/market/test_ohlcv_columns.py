@@ -166,3 +166,20 @@ def test_any_damage_is_read_as_the_strict_reader_reads_it(
         at = position % (len(data) + 1)
         data[at : at + 1] = text.encode()  # replace one byte (or delete it, or append)
     assert_agrees(bytes(data))
+
+
+def test_a_long_file_is_read_whole() -> None:
+    # Twenty thousand lines read as the strict reader reads them, and one bad date far down
+    # still sends the file there.
+    lines = 20_000
+    start = np.datetime64("2020-01-01T00:00:00")
+    stamps = [str(start + np.timedelta64(i, "h")).replace("T", " ") for i in range(lines)]
+    rows = [f"{stamp},10,11,9,10.5,{i}" for i, stamp in enumerate(stamps)]
+    raw = ("\n".join([",Open,High,Low,Close,Volume", *rows]) + "\n").encode()
+    fast = assert_agrees(raw)
+    assert fast is not None and len(fast) == lines
+    late = 17_007
+    rows[late] = rows[late].replace(stamps[late][:10], stamps[late][:8] + "32")
+    assert (
+        assert_agrees(("\n".join([",Open,High,Low,Close,Volume", *rows]) + "\n").encode()) is None
+    )

@@ -1,0 +1,81 @@
+"""The compute lane runs a composition's batches on one thread, in submission order, in the
+caller's context; the components build_components makes all use one lane."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from peaktrade_daemon.batcher import Batcher, each
+from peaktrade_daemon.clock import ManualClock
+from peaktrade_daemon.lane import ComputeLane
+from peaktrade_daemon.monitors.defaults import trading_config
+from peaktrade_daemon.settings import load_settings
+from peaktrade_daemon.workflows.components import build_components
+
+REQUEST = contextvars.ContextVar("REQUEST", default="none")
+START = datetime(2017, 12, 1, 9, 0, tzinfo=UTC)  # inside EURUSD.csv
+
+
+async def test_work_runs_on_one_thread_in_order_and_in_the_callers_context() -> None:
+    lane = ComputeLane("test")
+    seen: list[tuple[int, str, str]] = []
+
+    def work(i: int) -> int:
+        seen.append((i, threading.current_thread().name, REQUEST.get()))
+        return i * 2
+
+    REQUEST.set("cycle-1")
+    results = await asyncio.gather(*(lane.run(work, i) for i in range(5)))
+    assert results == [0, 2, 4, 6, 8]
+    assert [i for i, _, _ in seen] == [0, 1, 2, 3, 4]
+    assert len({name for _, name, _ in seen}) == 1 and seen[0][1].startswith("lane-test")
+    assert {request for _, _, request in seen} == {"cycle-1"}
+    lane.close()
+    assert await lane.run(work, 7) == 14  # closed is not broken: a new thread starts
+    lane.close()
+
+
+async def test_batchers_on_one_lane_share_its_thread() -> None:
+    lane = ComputeLane()
+    threads: set[str] = set()
+
+    def record(item: int) -> int:
+        threads.add(threading.current_thread().name)
+        return item
+
+    first = Batcher(each(record), "first", lane)
+    second = Batcher(each(record), "second", lane)
+    assert await asyncio.gather(first.submit(1), second.submit(2), first.submit(3)) == [1, 2, 3]
+    assert len(threads) == 1 and next(iter(threads)).startswith("lane-compute")
+    lane.close()
+
+
+async def test_the_components_batches_run_on_their_lane(project_root: Path) -> None:
+    settings = load_settings(project_root, cli_overrides={"replay": {"start": START.isoformat()}})
+    components = build_components(
+        settings, clock=ManualClock(START), config=trading_config(settings)
+    )
+    assert components.lane is not None
+    batches: list[int] = []
+    original = components.lane.run
+
+    async def spying(work, items):  # type: ignore[no-untyped-def]
+        batches.append(len(items))
+        return await original(work, items)
+
+    components.lane.run = spying  # type: ignore[method-assign]
+    try:
+        async with asyncio.timeout(60):
+            for monitor in (components.market, components.signals, components.performance):
+                result = await monitor.check_conditions("EUR/USD")
+                assert result.metrics, monitor.name
+    finally:
+        await components.close()
+    # The file's parse, the market metrics, the scan, the paper book and its metrics: five
+    # batches of one item, all on the lane.
+    assert batches == [1] * 5
+    assert components.lane._executor is None  # closed with the components
