@@ -221,10 +221,12 @@ def judge(
     policy: EvidencePolicy,
     stale: bool,
     seed: int,
+    bound_when_short: bool = True,
 ) -> Evidence:
     """The verdict on ``candidate`` against ``incumbent`` (module docstring). ValueError when
     the books are not a pair (other symbols or another number of periods) or the risk limit is
-    not a positive finite number."""
+    not a positive finite number. ``bound_when_short`` False leaves the bootstrap out (the bound
+    NaN) when there are fewer than ``min_periods`` periods, where the verdict does not read it."""
     if not (math.isfinite(risk_max_drawdown) and risk_max_drawdown > 0):
         raise ValueError(f"risk.max_drawdown must be a positive number, got {risk_max_drawdown}")
     before, after = incumbent.returns, candidate.returns
@@ -234,8 +236,14 @@ def judge(
     defined = bool(np.isfinite(differences).all())
     periods = len(differences)
     mean = float(differences.mean()) if periods and defined else math.nan
+    # Fewer periods than min_periods decide nothing by the bound (rule 2 comes first); it is
+    # still computed for the record, unless the caller reads only the verdict (the canary,
+    # every check of a young watch).
+    needed = bound_when_short or periods >= policy.min_periods
     upper = (
-        bootstrap_upper_bound(differences, policy.confidence_level, seed) if defined else math.nan
+        bootstrap_upper_bound(differences, policy.confidence_level, seed)
+        if defined and needed
+        else math.nan
     )
     metrics = (BookMetrics.of(incumbent), BookMetrics.of(candidate))
     level = f"{policy.confidence_level:g}"

@@ -215,7 +215,7 @@ class EvidenceRunner:
                 )
                 if not is_numeric(risk) or not float(risk) > 0:
                     raise ValueError("the base config has no risk.max_drawdown")
-                evidence = _verdict(run, rule, float(risk))
+                evidence = _verdict(run, rule, float(risk), bound_when_short=False)
             except (PeakTradeError, ValueError, TypeError) as exc:
                 out[key] = (Health.UNKNOWN, (f"canary not run: {exc}",))
                 continue
@@ -298,7 +298,9 @@ def _judge_candidate(
     )
 
 
-def _verdict(run: PairedRun, rule: EvidencePolicy, risk: float) -> Evidence:
+def _verdict(
+    run: PairedRun, rule: EvidencePolicy, risk: float, *, bound_when_short: bool = True
+) -> Evidence:
     stale = bool(run.stale_reasons)
     evidence = judge(
         run.incumbent,
@@ -307,6 +309,7 @@ def _verdict(run: PairedRun, rule: EvidencePolicy, risk: float) -> Evidence:
         policy=rule,
         stale=stale,
         seed=EVIDENCE_SEED,
+        bound_when_short=bound_when_short,
     )
     if run.skipped:
         extra = tuple(f"left out: {s}" for s in run.skipped)

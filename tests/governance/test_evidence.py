@@ -388,3 +388,19 @@ def test_a_candidate_worse_beyond_tolerance_in_every_period_never_passes(
         book(base), book(worse), risk_max_drawdown=0.5, policy=policy, stale=stale, seed=seed
     )
     assert evidence.verdict is not EvidenceVerdict.PASS, evidence.reasons
+
+
+@pytest.mark.parametrize("periods", [POLICY.min_periods - 1, POLICY.min_periods, 300])
+def test_a_reader_of_the_verdict_alone_may_skip_the_bound_of_too_few_periods(periods: int) -> None:
+    """The canary reads only the verdict: below min_periods the bound decides nothing, so it
+    may be left out (NaN); every other figure and the verdict stay the same, and from
+    min_periods on nothing is left out."""
+    args: dict[str, Any] = {"risk_max_drawdown": RISK, "policy": POLICY, "stale": False, "seed": 3}
+    incumbent, candidate = book(BASE[:periods]), book(BASE[:periods] - 0.0004)
+    full = judge(incumbent, candidate, **args)
+    lean = judge(incumbent, candidate, bound_when_short=False, **args)
+    if periods < POLICY.min_periods:
+        assert math.isfinite(full.upper_bound) and math.isnan(lean.upper_bound)
+        assert lean.model_copy(update={"upper_bound": full.upper_bound}) == full
+    else:
+        assert lean == full

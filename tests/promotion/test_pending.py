@@ -10,13 +10,17 @@ from pathlib import Path
 import pytest
 
 from peaktrade_daemon.clock import ManualClock
+from peaktrade_daemon.governance.plans import ApplyOutcome
 from peaktrade_daemon.governance.policy import AutoApplyMode
 from peaktrade_daemon.governance.verdicts import build_candidate
 from peaktrade_daemon.learning.models import ConfigPatch
 from peaktrade_daemon.promotion.engine import filter_candidates_for_live
+from peaktrade_daemon.promotion.models import PromotionProposal
+from peaktrade_daemon.promotion.pending import PendingSteps
 from peaktrade_daemon.promotion.proposals import decision_dict, decision_from_dict
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.storage.db import Database
+from peaktrade_daemon.storage.promotion_progress import ProgressStore
 from tests.promotion.conftest import T0, evidence_off, make_patch, started_worker
 from tests.promotion.test_rollback import BASE, Recorder, Series, _live
 
@@ -86,3 +90,42 @@ def test_a_decision_round_trips_through_its_stored_form(
     decisions = filter_candidates_for_live(candidates, policy, workspace.base(), {})
     for decision in decisions:
         assert decision_from_dict(json.loads(json.dumps(decision_dict(decision)))) == decision
+
+
+async def test_a_check_that_changes_no_step_writes_nothing(
+    workspace: PromotionWorkspace, demo_patches: list[ConfigPatch], database: Database
+) -> None:
+    """The worker remembers the outcomes of every check of a pending step; only a change of
+    the set reaches the database, and a failed write is retried by the next one."""
+
+    class Counting(ProgressStore):
+        writes = 0
+        fail = False
+
+        async def replace_pending(self, rows, now):  # type: ignore[no-untyped-def]
+            self.writes += 1
+            if self.fail:
+                raise OSError("disk full")
+            await super().replace_pending(rows, now)
+
+    policy = workspace.policy()
+    decisions = filter_candidates_for_live(
+        [build_candidate(p, policy) for p in demo_patches], policy, workspace.base(), {}
+    )
+    proposal = PromotionProposal("p-1", T0, AutoApplyMode.BOUNDED_AUTO, tuple(decisions))
+    key = proposal.accepted[0].target
+    held = [ApplyOutcome(key, False, 1.0, 1.0, "cooldown: 20 minutes left")]
+    store = Counting(database)
+    steps = PendingSteps(store)
+    await steps.remember(proposal, held, T0)
+    await steps.remember(proposal, held, T0 + timedelta(minutes=1))
+    assert store.writes == 1 and key in steps
+    store.fail = True
+    await steps.remember(proposal, [ApplyOutcome(key, False, 1.0, 1.0, "frozen")], T0)
+    assert store.writes == 2 and key not in steps  # memory moved on; the database did not
+    store.fail = False
+    await steps.remember(proposal, [ApplyOutcome(key, False, 1.0, 1.0, "frozen")], T0)
+    assert store.writes == 3
+    again = PendingSteps(ProgressStore(database))
+    await again.load()
+    assert key not in again

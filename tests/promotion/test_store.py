@@ -80,3 +80,38 @@ async def test_proposal_review_state(tmp_path: Path) -> None:
             ]
     finally:
         await database.close()
+
+
+class CountingTrail(AuditTrail):
+    """The real trail, counting full reads."""
+
+    reads = 0
+
+    def records(self) -> list[dict[str, object]]:
+        self.reads += 1
+        return super().records()
+
+
+async def test_the_mirror_reads_the_trail_only_when_its_head_is_new(tmp_path: Path) -> None:
+    audit = CountingTrail(tmp_path / "audit.jsonl")
+    writer = OverridesWriter(tmp_path / "auto.toml", audit)
+    await asyncio.to_thread(write, writer, plan_restore({"portfolio.leverage": 1.25}, "op", "t"))
+    database = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'state.db'}")
+    try:
+        async with asyncio.timeout(10):
+            assert await sync_audit_index(database, audit) > 0
+            reads = audit.reads
+            assert await sync_audit_index(database, audit) == 0
+            assert audit.reads == reads  # the anchor named an indexed seq: no full read
+            await asyncio.to_thread(
+                write, writer, plan_restore({"portfolio.leverage": 1.5}, "op", "t")
+            )
+            assert await sync_audit_index(database, audit) > 0  # a new head is mirrored
+            history = await key_history(database, "portfolio.leverage")
+            assert [h.after_json for h in history] == ["1.25", "1.5"]
+            audit.anchor_path.unlink()  # no anchor: the trail is read, nothing is skipped
+            reads = audit.reads
+            assert await sync_audit_index(database, audit) == 0
+            assert audit.reads == reads + 1
+    finally:
+        await database.close()

@@ -143,6 +143,18 @@ def test_the_old_file_put_back_is_a_hand_edit_not_an_interrupted_write(
         _set(writer, {"portfolio.leverage": 1.75}, now=T0 + timedelta(hours=4))
 
 
+def test_a_kept_document_never_hides_a_hand_edit(writer: OverridesWriter) -> None:
+    # A transaction with nothing to write keeps the document it parsed for the next one: that
+    # must hold only while the file has the same bytes (an edit of equal length included).
+    _set(writer, {"portfolio.leverage": 1.25})
+    assert not write(writer, lambda state: WritePlan()).written
+    writer.path.write_text(writer.path.read_text().replace("1.25", "1.35"))
+    with pytest.raises(HandEditRefusal) as refused:
+        _set(writer, {"portfolio.leverage": 1.5}, now=T0 + timedelta(hours=2))
+    assert refused.value.differences == ("portfolio.leverage: recorded 1.25, file 1.35",)
+    assert writer.read().values == {"portfolio.leverage": 1.35}
+
+
 def test_hand_edit_refuses_every_governed_write_and_names_the_key(
     writer: OverridesWriter,
 ) -> None:
