@@ -6,6 +6,7 @@ about which policy, overrides file or audit trail they use.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,5 +77,30 @@ class PromotionWorkspace:
         return load_policy(self.policy_file)
 
     def base(self) -> dict[str, Any]:
-        """The base trading config as a plain dict (raises ConfigError when invalid)."""
-        return load_config(self.config_file).to_dict()
+        """The base trading config as a plain dict (raises ConfigError when invalid).
+
+        The worker reads it at every check, and validating it is most of a quiet check's
+        cost: a file with the very bytes of the last one parsed gives a copy of what they
+        parsed to (kept only when the bytes did not change while they were parsed)."""
+        before = _bytes(self.config_file)
+        kept = _BASES.get(self.config_file)
+        if before is not None and kept is not None and kept[0] == before:
+            return copy.deepcopy(kept[1])
+        data = load_config(self.config_file).to_dict()
+        if before is not None and _bytes(self.config_file) == before:
+            if len(_BASES) >= _KEEP_BASES:  # replays come and go with their scratch roots
+                _BASES.clear()
+            _BASES[self.config_file] = (before, copy.deepcopy(data))
+        return data
+
+
+#: The last parse of each base config file, by its bytes (see PromotionWorkspace.base).
+_BASES: dict[Path, tuple[bytes, dict[str, Any]]] = {}
+_KEEP_BASES = 8
+
+
+def _bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None  # load_config names the problem
