@@ -594,6 +594,9 @@ class PromotionSection(Section):
     lock_timeout_s: float = Field(30.0, gt=0)
     # How often the daemon looks for patches `learn` (another process) published.
     inbox_poll_s: float = Field(5.0, gt=0)
+    # evidence.png in each proposal the worker writes; replay turns it off (its scratch
+    # proposals are removed unread, and drawing was most of a promotion's cost there).
+    evidence_charts: bool = True
 
 
 def _refuse_bool(value: object) -> object:

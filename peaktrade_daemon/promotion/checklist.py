@@ -64,7 +64,7 @@ def _num(value: float) -> str:
     return "-" if value != value else f"{value:.4f}"
 
 
-def _evidence_lines(item: CandidateEvidence | None, enabled: bool) -> list[str]:
+def _evidence_lines(item: CandidateEvidence | None, enabled: bool, chart: bool) -> list[str]:
     """The evidence section of one candidate (§9)."""
     if not enabled:
         return ["- Evidence: off in the policy (`[evidence] enabled = false`): not evaluated"]
@@ -94,7 +94,9 @@ def _evidence_lines(item: CandidateEvidence | None, enabled: bool) -> list[str]:
             f"{cand.trades} |",
             "",
             f"  Test: {item.step.test}, {item.step.periods} paired periods, seed "
-            f"{item.step.seed} (chart: `evidence.png`, figures: `evidence.json`).",
+            f"{item.step.seed} ("
+            + ("chart: `evidence.png`, " if chart else "")
+            + "figures: `evidence.json`).",
         ]
     return lines
 
@@ -104,6 +106,7 @@ def _section(
     outcome: ApplyOutcome | None,
     evidence: CandidateEvidence | None = None,
     evidence_enabled: bool = False,
+    chart: bool = True,
 ) -> list[str]:
     patch = decision.candidate.patch
     steps = ", ".join(_fmt(s) for s in decision.planned_steps) or "-"
@@ -119,7 +122,7 @@ def _section(
         f"- Safety flags: {', '.join(decision.safety_flags) or '-'}",
         "- Reasons:",
         *[f"  - {reason}" for reason in decision.reasons],
-        *_evidence_lines(evidence, evidence_enabled),
+        *_evidence_lines(evidence, evidence_enabled, chart),
     ]
     if outcome is not None:
         done = (
@@ -132,8 +135,11 @@ def _section(
     return lines
 
 
-def render_checklist(proposal: PromotionProposal, outcomes: Sequence[ApplyOutcome] = ()) -> str:
-    """The Markdown checklist: title, summary, safety warnings, one section per patch."""
+def render_checklist(
+    proposal: PromotionProposal, outcomes: Sequence[ApplyOutcome] = (), *, chart: bool = True
+) -> str:
+    """The Markdown checklist: title, summary, safety warnings, one section per patch
+    (``chart``: the proposal has its ``evidence.png``)."""
     by_key = {o.key: o for o in outcomes}
     accepted = proposal.accepted
     lines = [
@@ -165,5 +171,6 @@ def render_checklist(proposal: PromotionProposal, outcomes: Sequence[ApplyOutcom
             by_key.get(decision.target) if decision.accepted else None,
             proposal.evidence.get(decision.candidate.patch.id),
             proposal.evidence_enabled,
+            chart,
         )
     return "\n".join(lines)

@@ -279,6 +279,7 @@ def run_promotion(
     hold: Callable[[str], str | None] = lambda key: None,
     refused: Sequence[RefusedEntry] = (),
     evidence: Mapping[str, CandidateEvidence] | None = None,
+    charts: bool = True,
 ) -> PromotionRun:
     """The whole of §8.2 for one batch of patches. ``disabled`` (the requested mode, or the
     policy's killswitch, which no request lifts) writes nothing at all; a set global lock
@@ -286,7 +287,7 @@ def run_promotion(
     the batch that made no valid patch, recorded as sanity verdicts. ``evidence`` (by patch id,
     from :class:`~peaktrade_daemon.promotion.evidence.EvidenceRunner`) rejects FAILed
     candidates and gates each step; with evidence on in the policy and none given, nothing is
-    auto-applied (fail closed)."""
+    auto-applied (fail closed). ``charts`` False writes proposals without ``evidence.png``."""
     mode = effective_mode(policy, mode)
     run = PromotionRun(mode=mode, dry_run=dry_run, refused=list(refused))
     if mode is AutoApplyMode.DISABLED:
@@ -313,7 +314,7 @@ def run_promotion(
         run.proposals = proposals
         return run
     audit.check_appendable()  # a damaged trail refuses before any proposal file is written
-    run.proposals = materialize_promotion_proposals(proposals, proposals_dir)
+    run.proposals = materialize_promotion_proposals(proposals, proposals_dir, charts=charts)
     proposal_id = run.proposals[0].proposal_id if run.proposals else None
     seal = run.proposals[0].seal if run.proposals else None
     audit.append(

@@ -152,8 +152,9 @@ def _dump(data: Any) -> str:
     return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
-def _write_proposal(final: Path, proposal: PromotionProposal) -> str:
-    """Write the directory; returns the seal of what was written."""
+def _write_proposal(final: Path, proposal: PromotionProposal, *, chart: bool = True) -> str:
+    """Write the directory (``evidence.png`` only with ``chart``); returns the seal of what
+    was written."""
     # Not ".ptmp": storage/atomic.clean_stale_temp_files unlinks those and this is a directory.
     # A directory left by a killed writer is ignored (not a proposal id) and harmless.
     tmp = final.with_name(f".{final.name}.{os.getpid()}-{secrets.token_hex(3)}.tmpdir")
@@ -164,8 +165,10 @@ def _write_proposal(final: Path, proposal: PromotionProposal) -> str:
         if proposal.evidence:
             records = [e.record() for e in proposal.evidence.values()]
             atomic_write_text(tmp / EVIDENCE_FILE, _dump({"candidates": records}))
-            atomic_write_bytes(tmp / EVIDENCE_CHART, render_evidence_chart(proposal.evidence))
-        atomic_write_text(tmp / CHECKLIST_FILE, render_checklist(proposal))
+            if chart:
+                atomic_write_bytes(tmp / EVIDENCE_CHART, render_evidence_chart(proposal.evidence))
+        charted = chart and bool(proposal.evidence)
+        atomic_write_text(tmp / CHECKLIST_FILE, render_checklist(proposal, chart=charted))
         atomic_write_text(tmp / META_FILE, _dump(proposal_meta(proposal)))
         # rename() of a directory fails if the target exists: an id is never reused.
         os.rename(tmp, final)
@@ -178,17 +181,18 @@ def _write_proposal(final: Path, proposal: PromotionProposal) -> str:
 
 
 def materialize_promotion_proposals(
-    proposals: Sequence[PromotionProposal], reports_dir: Path
+    proposals: Sequence[PromotionProposal], reports_dir: Path, *, charts: bool = True
 ) -> list[PromotionProposal]:
-    """Write each proposal's three files under ``<reports_dir>/<proposal_id>/`` (all at once:
-    built in a temp directory and renamed). On an id collision a fresh id is drawn; returns the
-    proposals as written (ids possibly changed), each with its ``seal``."""
+    """Write each proposal's files under ``<reports_dir>/<proposal_id>/`` (all at once: built
+    in a temp directory and renamed; ``charts`` False leaves ``evidence.png`` out). On an id
+    collision a fresh id is drawn; returns the proposals as written (ids possibly changed),
+    each with its ``seal``."""
     written: list[PromotionProposal] = []
     for proposal in proposals:
         reports_dir.mkdir(parents=True, exist_ok=True)
         for _ in range(5):
             try:
-                seal = _write_proposal(reports_dir / proposal.proposal_id, proposal)
+                seal = _write_proposal(reports_dir / proposal.proposal_id, proposal, chart=charts)
                 proposal = replace(proposal, seal=seal)
                 break
             except OSError:
@@ -205,7 +209,8 @@ def record_outcomes(
     """Rewrite the proposal's meta and checklist with what auto-apply did."""
     directory = reports_dir / proposal.proposal_id
     atomic_write_text(directory / META_FILE, _dump(proposal_meta(proposal, outcomes)))
-    atomic_write_text(directory / CHECKLIST_FILE, render_checklist(proposal, outcomes))
+    chart = (directory / EVIDENCE_CHART).is_file()
+    atomic_write_text(directory / CHECKLIST_FILE, render_checklist(proposal, outcomes, chart=chart))
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,6 +101,7 @@ class PromotionWorker:
     ) -> None:
         self._workspace = PromotionWorkspace.from_settings(settings)
         self._kept_writer: tuple[PromotionWorkspace, OverridesWriter] | None = None
+        self._charts = settings.promotion.evidence_charts
         # The daemon hands in its validated snapshot's policy; alone, the worker reads the file.
         self._policy_source = policy_source
         self._clock = clock
@@ -160,6 +161,7 @@ class PromotionWorker:
     async def reload(self, settings: DaemonSettings) -> None:
         """New paths and a re-read policy; an invalid policy keeps the old one (alerted)."""
         self._workspace = PromotionWorkspace.from_settings(settings)
+        self._charts = settings.promotion.evidence_charts
         await self._load_policy(keep_old=True)
         self._file_alerted = None
         await self.check_file()
@@ -253,6 +255,7 @@ class PromotionWorker:
                         actor="worker",
                         hold=hold,
                         evidence=evidence,
+                        charts=self._charts,
                     )
                 )
             except PeakTradeError as exc:

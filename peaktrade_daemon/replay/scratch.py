@@ -99,7 +99,7 @@ def build_scratch(request: ReplayRequest, root: Path) -> Scratch:
         "alerts": {"console": False},
         "replay": {"start": iso_z(request.start), "speed": 1.0},
         "cycle": {"symbols": list(request.symbols)},
-        "promotion": {"worker_enabled": True},
+        "promotion": {"worker_enabled": True, "evidence_charts": False},
         "symbols": symbols,
     }
     return Scratch(root, overrides)

@@ -34,7 +34,7 @@ def _wide(policy: AutoApplyPolicy, **evidence: Any) -> AutoApplyPolicy:
     )
 
 
-def _run(root: Path, policy: AutoApplyPolicy, *patches: Any) -> PromotionRun:
+def _run(root: Path, policy: AutoApplyPolicy, *patches: Any, charts: bool = True) -> PromotionRun:
     workspace = PromotionWorkspace.from_settings(load_settings(root))
     return run_promotion(
         list(patches),
@@ -46,6 +46,7 @@ def _run(root: Path, policy: AutoApplyPolicy, *patches: Any) -> PromotionRun:
         proposals_dir=workspace.proposals_dir,
         now=T0,
         evidence=evidence_for(workspace, policy, list(patches), root),
+        charts=charts,
     )
 
 
@@ -97,6 +98,25 @@ def test_a_step_past_the_drawdown_limit_fails_and_a_harmless_one_passes(
         ("harmless", "PASS"),
     }
     assert {r["seed"] for r in evidence} == {evidence[0]["seed"]} and evidence[0]["test"]
+
+
+def test_without_charts_the_evidence_stays_and_the_checklist_names_no_chart(
+    project_root: Path, shipped_policy: AutoApplyPolicy
+) -> None:
+    """``[promotion] evidence_charts = false`` (replay's scratch proposals): no evidence.png,
+    the same sealed evidence and figures, and a checklist that points at the figures only."""
+    run = _run(
+        project_root,
+        _wide(shipped_policy),
+        make_patch("strategy.trigger_delay", 8.0, pid="harmless"),
+        charts=False,
+    )
+    (proposal,) = run.proposals
+    directory = project_root / "reports/live_promotion" / proposal.proposal_id
+    assert not (directory / EVIDENCE_CHART).exists()
+    assert json.loads((directory / EVIDENCE_FILE).read_text())["candidates"]
+    checklist = (directory / "OPERATOR_CHECKLIST.md").read_text()
+    assert "figures: `evidence.json`" in checklist and "evidence.png" not in checklist
 
 
 def test_too_little_data_is_inconclusive_and_waits_for_an_operator(
