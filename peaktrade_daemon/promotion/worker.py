@@ -316,7 +316,7 @@ class PromotionWorker:
         for proposal in self.pending.proposals(self.mode):
             try:
                 base = await asyncio.to_thread(self._workspace.base)
-                live = await asyncio.to_thread(self._workspace.writer().read)
+                live = await asyncio.to_thread(self._writer().read)
                 # Fresh evidence for each pending step that can be taken now (the live value
                 # and the data moved), none for a step held anyway: most checks of a pending
                 # step fall in its cooldown or its key's bake window.
