@@ -19,6 +19,11 @@ file and the line (1-based, the header is line 1):
 - a file with no bars.
 
 Line endings may be LF, CRLF or a bare CR.
+
+A feed that serves "the latest N bars" reads only what it serves: :func:`parse_ohlcv_tail`
+parses the header and the file's last ``rows`` lines, with every rule above (errors name the
+line in the file), and leaves the older lines unread. Years of hourly history cost a first
+cycle what its window costs, not what the file costs.
 """
 
 from __future__ import annotations
@@ -44,11 +49,12 @@ def _fail(path: Path, line: int, problem: str) -> DataError:
     return DataError(f"{path}: line {line}: {problem}")
 
 
-def _decode(path: Path, raw: bytes) -> str:
+def _decode(path: Path, raw: bytes, skipped: int) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
+        line += skipped if line > 1 else 0
         raise _fail(
             path, line, f"not UTF-8 text (byte {exc.start}); re-save the file as UTF-8"
         ) from exc
@@ -77,8 +83,10 @@ def _number(path: Path, line: int, column: str, text: str) -> float:
     return value
 
 
-def _rows(path: Path, reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
-    """``(line, fields)`` per record; the reader's own errors become a DataError naming the line."""
+def _rows(path: Path, reader: Iterator[list[str]], skipped: int) -> Iterator[tuple[int, list[str]]]:
+    """``(line, fields)`` per record; the reader's own errors become a DataError naming the line.
+    ``skipped``: lines of the file left out after the first (a tail read), so the lines named are
+    the file's."""
     line = 1
     while True:
         try:
@@ -88,23 +96,72 @@ def _rows(path: Path, reader: Iterator[list[str]]) -> Iterator[tuple[int, list[s
         except csv.Error as exc:
             raise _fail(path, line, f"not readable as CSV ({exc})") from exc
         yield line, fields
-        line += 1
+        line += 1 + (skipped if line == 1 else 0)
 
 
-def parse_ohlcv_csv(path: Path, raw: bytes, *, symbol: str, timeframe: str) -> Bars:
-    """Parse and validate the bytes of one OHLCV CSV file (see the module docstring)."""
+def parse_ohlcv_csv(
+    path: Path, raw: bytes, *, symbol: str, timeframe: str, skipped_lines: int = 0
+) -> Bars:
+    """Parse and validate the bytes of one OHLCV CSV file (see the module docstring).
+    ``skipped_lines``: lines of the file left out of ``raw`` after its first (a tail read)."""
     # Most files have one regular shape that numpy parses a column at a time; the row-by-row
     # reader handles every other file and names the first bad line.
     regular = parse_regular(path, raw, symbol=symbol, timeframe=timeframe)
     if regular is not None:
         return regular
-    return parse_rows(path, raw, symbol=symbol, timeframe=timeframe)
+    return parse_rows(path, raw, symbol=symbol, timeframe=timeframe, skipped_lines=skipped_lines)
 
 
-def parse_rows(path: Path, raw: bytes, *, symbol: str, timeframe: str) -> Bars:
-    """The strict reader: one row at a time, every rule checked, the first bad line named."""
+def _tail_cut(raw: bytes, rows: int) -> tuple[int, int] | None:
+    """``(end of the header line, start of the last rows lines)`` as byte offsets, or None when
+    the tail is the whole file or lines are not plainly records: a quote (a quoted field may
+    hold a line feed), a bare CR (it ends a record too), a first line that is not the header
+    (the strict reader skips blank lines before it)."""
+    header_end = raw.find(b"\n") + 1
+    if not header_end or b"open" not in raw[:header_end].lower() or b'"' in raw:
+        return None
+    if b"\r" in raw and raw.count(b"\r") != raw.count(b"\r\n"):
+        return None
+    at = len(raw.rstrip(b"\r\n"))  # trailing line feeds end the file, they are no rows
+    for _ in range(rows):
+        at = raw.rfind(b"\n", header_end - 1, at)
+        if at < header_end:
+            return None
+    return header_end, at + 1
+
+
+def parse_ohlcv_tail(
+    path: Path, raw: bytes, *, symbol: str, timeframe: str, rows: int
+) -> tuple[Bars, bool]:
+    """The bars of the file's last ``rows`` lines, checked as :func:`parse_ohlcv_csv` checks a
+    file (an error names the line in the file), and whether they are all the file's bars.
+
+    At least ``rows`` bars, or all the file has: a tail holding blank lines, and a file whose
+    lines are not plainly records, are parsed whole. The rows before the tail are not read, so
+    none of their rules is checked (not even the order of the tail's first timestamp after the
+    row before it): what a window never reaches is not data the daemon uses."""
+    cut = _tail_cut(raw, rows)
+    if cut is not None:
+        header_end, start = cut
+        tail = parse_ohlcv_csv(
+            path,
+            raw[:header_end] + raw[start:],
+            symbol=symbol,
+            timeframe=timeframe,
+            skipped_lines=raw.count(b"\n", header_end, start),
+        )
+        if len(tail) >= rows:
+            return tail, False
+    return parse_ohlcv_csv(path, raw, symbol=symbol, timeframe=timeframe), True
+
+
+def parse_rows(
+    path: Path, raw: bytes, *, symbol: str, timeframe: str, skipped_lines: int = 0
+) -> Bars:
+    """The strict reader: one row at a time, every rule checked, the first bad line named.
+    ``skipped_lines``: as for :func:`parse_ohlcv_csv`."""
     # newline="" lets the csv module see every line ending (LF, CRLF, a bare CR) itself.
-    reader = csv.reader(io.StringIO(_decode(path, raw), newline=""))
+    reader = csv.reader(io.StringIO(_decode(path, raw, skipped_lines), newline=""))
     header: list[str] | None = None
     index: dict[str, int] = {}
     # Values go straight into C arrays (8 bytes each): a list of row tuples held a tuple and five
@@ -112,7 +169,7 @@ def parse_rows(path: Path, raw: bytes, *, symbol: str, timeframe: str) -> Bars:
     # the daemon's resident memory kept that high-water mark after the first cycle.
     stamps = array("q")
     opens, highs, lows, closes, volumes = (array("d") for _ in COLUMNS)
-    for line, fields in _rows(path, reader):
+    for line, fields in _rows(path, reader, skipped_lines):
         if not fields or all(not f.strip() for f in fields):
             continue
         if header is None:

@@ -15,6 +15,12 @@ time moves forward, so a bar more than ``count`` bars before replay time at load
 asked for again, and a desk replaying years of hourly history for hundreds of symbols holds a
 few hundred bars of each. A window reaching before what is kept (a larger ``count``, a wall
 clock stepped back) re-reads the file.
+
+Without ``replay.start`` replay time is at or past each file's last bar, so a window is the
+file's last ``count`` bars, and only those lines are parsed and checked
+(:func:`~peaktrade_daemon.market.ohlcv_csv.parse_ohlcv_tail`): 500 hourly bars out of years of
+history. With a ``start`` (replay time inside the file), or when the tail does not hold the
+window, the whole file is parsed.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.errors import DataError
 from peaktrade_daemon.lane import ComputeLane
 from peaktrade_daemon.market.bars import Bars, FloatArray, IntArray, Ticker, to_ns
-from peaktrade_daemon.market.ohlcv_csv import parse_ohlcv_csv
+from peaktrade_daemon.market.ohlcv_csv import parse_ohlcv_csv, parse_ohlcv_tail
 from peaktrade_daemon.settings import DaemonSettings, SymbolSettings
 
 logger = logging.getLogger(__name__)
@@ -56,14 +62,14 @@ Columns = tuple[IntArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatA
 
 
 class _Loaded:
-    """What the cache holds of one file: its ``(mtime, size)`` and the kept bars, the file's
-    bars from index ``first`` on (read-only; ``as_of`` is the file's last bar, replay time's
-    anchor), and the column slices of the window last asked for."""
+    """What the cache holds of one file: its ``(mtime, size)``, the kept bars (the file's newest,
+    read-only; ``as_of`` is the file's last bar, replay time's anchor), whether they are all of
+    the file's bars (``whole``), and the column slices of the window last asked for."""
 
-    __slots__ = ("_last_ns", "_window", "bars", "first", "key")
+    __slots__ = ("_last_ns", "_window", "bars", "key", "whole")
 
-    def __init__(self, key: tuple[int, int], bars: Bars, first: int) -> None:
-        self.key, self.bars, self.first = key, bars, first
+    def __init__(self, key: tuple[int, int], bars: Bars, whole: bool) -> None:
+        self.key, self.bars, self.whole = key, bars, whole
         self._last_ns = int(bars.timestamps[-1]) if len(bars) else None
         self._window: tuple[int, int, Columns] | None = None
 
@@ -75,7 +81,7 @@ class _Loaded:
 
     def fits(self, stop: int, count: int) -> bool:
         """Whether the window of ``count`` bars ending at ``stop`` lies within the kept bars."""
-        return self.first == 0 or stop >= count
+        return self.whole or stop >= count
 
     def columns(self, start: int, stop: int) -> Columns:
         """The column slices ``[start, stop)``: the very arrays handed out the last time this
@@ -199,9 +205,19 @@ class ReplayFeed:
     def _parse(self, job: tuple[_Read, bytes]) -> _Loaded:
         """Parse one file and keep what the window it was read for can still reach (blocking)."""
         read, raw = job
-        full = parse_ohlcv_csv(read.path, raw, symbol=read.symbol, timeframe=read.timeframe)
-        visible = np.searchsorted(full.timestamps, to_ns(self.replay_time(full)), "right")
-        first = max(0, int(visible) - read.count)
+        whole = self.settings.replay.start is not None
+        if whole:
+            full = parse_ohlcv_csv(read.path, raw, symbol=read.symbol, timeframe=read.timeframe)
+        else:
+            full, whole = parse_ohlcv_tail(
+                read.path, raw, symbol=read.symbol, timeframe=read.timeframe, rows=read.count
+            )
+        visible = int(np.searchsorted(full.timestamps, to_ns(self.replay_time(full)), "right"))
+        if visible < read.count and not whole:  # replay time before the file's end: a clock
+            whole = True  # stepped back; the window reaches before the tail
+            full = parse_ohlcv_csv(read.path, raw, symbol=read.symbol, timeframe=read.timeframe)
+            visible = int(np.searchsorted(full.timestamps, to_ns(self.replay_time(full)), "right"))
+        first = max(0, visible - read.count)
         logger.debug(
             "replay: loaded %s bars of %s from %s, keeping %s",
             len(full),
@@ -209,7 +225,7 @@ class ReplayFeed:
             read.path,
             len(full) - first,
         )
-        return _Loaded(read.key, _kept(full, first), first)
+        return _Loaded(read.key, _kept(full, first), whole and first == 0)
 
     def _read_done(self, path: Path, reading: asyncio.Future[_Loaded]) -> None:
         self._reading.pop(path, None)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
 
 from peaktrade_daemon.clock import ManualClock
@@ -79,13 +81,54 @@ async def test_the_cache_keeps_only_the_bars_a_window_can_still_reach(project_ro
     async with asyncio.timeout(10):
         small = await feeds.bars("EUR/USD", 50)
         kept = feeds._replay._cache[project_root / "data/samples/EURUSD.csv"]
-        assert len(kept.bars) == 50 and kept.first == len(df) - 50
+        assert len(kept.bars) == 50 and not kept.whole
         assert not kept.bars.close.flags.writeable  # windows share it: nobody may write
         # A larger window reaches before the kept bars: the file is read again, keeping more.
         large = await feeds.bars("EUR/USD", 3000)
     assert large.close.tolist() == df.Close.tail(3000).tolist()
     assert small.close.tolist() == df.Close.tail(50).tolist()
     assert len(feeds._replay._cache[project_root / "data/samples/EURUSD.csv"].bars) == 3000
+
+
+class SteppedClock:
+    """A wall clock that an operator (or NTP) can step back."""
+
+    def __init__(self, now: datetime) -> None:
+        self.at = now
+
+    def now(self) -> datetime:
+        return self.at
+
+    def monotonic(self) -> float:
+        return 0.0
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)
+
+
+async def test_only_the_files_last_bars_are_parsed_until_a_window_reaches_before_them(
+    project_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wholes: list[str] = []
+    real = replay.parse_ohlcv_csv
+
+    def whole(path: Path, raw: bytes, **kwargs: Any) -> object:
+        wholes.append(path.name)
+        return real(path, raw, **kwargs)
+
+    monkeypatch.setattr(replay, "parse_ohlcv_csv", whole)
+    clock = SteppedClock(datetime(2030, 1, 1, tzinfo=UTC))
+    feeds = Feeds(load_settings(project_root), clock)
+    df = frame("GOOG")
+    async with asyncio.timeout(10):
+        newest = await feeds.bars("GOOG", 50)
+        assert wholes == []  # the tail of 50 lines
+        clock.at -= timedelta(days=10)  # replay time 10 days before the file's end
+        earlier = await feeds.bars("GOOG", 50)
+    assert wholes == ["GOOG.csv"]  # the tail cannot hold that window: the whole file
+    assert newest.close.tolist() == df.Close.tail(50).tolist()
+    end = df.index[-1] - pd.Timedelta(days=10)
+    assert earlier.close.tolist() == df[df.index <= end].Close.tail(50).tolist()
 
 
 async def test_an_unchanged_window_is_the_same_arrays(project_root: Path) -> None:
@@ -101,13 +144,13 @@ async def test_checks_asking_together_share_one_read_of_each_file(
     project_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reads: list[Path] = []
-    real = replay.parse_ohlcv_csv
+    real = replay.parse_ohlcv_tail
 
-    def counting(path: Path, raw: bytes, **kwargs: str) -> object:
+    def counting(path: Path, raw: bytes, **kwargs: Any) -> object:
         reads.append(path)
         return real(path, raw, **kwargs)
 
-    monkeypatch.setattr(replay, "parse_ohlcv_csv", counting)
+    monkeypatch.setattr(replay, "parse_ohlcv_tail", counting)
     feeds = Feeds(load_settings(project_root), ManualClock())
     async with asyncio.timeout(10):
         windows = await asyncio.gather(

@@ -173,17 +173,35 @@ async def test_short_history_names_what_is_missing(project_root: Path) -> None:
     assert result.missing["regime"] == "not enough data: 12 bars, regime needs 101"
 
 
+def _nan_on_line(path: Path, line: int) -> None:
+    lines = path.read_text().splitlines()
+    lines[line - 1] = lines[line - 1].replace(lines[line - 1].split(",")[4], "nan", 1)
+    path.write_text("\n".join(lines) + "\n")
+
+
 async def test_invalid_file_is_critical_and_names_file_and_line(project_root: Path) -> None:
     path = project_root / "data/samples/GOOG.csv"
-    lines = path.read_text().splitlines()
-    lines[5] = lines[5].replace(lines[5].split(",")[4], "nan", 1)
-    path.write_text("\n".join(lines) + "\n")
+    line = len(path.read_text().splitlines()) - 10  # inside the 500-bar window
+    _nan_on_line(path, line)
     result = await check(settings_for(project_root), ManualClock(), "GOOG")
     assert result.status == "critical"
     assert result.metrics == {}
     reason = result.missing["volatility"]
-    assert "GOOG.csv: line 6" in reason and "NaN" in reason
-    assert result.alerts and "GOOG.csv: line 6" in result.alerts[0]
+    assert f"GOOG.csv: line {line}:" in reason and "NaN" in reason
+    assert result.alerts and f"GOOG.csv: line {line}" in result.alerts[0]
+
+
+async def test_a_bad_line_is_refused_once_a_window_reaches_it(project_root: Path) -> None:
+    # Line 6 is GOOG's 5th bar, far before the newest 500: a window of the newest bars does not
+    # read it (nothing computed from the file depends on it); a replay starting in 2004 does.
+    _nan_on_line(project_root / "data/samples/GOOG.csv", 6)
+    newest = await check(settings_for(project_root), ManualClock(), "GOOG")
+    assert newest.status != "critical" and "volatility" in newest.metrics
+    early = await check(
+        settings_for(project_root, start="2004-12-01T00:00:00"), ManualClock(), "GOOG"
+    )
+    assert early.status == "critical"
+    assert "GOOG.csv: line 6:" in early.missing["volatility"]
 
 
 async def test_thresholds_from_settings_raise_status(project_root: Path) -> None:
