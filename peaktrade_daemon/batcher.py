@@ -14,7 +14,8 @@ blocking function in one call, in one worker thread; each caller awaits its own 
 - A caller cancelled while it waits (a timeout) gives up its own item only; an item whose
   caller is gone before its batch starts is left out.
 - With a :class:`~peaktrade_daemon.lane.ComputeLane` the batch runs on that lane's thread
-  (shared by a composition's batchers), else on the loop's default executor.
+  (shared by a composition's batchers) with the batcher's ``priority``, else on the loop's
+  default executor.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-from peaktrade_daemon.lane import ComputeLane
+from peaktrade_daemon.lane import LATER, ComputeLane
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +41,12 @@ class Batcher(Generic[T, R]):
         work: Callable[[list[T]], Sequence[R | Exception]],
         name: str,
         lane: ComputeLane | None = None,
+        priority: int = LATER,
     ) -> None:
         self._work = work
         self.name = name
         self._lane = lane
+        self._priority = priority
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._flush_scheduled = False
         self._drain: asyncio.Task[None] | None = None
@@ -82,7 +85,7 @@ class Batcher(Generic[T, R]):
                     outcomes = await (
                         asyncio.to_thread(self._work, items)
                         if self._lane is None
-                        else self._lane.run(self._work, items)
+                        else self._lane.run(self._work, items, self._priority)
                     )
                     if len(outcomes) != len(items):
                         raise RuntimeError(

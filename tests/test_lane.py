@@ -1,5 +1,5 @@
-"""The compute lane runs a composition's batches on one thread, in submission order, in the
-caller's context; the components build_components makes all use one lane."""
+"""The compute lane runs a composition's batches on one thread, by priority and in submission
+order, in the caller's context; the components build_components makes all use one lane."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import ManualClock
-from peaktrade_daemon.lane import ComputeLane
+from peaktrade_daemon.lane import FIRST, LATER, ComputeLane
 from peaktrade_daemon.monitors.defaults import trading_config
 from peaktrade_daemon.settings import load_settings
 from peaktrade_daemon.workflows.components import build_components
@@ -63,9 +63,9 @@ async def test_the_components_batches_run_on_their_lane(project_root: Path) -> N
     batches: list[int] = []
     original = components.lane.run
 
-    async def spying(work, items):  # type: ignore[no-untyped-def]
+    async def spying(work, items, priority):  # type: ignore[no-untyped-def]
         batches.append(len(items))
-        return await original(work, items)
+        return await original(work, items, priority)
 
     components.lane.run = spying  # type: ignore[method-assign]
     try:
@@ -79,3 +79,55 @@ async def test_the_components_batches_run_on_their_lane(project_root: Path) -> N
     # batches of one item, all on the lane.
     assert batches == [1] * 5
     assert components.lane._executor is None  # closed with the components
+
+
+async def test_first_work_goes_before_later_work_waiting_with_it() -> None:
+    lane = ComputeLane("test")
+    order: list[str] = []
+    gate = threading.Event()
+
+    def work(name: str) -> str:
+        if name == "running":
+            gate.wait(10)
+        order.append(name)
+        return name
+
+    running = asyncio.ensure_future(lane.run(work, "running"))
+    await asyncio.sleep(0)
+    waiting = [
+        asyncio.ensure_future(lane.run(work, name, priority))
+        for name, priority in (("later-1", LATER), ("first-1", FIRST), ("later-2", LATER))
+    ]
+    gone = asyncio.ensure_future(lane.run(work, "cancelled", FIRST))
+    await asyncio.sleep(0)
+    gone.cancel()
+    waiting.append(asyncio.ensure_future(lane.run(work, "first-2", FIRST)))
+    gate.set()
+    assert await asyncio.gather(running, *waiting) == [
+        "running",
+        "later-1",
+        "first-1",
+        "later-2",
+        "first-2",
+    ]
+    assert order == ["running", "first-1", "first-2", "later-1", "later-2"]
+    lane.close()
+
+
+async def test_closing_cancels_work_still_waiting() -> None:
+    lane = ComputeLane("test")
+    gate = threading.Event()
+    running = asyncio.ensure_future(lane.run(gate.wait, 10))
+    waiting = asyncio.ensure_future(lane.run(str, 1))
+    await asyncio.sleep(0.01)
+    lane.close()
+    gate.set()
+    assert await running is True
+    try:
+        await waiting
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("work waiting at close ran")
+    assert await lane.run(str, 2) == "2"
+    lane.close()

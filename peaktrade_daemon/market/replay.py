@@ -39,7 +39,7 @@ import numpy as np
 from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.errors import DataError
-from peaktrade_daemon.lane import ComputeLane
+from peaktrade_daemon.lane import FIRST, ComputeLane
 from peaktrade_daemon.market.bars import Bars, FloatArray, IntArray, Ticker, to_ns
 from peaktrade_daemon.market.ohlcv_csv import parse_ohlcv_csv, parse_ohlcv_tail
 from peaktrade_daemon.settings import DaemonSettings, SymbolSettings
@@ -128,8 +128,9 @@ class ReplayFeed:
         self._paths: dict[str, Path] = {}
         self._reading: dict[Path, asyncio.Future[_Loaded]] = {}
         self._in_flight = asyncio.Semaphore(FILES_IN_FLIGHT)
+        # First on the lane: the monitors' batches wait and gather the windows parsed meanwhile.
         self._parses: Batcher[tuple[_Read, bytes], _Loaded] = Batcher(
-            each(self._parse), "replay-parse", lane
+            each(self._parse), "replay-parse", lane, FIRST
         )
 
     @property

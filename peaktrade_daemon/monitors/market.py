@@ -25,6 +25,7 @@ from peaktrade_daemon.market.calendars import CalendarRangeError
 from peaktrade_daemon.market.feeds import MarketSource
 from peaktrade_daemon.market.freshness import describe_age
 from peaktrade_daemon.market.metrics import REGIME_NAMES, MarketParams, market_metrics
+from peaktrade_daemon.market.stacks import stacks
 from peaktrade_daemon.market.window_memo import WindowMemo
 from peaktrade_daemon.monitors.defaults import close_feeds, resolve
 from peaktrade_daemon.monitors.result import MonitorResult, ResultBuilder
@@ -88,7 +89,7 @@ class MarketMonitor:
         self._memo: WindowMemo[dict[str, float]] = WindowMemo()
         # Windows that are new are computed together, the symbols of a cycle in one thread call.
         self._batch: Batcher[tuple[Bars, _Key], dict[str, float]] = Batcher(
-            each(lambda job: self._compute(*job)), "market", lane
+            self._compute_all, "market", lane
         )
 
     def reconfigure(self, settings: DaemonSettings) -> None:
@@ -114,6 +115,38 @@ class MarketMonitor:
         )
         result = {name: float(array[0]) for name, array in values.items()}
         return self._memo.put(bars.symbol, bars, key, result)
+
+    def _compute_all(self, jobs: list[tuple[Bars, _Key]]) -> list[dict[str, float] | Exception]:
+        """The metrics of a batch's windows, stacked by length and parameters (the same numbers
+        as one window at a time); should that fail, one window at a time, so that a failure
+        fails its own window only."""
+        try:
+            return self._stacked(jobs)
+        except Exception:
+            return each(self._compute_job)(jobs)
+
+    def _compute_job(self, job: tuple[Bars, _Key]) -> dict[str, float]:
+        return self._compute(*job)
+
+    def _stacked(self, jobs: list[tuple[Bars, _Key]]) -> list[dict[str, float] | Exception]:
+        windows, keys = [bars for bars, _ in jobs], [key for _, key in jobs]
+        results: list[dict[str, float] | Exception] = [{} for _ in jobs]
+        for stack in stacks(windows, keys):
+            params, tf_s, bars_per_year = keys[stack.members[0]]
+            values = market_metrics(
+                stack.column("high"),
+                stack.column("low"),
+                stack.column("close"),
+                stack.column("volume"),
+                stack.timestamps,
+                timeframe_s=tf_s,
+                bars_per_year=bars_per_year,
+                params=params,
+            )
+            for row, i in enumerate(stack.members):
+                result = {name: float(array[row]) for name, array in values.items()}
+                results[i] = self._memo.put(windows[i].symbol, windows[i], keys[i], result)
+        return results
 
     async def _metrics(self, bars: Bars) -> dict[str, float]:
         """The bar metrics of ``bars``: remembered when the window is the last one seen, else

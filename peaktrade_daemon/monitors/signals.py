@@ -23,7 +23,7 @@ from peaktrade_daemon.market.window_memo import WindowMemo
 from peaktrade_daemon.monitors.defaults import close_feeds, resolve, trading_config
 from peaktrade_daemon.monitors.result import MonitorResult, ResultBuilder
 from peaktrade_daemon.settings import DaemonSettings
-from peaktrade_daemon.strategies.base import Strategy, warmup
+from peaktrade_daemon.strategies.base import Strategy, StrategyOutput, warmup
 from peaktrade_daemon.strategies.evaluations import StrategyEvaluations
 from peaktrade_daemon.strategies.history import StrategyHistory, history_metrics
 from peaktrade_daemon.strategies.registry import enabled_strategies
@@ -85,7 +85,7 @@ class SignalMonitor:
         # the same again.
         self._outputs = evaluations if evaluations is not None else StrategyEvaluations()
         # Scans run in batches, one batch at a time: the histories they update need no lock.
-        self._scans: Batcher[Bars, _Scan] = Batcher(each(self._scan), "signals", lane)
+        self._scans: Batcher[Bars, _Scan] = Batcher(self._scan_all, "signals", lane)
         # A scan of the window the symbol's last scan saw, with the same strategies and the
         # histories that scan left, records nothing and judges nothing new: the same result.
         self._last_scans: WindowMemo[_Scan] = WindowMemo()
@@ -115,11 +115,25 @@ class SignalMonitor:
         histories = tuple(self.history(s.name, symbol) for s in self.strategies)
         return (self.strategies, SignalParams(cfg.consistency_window, cfg.forward_bars), histories)
 
-    def _scan(self, bars: Bars) -> _Scan:
+    def _scan_all(self, windows: list[Bars]) -> list[_Scan | Exception]:
+        """The scans of a batch: the strategies' outputs over all of its windows first, stacked
+        (the same numbers as one window at a time), then each scan (a failure fails its own
+        window only)."""
+        try:
+            outputs = self._outputs.outputs_many(windows, self.strategies)
+        except Exception:  # each scan then evaluates its own window and meets its own error
+            return each(self._scan)(windows)
+        return each(self._scan_job)(list(zip(windows, outputs, strict=True)))
+
+    def _scan_job(self, job: tuple[Bars, list[StrategyOutput]]) -> _Scan:
+        return self._scan(*job)
+
+    def _scan(self, bars: Bars, outputs: list[StrategyOutput] | None = None) -> _Scan:
         key = self._scan_key(bars.symbol)
         cfg = self.settings.monitors.signals
         params = SignalParams(cfg.consistency_window, cfg.forward_bars)
-        outputs = self._outputs.outputs(bars, self.strategies)
+        if outputs is None:
+            outputs = self._outputs.outputs(bars, self.strategies)
         histories = [self.history(s.name, bars.symbol) for s in self.strategies]
         for history, out in zip(histories, outputs, strict=True):
             history.record(

@@ -28,6 +28,7 @@ The book starts flat with ``initial_capital`` at the first bar of the window the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -51,7 +52,7 @@ from peaktrade_daemon.portfolio.signals import (
 )
 from peaktrade_daemon.portfolio.snapshot import ClosedTrade, PortfolioSnapshot, Position
 from peaktrade_daemon.portfolio.timeline import LiveChanges, ParamsTimeline, params_timeline
-from peaktrade_daemon.strategies.base import Strategy, warmup
+from peaktrade_daemon.strategies.base import Strategy, StrategyOutput, warmup
 from peaktrade_daemon.strategies.evaluations import StrategyEvaluations
 from peaktrade_daemon.strategies.registry import enabled_strategies
 
@@ -208,10 +209,13 @@ def paper_book(
     market: MarketParams,
     schedule: Schedule | None = None,
     evaluations: StrategyEvaluations | None = None,
+    outputs: Sequence[StrategyOutput] | None = None,
 ) -> PaperBook:
     """The book of ``strategies`` over ``bars``: signals, then :func:`simulate`. With
-    ``evaluations`` the strategies' output comes from (and goes to) that shared memo."""
-    outputs = None if evaluations is None else evaluations.outputs(bars, strategies)
+    ``evaluations`` the strategies' output comes from (and goes to) that shared memo;
+    ``outputs``: that output when the caller already has it."""
+    if outputs is None and evaluations is not None:
+        outputs = evaluations.outputs(bars, strategies)
     signals = book_signals(bars, strategies, market, outputs)
     return simulate(bars, signals, params, schedule or ())
 
@@ -259,11 +263,39 @@ class PaperPortfolio:
         # the memo key holds the starting params and every switch, so a live change is a miss.
         self._books: WindowMemo[PaperBook] = WindowMemo()
         self._new_books: Batcher[tuple[Bars, PaperParams, Schedule], PaperBook] = Batcher(
-            each(lambda job: self._book(*job)), "paper", lane
+            self._book_all, "paper", lane
         )
 
-    def _book(self, bars: Bars, params: PaperParams, schedule: Schedule) -> PaperBook:
-        book = paper_book(bars, self._strategies, params, self._market, schedule, self._evaluations)
+    def _book_all(
+        self, jobs: list[tuple[Bars, PaperParams, Schedule]]
+    ) -> list[PaperBook | Exception]:
+        """The books of a batch: with shared evaluations, the strategies' outputs over all of
+        its windows first, stacked (the same numbers as one window at a time), then each book
+        (a failure fails its own window only)."""
+        outputs: Sequence[Sequence[StrategyOutput] | None] = [None] * len(jobs)
+        # On a failure each book evaluates its own window and meets its own error.
+        with contextlib.suppress(Exception):
+            if self._evaluations is not None:
+                windows = [bars for bars, _, _ in jobs]
+                outputs = self._evaluations.outputs_many(windows, self._strategies)
+        work = [(*job, out) for job, out in zip(jobs, outputs, strict=True)]
+        return each(self._book_job)(work)
+
+    def _book_job(
+        self, job: tuple[Bars, PaperParams, Schedule, Sequence[StrategyOutput] | None]
+    ) -> PaperBook:
+        return self._book(*job)
+
+    def _book(
+        self,
+        bars: Bars,
+        params: PaperParams,
+        schedule: Schedule,
+        outputs: Sequence[StrategyOutput] | None = None,
+    ) -> PaperBook:
+        book = paper_book(
+            bars, self._strategies, params, self._market, schedule, self._evaluations, outputs
+        )
         book.equity.setflags(write=False)  # shared by every later reader of the same window
         return self._books.put(bars.symbol, bars, (params, tuple(schedule)), book)
 

@@ -120,3 +120,24 @@ async def test_the_composition_shares_them_and_the_book_is_unchanged(project_roo
     memos = components.signals._outputs._memos
     assert sorted(memos) == sorted(s.name for s in components.signals.strategies)
     assert all(m.misses == 3 and m.hits == 3 for m in memos.values())
+
+
+def test_a_batch_is_served_as_window_by_window() -> None:
+    ends = ((1000, 500), (1001, 500), (1200, 300), (1500, 500))  # two of them stacked together
+    windows = [
+        dataclasses.replace(window(stop, count), symbol=f"S{i}")
+        for i, (stop, count) in enumerate(ends)
+    ]
+    evaluations = StrategyEvaluations()
+    first = evaluations.outputs(windows[0], STRATEGIES)  # already known: served from the memo
+    batch = evaluations.outputs_many(windows, STRATEGIES)
+    assert all(a is b for a, b in zip(first, batch[0], strict=True))
+    for bars, outputs in zip(windows, batch, strict=True):
+        assert_same(outputs, fresh(bars))
+        if bars is not windows[0]:  # copied out of its stack: holding no other window's rows
+            assert all(o.direction.base is None and o.strength.base is None for o in outputs)
+        # What the batch evaluated is in the memo for the readers that follow.
+        again = evaluations.outputs(bars, STRATEGIES)
+        assert all(a is b for a, b in zip(outputs, again, strict=True))
+    memos = evaluations._memos.values()
+    assert all(m.misses == len(windows) and m.hits == 1 + len(windows) for m in memos)
