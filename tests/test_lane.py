@@ -9,6 +9,8 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import ManualClock
 from peaktrade_daemon.lane import FIRST, LATER, ComputeLane
@@ -29,13 +31,15 @@ async def test_work_runs_on_one_thread_in_order_and_in_the_callers_context() -> 
         return i * 2
 
     REQUEST.set("cycle-1")
-    results = await asyncio.gather(*(lane.run(work, i) for i in range(5)))
+    async with asyncio.timeout(10):
+        results = await asyncio.gather(*(lane.run(work, i) for i in range(5)))
     assert results == [0, 2, 4, 6, 8]
     assert [i for i, _, _ in seen] == [0, 1, 2, 3, 4]
     assert len({name for _, name, _ in seen}) == 1 and seen[0][1].startswith("lane-test")
     assert {request for _, _, request in seen} == {"cycle-1"}
     lane.close()
-    assert await lane.run(work, 7) == 14  # closed is not broken: a new thread starts
+    async with asyncio.timeout(10):
+        assert await lane.run(work, 7) == 14  # closed is not broken: a new thread starts
     lane.close()
 
 
@@ -49,7 +53,9 @@ async def test_batchers_on_one_lane_share_its_thread() -> None:
 
     first = Batcher(each(record), "first", lane)
     second = Batcher(each(record), "second", lane)
-    assert await asyncio.gather(first.submit(1), second.submit(2), first.submit(3)) == [1, 2, 3]
+    async with asyncio.timeout(10):
+        both = await asyncio.gather(first.submit(1), second.submit(2), first.submit(3))
+    assert both == [1, 2, 3]
     assert len(threads) == 1 and next(iter(threads)).startswith("lane-compute")
     lane.close()
 
@@ -103,7 +109,9 @@ async def test_first_work_goes_before_later_work_waiting_with_it() -> None:
     gone.cancel()
     waiting.append(asyncio.ensure_future(lane.run(work, "first-2", FIRST)))
     gate.set()
-    assert await asyncio.gather(running, *waiting) == [
+    async with asyncio.timeout(10):
+        outcomes = await asyncio.gather(running, *waiting)
+    assert outcomes == [
         "running",
         "later-1",
         "first-1",
@@ -122,12 +130,9 @@ async def test_closing_cancels_work_still_waiting() -> None:
     await asyncio.sleep(0.01)
     lane.close()
     gate.set()
-    assert await running is True
-    try:
-        await waiting
-    except asyncio.CancelledError:
-        pass
-    else:
-        raise AssertionError("work waiting at close ran")
-    assert await lane.run(str, 2) == "2"
+    async with asyncio.timeout(10):
+        assert await running is True
+        with pytest.raises(asyncio.CancelledError):  # work waiting at close never runs
+            await waiting
+        assert await lane.run(str, 2) == "2"
     lane.close()

@@ -96,7 +96,7 @@ def wilder(x: FloatArray, period: int, start: int = 0) -> FloatArray:
 
     The recursion y_t = a y_{t-1} + b x_t (a = (p - 1) / p, b = 1 / p) is evaluated in blocks of
     32 bars: each block's own response (starting from 0) is one matrix product for every block of
-    every symbol at once, x_blocks @ T with T[j, k] = b a^(k - j) for j <= k; then the value
+    a symbol, x_blocks @ T with T[j, k] = b a^(k - j) for j <= k; then the value
     carried into each block (a^(k+1) y_before) is added block by block. All weights are positive
     and below 1, so this is as accurate as the step-by-step recursion and far faster than a
     Python step per bar.
@@ -119,7 +119,13 @@ def wilder(x: FloatArray, period: int, start: int = 0) -> FloatArray:
     decay = keep ** np.arange(1, size + 1)
     padded = np.zeros((n_sym, blocks * size))
     padded[:, :rest] = x[:, first + 1 :]
-    local = (padded.reshape(n_sym * blocks, size) @ kernel).reshape(n_sym, blocks, size)
+    # One product per symbol, of the shape the symbol alone has: BLAS results are only
+    # guaranteed bit-identical for the same shapes, and a symbol's smoothing must not depend on
+    # which symbols share its stack (market/stacks.py).
+    blocked = padded.reshape(n_sym, blocks, size)
+    local = np.empty_like(blocked)
+    for row in range(n_sym):
+        np.matmul(blocked[row], kernel, out=local[row])
     # The value carried into block b: c_b = local_end_{b-1} + a^size c_{b-1}, c_0 = the seed.
     carries = np.empty((n_sym, blocks))
     carries[:, 0] = seed

@@ -43,6 +43,9 @@ from peaktrade_daemon.market.bars import Bars, from_ns, in_ns_range, to_ns
 from peaktrade_daemon.market.ohlcv_columns import parse_regular
 
 COLUMNS = ("open", "high", "low", "close", "volume")
+_NL = ord("\n")
+#: Bytes per line a tail read looks at first (the hourly samples' lines are 56).
+_LINE_GUESS = 128
 
 
 def _fail(path: Path, line: int, problem: str) -> DataError:
@@ -122,12 +125,19 @@ def _tail_cut(raw: bytes, rows: int) -> tuple[int, int] | None:
         return None
     if b"\r" in raw and raw.count(b"\r") != raw.count(b"\r\n"):
         return None
-    at = len(raw.rstrip(b"\r\n"))  # trailing line feeds end the file, they are no rows
-    for _ in range(rows):
-        at = raw.rfind(b"\n", header_end - 1, at)
-        if at < header_end:
+    end = len(raw.rstrip(b"\r\n"))  # trailing line feeds end the file, they are no rows
+    # The line feeds of a stretch of the file's end, widened until it holds ``rows`` of them
+    # (or reaches the header's): one numpy pass over what the tail is made of.
+    span = _LINE_GUESS * rows
+    while True:
+        low = max(header_end - 1, end - span)
+        feeds = np.flatnonzero(np.frombuffer(raw, np.uint8, end - low, low) == _NL)
+        if len(feeds) >= rows:
+            at = low + int(feeds[-rows])  # the line feed before the tail's first line
+            return None if at < header_end else (header_end, at + 1)
+        if low == header_end - 1:
             return None
-    return header_end, at + 1
+        span *= 4
 
 
 def parse_ohlcv_tail(

@@ -47,12 +47,13 @@ from peaktrade_daemon.portfolio.params import PaperParams, Schedule
 from peaktrade_daemon.portfolio.signals import (
     BookSignals,
     book_signals,
+    book_signals_many,
     effective_target,
     regime_score,
 )
 from peaktrade_daemon.portfolio.snapshot import ClosedTrade, PortfolioSnapshot, Position
 from peaktrade_daemon.portfolio.timeline import LiveChanges, ParamsTimeline, params_timeline
-from peaktrade_daemon.strategies.base import Strategy, StrategyOutput, warmup
+from peaktrade_daemon.strategies.base import Strategy, warmup
 from peaktrade_daemon.strategies.evaluations import StrategyEvaluations
 from peaktrade_daemon.strategies.registry import enabled_strategies
 
@@ -209,14 +210,14 @@ def paper_book(
     market: MarketParams,
     schedule: Schedule | None = None,
     evaluations: StrategyEvaluations | None = None,
-    outputs: Sequence[StrategyOutput] | None = None,
+    signals: BookSignals | None = None,
 ) -> PaperBook:
     """The book of ``strategies`` over ``bars``: signals, then :func:`simulate`. With
     ``evaluations`` the strategies' output comes from (and goes to) that shared memo;
-    ``outputs``: that output when the caller already has it."""
-    if outputs is None and evaluations is not None:
-        outputs = evaluations.outputs(bars, strategies)
-    signals = book_signals(bars, strategies, market, outputs)
+    ``signals``: the window's signals when the caller already has them."""
+    if signals is None:
+        outputs = None if evaluations is None else evaluations.outputs(bars, strategies)
+        signals = book_signals(bars, strategies, market, outputs)
     return simulate(bars, signals, params, schedule or ())
 
 
@@ -269,21 +270,18 @@ class PaperPortfolio:
     def _book_all(
         self, jobs: list[tuple[Bars, PaperParams, Schedule]]
     ) -> list[PaperBook | Exception]:
-        """The books of a batch: with shared evaluations, the strategies' outputs over all of
-        its windows first, stacked (the same numbers as one window at a time), then each book
+        """The books of a batch: the signals of all of its windows first, stacked
+        (:func:`book_signals_many`: the same numbers as one window at a time), then each book.
+        Should the stacked signals fail, each book computes its own and meets its own error
         (a failure fails its own window only)."""
-        outputs: Sequence[Sequence[StrategyOutput] | None] = [None] * len(jobs)
-        # On a failure each book evaluates its own window and meets its own error.
+        signals: Sequence[BookSignals | None] = [None] * len(jobs)
         with contextlib.suppress(Exception):
-            if self._evaluations is not None:
-                windows = [bars for bars, _, _ in jobs]
-                outputs = self._evaluations.outputs_many(windows, self._strategies)
-        work = [(*job, out) for job, out in zip(jobs, outputs, strict=True)]
+            windows = [bars for bars, _, _ in jobs]
+            signals = book_signals_many(windows, self._strategies, self._market, self._evaluations)
+        work = [(*job, own) for job, own in zip(jobs, signals, strict=True)]
         return each(self._book_job)(work)
 
-    def _book_job(
-        self, job: tuple[Bars, PaperParams, Schedule, Sequence[StrategyOutput] | None]
-    ) -> PaperBook:
+    def _book_job(self, job: tuple[Bars, PaperParams, Schedule, BookSignals | None]) -> PaperBook:
         return self._book(*job)
 
     def _book(
@@ -291,10 +289,10 @@ class PaperPortfolio:
         bars: Bars,
         params: PaperParams,
         schedule: Schedule,
-        outputs: Sequence[StrategyOutput] | None = None,
+        signals: BookSignals | None = None,
     ) -> PaperBook:
         book = paper_book(
-            bars, self._strategies, params, self._market, schedule, self._evaluations, outputs
+            bars, self._strategies, params, self._market, schedule, self._evaluations, signals
         )
         book.equity.setflags(write=False)  # shared by every later reader of the same window
         return self._books.put(bars.symbol, bars, (params, tuple(schedule)), book)

@@ -38,12 +38,14 @@ import numpy.typing as npt
 from peaktrade_daemon.market.bars import Bars, FloatArray, IntArray
 from peaktrade_daemon.market.metrics import MarketParams
 from peaktrade_daemon.market.regime import regime_series
+from peaktrade_daemon.market.stacks import stacks
 from peaktrade_daemon.strategies.base import (
     DirectionArray,
     Strategy,
     StrategyInputs,
     StrategyOutput,
 )
+from peaktrade_daemon.strategies.evaluations import StrategyEvaluations
 
 VOLATILE = 2.0
 #: Score of a ranging or unknown regime (see the module docstring).
@@ -111,11 +113,39 @@ def book_signals(
     strategies: tuple[Strategy, ...],
     market: MarketParams,
     outputs: Sequence[StrategyOutput] | None = None,
+    regime: FloatArray | None = None,
 ) -> BookSignals:
-    """The vote of ``strategies`` and the regime at every bar of ``bars``; ``outputs``: the
-    strategies' output over ``bars`` when it is already known (evaluated here otherwise)."""
+    """The vote of ``strategies`` and the regime at every bar of ``bars``; ``outputs`` and
+    ``regime``: the strategies' output and the regime over ``bars`` when they are already known
+    (computed here otherwise)."""
     if outputs is None:
         inputs = StrategyInputs(bars.high[None, :], bars.low[None, :], bars.close[None, :])
         outputs = [s.evaluate(inputs) for s in strategies]
+    if regime is None:
+        regime = regime_series(bars.close[None, :], market)[0]
     vote = net_direction([output.direction[0] for output in outputs])
-    return BookSignals(vote, held_bars(vote), regime_series(bars.close[None, :], market)[0])
+    return BookSignals(vote, held_bars(vote), regime)
+
+
+def book_signals_many(
+    windows: Sequence[Bars],
+    strategies: tuple[Strategy, ...],
+    market: MarketParams,
+    evaluations: StrategyEvaluations | None = None,
+) -> list[BookSignals]:
+    """:func:`book_signals` of each of ``windows`` (one symbol's window each), the strategies
+    and the regime computed on stacks of windows of one length
+    (:mod:`peaktrade_daemon.market.stacks`: the same numbers as one window at a time, without
+    numpy's per-call overhead on each). ``evaluations``: the shared memo the outputs come from
+    and go to (a throwaway one otherwise). Blocking: call it from a worker thread."""
+    memo = evaluations if evaluations is not None else StrategyEvaluations()
+    outputs = memo.outputs_many(windows, strategies)
+    regimes: list[FloatArray] = [np.empty(0)] * len(windows)
+    for stack in stacks(windows):
+        rows = regime_series(stack.column("close"), market)
+        for row, member in enumerate(stack.members):
+            regimes[member] = rows[row].copy()  # its own: not a view holding the whole stack
+    return [
+        book_signals(bars, strategies, market, outs, regime)
+        for bars, outs, regime in zip(windows, outputs, regimes, strict=True)
+    ]

@@ -148,3 +148,17 @@ def test_rsi_and_efficiency_stay_in_range(values: np.ndarray) -> None:
     assert ((defined >= 0) & (defined <= 100)).all()
     er = ind.efficiency_ratio(close, 15)[0]
     assert np.isnan(er) or 0.0 <= er <= 1.0 + 1e-12
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 80), st.integers(0, 4000), st.integers(2, 40))
+def test_wilder_smooths_each_row_of_a_stack_of_any_size_as_alone(
+    rows: int, offset: int, period: int
+) -> None:
+    """Bit for bit, whatever the stack's size: its matrix products have a symbol's own shape."""
+    close = frame("EURUSD").Close.to_numpy()
+    stack = np.stack([close[offset + 7 * i : offset + 7 * i + 500] for i in range(rows)][:rows])
+    stack = stack[:, : min(len(r) for r in stack)]
+    together = ind.wilder(stack, period)
+    for i in range(rows):
+        np.testing.assert_array_equal(together[i], ind.wilder(stack[i : i + 1], period)[0])

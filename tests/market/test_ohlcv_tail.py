@@ -137,3 +137,17 @@ def test_damage_is_refused_exactly_when_the_tail_holds_it(
             tail(damaged, rows)
     else:
         assert_suffix(tail(damaged, rows)[0], full, rows)
+
+
+def test_lines_longer_than_the_first_guess_widen_the_search() -> None:
+    days = np.datetime64("2024-01-01") + np.arange(40)
+    pad = "7" * 300  # an extra column: lines of 330 bytes, more than the first look assumes
+    text = ",Open,High,Low,Close,Volume,Note\n" + "".join(
+        f"{d},10,11,9,10.5,{100 + i},{pad}\n" for i, d in enumerate(days)
+    )
+    raw = text.encode()
+    for rows in (1, 3, 10, 39):
+        part, is_whole = tail(raw, rows)
+        assert not is_whole and len(part) == rows
+        assert_suffix(part, whole(raw), rows)
+    assert tail(raw, 40)[1]

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from peaktrade_daemon.market import regime
 from peaktrade_daemon.market.bars import Bars
 from peaktrade_daemon.market.metrics import MarketParams, market_metrics
 from peaktrade_daemon.market.ohlcv_csv import read_ohlcv_csv
@@ -81,3 +82,21 @@ def test_many_symbols_at_once_equal_one_at_a_time() -> None:
     together = regime_series(rows, MarketParams())
     for i, row in enumerate(rows):
         np.testing.assert_array_equal(together[i], regime_series(row[None, :], MarketParams())[0])
+
+
+@pytest.mark.parametrize("chunk", [1, 100, 1 << 40])
+def test_the_std_in_chunks_of_windows_is_the_std_at_once(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bounding the temporaries changes no bit: each window's arithmetic is its own."""
+    close = np.stack([_bars("EURUSD").close[-600:], _bars("GOOG").close[-600:]])
+    whole = regime_series(close, MarketParams())
+    monkeypatch.setattr(regime, "STD_CHUNK", chunk)
+    np.testing.assert_array_equal(regime_series(close, MarketParams()), whole)
+    returns = np.full(close.shape, np.nan)
+    returns[:, 1:] = np.log(close[:, 1:] / close[:, :-1])
+    reference = np.full(close.shape, np.nan)
+    reference[:, 20:] = np.lib.stride_tricks.sliding_window_view(returns[:, 1:], 20, axis=1).std(
+        axis=2, ddof=1
+    )
+    np.testing.assert_array_equal(regime._rolling_std(returns, 20, close.shape[1]), reference)

@@ -1,5 +1,6 @@
 """Windows stacked into rows: grouped by length and key, and every row computed exactly as the
-same window alone (bit for bit) by the indicators, the market metrics and the strategies."""
+same window alone (bit for bit) by the indicators, the market metrics, the regime series and
+the strategies."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from peaktrade_daemon.market.bars import Bars
 from peaktrade_daemon.market.metrics import MarketParams, market_metrics
 from peaktrade_daemon.market.ohlcv_csv import read_ohlcv_csv
+from peaktrade_daemon.market.regime import regime_series
 from peaktrade_daemon.market.stacks import stacks
 from peaktrade_daemon.strategies.base import StrategyInputs
 from peaktrade_daemon.strategies.breakout import Breakout
@@ -64,6 +66,7 @@ def test_every_row_is_the_window_alone(params: MarketParams) -> None:
             high, low, close, stack.column("volume"), stack.timestamps,
             timeframe_s=900.0, bars_per_year=8760.0, params=params,
         )  # fmt: skip
+        regimes = regime_series(close, params)
         for row, w in enumerate(stack.windows):
             inputs = StrategyInputs(w.high[None, :], w.low[None, :], w.close[None, :])
             for strategy, output in zip(STRATEGIES, outputs, strict=True):
@@ -76,6 +79,7 @@ def test_every_row_is_the_window_alone(params: MarketParams) -> None:
             )  # fmt: skip
             for name, values in metrics.items():
                 assert_rows_equal(values, row, single[name])
+            assert_rows_equal(regimes, row, regime_series(w.close[None, :], params))
 
 
 @settings(max_examples=40, deadline=None)
@@ -94,6 +98,9 @@ def test_rows_of_any_windows_are_the_windows_alone(ends: list[int], scale: float
     )  # fmt: skip
     for stack in stacks(windows, rows=5):
         inputs = StrategyInputs(stack.column("high"), stack.column("low"), stack.column("close"))
+        regimes = regime_series(stack.column("close"), MarketParams())
+        for row, w in enumerate(stack.windows):
+            assert_rows_equal(regimes, row, regime_series(w.close[None, :], MarketParams()))
         for strategy in STRATEGIES:
             output = strategy.evaluate(inputs)
             for row, w in enumerate(stack.windows):

@@ -11,13 +11,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from peaktrade_daemon.market.bars import timeframe_seconds
+from peaktrade_daemon.market.metrics import MarketParams
 from peaktrade_daemon.portfolio.params import PaperParams
 from peaktrade_daemon.portfolio.signals import (
     BookSignals,
+    book_signals,
+    book_signals_many,
     effective_target,
     held_bars,
+    net_direction,
     regime_score,
 )
+from peaktrade_daemon.strategies.breakout import Breakout
+from peaktrade_daemon.strategies.evaluations import StrategyEvaluations
+from peaktrade_daemon.strategies.ma_crossover import MaCrossover
+from peaktrade_daemon.strategies.rsi_reversion import RsiReversion
+from tests.market.test_stacks import sample_windows
 
 
 @pytest.mark.parametrize(
@@ -101,3 +110,25 @@ def test_held_counts_bars_before_the_window() -> None:
 )
 def test_the_regime_score_table(regime: float, direction: int, score: float) -> None:
     assert regime_score(np.array([regime]), direction).tolist() == [score]
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_signals_of_a_batch_are_each_windows_own(shared: bool) -> None:
+    """Stacked (the strategies, the regime) or alone, every window's signals are the same, bit
+    for bit; with a shared memo the outputs are the ones it then holds."""
+    windows = sample_windows()
+    strategies = (MaCrossover(), RsiReversion(), Breakout(confirm_bars=2))
+    market = MarketParams(lookback=10, long_lookback=40)
+    evaluations = StrategyEvaluations() if shared else None
+    batch = book_signals_many(windows, strategies, market, evaluations)
+    assert len(batch) == len(windows)
+    for window, got in zip(windows, batch, strict=True):
+        alone = book_signals(window, strategies, market)
+        np.testing.assert_array_equal(got.vote, alone.vote)
+        np.testing.assert_array_equal(got.held, alone.held)
+        assert got.regime is not None and alone.regime is not None
+        np.testing.assert_array_equal(got.regime, alone.regime)
+        assert got.regime.base is None  # its own array, not a row of the stack
+    if evaluations is not None:
+        again = evaluations.outputs(windows[0], strategies)
+        np.testing.assert_array_equal(net_direction([o.direction[0] for o in again]), batch[0].vote)
