@@ -52,15 +52,16 @@ def _fail(path: Path, line: int, problem: str) -> DataError:
     return DataError(f"{path}: line {line}: {problem}")
 
 
-def _decode(path: Path, raw: bytes, skipped: int) -> str:
+def _decode(path: Path, raw: bytes, skipped: tuple[int, int]) -> str:
+    """``raw`` as text; ``skipped``: the lines and bytes of the file left out of ``raw`` after
+    its first line (a tail read), so the line and byte named are the file's."""
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        line += skipped if line > 1 else 0
-        raise _fail(
-            path, line, f"not UTF-8 text (byte {exc.start}); re-save the file as UTF-8"
-        ) from exc
+        line, at = raw.count(b"\n", 0, exc.start) + 1, exc.start
+        if line > 1:
+            line, at = line + skipped[0], at + skipped[1]
+        raise _fail(path, line, f"not UTF-8 text (byte {at}); re-save the file as UTF-8") from exc
 
 
 def _timestamp(path: Path, line: int, text: str) -> int:
@@ -103,16 +104,17 @@ def _rows(path: Path, reader: Iterator[list[str]], skipped: int) -> Iterator[tup
 
 
 def parse_ohlcv_csv(
-    path: Path, raw: bytes, *, symbol: str, timeframe: str, skipped_lines: int = 0
+    path: Path, raw: bytes, *, symbol: str, timeframe: str, skipped: tuple[int, int] = (0, 0)
 ) -> Bars:
     """Parse and validate the bytes of one OHLCV CSV file (see the module docstring).
-    ``skipped_lines``: lines of the file left out of ``raw`` after its first (a tail read)."""
+    ``skipped``: the lines and bytes of the file left out of ``raw`` after its first line (a
+    tail read), so that an error names the file's line (and byte)."""
     # Most files have one regular shape that numpy parses a column at a time; the row-by-row
     # reader handles every other file and names the first bad line.
     regular = parse_regular(path, raw, symbol=symbol, timeframe=timeframe)
     if regular is not None:
         return regular
-    return parse_rows(path, raw, symbol=symbol, timeframe=timeframe, skipped_lines=skipped_lines)
+    return parse_rows(path, raw, symbol=symbol, timeframe=timeframe, skipped=skipped)
 
 
 def _tail_cut(raw: bytes, rows: int) -> tuple[int, int] | None:
@@ -158,7 +160,7 @@ def parse_ohlcv_tail(
             raw[:header_end] + raw[start:],
             symbol=symbol,
             timeframe=timeframe,
-            skipped_lines=raw.count(b"\n", header_end, start),
+            skipped=(raw.count(b"\n", header_end, start), start - header_end),
         )
         if len(tail) >= rows:
             return tail, False
@@ -166,12 +168,12 @@ def parse_ohlcv_tail(
 
 
 def parse_rows(
-    path: Path, raw: bytes, *, symbol: str, timeframe: str, skipped_lines: int = 0
+    path: Path, raw: bytes, *, symbol: str, timeframe: str, skipped: tuple[int, int] = (0, 0)
 ) -> Bars:
     """The strict reader: one row at a time, every rule checked, the first bad line named.
-    ``skipped_lines``: as for :func:`parse_ohlcv_csv`."""
+    ``skipped``: as for :func:`parse_ohlcv_csv`."""
     # newline="" lets the csv module see every line ending (LF, CRLF, a bare CR) itself.
-    reader = csv.reader(io.StringIO(_decode(path, raw, skipped_lines), newline=""))
+    reader = csv.reader(io.StringIO(_decode(path, raw, skipped), newline=""))
     header: list[str] | None = None
     index: dict[str, int] = {}
     # Values go straight into C arrays (8 bytes each): a list of row tuples held a tuple and five
@@ -179,7 +181,7 @@ def parse_rows(
     # the daemon's resident memory kept that high-water mark after the first cycle.
     stamps = array("q")
     opens, highs, lows, closes, volumes = (array("d") for _ in COLUMNS)
-    for line, fields in _rows(path, reader, skipped_lines):
+    for line, fields in _rows(path, reader, skipped[0]):
         if not fields or all(not f.strip() for f in fields):
             continue
         if header is None:

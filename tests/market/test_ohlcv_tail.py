@@ -70,10 +70,13 @@ def test_a_bad_line_in_the_tail_is_named_by_its_line_in_the_file(damage: str, wo
         tail(("\n".join(lines) + "\n").encode(), 10)
 
 
-def test_text_that_is_not_utf8_in_the_tail_names_its_line() -> None:
+def test_text_that_is_not_utf8_in_the_tail_names_its_line_and_byte() -> None:
     raw = bars_file(100).encode() + "2024-04-10,1,1,1,1,1 caf\xe9\n".encode("latin-1")
-    with pytest.raises(DataError, match=r"x\.csv: line 102: not UTF-8"):
+    with pytest.raises(DataError) as whole_file:
+        whole(raw)
+    with pytest.raises(DataError, match=r"x\.csv: line 102: not UTF-8") as tail_read:
         tail(raw, 10)
+    assert str(tail_read.value) == str(whole_file.value)  # the same line and byte offset
 
 
 def test_lines_before_the_tail_are_not_read() -> None:
