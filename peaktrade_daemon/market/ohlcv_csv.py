@@ -21,9 +21,9 @@ file and the line (1-based, the header is line 1):
 Line endings may be LF, CRLF or a bare CR.
 
 A feed that serves "the latest N bars" reads only what it serves: :func:`parse_ohlcv_tail`
-parses the header and the file's last ``rows`` lines, with every rule above (errors name the
-line in the file), and leaves the older lines unread. Years of hourly history cost a first
-cycle what its window costs, not what the file costs.
+parses the header and the file's last ``rows`` lines, with every rule above, and leaves the
+older lines unread while those are sound. Years of hourly history cost a first cycle what its
+window costs, not what the file costs.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from peaktrade_daemon.market.bars import Bars, from_ns, in_ns_range, to_ns
 from peaktrade_daemon.market.ohlcv_columns import parse_regular
 
 COLUMNS = ("open", "high", "low", "close", "volume")
+_BOM = b"\xef\xbb\xbf"
 _NL = ord("\n")
 #: Bytes per line a tail read looks at first (the hourly samples' lines are 56).
 _LINE_GUESS = 128
@@ -52,15 +53,13 @@ def _fail(path: Path, line: int, problem: str) -> DataError:
     return DataError(f"{path}: line {line}: {problem}")
 
 
-def _decode(path: Path, raw: bytes, skipped: tuple[int, int]) -> str:
-    """``raw`` as text; ``skipped``: the lines and bytes of the file left out of ``raw`` after
-    its first line (a tail read), so the line and byte named are the file's."""
+def _decode(path: Path, raw: bytes) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line, at = raw.count(b"\n", 0, exc.start) + 1, exc.start
-        if line > 1:
-            line, at = line + skipped[0], at + skipped[1]
+        # utf-8-sig counts from after the byte-order mark; the file's offset includes it.
+        at = exc.start + (len(_BOM) if raw.startswith(_BOM) else 0)
+        line = raw.count(b"\n", 0, at) + 1
         raise _fail(path, line, f"not UTF-8 text (byte {at}); re-save the file as UTF-8") from exc
 
 
@@ -87,10 +86,8 @@ def _number(path: Path, line: int, column: str, text: str) -> float:
     return value
 
 
-def _rows(path: Path, reader: Iterator[list[str]], skipped: int) -> Iterator[tuple[int, list[str]]]:
-    """``(line, fields)`` per record; the reader's own errors become a DataError naming the line.
-    ``skipped``: lines of the file left out after the first (a tail read), so the lines named are
-    the file's."""
+def _rows(path: Path, reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
+    """``(line, fields)`` per record; the reader's own errors become a DataError naming the line."""
     line = 1
     while True:
         try:
@@ -100,21 +97,17 @@ def _rows(path: Path, reader: Iterator[list[str]], skipped: int) -> Iterator[tup
         except csv.Error as exc:
             raise _fail(path, line, f"not readable as CSV ({exc})") from exc
         yield line, fields
-        line += 1 + (skipped if line == 1 else 0)
+        line += 1
 
 
-def parse_ohlcv_csv(
-    path: Path, raw: bytes, *, symbol: str, timeframe: str, skipped: tuple[int, int] = (0, 0)
-) -> Bars:
-    """Parse and validate the bytes of one OHLCV CSV file (see the module docstring).
-    ``skipped``: the lines and bytes of the file left out of ``raw`` after its first line (a
-    tail read), so that an error names the file's line (and byte)."""
+def parse_ohlcv_csv(path: Path, raw: bytes, *, symbol: str, timeframe: str) -> Bars:
+    """Parse and validate the bytes of one OHLCV CSV file (see the module docstring)."""
     # Most files have one regular shape that numpy parses a column at a time; the row-by-row
     # reader handles every other file and names the first bad line.
     regular = parse_regular(path, raw, symbol=symbol, timeframe=timeframe)
     if regular is not None:
         return regular
-    return parse_rows(path, raw, symbol=symbol, timeframe=timeframe, skipped=skipped)
+    return parse_rows(path, raw, symbol=symbol, timeframe=timeframe)
 
 
 def _tail_cut(raw: bytes, rows: int) -> tuple[int, int] | None:
@@ -123,7 +116,7 @@ def _tail_cut(raw: bytes, rows: int) -> tuple[int, int] | None:
     hold a line feed), a bare CR (it ends a record too), a first line that is not the header
     (the strict reader skips blank lines before it)."""
     header_end = raw.find(b"\n") + 1
-    if not header_end or b"open" not in raw[:header_end].lower() or b'"' in raw:
+    if rows < 1 or not header_end or b"open" not in raw[:header_end].lower() or b'"' in raw:
         return None
     if b"\r" in raw and raw.count(b"\r") != raw.count(b"\r\n"):
         return None
@@ -145,35 +138,34 @@ def _tail_cut(raw: bytes, rows: int) -> tuple[int, int] | None:
 def parse_ohlcv_tail(
     path: Path, raw: bytes, *, symbol: str, timeframe: str, rows: int
 ) -> tuple[Bars, bool]:
-    """The bars of the file's last ``rows`` lines, checked as :func:`parse_ohlcv_csv` checks a
-    file (an error names the line in the file), and whether they are all the file's bars.
+    """The bars of the file's last ``rows`` lines, and whether they are all the file's bars.
 
-    At least ``rows`` bars, or all the file has: a tail holding blank lines, and a file whose
-    lines are not plainly records, are parsed whole. The rows before the tail are not read, so
-    none of their rules is checked (not even the order of the tail's first timestamp after the
-    row before it): what a window never reaches is not data the daemon uses."""
+    At least ``rows`` bars, or all the file has, each checked as :func:`parse_ohlcv_csv` checks
+    a file. The rows before the tail are not read while the tail is sound (not even the order
+    of its first timestamp after the row before it): what a window never reaches is not data
+    the daemon uses. The whole file is parsed instead when its lines are not plainly records,
+    when the tail holds fewer than ``rows`` bars (blank lines), and when the strict reader
+    refuses the tail: then the error is the whole file's, naming its first bad line and byte
+    as the file counts them."""
     cut = _tail_cut(raw, rows)
     if cut is not None:
         header_end, start = cut
-        tail = parse_ohlcv_csv(
-            path,
-            raw[:header_end] + raw[start:],
-            symbol=symbol,
-            timeframe=timeframe,
-            skipped=(raw.count(b"\n", header_end, start), start - header_end),
-        )
-        if len(tail) >= rows:
-            return tail, False
+        try:
+            tail = parse_ohlcv_csv(
+                path, raw[:header_end] + raw[start:], symbol=symbol, timeframe=timeframe
+            )
+        except DataError:
+            pass  # a bad row, or blank lines only: the whole file decides (a rare path)
+        else:
+            if len(tail) >= rows:
+                return tail, False
     return parse_ohlcv_csv(path, raw, symbol=symbol, timeframe=timeframe), True
 
 
-def parse_rows(
-    path: Path, raw: bytes, *, symbol: str, timeframe: str, skipped: tuple[int, int] = (0, 0)
-) -> Bars:
-    """The strict reader: one row at a time, every rule checked, the first bad line named.
-    ``skipped``: as for :func:`parse_ohlcv_csv`."""
+def parse_rows(path: Path, raw: bytes, *, symbol: str, timeframe: str) -> Bars:
+    """The strict reader: one row at a time, every rule checked, the first bad line named."""
     # newline="" lets the csv module see every line ending (LF, CRLF, a bare CR) itself.
-    reader = csv.reader(io.StringIO(_decode(path, raw, skipped), newline=""))
+    reader = csv.reader(io.StringIO(_decode(path, raw), newline=""))
     header: list[str] | None = None
     index: dict[str, int] = {}
     # Values go straight into C arrays (8 bytes each): a list of row tuples held a tuple and five
@@ -181,7 +173,7 @@ def parse_rows(
     # the daemon's resident memory kept that high-water mark after the first cycle.
     stamps = array("q")
     opens, highs, lows, closes, volumes = (array("d") for _ in COLUMNS)
-    for line, fields in _rows(path, reader, skipped[0]):
+    for line, fields in _rows(path, reader):
         if not fields or all(not f.strip() for f in fields):
             continue
         if header is None:

@@ -74,3 +74,12 @@ def test_bom_blank_lines_named_header_and_aware_times() -> None:
     bars = parse(text)
     assert bars.close.tolist() == [10.5]  # type: ignore[attr-defined]
     assert bars.last_time.isoformat() == "2024-01-02T09:00:00+00:00"  # type: ignore[attr-defined]
+
+
+def test_a_bad_byte_after_a_byte_order_mark_names_the_files_line_and_byte() -> None:
+    """Found by fuzzing: utf-8-sig counts from after the mark, so a bad byte in a line's first
+    three bytes was blamed on the line before."""
+    raw = b"\xef\xbb\xbf" + (HEADER + GOOD).encode() + b"\xff024-01-04,1,1,1,1,1\n"
+    offset = raw.index(b"\xff")
+    with pytest.raises(DataError, match=rf"x\.csv: line 4: not UTF-8 text \(byte {offset}\)"):
+        parse(raw)

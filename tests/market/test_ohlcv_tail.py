@@ -154,3 +154,21 @@ def test_lines_longer_than_the_first_guess_widen_the_search() -> None:
         assert not is_whole and len(part) == rows
         assert_suffix(part, whole(raw), rows)
     assert tail(raw, 40)[1]
+
+
+@pytest.mark.parametrize(
+    "ending", [b" \n", b",,,,,\n", "\u00a0\n".encode(), b" \r\n", b"\t", b"\n \n", b" \n\n"]
+)
+def test_a_tail_of_blank_looking_lines_falls_back_to_the_whole_file(ending: bytes) -> None:
+    """Found by fuzzing: a tail the strict reader finds no bar in is no reason to refuse a file
+    whose bars are all sound."""
+    raw = bars_file(3).encode() + ending
+    for rows in (1, 2):
+        part, is_whole = tail(raw, rows)
+        assert is_whole
+        assert_suffix(part, whole(raw), 3)
+
+
+def test_no_rows_asked_for_reads_the_whole_file() -> None:
+    raw = bars_file(5).encode()
+    assert tail(raw, 0)[1] and len(tail(raw, 0)[0]) == 5
