@@ -121,6 +121,8 @@ def _tail_cut(raw: bytes, rows: int) -> tuple[int, int] | None:
     if b"\r" in raw and raw.count(b"\r") != raw.count(b"\r\n"):
         return None
     end = len(raw.rstrip(b"\r\n"))  # trailing line feeds end the file, they are no rows
+    if end < header_end:
+        return None  # no line after the header
     # The line feeds of a stretch of the file's end, widened until it holds ``rows`` of them
     # (or reaches the header's): one numpy pass over what the tail is made of.
     span = _LINE_GUESS * rows

@@ -206,18 +206,19 @@ class ReplayFeed:
     def _parse(self, job: tuple[_Read, bytes]) -> _Loaded:
         """Parse one file and keep what the window it was read for can still reach (blocking)."""
         read, raw = job
-        whole = self.settings.replay.start is not None
-        if whole:
-            full = parse_ohlcv_csv(read.path, raw, symbol=read.symbol, timeframe=read.timeframe)
-        else:
+        whole_file = functools.partial(
+            parse_ohlcv_csv, read.path, raw, symbol=read.symbol, timeframe=read.timeframe
+        )
+        if self.settings.replay.start is None:
             full, whole = parse_ohlcv_tail(
                 read.path, raw, symbol=read.symbol, timeframe=read.timeframe, rows=read.count
             )
-        visible = int(np.searchsorted(full.timestamps, to_ns(self.replay_time(full)), "right"))
-        if visible < read.count and not whole:  # replay time before the file's end: a clock
-            whole = True  # stepped back; the window reaches before the tail
-            full = parse_ohlcv_csv(read.path, raw, symbol=read.symbol, timeframe=read.timeframe)
-            visible = int(np.searchsorted(full.timestamps, to_ns(self.replay_time(full)), "right"))
+        else:
+            full, whole = whole_file(), True
+        visible = self._visible(full)
+        if visible < read.count and not whole:  # replay time before the file's end (a clock
+            full, whole = whole_file(), True  # stepped back): the window reaches before the tail
+            visible = self._visible(full)
         first = max(0, visible - read.count)
         logger.debug(
             "replay: loaded %s bars of %s from %s, keeping %s",
@@ -227,6 +228,10 @@ class ReplayFeed:
             len(full) - first,
         )
         return _Loaded(read.key, _kept(full, first), whole and first == 0)
+
+    def _visible(self, bars: Bars) -> int:
+        """How many of ``bars`` are at or before replay time."""
+        return int(np.searchsorted(bars.timestamps, to_ns(self.replay_time(bars)), "right"))
 
     def _read_done(self, path: Path, reading: asyncio.Future[_Loaded]) -> None:
         self._reading.pop(path, None)

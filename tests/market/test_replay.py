@@ -20,6 +20,19 @@ from peaktrade_daemon.settings import load_settings
 from tests.market.samples import frame
 
 
+def spy_on(monkeypatch: pytest.MonkeyPatch, name: str) -> list[Path]:
+    """The paths the replay module's parser ``name`` is called with, from now on."""
+    calls: list[Path] = []
+    real = getattr(replay, name)
+
+    def spying(path: Path, raw: bytes, **kwargs: Any) -> object:
+        calls.append(path)
+        return real(path, raw, **kwargs)
+
+    monkeypatch.setattr(replay, name, spying)
+    return calls
+
+
 async def test_latest_bars_as_of_replay_time(project_root: Path) -> None:
     settings = load_settings(
         project_root, cli_overrides={"replay": {"start": "2017-06-01T10:30:00", "speed": 60.0}}
@@ -109,14 +122,7 @@ class SteppedClock:
 async def test_only_the_files_last_bars_are_parsed_until_a_window_reaches_before_them(
     project_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wholes: list[str] = []
-    real = replay.parse_ohlcv_csv
-
-    def whole(path: Path, raw: bytes, **kwargs: Any) -> object:
-        wholes.append(path.name)
-        return real(path, raw, **kwargs)
-
-    monkeypatch.setattr(replay, "parse_ohlcv_csv", whole)
+    wholes = spy_on(monkeypatch, "parse_ohlcv_csv")
     clock = SteppedClock(datetime(2030, 1, 1, tzinfo=UTC))
     feeds = Feeds(load_settings(project_root), clock)
     df = frame("GOOG")
@@ -125,7 +131,9 @@ async def test_only_the_files_last_bars_are_parsed_until_a_window_reaches_before
         assert wholes == []  # the tail of 50 lines
         clock.at -= timedelta(days=10)  # replay time 10 days before the file's end
         earlier = await feeds.bars("GOOG", 50)
-    assert wholes == ["GOOG.csv"]  # the tail cannot hold that window: the whole file
+    assert [p.name for p in wholes] == [
+        "GOOG.csv"
+    ]  # the tail cannot hold that window: the whole file
     assert newest.close.tolist() == df.Close.tail(50).tolist()
     end = df.index[-1] - pd.Timedelta(days=10)
     assert earlier.close.tolist() == df[df.index <= end].Close.tail(50).tolist()
@@ -143,14 +151,7 @@ async def test_an_unchanged_window_is_the_same_arrays(project_root: Path) -> Non
 async def test_checks_asking_together_share_one_read_of_each_file(
     project_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reads: list[Path] = []
-    real = replay.parse_ohlcv_tail
-
-    def counting(path: Path, raw: bytes, **kwargs: Any) -> object:
-        reads.append(path)
-        return real(path, raw, **kwargs)
-
-    monkeypatch.setattr(replay, "parse_ohlcv_tail", counting)
+    reads = spy_on(monkeypatch, "parse_ohlcv_tail")
     feeds = Feeds(load_settings(project_root), ManualClock())
     async with asyncio.timeout(10):
         windows = await asyncio.gather(
