@@ -9,6 +9,7 @@ from peaktrade_daemon.cli.promotion_support import alert_refusals, workspace_fro
 from peaktrade_daemon.clock import SystemClock
 from peaktrade_daemon.errors import EXIT_OK, UsageError
 from peaktrade_daemon.learning.cycle import run_learning_cycle
+from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -29,6 +30,30 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     learn.set_defaults(handler=handle)
 
 
+def check_out_file(out_file: Path, workspace: PromotionWorkspace) -> None:
+    """Refuse an offline override file that would replace governed files: ``learn`` writes
+    into the offline overrides directory or outside the root's config/, state/ and promotion
+    records, never auto.toml (only the promotion writer does, §8.8), the policy or the base
+    config. Checked on the resolved path, so a symlink does not lead there either."""
+    target = out_file.expanduser().resolve()
+    if target.is_relative_to(workspace.offline_file.parent.resolve()):
+        return
+    protected = (
+        workspace.config_file.parent,
+        workspace.overrides_file.parent,
+        workspace.audit_file.parent,
+        workspace.proposals_dir,
+        *((workspace.audit_anchor.parent,) if workspace.audit_anchor else ()),
+    )
+    for place in protected:
+        if target.is_relative_to(place.resolve()):
+            raise UsageError(
+                f"--out-file {out_file}: learn never writes under {place} (the live overrides, "
+                f"the policy, the base config and the promotion records); write into "
+                f"{workspace.offline_file.parent} or outside the root"
+            )
+
+
 def handle(args: argparse.Namespace) -> int:
     """Run one learning cycle and print its summary."""
     workspace, emitter = workspace_from_args(args)
@@ -38,11 +63,13 @@ def handle(args: argparse.Namespace) -> int:
         # Reading "no snippets" from a mistyped directory would replace the learned overrides
         # with an empty file.
         raise UsageError(f"--in-dir {args.in_dir}: no such directory")
+    out_file = Path(args.out_file) if args.out_file else workspace.offline_file
+    check_out_file(out_file, workspace)
     with alert_refusals(emitter, "learning"):
         policy = workspace.policy()
     result = run_learning_cycle(
         snippets_dir=Path(args.in_dir) if args.in_dir else workspace.snippets_dir,
-        out_file=Path(args.out_file) if args.out_file else workspace.offline_file,
+        out_file=out_file,
         published_file=workspace.published_file,
         policy=policy,
         now=SystemClock().now(),

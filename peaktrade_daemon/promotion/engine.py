@@ -15,6 +15,7 @@ own, and an unexpected error while judging one candidate rejects that candidate 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -78,8 +79,21 @@ def filter_candidates_for_live(
     base: Mapping[str, Any],
     live_values: Mapping[str, Scalar],
 ) -> list[PromotionDecision]:
-    """One verdict per candidate, in input order (§8.2.2)."""
-    return [_judged(c, policy, base, live_values.get(c.patch.target)) for c in candidates]
+    """One verdict per candidate, in input order (§8.2.2). Candidates that share a patch id are
+    all refused: evidence, the checklist and approval go by id, so one id must name one change
+    (two patches under one id would be judged on each other's evidence)."""
+    chosen = list(candidates)
+    uses = Counter(c.patch.id for c in chosen)
+    return [
+        sanity_rejection(
+            c,
+            f"patch id {c.patch.id!r} is given to {uses[c.patch.id]} patches; "
+            "an id must name one change",
+        )
+        if uses[c.patch.id] > 1
+        else _judged(c, policy, base, live_values.get(c.patch.target))
+        for c in chosen
+    ]
 
 
 def build_promotion_proposals(

@@ -39,6 +39,7 @@ import copy
 import hashlib
 import logging
 import secrets
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -132,10 +133,17 @@ def _flat_live_table(doc: TOMLDocument, *, normalise: bool, nested: bool) -> Tab
             del doc[key]
     table = doc.get(LIVE_TABLE)
     if not isinstance(table, Table):
+        # An inline table, or one split around [governance] (tomlkit's out-of-order proxy),
+        # holds the same content in another spelling: carry its values into a plain table.
+        plain = table.unwrap() if table is not None else None
+        kept = live_values({LIVE_TABLE: plain}) if isinstance(plain, Mapping) else {}
         if LIVE_TABLE in doc:
             del doc[LIVE_TABLE]
         table = tomlkit.table()
+        for key, value in kept.items():
+            table[key] = value
         doc[LIVE_TABLE] = table
+        nested = False
     if loose:
         for key, value in live_values(tomlkit.parse(tomlkit.dumps(loose)).unwrap()).items():
             table[key] = value
@@ -146,6 +154,22 @@ def _flat_live_table(doc: TOMLDocument, *, normalise: bool, nested: bool) -> Tab
         for key, value in flat.items():
             table[key] = value
     return table
+
+
+def _holds_what_was_passed(path: Path, text: str, passed: Mapping[str, Any]) -> None:
+    """Refuse the write unless ``text`` parses back to ``passed``: the content the gate judged
+    and the audit records name. Whatever spelling of the tables the file had, the new file
+    holds exactly that, or nothing is written."""
+    written = tomllib.loads(text)
+    if content_sha256(written) == content_sha256(passed):
+        return
+    found, wanted = live_values(written), dict(passed.get(LIVE_TABLE, {}))
+    keys = tuple(sorted(k for k in found.keys() | wanted.keys() if found.get(k) != wanted.get(k)))
+    raise GateRefusal(
+        f"{path}: the rendered file would not hold what the gate passed "
+        f"(differs at {', '.join(keys) or 'the bookkeeping'}); nothing written",
+        keys,
+    )
 
 
 def _sync_table(table: Table, found: Mapping[str, Any], wanted: Mapping[str, str]) -> None:
@@ -316,6 +340,7 @@ class OverridesWriter:
                 else {}
             )
             after_plain.update({LIVE_TABLE: result, GOVERNANCE_TABLE: bookkeeping})
+            _holds_what_was_passed(self.path, text, after_plain)
             rendered.append((after_sha, doc, text, after_plain))
             common = {
                 "time": _iso(now),

@@ -36,7 +36,7 @@ from peaktrade_daemon.market.bars import Bars, from_ns
 from peaktrade_daemon.market.ohlcv_csv import parse_ohlcv_csv
 from peaktrade_daemon.market.replay import replay_file
 from peaktrade_daemon.promotion.policy_file import load_policy
-from peaktrade_daemon.replay.schedule import finest
+from peaktrade_daemon.replay.schedule import MAX_INSTANTS, finest, interval_count
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.workflows.sources import cycle_symbols
 
@@ -232,11 +232,36 @@ def choose_learner(words: Sequence[str] | None, start: datetime) -> tuple[Learne
     raise UsageError(f"--learner {' '.join(words)}: expected 'walk_forward' or 'snippets DIR'")
 
 
+#: The shortest ``--poll-interval``: a cycle more often than once a second of market time
+#: looks at the same bars again (the daemon's own poll interval is minutes).
+MIN_POLL_S = 1.0
+
+
 def check_poll_interval(value: float | None) -> float | None:
-    """A positive, finite number of seconds (or None: one cycle per bar)."""
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise UsageError(f"--poll-interval {value:g}: must be a positive number of seconds")
+    """A finite number of seconds, at least ``MIN_POLL_S`` (or None: one cycle per bar)."""
+    if value is not None and not (math.isfinite(value) and value >= MIN_POLL_S):
+        raise UsageError(
+            f"--poll-interval {value:g}: must be a number of seconds, at least {MIN_POLL_S:g}"
+        )
     return value
+
+
+def check_schedule(
+    start: datetime, end: datetime, poll_interval_s: float | None, learn_interval_days: float
+) -> None:
+    """Refuse a replay whose cycles or learning steps would number more than ``MAX_INSTANTS``
+    (years of data at a tiny interval), before any work: say why, and what to change."""
+    counts = [("learning steps", learn_interval_days * 86_400.0, "[replay] learn_interval_days")]
+    if poll_interval_s is not None:
+        counts.insert(0, ("cycles", poll_interval_s, "--poll-interval"))
+    for what, interval_s, knob in counts:
+        count = interval_count(start, end, interval_s)
+        if count > MAX_INSTANTS:
+            raise UsageError(
+                f"{knob}: {start:%Y-%m-%d} to {end:%Y-%m-%d} every {interval_s:g} s is "
+                f"{count:.3g} {what}, more than {MAX_INSTANTS:,}; raise {knob} or narrow "
+                "--from/--to"
+            )
 
 
 def choose_out_dir(settings: DaemonSettings, out: str | None, now: datetime) -> Path:
@@ -245,13 +270,16 @@ def choose_out_dir(settings: DaemonSettings, out: str | None, now: datetime) -> 
     ``config/`` or ``state/``, a place that cannot be created."""
     if out is None:
         run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-        path = settings.path(settings.paths.reports_dir) / "replay" / run_id
+        given = settings.path(settings.paths.reports_dir) / "replay" / run_id
     else:
-        path = Path(out).expanduser().resolve()
+        given = Path(out).expanduser()
+    # Resolved either way: a symlink planted in reports/ must not lead the default into config/.
+    path = given.resolve()
+    label = f"--out {path}" if out is not None else f"output directory {given} (-> {path})"
     protected = [settings.root / "config", settings.path(settings.paths.state_dir)]
     for place in protected:
         if path.is_relative_to(place.resolve()):
-            raise UsageError(f"--out {path}: replay never writes under {place}")
+            raise UsageError(f"{label}: replay never writes under {place}")
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise UsageError(f"--out {path}: exists and is not an empty directory")
     existing = path
@@ -293,6 +321,8 @@ def build_request(
         if policy
         else settings.path(settings.paths.promotion_policy_file)
     )
+    poll_s = check_poll_interval(poll_interval_s)
+    check_schedule(first, last, poll_s, settings.replay.learn_interval_days)
     loaded = load_policy(policy_file)
     choice, learner_warnings = choose_learner(learner, first)
     return ReplayRequest(
@@ -305,7 +335,7 @@ def build_request(
         policy=loaded,
         mode=None if mode is None else AutoApplyMode(mode),
         learner=choice,
-        poll_interval_s=check_poll_interval(poll_interval_s),
+        poll_interval_s=poll_s,
         out_dir=choose_out_dir(settings, out, now),
         warnings=(*warnings, *learner_warnings),
     )

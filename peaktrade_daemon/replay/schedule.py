@@ -46,12 +46,25 @@ def bar_times(stamps: Iterable[IntArray], start: datetime, end: datetime) -> lis
     return [from_ns(int(ns)) for ns in merged]
 
 
-def interval_times(start: datetime, end: datetime, interval_s: float) -> list[datetime]:
-    """``start, start + interval, ...`` up to ``end`` (``interval_s`` > 0)."""
+#: The most instants a replay schedule may hold: a year of one-minute cycles is about 526,000,
+#: so a count beyond this is a mistyped interval, refused before any list is built.
+MAX_INSTANTS = 2_000_000
+
+
+def interval_count(start: datetime, end: datetime, interval_s: float) -> int:
+    """How many instants ``interval_times`` gives (``interval_s`` > 0 and finite)."""
     if not interval_s > 0 or not math.isfinite(interval_s):
         raise ValueError(f"the interval must be a positive number of seconds, not {interval_s}")
-    count = int((end - start).total_seconds() // interval_s)
-    return [start + timedelta(seconds=interval_s * k) for k in range(count + 1)]
+    return int((end - start).total_seconds() // interval_s) + 1
+
+
+def interval_times(start: datetime, end: datetime, interval_s: float) -> list[datetime]:
+    """``start, start + interval, ...`` up to ``end`` (``interval_s`` > 0; at most
+    ``MAX_INSTANTS`` of them, else ValueError)."""
+    count = interval_count(start, end, interval_s)
+    if count > MAX_INSTANTS:
+        raise ValueError(f"an interval of {interval_s:g} s makes {count:.3g} instants")
+    return [start + timedelta(seconds=interval_s * k) for k in range(count)]
 
 
 def cycle_times(

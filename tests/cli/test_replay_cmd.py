@@ -54,7 +54,7 @@ def snippets(tmp_path: Path) -> Path:
         (
             ["--symbol", "EUR/USD", "--poll-interval", "0"],
             2,
-            "must be a positive number of seconds",
+            "must be a number of seconds, at least 1",
         ),
         (["--symbol", "EUR/USD", "--out", "{root}/state/x"], 2, "replay never writes under"),
         (["--symbol", "EUR/USD", "--mode", "sometimes"], 2, "invalid choice: 'sometimes'"),

@@ -88,7 +88,13 @@ def test_dates_and_their_day_bounds(project_root: Path) -> None:
             {"symbols": ("EUR/USD", "GOOG")},
             "the symbols' histories do not overlap (EUR/USD 2017-04-19",
         ),
-        ({"poll_interval_s": 0.0}, "--poll-interval 0: must be a positive number of seconds"),
+        ({"poll_interval_s": 0.0}, "--poll-interval 0: must be a number of seconds, at least 1"),
+        ({"poll_interval_s": 1e-300}, "--poll-interval 1e-300: must be a number of seconds"),
+        (
+            {"poll_interval_s": 1.0},
+            "--poll-interval: 2017-04-19 to 2018-02-07 every 1 s is 2.54e+07 cycles, more than "
+            "2,000,000; raise --poll-interval or narrow --from/--to",
+        ),
         (
             {"learner": ["snippets"]},
             "--learner snippets: expected 'walk_forward' or 'snippets DIR'",
