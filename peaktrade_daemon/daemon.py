@@ -616,11 +616,20 @@ class Daemon:
                 self._log_handler.reopen(new.settings.path(new.settings.paths.daemon_log))
                 self._log_handler.rotate_at(new.settings.logs.max_bytes, new.settings.logs.backups)
             changed = new.changed_from(old)
+            refused: list[str] = []
             for component in self._started:
                 try:
                     await component.reload(new.settings)
                 except Exception as exc:
-                    logger.exception("component %s refused the reload", component.name)
+                    refused.append(component.name)
+                    # One line for the journal; the traceback only with --verbose.
+                    logger.error(
+                        "component %s refused the reload: %s: %s",
+                        component.name,
+                        type(exc).__name__,
+                        exc,
+                    )
+                    logger.debug("component %s reload traceback", component.name, exc_info=True)
                     await self._dispatcher.emit(
                         AlertLevel.CRITICAL,
                         SOURCE,
@@ -637,7 +646,15 @@ class Daemon:
                     {"settings": list(later), "generation": new.generation},
                 )
             self.metrics.reloads.labels(outcome="ok").inc()
-            logger.info("reloaded configuration generation %d: %s", new.generation, changed)
+            logger.log(
+                logging.ERROR if refused else logging.INFO,
+                "reloaded configuration generation %d (changed: %s)%s",
+                new.generation,
+                ", ".join(changed) or "nothing",
+                f"; refused by component(s) {', '.join(refused)} (see the error above)"
+                if refused
+                else "",
+            )
             self.bus.publish(ConfigReloaded(generation=new.generation, changed=changed))
         finally:
             self._transition(RunState.RUNNING, "reload done")

@@ -12,6 +12,7 @@ from peaktrade_daemon.errors import EXIT_FAILED, EXIT_OK, PeakTradeError
 from peaktrade_daemon.promotion.policy_file import load_policy
 from peaktrade_daemon.scheduling.jobs import load_jobs
 from peaktrade_daemon.settings import DaemonSettings
+from peaktrade_daemon.trading_config import check_trading_config
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -101,7 +102,11 @@ def check_config(args: argparse.Namespace) -> int:
         print(f"{len(problems)} problem(s) found")
         return EXIT_FAILED
     base_file = config_file(settings)
-    _check(f"trading config ({base_file})", lambda: (load_config(base_file), [])[1], problems)
+    def trading_config() -> list[str]:
+        check_trading_config(load_config(base_file), base_file)
+        return []
+
+    _check(f"trading config ({base_file})", trading_config, problems)
 
     def overrides(mode: str) -> Callable[[], list[str]]:
         def run() -> list[str]:

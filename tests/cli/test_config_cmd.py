@@ -94,6 +94,20 @@ def test_config_check_broken_base_config(project_root: Path) -> None:
     assert "config.toml:1" in proc.stdout and "invalid TOML" in proc.stdout
 
 
+def test_config_check_validates_what_the_components_read(project_root: Path) -> None:
+    """A value the loader parses but the paper book or a strategy refuses is found by
+    ``config check``, and a run refuses it before writing anything (state/ and logs/ stay empty)."""
+    path = project_root / "config" / "config.toml"
+    path.write_text(path.read_text().replace("leverage = 1.0", 'leverage = "high"', 1))
+    proc = run(project_root, "config", "check")
+    assert proc.returncode == 1
+    assert f"{path}: key 'portfolio.leverage': must be a number, got 'high'" in proc.stdout
+    once = run(project_root, "--once")
+    assert once.returncode == 2 and "Traceback" not in once.stderr
+    assert f"{path}: key 'portfolio.leverage'" in once.stderr
+    assert [p.name for d in ("state", "logs") for p in (project_root / d).iterdir()] == []
+
+
 def test_config_show_broken_config_is_one_line_exit_2(project_root: Path) -> None:
     (project_root / "config" / "config.toml").write_text("[portfolio\n")
     proc = run(project_root, "config", "show")

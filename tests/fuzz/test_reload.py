@@ -66,6 +66,9 @@ DAMAGE: list[tuple[str, Callable[[bytes], bytes], str]] = [
     ("config.toml", _replace('mode = "paper"', "mode = 5"), "environment.mode"),
     ("config.toml", lambda raw: raw + b"\nx = " + b"[" * 1000, "cannot be parsed"),
     ("config.toml", lambda raw: raw.decode().encode("utf-16"), "not UTF-8"),
+    # Read by the paper book and the strategies, not the loader: refused before the swap.
+    ("config.toml", _replace("leverage = 1.0", 'leverage = "high"'), "portfolio.leverage"),
+    ("config.toml", _replace('enabled = ["ma_crossover"', 'enabled = ["nope"'), "unknown strategy"),
     ("scheduler/jobs.toml", _replace('daily_time = "08:15"', 'daily_time = "8:15"'), "daily_time"),
     ("scheduler/jobs.toml", lambda raw: raw + b"\n[[job]]\nname = 5\n", "field 'name'"),
     ("promotion.toml", _replace("cooldown_minutes = 60", "cooldown_minutes = inf"), "cooldown"),
