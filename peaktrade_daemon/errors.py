@@ -26,13 +26,17 @@ one line an operator sees.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_REFUSED = 3
 EXIT_INTERRUPTED = 130
+#: The reader of standard output went away (128 + SIGPIPE, as a tool killed by it exits).
+EXIT_BROKEN_PIPE = 141
 
 
 class PeakTradeError(Exception):
@@ -145,3 +149,17 @@ class HandEditRefusal(SafetyRefusal):
 
 class SealBroken(SafetyRefusal):
     """A proposal's files no longer match the hash sealed in the audit trail and database."""
+
+
+def other_problems(errors: Sequence[Mapping[str, Any]], shown: int = 10) -> str:
+    """`` (and also key: problem; ...)`` for the validation errors after the first (pydantic's
+    ``errors()``), so one error line still names every problem; empty when there is one."""
+    rest = list(errors[1:])
+    if not rest:
+        return ""
+    named = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ())) or '<file>'}: {e.get('msg')}"
+        for e in rest[:shown]
+    )
+    beyond = f"; and {len(rest) - shown} more" if len(rest) > shown else ""
+    return f" (and also {named}{beyond})"

@@ -39,7 +39,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from peaktrade_daemon.errors import ConfigError
+from peaktrade_daemon.errors import ConfigError, other_problems
 from peaktrade_daemon.market.exchange_table import hhmm, load_table, shipped_exchanges
 
 ENV_PREFIX = "PEAKTRADE_"
@@ -948,5 +948,5 @@ def load_settings(
             source = f"environment {ENV_PREFIX}{'__'.join(str(p) for p in loc).upper()}"
         else:
             source = file_path
-        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        more = other_problems(exc.errors())
         raise ConfigError(f"{first['msg']}{more}", file=source, key=key) from exc

@@ -15,9 +15,11 @@ import argparse
 import errno
 import inspect
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import uvloop
@@ -25,7 +27,13 @@ import uvloop
 from peaktrade_daemon import early_signals, journal, logline
 from peaktrade_daemon.cli import run_cmd
 from peaktrade_daemon.cli.subcommands import LazySubcommands
-from peaktrade_daemon.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, PeakTradeError
+from peaktrade_daemon.errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    PeakTradeError,
+)
 
 PROG = "peaktrade-daemon"
 
@@ -164,6 +172,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         _error(f"{PROG}: error: {exc}")
         return exc.exit_code
+    except BrokenPipeError:
+        # The reader went away (``history | head -1``): stop quietly, as a SIGPIPE'd tool does.
+        # Standard output is pointed at /dev/null so the interpreter's final flush is quiet too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # an unexpected failure still gets one clear line
         problem = _bad_path(exc)
         if problem is not None:  # every path comes from the operator (a flag or a setting)
@@ -181,6 +195,10 @@ def _bad_path(exc: Exception) -> str | None:
     """What is wrong with a path the OS refused by its form (not by its state), if that was it."""
     if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
         return f"file name too long: {str(exc.filename or '')[:100]}..."
+    if isinstance(exc, FileExistsError | NotADirectoryError) and exc.filename:
+        where = Path(str(exc.filename))
+        if isinstance(exc, NotADirectoryError) or (where.exists() and not where.is_dir()):
+            return f"{where}: a file is where a directory must be (state/, logs/, reports/...)"
     if isinstance(exc, ValueError) and "embedded null byte" in str(exc):
         return "a path contains a NUL byte"
     return None

@@ -102,6 +102,7 @@ def check_config(args: argparse.Namespace) -> int:
         print(f"{len(problems)} problem(s) found")
         return EXIT_FAILED
     base_file = config_file(settings)
+
     def trading_config() -> list[str]:
         check_trading_config(load_config(base_file), base_file)
         return []

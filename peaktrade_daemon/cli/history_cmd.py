@@ -7,7 +7,7 @@ import dataclasses
 import json
 
 from peaktrade_daemon.cli.context import settings_from_args
-from peaktrade_daemon.errors import EXIT_OK
+from peaktrade_daemon.errors import EXIT_OK, UsageError
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.db import database_missing as sqlite_file_missing
 from peaktrade_daemon.storage.db import opened_database
@@ -43,7 +43,9 @@ async def _rows(
 
 
 async def _show(args: argparse.Namespace, settings: DaemonSettings) -> int:
-    limit = max(args.limit, 0)
+    if args.limit < 0:
+        raise UsageError(f"--limit {args.limit}: must be >= 0")
+    limit = args.limit
     # Reading history must not create a database where none exists.
     missing = database_missing(settings)
     rows = [] if missing else await _rows(settings, limit, args.run_type or None)

@@ -24,7 +24,7 @@ from peaktrade_daemon.promotion.operator import (
 from peaktrade_daemon.promotion.proposals import ProposalFiles
 from peaktrade_daemon.promotion.review import proposal_seals
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
-from peaktrade_daemon.storage.db import opened_database
+from peaktrade_daemon.storage.db import MEMORY_DATABASE, database_missing, opened_database
 from peaktrade_daemon.storage.promotion_store import get_seal
 
 
@@ -80,9 +80,13 @@ def handle_list(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
     """One line per proposal, newest first, with its review state."""
     workspace, _ = workspace_from_args(args)
 
+    # Listing must not create the state database: without one nothing was reviewed yet, and
+    # the proposals on disk are listed from a database in memory.
+    url = MEMORY_DATABASE if database_missing(workspace.database_url) else workspace.database_url
+
     async def run() -> int:
         skipped: list[str] = []
-        async with opened_database(workspace.database_url) as database:
+        async with opened_database(url) as database:
             rows = await list_reviews(database, workspace, args.status, skipped=skipped)
         for problem in skipped:
             print(f"warning: {problem}", file=sys.stderr)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from peaktrade_daemon.errors import PolicyError
+from peaktrade_daemon.errors import PolicyError, other_problems
 from peaktrade_daemon.governance.policy import AutoApplyPolicy
 
 
@@ -32,5 +32,5 @@ def load_policy(path: Path) -> AutoApplyPolicy:
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or "<file>"
-        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        more = other_problems(exc.errors())
         raise PolicyError(f"{path}: key '{key}': {first['msg']}{more}; nothing promoted") from exc

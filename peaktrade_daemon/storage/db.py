@@ -295,6 +295,11 @@ async def open_database(url: str, *, migrations: Sequence[Migration] = MIGRATION
     return database
 
 
+#: A private SQLite database in memory (one connection, gone when closed): what a reading
+#: command works on when the state database does not exist yet.
+MEMORY_DATABASE = "sqlite+aiosqlite:///:memory:"
+
+
 def database_missing(url: str) -> bool:
     """True when ``url`` names a SQLite file that does not exist yet (reading commands and
     one-shot alerts must not create it)."""

@@ -139,3 +139,13 @@ def test_overrides_diff_paper_and_live(project_root: Path) -> None:
 def test_overrides_diff_empty(project_root: Path) -> None:
     proc = run(project_root, "overrides", "diff")
     assert proc.returncode == 0 and "# no overrides" in proc.stdout
+
+
+def test_config_check_names_every_problem_of_a_file(project_root: Path) -> None:
+    path = project_root / "config" / "daemon.toml"
+    text = path.read_text().replace("poll_interval_s = 300", "poll_interval_s = -5", 1)
+    path.write_text(text.replace("port = 8787", 'port = "x"', 1))
+    proc = run(project_root, "config", "check")
+    assert proc.returncode == 1
+    assert "key 'daemon.poll_interval_s': Input should be greater than 0" in proc.stdout
+    assert "(and also http.port: Input should be a valid integer" in proc.stdout

@@ -30,7 +30,7 @@ CASES = [
     (("history", "--type", "../../x"), 0, "no workflow runs recorded"),
     (("history", "--type", "custom_type"), 0, "no workflow runs recorded"),
     (("history", "--type", "a\x00b"), 0, "no workflow runs recorded"),
-    (("history", "--limit", "-5"), 0, "no workflow runs recorded"),
+    (("history", "--limit", "-5"), 2, "--limit -5: must be >= 0"),
     (("overrides", "rollback", "--steps", "-3"), 2, "steps"),
     (("config", "show", "--env", "a\x00b"), 0, "environment.mode"),
     (("--root", "a\x00b", "config", "show"), 2, "a path contains a NUL byte"),
