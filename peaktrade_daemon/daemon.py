@@ -70,7 +70,12 @@ from peaktrade_daemon.events import (
 from peaktrade_daemon.heartbeat import Heartbeat
 from peaktrade_daemon.http.health import HealthReport
 from peaktrade_daemon.instance import InstanceLock
-from peaktrade_daemon.logfile import ReopenableFileHandler, attach_daemon_log, detach
+from peaktrade_daemon.logfile import (
+    ReopenableFileHandler,
+    attach_daemon_log,
+    check_writable,
+    detach,
+)
 from peaktrade_daemon.metrics import DaemonMetrics
 from peaktrade_daemon.runtime import CycleRunner, DaemonOptions, Plugins, Runtime
 from peaktrade_daemon.settings import load_settings
@@ -266,9 +271,19 @@ class Daemon:
             logger.warning("stop requested (%s) before start-up; exiting", self.stop_reason)
             return self._interrupted_code()
         settings = self._snapshot.settings
+        check_writable(settings.path(settings.paths.alert_log), "paths.alert_log")
+        check_writable(settings.path(settings.paths.daemon_log), "paths.daemon_log")
         with contextlib.ExitStack() as stack:
             if not self.options.dry_run:
                 stack.enter_context(InstanceLock(settings.path(settings.paths.state_dir)))
+            # Attached before the clean-up, so daemon.log names what it removed.
+            self._log_handler = attach_daemon_log(
+                settings.path(settings.paths.daemon_log),
+                max_bytes=settings.logs.max_bytes,
+                backups=settings.logs.backups,
+            )
+            stack.callback(detach, self._log_handler)
+            if not self.options.dry_run:
                 removed = clean_stale_temp_files(
                     settings.root / "config",
                     settings.path(settings.paths.state_dir),
@@ -279,12 +294,6 @@ class Daemon:
                     logger.warning(
                         "removed %d stale temp files from an earlier crash", len(removed)
                     )
-            self._log_handler = attach_daemon_log(
-                settings.path(settings.paths.daemon_log),
-                max_bytes=settings.logs.max_bytes,
-                backups=settings.logs.backups,
-            )
-            stack.callback(detach, self._log_handler)
             database = None
             if not self.options.dry_run:
                 database = await open_database(settings.database_url)

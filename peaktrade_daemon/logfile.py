@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from peaktrade_daemon.errors import ConfigError
 from peaktrade_daemon.logline import LineFormatter
 from peaktrade_daemon.rotation import rotation_due, shift_backups
 
@@ -129,3 +130,15 @@ def detach(handler: ReopenableFileHandler) -> None:
     root.removeHandler(handler)
     root.setLevel(handler.previous_root_level)
     handler.close()
+
+
+def check_writable(path: Path, key: str) -> None:
+    """Raise ConfigError (exit 2, naming ``path`` and the setting ``key``) unless ``path`` can be
+    opened for appending, its directory created if need be: a log that cannot be written would
+    lose every line, so the daemon does not start with one."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot be written: {exc.strerror or exc}", file=path, key=key) from None

@@ -187,6 +187,8 @@ async def test_kill_9_then_restart_comes_up_cleanly(
     try:
         await notify.expect("READY")
         assert not stale.exists()
+        # daemon.log names what the clean-up removed (it is attached before it).
+        assert stale.name in (project_root / "logs" / "daemon.log").read_text()
         assert (project_root / "state" / "daemon.pid").read_text().strip() == str(again.pid)
         await tail.wait_for("daemon started", pid=again.pid)
         assert [a.context["pid"] for a in tail.seen if a.message == "daemon started"] == [

@@ -64,3 +64,18 @@ def test_listing_proposals_does_not_create_the_state_database(project_root: Path
         listing = root.ok(*flags, "proposals", "list")
         assert made in listing.stdout and "pending" in listing.stdout, listing.stdout
         assert list((project_root / "state").iterdir()) == []
+
+
+def test_an_alert_log_that_cannot_be_written_stops_the_start(project_root: Path) -> None:
+    """``--alert-log`` somewhere nothing can be written: every alert would be lost, so the
+    daemon does not start (exit 2, naming the file and the setting) and writes nothing."""
+    done = subprocess.run(
+        cli_command("--root", str(project_root), "--alert-log", "/proc/nope/alerts.log", "--once"),
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "/proc/nope/alerts.log: key 'paths.alert_log': cannot be written" in done.stderr
+    assert list((project_root / "state").iterdir()) == []

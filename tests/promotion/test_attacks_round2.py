@@ -109,6 +109,33 @@ def test_a_reformatted_live_table_is_not_silently_emptied_by_the_next_write(
     assert writer.check().status == "match"
 
 
+def test_a_rendering_that_loses_keys_is_refused_before_anything_is_written(
+    writer: OverridesWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second lock on that door: whatever the document editing does, the writer parses the
+    text it is about to write and refuses (nothing written, no audit record) unless it holds
+    exactly what the gate passed. Shown by bringing back the old bug, a table emptied before the
+    change is applied."""
+    import tomlkit
+
+    from peaktrade_daemon.errors import GateRefusal
+    from peaktrade_daemon.promotion import writer as writer_module
+
+    _set(writer, {LEVERAGE: 1.25, DELAY: 8.0})
+    before, trail = writer.path.read_bytes(), writer.audit.path.read_bytes()
+
+    def emptied(doc, *, normalise, nested):  # type: ignore[no-untyped-def]
+        doc["auto_applied"] = tomlkit.table()
+        return doc["auto_applied"]
+
+    monkeypatch.setattr(writer_module, "_flat_live_table", emptied)
+    with pytest.raises(GateRefusal) as refused:
+        _set(writer, {LEVERAGE: 1.25, DELAY: 8.0, WEIGHT: 0.35}, minutes=90)
+    assert "would not hold what the gate passed" in str(refused.value)
+    assert set(refused.value.keys) == {LEVERAGE, DELAY}
+    assert writer.path.read_bytes() == before and writer.audit.path.read_bytes() == trail
+
+
 # -- finding 2: two patches sharing one id share one evidence verdict ------------------------
 
 
