@@ -6,7 +6,8 @@ line-oriented tool would otherwise cut one event into several, the later ones wi
 On a journal stream (:mod:`peaktrade_daemon.journal`) each line starts with its ``<N>`` syslog
 priority.
 
-Stderr's level: DEBUG with ``--verbose``; else ``PEAKTRADE_LOG_STDERR_LEVEL`` when set (the
+Stderr's level: DEBUG with ``--verbose`` (the daemon's own DEBUG lines; the libraries' only
+with ``PEAKTRADE_LOG_STDERR_LEVEL=DEBUG``, else one ``--once`` is hundreds of them); else ``PEAKTRADE_LOG_STDERR_LEVEL`` when set (the
 Docker image sets INFO, so ``docker logs`` shows the daemon's INFO lines); else INFO when stderr
 is the journal (``journalctl -p warning`` then filters); else WARNING (a terminal: INFO goes to
 ``logs/daemon.log`` only).
@@ -73,6 +74,11 @@ def stderr_level(
     return logging.INFO if journal.is_journal(stream, env) else logging.WARNING
 
 
+def own_debug_only(record: logging.LogRecord) -> bool:
+    """Keep a DEBUG line only when it is the daemon's own (``--verbose``)."""
+    return record.levelno > logging.DEBUG or record.name.partition(".")[0] == "peaktrade_daemon"
+
+
 def configure_stderr(
     *, verbose: bool, stream: IO[Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> logging.Handler:
@@ -82,6 +88,8 @@ def configure_stderr(
     handler = logging.StreamHandler(out)
     handler.setFormatter(LineFormatter(journal=journal.is_journal(out, environ)))
     handler.setLevel(level)
+    if verbose:
+        handler.addFilter(own_debug_only)
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from peaktrade_daemon.logline import LineFormatter, stderr_level
+from peaktrade_daemon.logline import LineFormatter, own_debug_only, stderr_level
 from tests.conftest import cli_command, subprocess_env
 from tests.daemon_harness import set_toml
 
@@ -81,11 +81,25 @@ def test_stderr_level_choice(tmp_path: Path) -> None:
         assert stderr_level(verbose=True, stream=stream, environ=quiet) == logging.DEBUG
 
 
+def test_verbose_debug_lines_are_the_daemons_own() -> None:
+    """``-v``: a library's DEBUG line (tzlocal, aiosqlite...) stays out; its INFO and up, and
+    every line of the daemon's own, go through."""
+
+    def record(name: str, level: int) -> logging.LogRecord:
+        return logging.LogRecord(name, level, __file__, 1, "m", None, None)
+
+    assert own_debug_only(record("peaktrade_daemon.daemon", logging.DEBUG))
+    assert own_debug_only(record("peaktrade_daemon", logging.DEBUG))
+    assert not own_debug_only(record("tzlocal", logging.DEBUG))
+    assert not own_debug_only(record("peaktrade_daemonx", logging.DEBUG))
+    assert own_debug_only(record("aiosqlite", logging.INFO))
+
+
 LEVELS_SCRIPT = """
 import logging
 from peaktrade_daemon.logline import configure_stderr
 configure_stderr(verbose=True)
-log = logging.getLogger("pt.levels")
+log = logging.getLogger("peaktrade_daemon.levels")
 for level in ("debug", "info", "warning", "error", "critical"):
     getattr(log, level)("a %s line", level)
 """
