@@ -732,4 +732,6 @@ class Daemon:
                 self._supervisor.mark_stopped(component.name)
         await self.bus.drain(2.0)
         self._transition(RunState.STOPPED, reason)
+        # The last heartbeat says "stopped": a file left saying "stopping" reads like a hang.
+        await self._safe_beat()
         await self.bus.close(1.0)

@@ -106,6 +106,8 @@ async def test_ready_reload_good_and_bad_second_instance_and_graceful_stop(
         await stopping.wait_for("daemon stopping", reason="SIGTERM")
         stopping.close()
         assert not (project_root / "state" / "daemon.pid").exists()
+        last_beat = json.loads((project_root / "state" / "daemon.heartbeat").read_text())
+        assert last_beat["run_state"] == "stopped"
         (project_root / "config" / "daemon.toml").write_text(good)
         code, out, _ = await run_cli(project_root, "health")
         assert code == 1 and "no answer" in out  # HTTP is on: the listener is gone
