@@ -3,7 +3,8 @@
 A component whose ``run()`` raises is reported (the ``on_failure`` callback turns it into an
 alert and a bus event) and restarted after ``initial * 2**(n-1)`` seconds, capped at ``max``. A run
 that lasted longer than the cap counts as healthy again, so one failure a day never escalates to
-the maximum backoff. ``run()`` returning normally means "nothing long-running": no restart.
+the maximum backoff. ``run()`` returning normally means "nothing long-running": no restart; the
+component is then "serving" through what its ``start()`` set up until it is stopped.
 
 :func:`sleep_unless` is the interruptible wait used across the runtime: wait ``seconds`` on the
 injected clock unless an event fires first (SIGTERM ends a poll-interval wait at once).
@@ -49,7 +50,7 @@ class ComponentHealth:
     """What ``/healthz`` reports per component."""
 
     name: str
-    state: str = "starting"  # starting | running | backoff | finished | cancelled | stopped
+    state: str = "starting"  # starting | running | backoff | serving | cancelled | stopped
     restarts: int = 0
     last_error: str = ""
     last_error_at: datetime | None = None
@@ -138,7 +139,9 @@ class Supervisor:
                     logger.exception("reporting the failure of %s failed", component.name)
                 await self._clock.sleep(delay)
                 continue
-            health.state = "finished"
+            # run() returned: nothing long-running of its own; it serves through what start()
+            # set up (the HTTP listener, the workflow engine) until it is stopped.
+            health.state = "serving"
             return
 
     async def cancel_all(self, reason: str) -> list[str]:
@@ -156,7 +159,7 @@ class Supervisor:
         return [
             name
             for name, task in self._tasks.items()
-            if task.done() and self.health[name].state != "finished"
+            if task.done() and self.health[name].state != "serving"
         ]
 
     def mark_stopped(self, name: str) -> None:

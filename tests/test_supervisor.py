@@ -68,7 +68,7 @@ async def test_restarts_with_backoff_and_reports_each_failure() -> None:
     assert [r[1] for r in reports] == ["crash 1", "crash 2", "crash 3", "crash 4"]
     health = sup.health["flaky"]
     assert (health.state, health.restarts, health.last_error) == (
-        "finished",
+        "serving",
         4,
         "RuntimeError: crash 4",
     )
@@ -138,5 +138,5 @@ async def test_ended_names_tasks_gone_other_than_by_returning() -> None:
     )
     tasks = [supervisor.supervise(Returns()), supervisor.supervise(CancelledInside())]
     await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
-    assert supervisor.health["returns"].state == "finished"
+    assert supervisor.health["returns"].state == "serving"
     assert supervisor.ended() == ["cancelled-inside"]
