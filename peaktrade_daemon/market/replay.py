@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiofiles
+import aiofiles.os
 import numpy as np
 
 from peaktrade_daemon.batcher import Batcher, each
@@ -59,6 +59,11 @@ def replay_file(settings: DaemonSettings, symbol: str, spec: SymbolSettings) -> 
 
 
 Columns = tuple[IntArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
+
+
+#: A file's bytes in one worker-thread hop (aiofiles' open, read and close are three, and 500
+#: files a first cycle read that way cost the event loop twice the time).
+_read_bytes = aiofiles.os.wrap(Path.read_bytes)
 
 
 class _Loaded:
@@ -197,8 +202,7 @@ class ReplayFeed:
         """The file's bytes (aiofiles), then parsed and trimmed in the next parse batch."""
         async with self._in_flight:
             try:
-                async with aiofiles.open(read.path, "rb") as file:
-                    raw = await file.read()
+                raw = await _read_bytes(read.path)
             except OSError as exc:
                 raise DataError(f"{read.path}: cannot read market data: {exc.strerror}") from exc
             return await self._parses.submit((read, raw))

@@ -12,10 +12,9 @@ exactly.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -24,9 +23,10 @@ from peaktrade_daemon.strategies.base import DirectionArray, signal_mask
 from peaktrade_daemon.strategies.signal_metrics import SignalParams
 
 
-@dataclass(frozen=True, slots=True)
-class SignalRecord:
-    """One recorded signal; ``wrong`` is None until its forward return can be judged."""
+class SignalRecord(NamedTuple):
+    """One recorded signal; ``wrong`` is None until its forward return can be judged. (A named
+    tuple: a first scan of 500 symbols records some 30,000 of them, and a frozen dataclass took
+    four times as long to build.)"""
 
     timestamp_ns: int
     direction: int
@@ -106,7 +106,7 @@ class StrategyHistory:
                 continue
             if idx + forward_bars < len(timestamps):
                 move = close[idx + forward_bars] / close[idx] - 1.0
-                self.records[pos] = dataclasses.replace(rec, wrong=bool(rec.direction * move < 0))
+                self.records[pos] = rec._replace(wrong=bool(rec.direction * move < 0))
 
 
 def history_metrics(

@@ -8,7 +8,6 @@ eviction state after any sequence of overlapping, gapped or repeated windows.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import deque
 
 import numpy as np
@@ -63,7 +62,7 @@ class WalkHistory:
                 continue
             if idx + forward_bars < len(timestamps):
                 move = close[idx + forward_bars] / close[idx] - 1.0
-                self.records[pos] = dataclasses.replace(rec, wrong=bool(rec.direction * move < 0))
+                self.records[pos] = rec._replace(wrong=bool(rec.direction * move < 0))
 
 
 @settings(max_examples=150, deadline=None)
