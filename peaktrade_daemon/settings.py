@@ -41,6 +41,7 @@ from pydantic_settings import (
 
 from peaktrade_daemon.errors import ConfigError, other_problems
 from peaktrade_daemon.market.exchange_table import hhmm, load_table, shipped_exchanges
+from peaktrade_daemon.toml_depth import MAX_TOML_DEPTH, nesting_depth
 
 ENV_PREFIX = "PEAKTRADE_"
 SETTINGS_FILE = Path("config/daemon.toml")
@@ -852,24 +853,6 @@ def _has_path(data: Mapping[str, Any], path: tuple[str | int, ...]) -> bool:
         else:
             return False
     return True
-
-
-#: Deeper tables or arrays are refused: no config needs them, and the recursive code that walks
-#: a document (flatten, deepcopy, comparisons) would hit Python's recursion limit.
-MAX_TOML_DEPTH = 32
-
-
-def nesting_depth(data: object) -> int:
-    """How deeply tables and arrays nest in a parsed document (iterative: any depth is safe)."""
-    deepest, stack = 0, [(data, 0)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        children = (
-            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        )
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
 
 
 def read_toml_file(path: Path, *, what: str) -> dict[str, Any]:

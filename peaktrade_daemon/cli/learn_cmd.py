@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from peaktrade_daemon.cli.context import settings_from_args
 from peaktrade_daemon.cli.promotion_support import alert_refusals, workspace_from_args
 from peaktrade_daemon.clock import SystemClock
 from peaktrade_daemon.errors import EXIT_OK, UsageError
 from peaktrade_daemon.learning.cycle import run_learning_cycle
-from peaktrade_daemon.promotion.workspace import PromotionWorkspace
+from peaktrade_daemon.settings import DaemonSettings
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -30,28 +31,39 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     learn.set_defaults(handler=handle)
 
 
-def check_out_file(out_file: Path, workspace: PromotionWorkspace) -> None:
-    """Refuse an offline override file that would replace governed files: ``learn`` writes
-    into the offline overrides directory or outside the root's config/, state/ and promotion
-    records, never auto.toml (only the promotion writer does, §8.8), the policy or the base
-    config. Checked on the resolved path, so a symlink does not lead there either."""
+def check_out_file(out_file: Path, settings: DaemonSettings) -> None:
+    """Refuse an offline override file that would replace a governed file: never auto.toml (only
+    the promotion writer writes it, §8.8) or anything beside it, the base config, the policy,
+    the jobs or the daemon's settings, state/ or the promotion records; inside the root's
+    config/ only into the offline overrides directory. The protected places are checked first,
+    so an offline directory set over one of them opens nothing; and on the resolved path, so
+    a symlink does not lead there either."""
     target = out_file.expanduser().resolve()
-    if target.is_relative_to(workspace.offline_file.parent.resolve()):
-        return
-    protected = (
-        workspace.config_file.parent,
-        workspace.overrides_file.parent,
-        workspace.audit_file.parent,
-        workspace.proposals_dir,
-        *((workspace.audit_anchor.parent,) if workspace.audit_anchor else ()),
+    paths = settings.paths
+    places = (
+        settings.path(paths.live_overrides_file).parent,
+        settings.path(paths.state_dir),
+        settings.path(paths.audit_log).parent,
+        settings.path(paths.reports_dir) / "live_promotion",
     )
-    for place in protected:
-        if target.is_relative_to(place.resolve()):
-            raise UsageError(
-                f"--out-file {out_file}: learn never writes under {place} (the live overrides, "
-                f"the policy, the base config and the promotion records); write into "
-                f"{workspace.offline_file.parent} or outside the root"
-            )
+    files = (
+        settings.path(paths.config_file),
+        settings.path(paths.promotion_policy_file),
+        settings.path(paths.jobs_file),
+        settings.root / "config" / "daemon.toml",
+    )
+    protected = [p for p in places if target.is_relative_to(p.resolve())]
+    protected += [f for f in files if target == f.resolve()]
+    offline = settings.path(paths.offline_overrides_dir)
+    if not protected and not target.is_relative_to(offline.resolve()):
+        config_dir = settings.root / "config"
+        protected += [config_dir] if target.is_relative_to(config_dir.resolve()) else []
+    if protected:
+        raise UsageError(
+            f"--out-file {out_file}: learn never writes {protected[0]} (the live overrides, the "
+            f"policy, the base config, state/ and the promotion records are governed); write "
+            f"into {offline} or outside the root"
+        )
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -64,7 +76,7 @@ def handle(args: argparse.Namespace) -> int:
         # with an empty file.
         raise UsageError(f"--in-dir {args.in_dir}: no such directory")
     out_file = Path(args.out_file) if args.out_file else workspace.offline_file
-    check_out_file(out_file, workspace)
+    check_out_file(out_file, settings_from_args(args))
     with alert_refusals(emitter, "learning"):
         policy = workspace.policy()
     result = run_learning_cycle(

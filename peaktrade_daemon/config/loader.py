@@ -33,7 +33,8 @@ from peaktrade_daemon.config.overrides import (
 )
 from peaktrade_daemon.errors import ConfigError
 from peaktrade_daemon.governance.firewall import firewall_reasons
-from peaktrade_daemon.settings import MAX_TOML_DEPTH, nesting_depth, read_toml_file, resolve_root
+from peaktrade_daemon.settings import read_toml_file, resolve_root
+from peaktrade_daemon.toml_depth import MAX_TOML_DEPTH, nesting_depth
 
 logger = logging.getLogger(__name__)
 

@@ -35,6 +35,7 @@ from peaktrade_daemon.governance.live_state import (
     parse_time,
     read_state,
 )
+from peaktrade_daemon.toml_depth import MAX_TOML_DEPTH, nesting_depth
 
 Status = Literal["match", "aborted", "hand_edit"]
 
@@ -71,6 +72,10 @@ def file_hashes(raw: bytes | None) -> tuple[str, str, dict[str, Any]]:
     ValueError (or UnicodeDecodeError) for bytes that do not parse as TOML."""
     data = raw or b""
     doc = tomllib.loads(data.decode("utf-8")) if data else {}
+    if nesting_depth(doc) > MAX_TOML_DEPTH:
+        # The live loader applies none of such a file, so it is not the recorded content in
+        # another form (an empty table is no content to the hash, but it empties the loader).
+        raise ValueError(f"tables nest deeper than {MAX_TOML_DEPTH} levels")
     return hashlib.sha256(data).hexdigest(), content_sha256(doc), doc
 
 

@@ -27,6 +27,7 @@ from filelock import FileLock, Timeout
 from tomlkit.toml_document import TOMLDocument
 
 from peaktrade_daemon.errors import LockHeldError, UnparseableFileError
+from peaktrade_daemon.toml_depth import MAX_TOML_DEPTH, nesting_depth
 
 logger = logging.getLogger(__name__)
 
@@ -205,10 +206,16 @@ def _toml_text(path: Path) -> str | None:
 
 def _strict_values(path: Path, text: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(text)
+        values = tomllib.loads(text)
     except (ValueError, RecursionError) as exc:
         # ValueError covers TOMLDecodeError and an integer over 4300 digits.
         raise UnparseableFileError(f"{path}: invalid TOML ({exc}); refusing to overwrite") from exc
+    if nesting_depth(values) > MAX_TOML_DEPTH:
+        # The config loader applies nothing of such a file: to the writer it does not parse.
+        raise UnparseableFileError(
+            f"{path}: tables nest deeper than {MAX_TOML_DEPTH} levels; refusing to overwrite"
+        )
+    return values
 
 
 def update_toml_locked(

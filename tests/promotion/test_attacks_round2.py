@@ -277,7 +277,7 @@ def test_learn_writes_its_offline_file_in_config_auto_or_outside_the_root(
     link = project_root / "config" / "auto" / "link.toml"
     link.symlink_to(auto)
     assert main([*root, str(link)]) == 2
-    assert "learn never writes under" in capsys.readouterr().err
+    assert "learn never writes" in capsys.readouterr().err
     assert auto.read_bytes() == before
 
 
