@@ -86,8 +86,11 @@ def on_check_grid(moment: datetime, origin: datetime, check_s: float) -> datetim
     """The first check at or after ``moment`` on the grid ``origin + n x check_s``."""
     if moment <= origin:
         return origin
+    # The slack keeps a moment exactly on the grid (3.0000000001 steps in floats) on its point;
+    # a moment within the slack after a point (a microsecond past a 1000 s grid) is one later.
     steps = math.ceil((moment - origin).total_seconds() / check_s - 1e-9)
-    return origin + timedelta(seconds=steps * check_s)
+    found = origin + timedelta(seconds=steps * check_s)
+    return found if found >= moment else origin + timedelta(seconds=(steps + 1) * check_s)
 
 
 def hold_ends(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from peaktrade_daemon.market.bars import to_ns
@@ -69,6 +69,7 @@ def test_hold_ends_are_bake_ends_cooldown_ends_and_just_after_a_day_of_an_apply(
     ]
 
 
+@example(offset_s=1e-06, check_s=1000.0)  # a microsecond past a point: the next one
 @given(
     offset_s=st.floats(min_value=-1e6, max_value=1e7, allow_nan=False),
     check_s=st.floats(min_value=1.0, max_value=3600.0),
