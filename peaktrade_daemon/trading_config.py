@@ -17,10 +17,17 @@ from peaktrade_daemon.errors import ConfigError
 from peaktrade_daemon.portfolio.params import PaperParams
 from peaktrade_daemon.strategies.registry import enabled_strategies
 
+#: The keys the learning loop tunes: the base config must hold them (SPEC §1), or the paper
+#: book would run on its built-in defaults and every patch of them be refused as unknown.
+TUNED_KEYS = ("portfolio.leverage", "strategy.trigger_delay", "macro.regime_weight")
+
 
 def check_trading_config(config: PeakConfig, file: Path) -> None:
-    """Raise ConfigError (naming ``file`` and the key) for a value the paper book or a strategy
-    would refuse."""
+    """Raise ConfigError (naming ``file`` and the key) for a tuned key that is missing, or a
+    value the paper book or a strategy would refuse."""
+    for key in TUNED_KEYS:
+        if config.get(key) is None:
+            raise ConfigError("missing: the learning loop tunes this key", file=file, key=key)
     try:
         PaperParams.from_config(config)
         enabled_strategies(config)

@@ -149,3 +149,15 @@ def test_config_check_names_every_problem_of_a_file(project_root: Path) -> None:
     assert proc.returncode == 1
     assert "key 'daemon.poll_interval_s': Input should be greater than 0" in proc.stdout
     assert "(and also http.port: Input should be a valid integer" in proc.stdout
+
+
+def test_a_missing_tuned_key_is_a_configuration_error(project_root: Path) -> None:
+    """SPEC §1: config.toml must hold the three keys the learning loop tunes; without one the
+    paper book would run on its built-in default and every patch of it be refused as unknown."""
+    path = project_root / "config" / "config.toml"
+    path.write_text(
+        "\n".join(x for x in path.read_text().splitlines() if not x.startswith("regime_weight"))
+    )
+    proc = run(project_root, "config", "check")
+    assert proc.returncode == 1
+    assert f"{path}: key 'macro.regime_weight': missing: the learning loop tunes" in proc.stdout
