@@ -7,10 +7,10 @@ On a journal stream (:mod:`peaktrade_daemon.journal`) each line starts with its 
 priority.
 
 Stderr's level: DEBUG with ``--verbose`` (the daemon's own DEBUG lines; the libraries' only
-with ``PEAKTRADE_LOG_STDERR_LEVEL=DEBUG``, else one ``--once`` is hundreds of them); else ``PEAKTRADE_LOG_STDERR_LEVEL`` when set (the
-Docker image sets INFO, so ``docker logs`` shows the daemon's INFO lines); else INFO when stderr
-is the journal (``journalctl -p warning`` then filters); else WARNING (a terminal: INFO goes to
-``logs/daemon.log`` only).
+with ``PEAKTRADE_LOG_STDERR_LEVEL=DEBUG``, else one ``--once`` is hundreds of them); else
+``PEAKTRADE_LOG_STDERR_LEVEL`` when set (the Docker image sets INFO, so ``docker logs`` shows
+the daemon's INFO lines); else INFO when stderr is the journal (``journalctl -p warning`` then
+filters); else WARNING (a terminal: INFO goes to ``logs/daemon.log`` only).
 """
 
 from __future__ import annotations
