@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from peaktrade_daemon.errors import DataError
 from peaktrade_daemon.learning.models import ConfigPatch, check_target, patch_id_for
+from peaktrade_daemon.storage.untrusted import read_untrusted
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +146,15 @@ def snippet_files(directory: Path, max_files: int | None = None) -> list[Path]:
     return ordered
 
 
+def _text(path: Path) -> str:
+    """A snippet file's text: a regular file of bounded size, read once (a planted pipe or a
+    sparse 64 GiB file is a ValueError naming it, as a file that does not parse is)."""
+    try:
+        return read_untrusted(path).decode("utf-8-sig")
+    except DataError as exc:
+        raise ValueError(str(exc)) from exc
+
+
 def read_snippets(directory: Path, *, max_files: int | None = None) -> SnippetReport:
     """Read every snippet file under ``directory``; the last patch per target wins."""
     report = SnippetReport()
@@ -151,7 +162,7 @@ def read_snippets(directory: Path, *, max_files: int | None = None) -> SnippetRe
     for path in snippet_files(directory, max_files):
         report.files_seen += 1
         try:
-            pairs = _entries(path, path.read_text(encoding="utf-8-sig"))
+            pairs = _entries(path, _text(path))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             report.warnings.append(f"{path}: skipped: {exc}")
             continue
@@ -183,7 +194,7 @@ def read_snippet_file(path: Path) -> SnippetReport:
     Raises ``OSError``/``ValueError`` when the file itself cannot be read or parsed.
     """
     report = SnippetReport(files_seen=1)
-    for label, raw in _entries(path, path.read_text(encoding="utf-8-sig")):
+    for label, raw in _entries(path, _text(path)):
         try:
             if isinstance(raw, ValueError):
                 raise raw

@@ -24,18 +24,25 @@ import logging
 from collections.abc import Callable
 
 import aiofiles
+import aiofiles.os
 
 from peaktrade_daemon.alerts.model import AlertEmitter, AlertLevel
 from peaktrade_daemon.clock import Clock
+from peaktrade_daemon.errors import DataError
 from peaktrade_daemon.events import Event
 from peaktrade_daemon.learning.models import PatchesPublished, read_published
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.atomic import atomic_write_text
+from peaktrade_daemon.storage.untrusted import read_untrusted
 
 logger = logging.getLogger(__name__)
 
 SEEN_FILE = "published_patches.seen"
+
+
+#: The published set read in aiofiles' thread pool (§11), bounded as any untrusted file.
+_read_untrusted = aiofiles.os.wrap(read_untrusted)
 
 
 class PatchInbox:
@@ -80,7 +87,12 @@ class PatchInbox:
         key = (stat.st_mtime_ns, stat.st_size)
         if key == self._stat:
             return 0
-        data, seen = await self._read()
+        try:
+            data, seen = await self._read()
+        except DataError as exc:  # a planted pipe, a sparse 64 GiB file: named, never read
+            self._stat = key  # warned once per version of the file
+            await self._warn(f"published patches refused; skipped: {exc}")
+            return 0
         self._stat = key
         digest = hashlib.sha256(data).hexdigest()
         if digest == seen:
@@ -116,8 +128,7 @@ class PatchInbox:
     async def _read(self) -> tuple[bytes, str | None]:
         """The published set's bytes and the last processed digest (aiofiles: plain reads off
         the event loop, §11)."""
-        async with aiofiles.open(self.path, "rb") as handle:
-            data = await handle.read()
+        data = await _read_untrusted(self.path)
         try:
             async with aiofiles.open(self.seen_file, encoding="utf-8") as handle:
                 seen: str | None = (await handle.read()).strip()

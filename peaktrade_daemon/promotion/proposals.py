@@ -39,6 +39,7 @@ from peaktrade_daemon.promotion.checklist import render_checklist
 from peaktrade_daemon.promotion.evidence_chart import render_evidence_chart
 from peaktrade_daemon.promotion.models import PromotionProposal
 from peaktrade_daemon.storage.atomic import atomic_write_bytes, atomic_write_text, fsync_directory
+from peaktrade_daemon.storage.untrusted import read_untrusted
 
 if TYPE_CHECKING:
     from peaktrade_daemon.promotion.evidence import CandidateEvidence
@@ -160,8 +161,8 @@ def _write_proposal(final: Path, proposal: PromotionProposal, *, chart: bool = T
     tmp = final.with_name(f".{final.name}.{os.getpid()}-{secrets.token_hex(3)}.tmpdir")
     tmp.mkdir(parents=True)
     try:
-        content = patches_content(proposal)
-        atomic_write_text(tmp / PATCHES_FILE, _dump(content))
+        patches_text = _dump(patches_content(proposal))
+        atomic_write_text(tmp / PATCHES_FILE, patches_text)
         if proposal.evidence:
             records = [e.record() for e in proposal.evidence.values()]
             atomic_write_text(tmp / EVIDENCE_FILE, _dump({"candidates": records}))
@@ -176,8 +177,9 @@ def _write_proposal(final: Path, proposal: PromotionProposal, *, chart: bool = T
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     fsync_directory(final.parent)
-    # Sealed from the bytes as written and read back: what an approval will verify.
-    return seal_of(json.loads((final / PATCHES_FILE).read_text(encoding="utf-8")))
+    # Sealed from the text it wrote, never read back from reports/ (which anything that can
+    # write there could have changed since): what was judged is what an approval verifies.
+    return seal_of(json.loads(patches_text))
 
 
 def materialize_promotion_proposals(
@@ -241,7 +243,7 @@ class ProposalFiles:
     def _read(self, name: str) -> str:
         path = self.directory / name
         try:
-            return path.read_text(encoding="utf-8")
+            return read_untrusted(path).decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise DataError(f"{path}: proposal file unreadable: {exc}") from exc
 
@@ -289,10 +291,12 @@ class ProposalFiles:
         except OSError as exc:
             raise DataError(f"{self.directory / EVIDENCE_CHART}: unreadable: {exc}") from exc
 
-    def decisions(self) -> list[dict[str, Any]]:
-        """Every candidate's stored decision (``config_patches.json``), accepted or not."""
+    def decisions(self, content: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Every candidate's stored decision (``config_patches.json``, or ``content`` already
+        read from it), accepted or not."""
         path = self.directory / PATCHES_FILE
-        candidates = self._json_object(PATCHES_FILE).get("candidates")
+        data = self._json_object(PATCHES_FILE) if content is None else content
+        candidates = data.get("candidates")
         if not isinstance(candidates, list):
             raise DataError(f"{path}: 'candidates' must be an array")
         for index, entry in enumerate(candidates):
@@ -314,7 +318,9 @@ class ProposalFiles:
                 "proposals were sealed, or its verdicts are missing from the audit trail); "
                 "run `promote` again; nothing applied"
             )
-        found = self.seal_found()
+        # One read: the content whose seal is checked is the content used.
+        content = self._json_object(PATCHES_FILE)
+        found = seal_of(content)
         broken = sorted({s for s in seals if s != found})
         if broken:
             raise SealBroken(
@@ -323,7 +329,7 @@ class ProposalFiles:
                 "it was edited after it was judged; nothing applied"
             )
         decisions: list[PromotionDecision] = []
-        for index, entry in enumerate(self.decisions()):
+        for index, entry in enumerate(self.decisions(content)):
             try:
                 decisions.append(decision_from_dict(entry))
             except (TypeError, ValueError, KeyError) as exc:
