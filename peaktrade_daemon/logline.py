@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -29,6 +30,25 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 STDERR_LEVEL_ENV = "PEAKTRADE_LOG_STDERR_LEVEL"
 LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING}
 LEVELS |= {"ERROR": logging.ERROR, "CRITICAL": logging.CRITICAL}
+
+
+#: Control characters besides tab: a NUL starts a new journald record (whose "<0>" would be
+#: read as its priority), ESC and BEL drive the terminal, LF and CR cut the line.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _shown(match: re.Match[str]) -> str:
+    c = match.group()
+    if c in "\n\r":
+        return "\\n" if c == "\n" else "\\r"
+    return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+
+
+def one_line(text: str) -> str:
+    """``text`` as one line that is safe on a terminal and the journal: LF and CR as ``\\n``
+    and ``\\r`` (a traceback stays on its event's line), other control characters as
+    ``\\xNN``. Log lines and error lines carry text from files (keys, symbols, file names)."""
+    return _CONTROL.sub(_shown, text)
 
 
 class LineFormatter(logging.Formatter):
@@ -45,9 +65,7 @@ class LineFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """The record (with its traceback, if any) as one line."""
-        line = super().format(record)
-        if "\n" in line or "\r" in line:
-            line = line.replace("\r", "\\r").replace("\n", "\\n")
+        line = one_line(super().format(record))
         if self.journal:
             return f"<{journal.priority(record.levelno)}>{line}"
         return line

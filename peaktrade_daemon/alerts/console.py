@@ -23,10 +23,11 @@ PRIORITIES = {
 
 
 def format_console(alert: Alert) -> str:
-    """One console line (no newline); the message is escaped so it stays one line."""
+    """One console line (no newline); source and message are escaped so it stays one line and
+    sends no control character to the terminal or the journal."""
     return (
         f"[{format_timestamp(alert.timestamp)}] [{alert.level.upper()}] "
-        f"[{alert.source}] {escape_field(alert.message)}"
+        f"[{escape_field(alert.source)}] {escape_field(alert.message)}"
     )
 
 

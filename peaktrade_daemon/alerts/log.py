@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,13 +29,21 @@ logger = logging.getLogger(__name__)
 
 _ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
 _UNESCAPES = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
+#: What must not reach a log line or a terminal raw: the TSV separators, every other control
+#: character (a NUL starts a new journald record, whose "<0>" would be read as a priority; ESC
+#: drives the terminal), DEL, the C1 controls and the Unicode line separators.
+_UNSAFE = re.compile(r"[\\\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    c = match.group()
+    return _ESCAPES.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
 
 
 def escape_field(text: str) -> str:
-    """Make ``text`` safe as one TSV field on one line."""
-    if not any(c in text for c in _ESCAPES):
-        return text
-    return "".join(_ESCAPES.get(c, c) for c in text)
+    r"""Make ``text`` safe as one TSV field on one line: backslash, tab, LF and CR as ``\\``,
+    ``\t``, ``\n``, ``\r``, any other control character as ``\xNN`` (``\uNNNN``)."""
+    return _UNSAFE.sub(_escaped, text)
 
 
 def unescape_field(text: str) -> str:
@@ -46,6 +55,13 @@ def unescape_field(text: str) -> str:
     for c in chars:
         if c == "\\":
             nxt = next(chars, "")
+            if nxt in ("x", "u"):
+                digits = "".join(next(chars, "") for _ in range(2 if nxt == "x" else 4))
+                try:
+                    out.append(chr(int(digits, 16)))
+                except ValueError:
+                    out.append("\\" + nxt + digits)
+                continue
             out.append(_UNESCAPES.get(nxt, "\\" + nxt))
         else:
             out.append(c)
@@ -82,12 +98,16 @@ def parse_line(line: str) -> Alert:
     if len(parts) != 5:
         raise ValueError(f"alert log line has {len(parts)} fields, expected 5")
     ts, level, source, message, context = (unescape_field(p) for p in parts)
+    try:
+        found = json.loads(context)
+    except RecursionError as exc:  # a context nested 100,000 deep (a tampered log)
+        raise ValueError("alert log line's context nests too deep") from exc
     return Alert(
         timestamp=datetime.fromisoformat(ts),
         level=AlertLevel(level),
         source=source,
         message=message,
-        context=json.loads(context),
+        context=found,
     )
 
 

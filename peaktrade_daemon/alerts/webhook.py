@@ -49,15 +49,24 @@ def generic_payload(alert: Alert, *, delivery_key: str, alert_id: int) -> dict[s
     }
 
 
+def slack_escape(text: object) -> str:
+    """``text`` with Slack's control characters escaped (``&``, ``<``, ``>``: Slack's "Escaping
+    text"), so text from files (a key, a field name, a reason) can neither ping ``<!channel>``
+    nor show a disguised ``<url|link>``."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_payload(alert: Alert) -> dict[str, Any]:
-    """A Slack incoming-webhook body: a ``text`` fallback plus blocks with the context fields."""
-    headline = f"{_SLACK_ICON[alert.level]} *[{alert.level.upper()}]* `{alert.source}`"
-    text = f"{headline} {alert.message}"
+    """A Slack incoming-webhook body: a ``text`` fallback plus blocks with the context fields,
+    every text from the alert escaped."""
+    source = slack_escape(alert.source)
+    headline = f"{_SLACK_ICON[alert.level]} *[{alert.level.upper()}]* `{source}`"
+    text = f"{headline} {slack_escape(alert.message)}"
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": text}},
     ]
     fields = [
-        {"type": "mrkdwn", "text": f"*{key}*: {value}"}
+        {"type": "mrkdwn", "text": f"*{slack_escape(key)}*: {slack_escape(value)}"}
         for key, value in sorted(alert.context.items())
     ][:10]  # Slack refuses a section with more than 10 fields
     if fields:

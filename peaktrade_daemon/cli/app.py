@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _error(text: str) -> None:
     """One error line on stderr (priority ``err`` when stderr is the journal)."""
-    print(journal.prefix(sys.stderr, journal.ERROR) + text, file=sys.stderr)
+    print(journal.prefix(sys.stderr, journal.ERROR) + logline.one_line(text), file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

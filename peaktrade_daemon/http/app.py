@@ -63,7 +63,9 @@ def require_token(request: web.Request) -> None:
     header = request.headers.get("Authorization", "")
     given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
     given = given or request.headers.get("X-PeakTrade-Token", "")
-    if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+    # surrogateescape: a header with bytes that are not UTF-8 is a wrong token, not a 500.
+    presented = given.encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(presented, expected.get_secret_value().encode()):
         raise web.HTTPUnauthorized(text="missing or wrong token")
 
 

@@ -151,7 +151,10 @@ class ReviewPage:
         token = self._token(request)
         self._db()
         session = self._authenticate(request, token)
-        form = await request.post()
+        try:
+            form = await request.post()
+        except UnicodeDecodeError:  # a form that is not UTF-8: refused, not a 500
+            raise _Refused(_page(notice_page("Refused", "The form was not UTF-8."), 400)) from None
         if session is not None:
             csrf = form.get("csrf")
             if (
@@ -192,7 +195,10 @@ class ReviewPage:
             return refused.response
         if not same_origin(request):
             return _page(notice_page("Refused", "Cross-origin login refused."), 403)
-        form = await request.post()
+        try:
+            form = await request.post()
+        except UnicodeDecodeError:
+            return _page(login_page("The form was not UTF-8."), 400)
         given = form.get("token")
         if not isinstance(given, str) or not token_matches(given, token):
             logger.warning("review: failed login from %s", request.remote)

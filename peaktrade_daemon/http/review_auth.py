@@ -41,7 +41,8 @@ def configured_token(token: SecretStr | None) -> bytes | None:
 
 def token_matches(given: str, expected: bytes) -> bool:
     """Constant-time comparison of a presented token with the configured one."""
-    return hmac.compare_digest(given.encode(), expected)
+    # surrogateescape: a header with bytes that are not UTF-8 is a wrong token, not a 500.
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected)
 
 
 def header_token(request: web.Request) -> str | None:

@@ -114,13 +114,16 @@ def load_views(
         closed += not is_open
         if not is_open and closed > MAX_REVIEWED_SHOWN:
             continue
-        checklist, decisions, chart = "", [], None
+        checklist, chart = "", None
+        candidates: tuple[CandidateView, ...] = ()
         if is_open:
+            # One damaged proposal is a warning about it, never the page down for the others.
             try:
                 files = ProposalFiles.open(workspace.proposals_dir, row.proposal_id)
-                checklist, decisions = files.checklist, files.decisions()
+                checklist = files.checklist
+                candidates = tuple(_candidate(d, state, base) for d in files.decisions())
                 chart = files.evidence_chart()
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+            except (PeakTradeError, OSError, ValueError, KeyError, TypeError) as exc:
                 warnings.append(f"proposal {row.proposal_id}: files unreadable: {exc}")
         views.append(
             ProposalView(
@@ -132,7 +135,7 @@ def load_views(
                 reviewed_at=row.reviewed_at.isoformat() if row.reviewed_at else None,
                 review_note=row.review_note,
                 checklist=checklist,
-                candidates=tuple(_candidate(d, state, base) for d in decisions),
+                candidates=candidates,
                 evidence_chart=chart,
             )
         )

@@ -285,7 +285,7 @@ class ProposalFiles:
     def evidence_chart(self) -> bytes | None:
         """``evidence.png`` (None when the proposal has none: evidence off, or none accepted)."""
         try:
-            return (self.directory / EVIDENCE_CHART).read_bytes()
+            return read_untrusted(self.directory / EVIDENCE_CHART)
         except FileNotFoundError:
             return None
         except OSError as exc:

@@ -7,7 +7,8 @@ per-run directories directly inside the folders it is given (``reports/workflows
 
 - only real directories one level down: files lying in those folders, symlinks (to a directory
   or not) and the folders themselves are never removed, and nothing is followed through a
-  symlink (``shutil.rmtree`` unlinks a link inside a run directory, never its target);
+  symlink (``shutil.rmtree`` unlinks a link inside a run directory, never its target); a
+  folder that is itself a symlink is not pruned at all (it could lead into ``config/``);
 - a directory's age is that of the newest thing in it. Its own mtime changes whenever an entry
   is created, renamed or removed in it; when even that is older than the cutoff, every entry
   beneath it is checked, so a run still writing into its directory (a report being appended,
@@ -63,6 +64,11 @@ def prune_run_directories(folders: Sequence[Path], cutoff: float) -> dict[str, i
     removed per folder that lost any (keyed ``reports/workflows``)."""
     removed: dict[str, int] = {}
     for folder in folders:
+        if folder.is_symlink():
+            # reports/workflows replaced by a link to ../config would have its old directories
+            # (live_overrides/, scheduler/...) deleted: a run folder is pruned only as itself.
+            logger.warning("retention: %s is a symlink; not pruned (nothing deleted)", folder)
+            continue
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except (FileNotFoundError, NotADirectoryError):
