@@ -20,7 +20,8 @@ CASES = [
     (("jobs", "run", "a\x00b", "--dry-run"), 2, "no job named"),
     (("jobs", "run", "../../outside/x", "--dry-run"), 2, "no job named"),
     (("jobs", "run", LONG, "--dry-run"), 2, "no job named"),
-    (("promote", "--input", "a\x00b"), 2, "--input a\x00b: no such file"),
+    # Error lines show control characters escaped: the NUL as \x00, never raw.
+    (("promote", "--input", "a\x00b"), 2, "--input a\\x00b: no such file"),
     (("promote", "--input", "{root}/../outside"), 2, "outside: cannot read patches"),
     (("promote", "--input", LONG), 2, "file name too long: xxx"),
     (("learn", "--in-dir", "a\x00b", "--dry-run"), 2, "no such directory"),
