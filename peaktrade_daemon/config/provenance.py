@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from peaktrade_daemon.config.loader import PeakConfig
+from peaktrade_daemon.errors import DataError
+from peaktrade_daemon.storage.untrusted import MAX_TRAIL_BYTES, read_untrusted
 
 logger = logging.getLogger(__name__)
 
@@ -29,9 +31,13 @@ def last_live_changes(audit_path: Path) -> dict[str, LiveChange]:
     are skipped with a warning (``overrides verify-audit`` is the tool that judges integrity)."""
     changes: dict[str, LiveChange] = {}
     try:
-        lines = audit_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        raw = read_untrusted(audit_path, MAX_TRAIL_BYTES)
     except FileNotFoundError:
         return changes
+    except DataError as exc:  # a named pipe or a huge file: no provenance, never a hang
+        logger.warning("provenance: %s", exc)
+        return changes
+    lines = raw.decode("utf-8", errors="replace").splitlines()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue

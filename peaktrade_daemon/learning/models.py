@@ -27,6 +27,7 @@ from pydantic import (
     Field,
     PlainValidator,
     ValidationError,
+    model_validator,
 )
 
 from peaktrade_daemon.events import Event
@@ -159,6 +160,17 @@ class ConfigPatch(BaseModel):
     source_experiment_id: str | None = None
     confidence_score: Annotated[float, AllowInfNan(False), Field(ge=0.0, le=1.0)] | None = None
     meta: Annotated[dict[str, Any], AfterValidator(_tags)] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, data: Any) -> Any:
+        """Refuse text that is not valid Unicode (a lone surrogate, which JSON's ``\\ud800``
+        allows): every field goes into the audit trail's hashed UTF-8 lines and into alerts."""
+        try:
+            json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"text that is not valid Unicode ({exc.reason})") from None
+        return data
 
     @property
     def tags(self) -> tuple[str, ...]:

@@ -39,7 +39,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from peaktrade_daemon.audit_records import (
     GENESIS,
@@ -51,9 +51,10 @@ from peaktrade_daemon.audit_records import (
     parse_record,
     recorded_values,
 )
-from peaktrade_daemon.errors import AuditError
+from peaktrade_daemon.errors import AuditError, DataError
 from peaktrade_daemon.promotion.file_check import check_file
 from peaktrade_daemon.storage.atomic import atomic_write_bytes, atomic_write_text, sidecar_lock
+from peaktrade_daemon.storage.untrusted import MAX_TRAIL_BYTES, open_untrusted, read_untrusted
 
 logger = logging.getLogger(__name__)
 
@@ -167,11 +168,26 @@ class AuditTrail:
 
     # -- reading -----------------------------------------------------------------------------
 
+    def _open(self) -> BinaryIO:
+        """The trail for reading: a regular file (anything that can write reports/ could put a
+        named pipe there, which a plain open would wait on forever)."""
+        try:
+            return open_untrusted(self.path)
+        except DataError as exc:
+            raise AuditError(f"audit trail unreadable: {exc}") from None
+
+    def _read(self) -> bytes:
+        """The trail's bytes: a regular file of at most ``MAX_TRAIL_BYTES``."""
+        try:
+            return read_untrusted(self.path, MAX_TRAIL_BYTES)
+        except DataError as exc:
+            raise AuditError(f"audit trail unreadable: {exc}") from None
+
     def _reversed_lines(self) -> Iterator[bytes]:
         """Lines from the end of the file backwards (cheap: reads blocks from the end); the
         first yielded may be an incomplete last line."""
         try:
-            handle = self.path.open("rb")
+            handle = self._open()
         except FileNotFoundError:
             return
         with handle:
@@ -199,7 +215,7 @@ class AuditTrail:
         if torn is None and self._anchored():
             return None
         try:
-            data = self.path.read_bytes()
+            data = self._read()
         except FileNotFoundError:
             data = b""
         end = torn.good_length if torn is not None else len(data)
@@ -213,7 +229,7 @@ class AuditTrail:
     def _torn_tail(self) -> DamagedTail | None:
         """Bytes after the last complete good record (reads blocks from the end)."""
         try:
-            handle = self.path.open("rb")
+            handle = self._open()
         except FileNotFoundError:
             return None
         with handle:
@@ -258,7 +274,7 @@ class AuditTrail:
 
     def _lines(self) -> list[str]:
         try:
-            raw = self.path.read_bytes()
+            raw = self._read()
         except FileNotFoundError:
             return []
         lines = [line for line in raw.split(b"\n") if line.strip()]
@@ -438,7 +454,7 @@ class AuditTrail:
             if damage is None:
                 return None
             try:
-                data = self.path.read_bytes()
+                data = self._read()
             except FileNotFoundError:
                 data = b""
             stamp = now.strftime("%Y%m%dT%H%M%S%fZ")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from peaktrade_daemon.audit_records import aborted_writes, changes_since
+from peaktrade_daemon.errors import DataError
 from peaktrade_daemon.governance.live_state import (
     EMPTY_CONTENT_SHA256,
     LiveState,
@@ -35,6 +36,7 @@ from peaktrade_daemon.governance.live_state import (
     parse_time,
     read_state,
 )
+from peaktrade_daemon.storage.untrusted import read_untrusted
 from peaktrade_daemon.toml_depth import MAX_TOML_DEPTH, nesting_depth
 
 Status = Literal["match", "aborted", "hand_edit"]
@@ -185,9 +187,11 @@ def check_file(path: Path, records: Sequence[Mapping[str, Any]]) -> tuple[str | 
     """``(problem, note)`` for ``overrides verify-audit``: a hand edit or an unreadable file is a
     problem, an interrupted write a note."""
     try:
-        raw: bytes | None = path.read_bytes()
+        raw: bytes | None = read_untrusted(path)
     except FileNotFoundError:
         raw = None
+    except DataError as exc:
+        return f"{exc}: cannot be checked", None
     last = next((r for r in reversed(records) if "file_sha256_after" in r), None)
     try:
         check = check_document(raw, last, records)

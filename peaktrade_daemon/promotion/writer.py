@@ -50,7 +50,13 @@ import tomlkit
 from tomlkit.items import Table
 from tomlkit.toml_document import TOMLDocument
 
-from peaktrade_daemon.errors import AuditError, GateRefusal, HandEditRefusal
+from peaktrade_daemon.errors import (
+    AuditError,
+    DataError,
+    GateRefusal,
+    HandEditRefusal,
+    UnparseableFileError,
+)
 from peaktrade_daemon.governance.gate import check_table
 from peaktrade_daemon.governance.live_state import (
     GOVERNANCE_TABLE,
@@ -72,6 +78,7 @@ from peaktrade_daemon.promotion.file_check import (
     recorded_table,
 )
 from peaktrade_daemon.storage.atomic import read_toml_document, read_toml_values, update_toml_locked
+from peaktrade_daemon.storage.untrusted import read_untrusted
 
 logger = logging.getLogger(__name__)
 
@@ -233,10 +240,12 @@ class OverridesWriter:
         cached, self._cached = self._cached, None
         self._cached_plain = None
         try:
-            self._raw = path.read_bytes()
+            self._raw = read_untrusted(path)
         except FileNotFoundError:
             self._raw = None
             return None
+        except DataError as exc:  # a named pipe or a huge file where auto.toml should be
+            raise UnparseableFileError(f"{exc}; refusing to overwrite") from None
         if cached is not None and hashlib.sha256(self._raw).hexdigest() == cached[0]:
             self._cached_plain = (cached[1], cached[2])
             return cached[1]
@@ -257,9 +266,11 @@ class OverridesWriter:
         """The file against the audit trail, without locking (``verify-audit``, the daemon's
         periodic comparison). Raises AuditError for an unreadable trail."""
         try:
-            raw: bytes | None = self.path.read_bytes()
+            raw: bytes | None = read_untrusted(self.path)
         except FileNotFoundError:
             raw = None
+        except DataError as exc:  # to the check, a file that cannot be read does not parse
+            raise ValueError(str(exc)) from None
         check = check_document(raw, self.audit.last_file_record())
         if check.status == "hand_edit":
             check = check_document(raw, check.last, self.audit.records())
