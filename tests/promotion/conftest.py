@@ -78,6 +78,14 @@ def demo_patches() -> list[ConfigPatch]:
     return [make_patch(t, n, old=o, confidence=c, pid=i) for i, t, o, n, c, _ in DEMO]
 
 
+def fresh_writer(directory: Path, text: str = "[auto_applied]\n") -> OverridesWriter:
+    """The writer of ``directory/live/auto.toml`` (holding ``text``), its trail beside it."""
+    auto = directory / "live" / "auto.toml"
+    auto.parent.mkdir()
+    auto.write_text(text)
+    return OverridesWriter(auto, AuditTrail(directory / "audit" / "audit.jsonl"))
+
+
 def root_trail(root: Path) -> AuditTrail:
     """The audit trail of a root as its commands see it (anchored in the root's state/)."""
     return PromotionWorkspace.from_settings(load_settings(root)).audit()

@@ -21,7 +21,7 @@ from peaktrade_daemon.promotion.audit import AuditTrail
 from peaktrade_daemon.promotion.file_check import recorded_table
 from peaktrade_daemon.promotion.writer import OverridesWriter
 from tests.conftest import PROJECT_ROOT
-from tests.promotion.conftest import T0, write
+from tests.promotion.conftest import T0, fresh_writer, write
 
 LEVERAGE, DELAY, WEIGHT = "portfolio.leverage", "strategy.trigger_delay", "macro.regime_weight"
 FRESH = "[auto_applied]\n"
@@ -29,10 +29,7 @@ FRESH = "[auto_applied]\n"
 
 @pytest.fixture
 def writer(tmp_path: Path) -> OverridesWriter:
-    auto = tmp_path / "live" / "auto.toml"
-    auto.parent.mkdir()
-    auto.write_text(FRESH)
-    return OverridesWriter(auto, AuditTrail(tmp_path / "audit" / "audit.jsonl"))
+    return fresh_writer(tmp_path, FRESH)
 
 
 def _set(writer: OverridesWriter, values: dict, *, minutes: int = 0, kind=WriteKind.ADVANCE):

@@ -30,6 +30,7 @@ from peaktrade_daemon.promotion.audit import AuditTrail
 from peaktrade_daemon.promotion.file_check import check_file
 from peaktrade_daemon.promotion.writer import OverridesWriter
 from tests.conftest import PROJECT_ROOT
+from tests.promotion.conftest import fresh_writer
 from tests.promotion.test_attacks_round2 import FRESH, _set
 
 LEVERAGE, DELAY, WEIGHT = "portfolio.leverage", "strategy.trigger_delay", "macro.regime_weight"
@@ -38,10 +39,7 @@ GOVERNED = {LEVERAGE: 1.25, DELAY: 8.0}
 
 @pytest.fixture
 def writer(tmp_path: Path) -> OverridesWriter:
-    auto = tmp_path / "live" / "auto.toml"
-    auto.parent.mkdir()
-    auto.write_text(FRESH)
-    return OverridesWriter(auto, AuditTrail(tmp_path / "audit" / "audit.jsonl"))
+    return fresh_writer(tmp_path, FRESH)
 
 
 def _live(path: Path, base: Path = PROJECT_ROOT / "config" / "config.toml") -> dict[str, Any]:

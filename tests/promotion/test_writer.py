@@ -29,20 +29,17 @@ from peaktrade_daemon.governance.plans import (
     plan_rollback,
     plan_unfreeze,
 )
-from peaktrade_daemon.promotion.audit import AuditTrail, file_sha256
+from peaktrade_daemon.promotion.audit import file_sha256
 from peaktrade_daemon.promotion.file_check import recorded_table
 from peaktrade_daemon.promotion.writer import OverridesWriter
-from tests.promotion.conftest import T0, shipped_gate, write
+from tests.promotion.conftest import T0, fresh_writer, shipped_gate, write
 
 FRESH = "# operator note: keep me\n[auto_applied]\n"
 
 
 @pytest.fixture
 def writer(tmp_path: Path) -> OverridesWriter:
-    auto = tmp_path / "live" / "auto.toml"
-    auto.parent.mkdir()
-    auto.write_text(FRESH)
-    return OverridesWriter(auto, AuditTrail(tmp_path / "audit" / "audit.jsonl"))
+    return fresh_writer(tmp_path, FRESH)
 
 
 def _set(writer: OverridesWriter, values: dict, now=T0, actor="alice", kind=WriteKind.ADVANCE):
