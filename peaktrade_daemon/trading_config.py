@@ -2,32 +2,98 @@
 component is built.
 
 ``config.toml`` is parsed by the config loader, but its values are read by the paper book
-(``[portfolio]``, ``risk.stop_loss``, the tuned keys) and the strategies (``strategy.enabled``,
-``[strategy.<name>]``). Checking them here, from ``config check``, at start-up and on every
-reload, makes a wrong type one error naming the file and the key before anything is written or
-swapped in, instead of a component failing to build.
+(``[portfolio]``, ``risk.stop_loss``, the tuned keys), the strategies (``strategy.enabled``,
+``[strategy.<name>]``) and the risk check (the ``[risk]`` limits). Checking them here, from
+``config check``, at start-up and on every reload, makes a wrong type one error naming the file
+and the key before anything is written or swapped in, instead of a component failing to build.
+
+The tables those components read are closed: a key in them that no component reads is a typo
+(``[risk] stop_los``) which would otherwise leave its default in force without a word, and it is
+refused with the key it most likely meant (SPEC principle 1). Other tables (``[environment]``,
+``[macro]`` beyond the tuned key, ``[market]``, tables of the trading system's own) stay open.
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from peaktrade_daemon.config.loader import PeakConfig
 from peaktrade_daemon.errors import ConfigError
+from peaktrade_daemon.portfolio import params
 from peaktrade_daemon.portfolio.params import PaperParams
-from peaktrade_daemon.strategies.registry import enabled_strategies
+from peaktrade_daemon.strategies.registry import BUILT_IN, enabled_strategies, parameters
 
 #: The keys the learning loop tunes: the base config must hold them (SPEC §1), or the paper
 #: book would run on its built-in defaults and every patch of them be refused as unknown.
 TUNED_KEYS = ("portfolio.leverage", "strategy.trigger_delay", "macro.regime_weight")
+#: The limits the risk check reads (workflows/risk_check.py); a missing one makes its check
+#: ``unknown``, a warning on every run.
+RISK_LIMITS = (
+    "risk.max_drawdown",
+    "risk.max_exposure",
+    "risk.max_leverage",
+    "risk.daily_loss_limit",
+)
+#: Keys whose absence would not be refused later but would quietly mean "no limit": the paper
+#: book's stop defaults to none.
+NO_LIMIT_WHEN_MISSING = {"risk.stop_loss": "the paper book's stop (a fraction, 0 for none)"}
+#: The tables whose every key some component reads.
+CLOSED_TABLES = ("portfolio", "risk", "strategy")
+
+
+def known_keys() -> frozenset[str]:
+    """Every dotted key of the closed tables a component reads (strategy tables included)."""
+    keys = {*params.KEYS, *RISK_LIMITS, "strategy.enabled"}
+    for name in BUILT_IN:
+        keys |= {f"strategy.{name}.{parameter}" for parameter in parameters(name)}
+    return frozenset(key for key in keys if key.split(".", 1)[0] in CLOSED_TABLES)
+
+
+def _leaves(prefix: str, table: Mapping[str, Any]) -> Iterator[str]:
+    """Dotted keys of ``table``; a strategy's table is walked, every other value is a leaf."""
+    for key, value in table.items():
+        dotted = f"{prefix}.{key}"
+        if isinstance(value, Mapping) and prefix == "strategy" and key in BUILT_IN:
+            yield from _leaves(dotted, value)
+        else:
+            yield dotted
+
+
+def _unknown_key(config: PeakConfig, known: frozenset[str]) -> ConfigError | None:
+    for table in CLOSED_TABLES:
+        values = config.get(table)
+        if not isinstance(values, Mapping):
+            continue
+        for dotted in _leaves(table, values):
+            if dotted in known:
+                continue
+            candidates = known | {f"strategy.{name}" for name in BUILT_IN}
+            meant = difflib.get_close_matches(dotted, sorted(candidates), n=1, cutoff=0.8)
+            hint = f"; did you mean {meant[0]!r}?" if meant else ""
+            return ConfigError(
+                f"unknown key: no component reads it, so its value would be ignored{hint}",
+                key=dotted,
+            )
+    return None
 
 
 def check_trading_config(config: PeakConfig, file: Path) -> None:
-    """Raise ConfigError (naming ``file`` and the key) for a tuned key that is missing, or a
-    value the paper book or a strategy would refuse."""
+    """Raise ConfigError (naming ``file`` and the key) for a tuned key or stop that is missing,
+    an unknown key in a table a component reads, or a value the paper book or a strategy would
+    refuse."""
+    # A typo first: "did you mean risk.stop_loss" says more than "risk.stop_loss is missing".
+    unknown = _unknown_key(config, known_keys())
+    if unknown is not None:
+        raise ConfigError(unknown.problem, file=file, key=unknown.key)
     for key in TUNED_KEYS:
         if config.get(key) is None:
             raise ConfigError("missing: the learning loop tunes this key", file=file, key=key)
+    for key, what in NO_LIMIT_WHEN_MISSING.items():
+        if config.get(key) is None:
+            raise ConfigError(f"missing: {what}", file=file, key=key)
     try:
         PaperParams.from_config(config)
         enabled_strategies(config)

@@ -4,7 +4,8 @@ effective config (:mod:`peaktrade_daemon.portfolio.paper` says what each one doe
 Keys and their defaults when absent: ``portfolio.initial_capital`` (100 000), ``leverage`` (1),
 ``fee_bps`` (5), ``max_position_pct`` (0.25), ``risk.stop_loss`` (0: none),
 ``strategy.trigger_delay`` (0 hours: act at once) and ``macro.regime_weight`` (0: no regime
-filter, in [0, 1]).
+filter, in [0, 1]). The defaults serve configs built in code (tests, ``WorkflowEngine()``); a
+``config.toml`` must hold the stop and the tuned keys (:mod:`peaktrade_daemon.trading_config`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,18 @@ def _number(
     if value > most:
         raise ConfigError(f"must be <= {most:g}, got {value!r}", key=key)
     return float(value)
+
+
+#: Every config key :meth:`PaperParams.from_config` reads.
+KEYS = (
+    "portfolio.initial_capital",
+    "portfolio.leverage",
+    "portfolio.fee_bps",
+    "portfolio.max_position_pct",
+    "risk.stop_loss",
+    "strategy.trigger_delay",
+    "macro.regime_weight",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
@@ -12,16 +13,20 @@ from peaktrade_daemon.strategies.breakout import Breakout
 from peaktrade_daemon.strategies.ma_crossover import MaCrossover
 from peaktrade_daemon.strategies.rsi_reversion import RsiReversion
 
+_CLASSES: dict[str, type[MaCrossover | RsiReversion | Breakout]] = {
+    "ma_crossover": MaCrossover,
+    "rsi_reversion": RsiReversion,
+    "breakout": Breakout,
+}
 
-def _factories() -> dict[str, Callable[[PeakConfig], Strategy]]:
-    return {
-        "ma_crossover": MaCrossover.from_config,
-        "rsi_reversion": RsiReversion.from_config,
-        "breakout": Breakout.from_config,
-    }
+BUILT_IN: Mapping[str, Callable[[PeakConfig], Strategy]] = MappingProxyType(
+    {name: cls.from_config for name, cls in _CLASSES.items()}
+)
 
 
-BUILT_IN: Mapping[str, Callable[[PeakConfig], Strategy]] = MappingProxyType(_factories())
+def parameters(name: str) -> frozenset[str]:
+    """The keys of ``[strategy.<name>]`` the built-in strategy ``name`` reads: its fields."""
+    return frozenset(f.name for f in dataclasses.fields(_CLASSES[name]) if f.name != "name")
 
 
 def enabled_strategies(config: PeakConfig) -> tuple[Strategy, ...]:
