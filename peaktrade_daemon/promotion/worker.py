@@ -16,7 +16,10 @@ resumes them. Killswitch: when the mode becomes ``disabled`` (policy reload or
 not applied later; watches go on (a revert is always allowed).
 
 A batch is acknowledged (``Batch.done``: the inbox then marks it seen) only after it was
-processed, so a batch the daemon did not get to is promoted after a restart. auto.toml is
+processed, so a batch the daemon did not get to is promoted after a restart. A batch the worker
+refused whole (no valid policy, a base config or override file it could not read) was not
+processed either: it stays unacknowledged and is offered again after the next reload (an
+operator fixes the file and sends SIGHUP) or restart. The killswitch drops batches on purpose. auto.toml is
 compared with the audit trail at start, on reload and at every check: a hand edit raises a
 critical alert at once (and again when it changes), without waiting for a write.
 """
@@ -24,6 +27,7 @@ critical alert at once (and again when it changes), without waiting for a write.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -119,6 +123,9 @@ class PromotionWorker:
         self.pending = PendingSteps(store)
         self.duty = GuardDuty(Observation(store), self.pending, self._out, clock, metrics, evidence)
         self.dropped = 0
+        # Refused whole, offered again at the next reload. Past maxlen the oldest leave this
+        # run's memory, but unacknowledged, so a restart still offers them.
+        self._refused: collections.deque[Batch] = collections.deque(maxlen=queue_size)
         #: Set while the run loop waits for patches or its next check (nothing in flight).
         self.idle = asyncio.Event()
 
@@ -154,8 +161,11 @@ class PromotionWorker:
             timeout = self._next_timer_s()
             batch = await self._next_batch(timeout)
             if batch is not None:
-                await self.process(batch.patches)
-                await batch.acknowledge()
+                processed, _ = await self._promote(batch.patches)
+                if processed:
+                    await batch.acknowledge()
+                else:
+                    self._refused.append(batch)
             await self.tick()
 
     async def reload(self, settings: DaemonSettings) -> None:
@@ -165,6 +175,11 @@ class PromotionWorker:
         await self._load_policy(keep_old=True)
         self._file_alerted = None
         await self.check_file()
+        self._offer_refused()
+
+    def _offer_refused(self) -> None:
+        while self._refused and self._accepting and not self._queue.full():
+            self._queue.put_nowait(self._refused.popleft())
 
     async def drain(self) -> None:
         """Stop accepting patches and wait for the run in progress."""
@@ -225,17 +240,25 @@ class PromotionWorker:
     # -- the work ----------------------------------------------------------------------------
 
     async def process(self, patches: Sequence[ConfigPatch]) -> PromotionRun | None:
-        """One pipeline run over ``patches`` (proposal, verdicts, bounded steps)."""
+        """One pipeline run over ``patches`` (proposal, verdicts, bounded steps); None when
+        promotion is disabled or the run was refused (alerted)."""
+        return (await self._promote(patches))[1]
+
+    async def _promote(self, patches: Sequence[ConfigPatch]) -> tuple[bool, PromotionRun | None]:
+        """``process``, and whether the patches were processed (False: refused whole)."""
         async with self._busy:
             policy, mode = self.policy, self.mode
             if policy is None:
                 await self._out.alert(
-                    AlertLevel.CRITICAL, "promotion policy unavailable: patches not promoted", {}
+                    AlertLevel.CRITICAL,
+                    "promotion policy unavailable: patches not promoted (offered again after "
+                    "the next reload)",
+                    {},
                 )
-                return None
+                return False, None
             if mode is AutoApplyMode.DISABLED:
                 logger.info("promotion disabled: %d patch(es) not promoted", len(patches))
-                return None
+                return True, None
             hold = await self.duty.hold_function()
             now = self._clock.now()
             try:
@@ -260,13 +283,15 @@ class PromotionWorker:
                 )
             except PeakTradeError as exc:
                 await self._out.alert(
-                    AlertLevel.CRITICAL, f"promotion refused: {exc}", {"error": type(exc).__name__}
+                    AlertLevel.CRITICAL,
+                    f"promotion refused (offered again after the next reload): {exc}",
+                    {"error": type(exc).__name__},
                 )
-                return None
+                return False, None
             if run.proposals:
                 await self._after_apply(run.proposals[0], run.outcomes)
             await self._out.mirror(self._workspace.audit(), run.proposals)
-            return run
+            return True, run
 
     async def tick(self) -> None:
         """Compare auto.toml with the trail, find applies to watch, judge the watches, then

@@ -211,24 +211,24 @@ async def test_a_batch_not_processed_before_a_stop_is_promoted_after_the_restart
     root: LiveRoot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The inbox hands a published batch to the worker; the daemon stops before the worker
-    processed it (its ``process`` held until the stop cancels it). The batch is not marked
+    processed it (its ``_promote`` held until the stop cancels it). The batch is not marked
     seen and nothing is written; the next daemon on the same root promotes it."""
     digest = _publish(root, [make_patch(LEVERAGE, 1.5, confidence=0.9)])
     before = root.auto_bytes()
-    real_process = PromotionWorker.process
+    real_promote = PromotionWorker._promote
     handed = asyncio.Event()
 
     async def held(self: PromotionWorker, patches: Any) -> None:
         handed.set()
         await asyncio.Event().wait()  # until the stop cancels the worker
 
-    monkeypatch.setattr(PromotionWorker, "process", held)
+    monkeypatch.setattr(PromotionWorker, "_promote", held)
     async with running(root):
         await asyncio.wait_for(handed.wait(), 60)
     assert _seen(root) is None
     assert root.auto_bytes() == before and not root.audit()
 
-    monkeypatch.setattr(PromotionWorker, "process", real_process)
+    monkeypatch.setattr(PromotionWorker, "_promote", real_promote)
     async with running(root, {"applied": _applied(LEVERAGE, 1.0, 1.25)}) as (daemon, alerts):
         await asyncio.wait_for(alerts["applied"], 60)
         await asyncio.wait_for(daemon.worker.idle.wait(), 30)  # the batch acknowledged
