@@ -395,7 +395,8 @@ ThresholdDirection = Literal["above", "below"]
 
 class ThresholdSettings(Section):
     """Warning and critical levels of one metric: ``above`` alerts when the value is at or above a
-    level, ``below`` when at or below it. Either level may be left out."""
+    level, ``below`` when at or below it. Either level may be left out; a metric with default
+    levels keeps the ones (and the direction) it does not name."""
 
     warning: float | None = None
     critical: float | None = None
@@ -462,6 +463,28 @@ def _known_metrics(known: frozenset[str]) -> Any:
     return field_validator("thresholds")(check)
 
 
+def _levels_over_defaults() -> Any:
+    """A before-validator of ``thresholds``: the given levels merge over the defaults, metric by
+    metric and level by level, so setting one level (``PEAKTRADE_MONITORS__PERFORMANCE__
+    THRESHOLDS__EXPOSURE__WARNING=1.3``, or a table naming only ``exposure``) never drops the
+    other metrics' levels, or the metric's other level and direction, without a word."""
+
+    def merge(cls: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        field = cls.model_fields[str(info.field_name)]
+        defaults = field.get_default(call_default_factory=True)
+        merged: dict[str, Any] = {name: levels.model_dump() for name, levels in defaults.items()}
+        for name, levels in value.items():
+            if isinstance(levels, Mapping) and isinstance(merged.get(name), dict):
+                merged[name] = {**merged[name], **levels}
+            else:
+                merged[name] = levels
+        return merged
+
+    return field_validator("thresholds", mode="before")(classmethod(merge))
+
+
 def _thresholds(**levels: tuple[float | None, float | None, ThresholdDirection]) -> Any:
     return Field(
         default_factory=lambda: {
@@ -489,6 +512,7 @@ class MarketMonitorSettings(Section):
     )
 
     _metrics = _known_metrics(MARKET_METRICS)
+    _over_defaults = _levels_over_defaults()
 
 
 class SignalMonitorSettings(Section):
@@ -504,6 +528,7 @@ class SignalMonitorSettings(Section):
     )
 
     _metrics = _known_metrics(SIGNAL_METRICS)
+    _over_defaults = _levels_over_defaults()
 
 
 class PerformanceMonitorSettings(Section):
@@ -522,6 +547,7 @@ class PerformanceMonitorSettings(Section):
     )
 
     _metrics = _known_metrics(PERFORMANCE_METRICS)
+    _over_defaults = _levels_over_defaults()
 
 
 class MonitorsSection(Section):

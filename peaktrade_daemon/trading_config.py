@@ -16,6 +16,7 @@ refused with the key it most likely meant (SPEC principle 1). Other tables (``[e
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,16 @@ def check_trading_config(config: PeakConfig, file: Path) -> None:
     for key, what in NO_LIMIT_WHEN_MISSING.items():
         if config.get(key) is None:
             raise ConfigError(f"missing: {what}", file=file, key=key)
+    for key in RISK_LIMITS:
+        # NaN compares False with everything: "drawdown > nan" would never be a breach.
+        value = config.get(key)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if value is not None and not (number and math.isfinite(value) and value > 0):
+            raise ConfigError(
+                f"must be a positive finite number (a risk limit), got {value!r}",
+                file=file,
+                key=key,
+            )
     try:
         PaperParams.from_config(config)
         enabled_strategies(config)

@@ -97,8 +97,10 @@ class AutoApplyPolicy(_Frozen):
     mode: AutoApplyMode = AutoApplyMode.MANUAL_ONLY
     bounds: dict[str, AutoApplyBounds] = {}
     auto_apply_whitelist: tuple[str, ...] = ()
-    blacklist: tuple[str, ...] = ()
-    blacklist_tags: tuple[str, ...] = ()
+    #: Required (an empty list must be said): a policy that leaves a restriction out would
+    #: otherwise silently restrict nothing.
+    blacklist: tuple[str, ...]
+    blacklist_tags: tuple[str, ...]
     target_tags: dict[str, tuple[str, ...]] = {}
     min_confidence: Number = Field(ge=0, le=1)
     min_confidence_for_auto_apply: Number = Field(ge=0, le=1)

@@ -16,6 +16,7 @@ a critical alert; unknown checks raise one warning naming them (fail closed, lou
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 from peaktrade_daemon.alerts.model import AlertLevel
@@ -38,7 +39,8 @@ SYMBOL_CHECKS: dict[str, tuple[str, str, float]] = {
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # Not a finite number is no limit or value at all: a NaN limit would pass every check.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)
 
@@ -46,7 +48,9 @@ def _number(value: Any) -> float | None:
 def evaluate(
     check: str, scope: str, value: float | None, limit: float | None, why: str = ""
 ) -> dict[str, Any]:
-    """One check's record; ``unknown`` when the value or the limit is missing."""
+    """One check's record; ``unknown`` when the value or the limit is missing or not a finite
+    number (never ``ok`` by a comparison with NaN)."""
+    value, limit = _number(value), _number(limit)
     if value is None or limit is None:
         status = "unknown"
         reason = why or ("limit not configured" if limit is None else "metric missing")

@@ -25,6 +25,7 @@ POLICY = AutoApplyPolicy(
         "portfolio.count": AutoApplyBounds(0.0, 10.0, 2.0),
     },
     blacklist=("risk.stop_loss",),
+    blacklist_tags=("experimental",),
     min_confidence=0.5,
     min_confidence_for_auto_apply=0.5,
     max_auto_applies_per_day=3,

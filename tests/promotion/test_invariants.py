@@ -269,6 +269,8 @@ def test_firewall_blocks_whatever_the_policy_allows(key: str, value: float) -> N
         mode=AutoApplyMode.BOUNDED_AUTO,
         bounds={key: AutoApplyBounds(-10.0, 10.0, 20.0)},
         auto_apply_whitelist=(key,),
+        blacklist=(),
+        blacklist_tags=(),
         min_confidence=0.0,
         min_confidence_for_auto_apply=0.0,
         max_auto_applies_per_day=100,
