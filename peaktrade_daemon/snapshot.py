@@ -20,11 +20,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from peaktrade_daemon.config.loader import PeakConfig, load_effective_config
+from peaktrade_daemon.config.loader import PeakConfig
 from peaktrade_daemon.config.overrides import OverrideWarning
 from peaktrade_daemon.errors import ConfigError, PeakTradeError, SafetyRefusal
 from peaktrade_daemon.settings import DaemonSettings, load_settings
-from peaktrade_daemon.trading_config import check_trading_config
+from peaktrade_daemon.trading_config import load_trading_config
 
 #: Settings the daemon acts on only while it starts: they choose what is built at all (the state
 #: database, the HTTP listener with its metrics, the scheduler and promotion components). A reload
@@ -104,15 +104,12 @@ class Snapshot:
 
 
 def _trading_config(settings: DaemonSettings) -> PeakConfig:
-    config_file = settings.path(settings.paths.config_file)
-    config = load_effective_config(
-        config_file,
+    return load_trading_config(
+        settings.path(settings.paths.config_file),
         root=settings.root,
         auto_overrides_path=settings.path(settings.paths.live_overrides_file),
         offline_dir=settings.path(settings.paths.offline_overrides_dir),
     )
-    check_trading_config(config, config_file)
-    return config
 
 
 def load_snapshot(spec: SnapshotSpec, *, generation: int = 1) -> Snapshot:

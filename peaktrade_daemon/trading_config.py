@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from peaktrade_daemon.config.loader import PeakConfig
+from peaktrade_daemon.config.loader import PeakConfig, load_effective_config
+from peaktrade_daemon.config.overrides import apply_overrides
 from peaktrade_daemon.errors import ConfigError
 from peaktrade_daemon.portfolio import params
 from peaktrade_daemon.portfolio.params import PaperParams
@@ -112,3 +114,37 @@ def check_trading_config(config: PeakConfig, file: Path) -> None:
         if exc.file is not None:
             raise
         raise ConfigError(exc.problem, file=file, key=exc.key) from None
+
+
+def load_trading_config(
+    config_file: Path,
+    *,
+    root: str | os.PathLike[str] | None,
+    auto_overrides_path: str | os.PathLike[str] | None,
+    offline_dir: str | os.PathLike[str] | None,
+    mode: str | None = None,
+) -> PeakConfig:
+    """The effective trading config every component reads: base plus the overrides the
+    environment allows, less any override entry the components refuse (a critical warning
+    each, the value before it stays), so no override file can stop a start or a reload. A
+    base file the check refuses raises ConfigError naming it."""
+    return load_effective_config(
+        config_file,
+        root=root,
+        auto_overrides_path=auto_overrides_path,
+        offline_dir=offline_dir,
+        mode=mode,
+        accept=lambda config: check_trading_config(config, config_file),
+    )
+
+
+def refused_live_value(base: Mapping[str, Any], live: Mapping[str, Any]) -> ConfigError | None:
+    """Why the components would refuse ``base`` with the ``[auto_applied]`` table ``live``
+    applied (the writer's last check before an advance: a value inside the policy's bounds
+    can still be one the paper book refuses, when the bounds reach past its range), or None."""
+    data, _, _ = apply_overrides(base, live, file="[auto_applied]")
+    try:
+        check_trading_config(PeakConfig(data), Path("config.toml"))
+    except ConfigError as exc:
+        return exc
+    return None

@@ -6,13 +6,13 @@ import argparse
 from collections.abc import Callable
 
 from peaktrade_daemon.cli.context import config_file, settings_from_args
-from peaktrade_daemon.config.loader import load_config, load_effective_config
+from peaktrade_daemon.config.loader import load_config
 from peaktrade_daemon.config.provenance import last_live_changes, render_config
 from peaktrade_daemon.errors import EXIT_FAILED, EXIT_OK, PeakTradeError
 from peaktrade_daemon.promotion.policy_file import load_policy
 from peaktrade_daemon.scheduling.jobs import load_jobs
 from peaktrade_daemon.settings import DaemonSettings
-from peaktrade_daemon.trading_config import check_trading_config
+from peaktrade_daemon.trading_config import check_trading_config, load_trading_config
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -61,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 def show_config(args: argparse.Namespace) -> int:
     """Print the effective config, optionally with provenance."""
     settings = settings_from_args(args)
-    effective = load_effective_config(
+    effective = load_trading_config(
         config_file(settings),
         root=settings.root,
         auto_overrides_path=settings.path(settings.paths.live_overrides_file),
@@ -111,7 +111,7 @@ def check_config(args: argparse.Namespace) -> int:
 
     def overrides(mode: str) -> Callable[[], list[str]]:
         def run() -> list[str]:
-            effective = load_effective_config(
+            effective = load_trading_config(
                 base_file,
                 root=settings.root,
                 auto_overrides_path=settings.path(settings.paths.live_overrides_file),

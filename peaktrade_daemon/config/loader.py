@@ -13,13 +13,14 @@ import copy
 import logging
 import os
 import tomllib
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
 from peaktrade_daemon.config.overrides import (
+    AppliedOverride,
     OverrideWarning,
     apply_overrides,
     flatten,
@@ -192,11 +193,21 @@ def _read_override_file(
     return override_table(document, table), None
 
 
+#: A component's check of a whole config (``trading_config.check_trading_config``): raises
+#: ConfigError for a value the paper book, a strategy or the risk check would refuse.
+Acceptance = Callable[[PeakConfig], object]
+
+
 @dataclass(slots=True)
 class _Layering:
     data: dict[str, Any]
     provenance: dict[str, Provenance]
     warnings: list[OverrideWarning]
+    #: The base file's data and provenance (``apply_overrides`` copies, never mutates).
+    base: dict[str, Any] = field(default_factory=dict)
+    base_provenance: dict[str, Provenance] = field(default_factory=dict)
+    #: Every override applied, in order, with its layer: what ``keep_accepted`` replays.
+    changes: list[tuple[AppliedOverride, Source]] = field(default_factory=list)
 
     def apply_file(self, path: Path, table: str, source: Source) -> None:
         overrides, problem = _read_override_file(path, table)
@@ -210,6 +221,7 @@ class _Layering:
         self.warnings.extend(refused)
         for change in applied:
             self.provenance[change.key] = Provenance(source, str(path))
+            self.changes.append((change, source))
 
     def _firewalled(self, path: Path, overrides: Mapping[str, Any]) -> dict[str, Any]:
         """The live overrides less anything behind the hard firewall (§8.8): a hand edit may
@@ -225,6 +237,35 @@ class _Layering:
                 kept[dotted] = value
         return kept
 
+    def keep_accepted(self, accept: Acceptance, source_path: Path) -> None:
+        """Drop the override entries ``accept`` refuses (§2.3: a bad entry is ignored with a
+        warning, never a failed load). The loader checks key, type and finiteness, but only
+        the components know that ``fast_window`` must stay below ``slow_window`` or that a
+        leverage must be positive. The entries are replayed over the base in order, each kept
+        only if the config with it passes, so the value before a refused entry stays; each
+        refusal is a critical warning (a live value someone meant is not in force). A base the
+        check refuses raises: that is the base file's error, not an override's."""
+        try:
+            accept(PeakConfig(self.data, source_path=source_path))
+            return
+        except ConfigError:
+            if not self.changes:
+                raise
+        accept(PeakConfig(self.base, source_path=source_path))
+        data, provenance = self.base, dict(self.base_provenance)
+        for change, source in self.changes:
+            trial = copy.deepcopy(data)
+            set_path(trial, change.key, copy.deepcopy(change.new_value))
+            try:
+                accept(PeakConfig(trial, source_path=source_path))
+            except ConfigError as exc:
+                reason = f"refused by the component that reads it: {exc.problem}; not applied"
+                self.warnings.append(OverrideWarning(change.file, change.key, reason, True))
+                continue
+            data = trial
+            provenance[change.key] = Provenance(source, change.file)
+        self.data, self.provenance = data, provenance
+
     def build(self, source_path: Path) -> PeakConfig:
         for warning in self.warnings:
             logger.warning("override not applied: %s", warning)
@@ -239,7 +280,7 @@ class _Layering:
 def _start(base_path: Path, mode_override: str | None) -> _Layering:
     data = _read_base(base_path, mode_override)
     provenance = {key: Provenance("base", str(base_path)) for key, _ in flatten(data)}
-    return _Layering(data, provenance, [])
+    return _Layering(data, provenance, [], data, dict(provenance))
 
 
 def load_config_with_live_overrides(
@@ -270,10 +311,14 @@ def load_effective_config(
     auto_overrides_path: str | os.PathLike[str] | None = None,
     offline_dir: str | os.PathLike[str] | None = None,
     mode: str | None = None,
+    accept: Acceptance | None = None,
 ) -> PeakConfig:
     """The config every component uses: base, then offline learning overrides (backtest and drill
     only, in file-name order), then live overrides (live-like only). ``mode`` previews the result
-    as if ``environment.mode`` in the base file were ``mode`` (``config show --env``)."""
+    as if ``environment.mode`` in the base file were ``mode`` (``config show --env``).
+    ``accept`` (the components' check, see ``trading_config.load_trading_config``) drops the
+    override entries it refuses, with a critical warning each, and raises for a base it
+    refuses."""
     base_path = _base_path(path, root)
     root_dir = resolve_root(root)
     layers = _start(base_path, mode)
@@ -286,4 +331,6 @@ def load_effective_config(
             Path(auto_overrides_path) if auto_overrides_path else root_dir / DEFAULT_LIVE_OVERRIDES
         )
         layers.apply_file(live, LIVE_TABLE, "live")
+    if accept is not None:
+        layers.keep_accepted(accept, base_path)
     return layers.build(base_path)

@@ -4,15 +4,16 @@ the current root (``PEAKTRADE_ROOT`` or the working directory) and the system cl
 from __future__ import annotations
 
 from peaktrade_daemon.clock import Clock, SystemClock
-from peaktrade_daemon.config import PeakConfig, load_effective_config
+from peaktrade_daemon.config import PeakConfig
 from peaktrade_daemon.market.feeds import Feeds, MarketSource
 from peaktrade_daemon.settings import DaemonSettings, load_settings
+from peaktrade_daemon.trading_config import load_trading_config
 
 
 def trading_config(settings: DaemonSettings) -> PeakConfig:
-    """The effective trading config (base plus the overrides the environment allows) at the
-    paths ``settings`` names."""
-    return load_effective_config(
+    """The effective trading config (base plus the overrides the environment allows and the
+    components accept) at the paths ``settings`` names."""
+    return load_trading_config(
         settings.path(settings.paths.config_file),
         root=settings.root,
         auto_overrides_path=settings.path(settings.paths.live_overrides_file),

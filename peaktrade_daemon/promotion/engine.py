@@ -49,6 +49,7 @@ from peaktrade_daemon.promotion.proposals import (
     record_outcomes,
 )
 from peaktrade_daemon.promotion.writer import GateContext, OverridesWriter
+from peaktrade_daemon.trading_config import refused_live_value
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +68,20 @@ def _judged(
     live_value: Scalar | None,
 ) -> PromotionDecision:
     try:
-        return decide(candidate, policy, base, live_value)
+        decision = decide(candidate, policy, base, live_value)
     except Exception as exc:  # one candidate's surprise must not reject its batch (§8.8)
         logger.exception("promotion: judging %s failed", candidate.patch.target)
         return sanity_rejection(candidate, f"judging failed unexpectedly: {exc!r}")
+    if decision.verdict is Verdict.ACCEPTED_FOR_PROPOSAL:
+        # Bounds can reach past what the paper book or a strategy accepts (regime_weight above
+        # 1): such a value is no valid change, and the loader would not apply it.
+        patch = candidate.patch
+        refused = refused_live_value(base, {patch.target: patch.new_value})
+        if refused is not None:
+            return sanity_rejection(
+                candidate, f"the component that reads {refused.key} refuses it: {refused.problem}"
+            )
+    return decision
 
 
 def filter_candidates_for_live(

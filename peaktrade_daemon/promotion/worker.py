@@ -17,17 +17,18 @@ not applied later; watches go on (a revert is always allowed).
 
 A batch is acknowledged (``Batch.done``: the inbox then marks it seen) only after it was
 processed, so a batch the daemon did not get to is promoted after a restart. A batch the worker
-refused whole (no valid policy, a base config or override file it could not read) was not
-processed either: it stays unacknowledged and is offered again after the next reload (an
-operator fixes the file and sends SIGHUP) or restart. The killswitch drops batches on purpose. auto.toml is
-compared with the audit trail at start, on reload and at every check: a hand edit raises a
-critical alert at once (and again when it changes), without waiting for a write.
+refused whole (no valid policy, a file it could not read or write) was not processed either: it
+stays unacknowledged, and the inbox, which publishes its current set again when that set is not
+the one acknowledged, offers it again after the next reload (an operator fixes the file and sends
+SIGHUP) or restart; a newer set published meanwhile replaces it. The killswitch drops batches on
+purpose. auto.toml is compared with the audit trail at start, on reload and at every check: a
+hand edit raises a critical alert at once (and again when it changes), without waiting for a
+write.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import functools
 import logging
@@ -123,9 +124,6 @@ class PromotionWorker:
         self.pending = PendingSteps(store)
         self.duty = GuardDuty(Observation(store), self.pending, self._out, clock, metrics, evidence)
         self.dropped = 0
-        # Refused whole, offered again at the next reload. Past maxlen the oldest leave this
-        # run's memory, but unacknowledged, so a restart still offers them.
-        self._refused: collections.deque[Batch] = collections.deque(maxlen=queue_size)
         #: Set while the run loop waits for patches or its next check (nothing in flight).
         self.idle = asyncio.Event()
 
@@ -162,10 +160,8 @@ class PromotionWorker:
             batch = await self._next_batch(timeout)
             if batch is not None:
                 processed, _ = await self._promote(batch.patches)
-                if processed:
+                if processed:  # else the inbox offers its set again (module docstring)
                     await batch.acknowledge()
-                else:
-                    self._refused.append(batch)
             await self.tick()
 
     async def reload(self, settings: DaemonSettings) -> None:
@@ -175,11 +171,6 @@ class PromotionWorker:
         await self._load_policy(keep_old=True)
         self._file_alerted = None
         await self.check_file()
-        self._offer_refused()
-
-    def _offer_refused(self) -> None:
-        while self._refused and self._accepting and not self._queue.full():
-            self._queue.put_nowait(self._refused.popleft())
 
     async def drain(self) -> None:
         """Stop accepting patches and wait for the run in progress."""
@@ -252,7 +243,7 @@ class PromotionWorker:
                 await self._out.alert(
                     AlertLevel.CRITICAL,
                     "promotion policy unavailable: patches not promoted (offered again after "
-                    "the next reload)",
+                    "the next reload or restart)",
                     {},
                 )
                 return False, None
@@ -281,10 +272,12 @@ class PromotionWorker:
                         charts=self._charts,
                     )
                 )
-            except PeakTradeError as exc:
+            except (PeakTradeError, OSError) as exc:
+                # OSError: a file planted where a proposal directory goes, a full disk. The
+                # worker task must survive it, and say so.
                 await self._out.alert(
                     AlertLevel.CRITICAL,
-                    f"promotion refused (offered again after the next reload): {exc}",
+                    f"promotion refused (offered again after the next reload or restart): {exc}",
                     {"error": type(exc).__name__},
                 )
                 return False, None
@@ -370,7 +363,7 @@ class PromotionWorker:
                         evidence=evidence,
                     )
                 )
-            except PeakTradeError as exc:
+            except (PeakTradeError, OSError) as exc:
                 await self._out.alert(
                     AlertLevel.CRITICAL,
                     f"pending step refused: {exc}",

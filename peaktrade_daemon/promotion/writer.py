@@ -79,6 +79,7 @@ from peaktrade_daemon.promotion.file_check import (
 )
 from peaktrade_daemon.storage.atomic import read_toml_document, read_toml_values, update_toml_locked
 from peaktrade_daemon.storage.untrusted import read_untrusted
+from peaktrade_daemon.trading_config import refused_live_value
 
 logger = logging.getLogger(__name__)
 
@@ -337,6 +338,8 @@ class OverridesWriter:
                     f"{verdict.summary()}",
                     verdict.keys,
                 )
+            if kind is WriteKind.ADVANCE:
+                self._components_accept(gate, result)
             found_gov = plain.get(GOVERNANCE_TABLE)
             bookkeeping = _governance(
                 doc, found_gov if isinstance(found_gov, Mapping) else {}, state, now
@@ -413,6 +416,18 @@ class OverridesWriter:
             )
         except AuditError as exc:  # the write stands; an uncommitted one still matches the file
             logger.warning("auto.toml: write %s not marked committed: %s", last["write_id"], exc)
+
+    def _components_accept(self, gate: GateContext, result: Mapping[str, Any]) -> None:
+        """An advance's resulting table must also pass what the components check (the loader
+        would drop a value they refuse, so a governed, recorded change would not be in force):
+        policy bounds can reach past a component's range."""
+        refused = refused_live_value(gate.base, result)
+        if refused is not None:
+            raise GateRefusal(
+                f"{self.path}: the resulting live overrides are refused by the component that "
+                f"reads {refused.key}, nothing written: {refused.problem}",
+                (refused.key,) if refused.key else (),
+            )
 
     @staticmethod
     def _apply(

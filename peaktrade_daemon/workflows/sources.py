@@ -10,10 +10,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from peaktrade_daemon.config.loader import PeakConfig, load_effective_config
+from peaktrade_daemon.config.loader import PeakConfig
 from peaktrade_daemon.errors import WorkflowError
 from peaktrade_daemon.market.feeds import MarketSource
 from peaktrade_daemon.settings import DaemonSettings
+from peaktrade_daemon.trading_config import load_trading_config
 from peaktrade_daemon.workflows.ports import EquitySource, Monitor, MonitorResultLike
 
 
@@ -48,7 +49,7 @@ def effective_config_loader(
 
     def load() -> PeakConfig:
         now = current()
-        return load_effective_config(
+        return load_trading_config(
             now.path(now.paths.config_file),
             root=now.root,
             auto_overrides_path=now.path(now.paths.live_overrides_file),

@@ -35,7 +35,7 @@ from tests.promotion.conftest import T0, make_patch, write
 BASE: dict[str, Any] = {
     "environment": {"mode": "live", "risk_scale": 1.0},
     "portfolio": {"leverage": 1.0, "fee_bps": 5.0},
-    "strategy": {"trigger_delay": 10.0, "name": "ma"},
+    "strategy": {"trigger_delay": 10.0},
     "macro": {"regime_weight": 0.25},
     "exchange": {"api_token_ttl": 30.0},
     "risk": {"stop_loss": 0.02},
