@@ -21,9 +21,11 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from peaktrade_daemon.config.loader import load_config
 from peaktrade_daemon.governance.gate import check_table
 from peaktrade_daemon.governance.plans import WriteKind, plan_adopt, plan_bounded_apply
 from peaktrade_daemon.governance.policy import AutoApplyBounds, AutoApplyMode, AutoApplyPolicy
@@ -45,6 +47,8 @@ def _policy() -> AutoApplyPolicy:
         mode=AutoApplyMode.BOUNDED_AUTO,
         bounds=bounds,
         auto_apply_whitelist=(KEY,),
+        blacklist=(),
+        blacklist_tags=(),
         min_confidence=0.5,
         min_confidence_for_auto_apply=0.5,
         max_auto_applies_per_day=10**9,
@@ -61,11 +65,14 @@ def _policy() -> AutoApplyPolicy:
     )
 
 
-def _seed(path: Path) -> dict[str, dict[str, float]]:
+def _seed(path: Path) -> dict[str, Any]:
     lines = ["# benchmark overrides", "[auto_applied]"]
     lines += [f'"bench.k{i:03d}" = {i / 10}  # key {i}' for i in range(KEYS)]
     path.write_text("\n".join(lines) + "\n")
-    return {"bench": {f"k{i:03d}": 0.0 for i in range(KEYS)}}
+    # The shipped trading config with a [bench] table: the writer checks an advance's result
+    # as the components read it, so the base must be one they accept.
+    base = load_config(Path(__file__).resolve().parent.parent / "config" / "config.toml")
+    return {**base.to_dict(), "bench": {f"k{i:03d}": 0.0 for i in range(KEYS)}}
 
 
 def _bare_write(path: Path, data: bytes) -> None:

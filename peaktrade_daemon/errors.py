@@ -138,6 +138,11 @@ class GateRefusal(SafetyRefusal):
         self.keys = keys
 
 
+class ComponentRefusal(GateRefusal):
+    """The resulting ``[auto_applied]`` table passes the gate but a component refuses it (the
+    paper book, a strategy); ``keys`` names the key the refusal names."""
+
+
 class HandEditRefusal(SafetyRefusal):
     """auto.toml holds content no recorded write produced; governed writes wait until an
     operator runs ``overrides adopt`` or ``overrides clear``. ``differences`` names the keys."""

@@ -16,9 +16,10 @@ refused with the key it most likely meant (SPEC principle 1). Other tables (``[e
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ NO_LIMIT_WHEN_MISSING = {"risk.stop_loss": "the paper book's stop (a fraction, 0
 CLOSED_TABLES = ("portfolio", "risk", "strategy")
 
 
+@functools.cache
 def known_keys() -> frozenset[str]:
     """Every dotted key of the closed tables a component reads (strategy tables included)."""
     keys = {*params.KEYS, *RISK_LIMITS, "strategy.enabled"}
@@ -148,3 +150,33 @@ def refused_live_value(base: Mapping[str, Any], live: Mapping[str, Any]) -> Conf
     except ConfigError as exc:
         return exc
     return None
+
+
+def blamed_key(candidates: Sequence[str], refused_keys: Sequence[str]) -> str | None:
+    """Which of ``candidates`` (keys being changed, in order) to give up for a component's
+    refusal naming ``refused_keys``: that key, else the last candidate in its table (the
+    refusal may name the table or a sibling: ``oversold`` above ``overbought``), else the last
+    candidate; None when there is none."""
+    for refused in refused_keys:
+        if refused in candidates:
+            return refused
+        table = refused.rsplit(".", 1)[0]
+        near = [
+            k for k in candidates if k.startswith(f"{refused}.") or k.rsplit(".", 1)[0] == table
+        ]
+        if near:
+            return near[-1]
+    return candidates[-1] if candidates else None
+
+
+def live_table_refusal(base: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], str | None]:
+    """For ``overrides adopt``: given a live table, the key of it to drop because a component
+    refuses the result (see :func:`blamed_key`), or None when the components accept it."""
+
+    def refusal(live: Mapping[str, Any]) -> str | None:
+        refused = refused_live_value(base, live)
+        if refused is None:
+            return None
+        return blamed_key(list(live), (refused.key,) if refused.key else ())
+
+    return refusal

@@ -52,6 +52,7 @@ from peaktrade_daemon.governance.plans import (
 from peaktrade_daemon.promotion.file_check import recorded_table
 from peaktrade_daemon.promotion.workspace import PromotionWorkspace
 from peaktrade_daemon.promotion.writer import GateContext
+from peaktrade_daemon.trading_config import check_trading_config, live_table_refusal
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -136,7 +137,10 @@ def diff_overrides(args: argparse.Namespace) -> int:
     auto_file = settings.path(settings.paths.live_overrides_file)
     base = load_config(base_file)
     forced = load_config_with_live_overrides(
-        base_file, auto_overrides_path=auto_file, force_apply_overrides=True
+        base_file,
+        auto_overrides_path=auto_file,
+        force_apply_overrides=True,
+        accept=lambda config: check_trading_config(config, base_file),
     )
     applies = is_live_like(base.to_dict())
     mode = base.get("environment.mode", "?")
@@ -333,7 +337,10 @@ async def adopt_overrides(args: argparse.Namespace) -> int:
 
     def planner_for(workspace: PromotionWorkspace, operator: str) -> Planner:
         records = _chain_records(workspace)
-        return plan_adopt(workspace.base(), workspace.policy(), operator, recorded_table(records))
+        base = workspace.base()
+        return plan_adopt(
+            base, workspace.policy(), operator, recorded_table(records), live_table_refusal(base)
+        )
 
     return await _write(args, planner_for, kind=WriteKind.ADOPT, action="adopt", done="adopted")
 

@@ -241,30 +241,39 @@ class _Layering:
         """Drop the override entries ``accept`` refuses (§2.3: a bad entry is ignored with a
         warning, never a failed load). The loader checks key, type and finiteness, but only
         the components know that ``fast_window`` must stay below ``slow_window`` or that a
-        leverage must be positive. The entries are replayed over the base in order, each kept
-        only if the config with it passes, so the value before a refused entry stays; each
-        refusal is a critical warning (a live value someone meant is not in force). A base the
-        check refuses raises: that is the base file's error, not an override's."""
-        try:
-            accept(PeakConfig(self.data, source_path=source_path))
-            return
-        except ConfigError:
-            if not self.changes:
-                raise
-        accept(PeakConfig(self.base, source_path=source_path))
-        data, provenance = self.base, dict(self.base_provenance)
-        for change, source in self.changes:
-            trial = copy.deepcopy(data)
-            set_path(trial, change.key, copy.deepcopy(change.new_value))
+        leverage must be positive. While the config fails, the entry the refusal names is
+        dropped (the latest one for that key), else the latest entry in the refused key's table
+        (a ``slow_window`` that makes the base ``fast_window`` invalid), else the latest entry;
+        the rest stay together, so a pair valid only together (``fast_window`` 40 with
+        ``slow_window`` 50) survives an unrelated refusal. Each drop is a critical warning.
+        A base the check refuses raises: that is the base file's error, not an override's."""
+        kept = list(self.changes)
+        while True:
+            data, provenance = self._replayed(kept)
             try:
-                accept(PeakConfig(trial, source_path=source_path))
+                accept(PeakConfig(data, source_path=source_path))
             except ConfigError as exc:
+                if not kept:
+                    raise  # the base itself
+                dropped = _blamed(kept, exc.key)
+                kept.remove(dropped)
                 reason = f"refused by the component that reads it: {exc.problem}; not applied"
-                self.warnings.append(OverrideWarning(change.file, change.key, reason, True))
+                self.warnings.append(OverrideWarning(dropped[0].file, dropped[0].key, reason, True))
                 continue
-            data = trial
+            self.data, self.provenance = data, provenance
+            return
+
+    def _replayed(
+        self, changes: list[tuple[AppliedOverride, Source]]
+    ) -> tuple[dict[str, Any], dict[str, Provenance]]:
+        """The base with ``changes`` applied in order, and its provenance."""
+        if len(changes) == len(self.changes):
+            return self.data, self.provenance
+        data, provenance = copy.deepcopy(self.base), dict(self.base_provenance)
+        for change, source in changes:
+            set_path(data, change.key, copy.deepcopy(change.new_value))
             provenance[change.key] = Provenance(source, change.file)
-        self.data, self.provenance = data, provenance
+        return data, provenance
 
     def build(self, source_path: Path) -> PeakConfig:
         for warning in self.warnings:
@@ -275,6 +284,23 @@ class _Layering:
             provenance=self.provenance,
             warnings=tuple(self.warnings),
         )
+
+
+def _blamed(
+    changes: list[tuple[AppliedOverride, Source]], key: str | None
+) -> tuple[AppliedOverride, Source]:
+    """The entry to drop for a refusal naming ``key``: the latest for that key, else the
+    latest in its table, else the latest of all."""
+    table = key.rsplit(".", 1)[0] if key else None
+    for matches in (
+        lambda change: change.key == key,
+        lambda change: table is not None and change.key.rsplit(".", 1)[0] == table,
+        lambda change: True,
+    ):
+        found = [entry for entry in changes if matches(entry[0])]
+        if found:
+            return found[-1]
+    raise AssertionError("no change to drop")  # the caller passes a non-empty list
 
 
 def _start(base_path: Path, mode_override: str | None) -> _Layering:
@@ -289,9 +315,11 @@ def load_config_with_live_overrides(
     auto_overrides_path: str | os.PathLike[str] | None = None,
     force_apply_overrides: bool = False,
     root: str | os.PathLike[str] | None = None,
+    accept: Acceptance | None = None,
 ) -> PeakConfig:
     """Base config plus ``[auto_applied]`` from the live-overrides file when the environment is
-    live-like (or ``force_apply_overrides``). In other environments the file is not even read."""
+    live-like (or ``force_apply_overrides``). In other environments the file is not even read.
+    ``accept`` as for :func:`load_effective_config`."""
     base_path = _base_path(path, root)
     layers = _start(base_path, None)
     if force_apply_overrides or is_live_like(layers.data):
@@ -301,6 +329,8 @@ def load_config_with_live_overrides(
             else resolve_root(root) / DEFAULT_LIVE_OVERRIDES
         )
         layers.apply_file(live, LIVE_TABLE, "live")
+    if accept is not None:
+        layers.keep_accepted(accept, base_path)
     return layers.build(base_path)
 
 

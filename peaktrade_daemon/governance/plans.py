@@ -20,7 +20,7 @@ from peaktrade_daemon.audit_records import changes_since
 from peaktrade_daemon.config.overrides import is_missing, lookup
 from peaktrade_daemon.errors import StateError
 from peaktrade_daemon.governance.firewall import firewall_reasons
-from peaktrade_daemon.governance.gate import admissible
+from peaktrade_daemon.governance.gate import KeyRefusal, admissible
 from peaktrade_daemon.governance.holds import NO_EVIDENCE, auto_apply_block, manual_apply_block
 from peaktrade_daemon.governance.live_state import LiveState
 from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
@@ -353,15 +353,22 @@ def plan_adopt(
     policy: AutoApplyPolicy,
     operator: str,
     recorded: Mapping[str, Any],
+    refusal: Callable[[Mapping[str, Any]], str | None] = lambda live: None,
 ) -> Planner:
     """``overrides adopt``: record the hand-edited file as it is, keeping what the gate passes
     without the step rule (the values are already there) and dropping, by name, what it
-    refuses. Each key whose value differs from the audit trail's last recorded table
-    (``recorded``) becomes a change from the recorded value. ``outcome``: (kept, dropped)."""
+    refuses. ``refusal`` names a kept key the components refuse (``trading_config.
+    live_table_refusal``): it is dropped too, one at a time until the rest is accepted. Each
+    key whose value differs from the audit trail's last recorded table (``recorded``) becomes
+    a change from the recorded value. ``outcome``: (kept, dropped)."""
 
     def planner(state: LiveState) -> WritePlan:
-        kept, dropped = admissible(state.values, base, policy)
-        plan = WritePlan(outcome=(kept, dropped))
+        kept, gate_dropped = admissible(state.values, base, policy)
+        dropped = list(gate_dropped)
+        while (key := refusal(kept)) is not None and key in kept:
+            reason = "refused by the component that reads it"
+            dropped.append(KeyRefusal(key, kept.pop(key), (reason,)))
+        plan = WritePlan(outcome=(kept, tuple(dropped)))
         refused = {r.key: r for r in dropped}
         for key in sorted(set(recorded) | set(state.values)):
             after, before = kept.get(key), recorded.get(key)

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from peaktrade_daemon.errors import SafetyRefusal
+from peaktrade_daemon.errors import ComponentRefusal, SafetyRefusal
 from peaktrade_daemon.governance.evidence import EvidenceVerdict
 from peaktrade_daemon.governance.holds import effective_mode, evidence_hold
 from peaktrade_daemon.governance.plans import ApplyOutcome, WriteKind, plan_bounded_apply
@@ -49,7 +49,7 @@ from peaktrade_daemon.promotion.proposals import (
     record_outcomes,
 )
 from peaktrade_daemon.promotion.writer import GateContext, OverridesWriter
-from peaktrade_daemon.trading_config import refused_live_value
+from peaktrade_daemon.trading_config import blamed_key, refused_live_value
 
 logger = logging.getLogger(__name__)
 
@@ -182,18 +182,35 @@ def apply_proposals_to_live_overrides(
         return outcomes
     for proposal in proposals:
         step_hold = evidence_step_hold(policy, proposal.evidence if evidence is None else evidence)
-        planner = plan_bounded_apply(
-            proposal.decisions, policy, mode, base, now, hold=hold, step_hold=step_hold
-        )
-        result = writer.transact(
-            planner,
-            kind=WriteKind.ADVANCE,
-            gate=GateContext(base, policy),
-            actor="auto",
-            mode=mode.value,
-            proposal_id=proposal.proposal_id,
-            now=now,
-        )
+        # A step the components refuse (an integer parameter given a float step, two keys
+        # valid alone but not together) holds its key, never the proposal's other keys (§8.8).
+        refused: dict[str, str] = {}
+        targets = list(dict.fromkeys(d.target for d in proposal.decisions))
+
+        def held(key: str, refused: dict[str, str] = refused) -> str | None:
+            return refused.get(key) or hold(key)
+
+        while True:
+            planner = plan_bounded_apply(
+                proposal.decisions, policy, mode, base, now, hold=held, step_hold=step_hold
+            )
+            try:
+                result = writer.transact(
+                    planner,
+                    kind=WriteKind.ADVANCE,
+                    gate=GateContext(base, policy),
+                    actor="auto",
+                    mode=mode.value,
+                    proposal_id=proposal.proposal_id,
+                    now=now,
+                )
+            except ComponentRefusal as exc:
+                blamed = blamed_key([t for t in targets if t not in refused], exc.keys)
+                if blamed is None:
+                    raise
+                refused[blamed] = f"held: a component refuses the step ({exc})"
+                continue
+            break
         outcomes.extend(result.outcome)
     return outcomes
 

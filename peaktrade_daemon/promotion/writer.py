@@ -52,6 +52,7 @@ from tomlkit.toml_document import TOMLDocument
 
 from peaktrade_daemon.errors import (
     AuditError,
+    ComponentRefusal,
     DataError,
     GateRefusal,
     HandEditRefusal,
@@ -423,7 +424,7 @@ class OverridesWriter:
         policy bounds can reach past a component's range."""
         refused = refused_live_value(gate.base, result)
         if refused is not None:
-            raise GateRefusal(
+            raise ComponentRefusal(
                 f"{self.path}: the resulting live overrides are refused by the component that "
                 f"reads {refused.key}, nothing written: {refused.problem}",
                 (refused.key,) if refused.key else (),
