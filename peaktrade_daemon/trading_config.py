@@ -19,12 +19,12 @@ import difflib
 import functools
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from peaktrade_daemon.config.loader import PeakConfig, load_effective_config
-from peaktrade_daemon.config.overrides import apply_overrides
+from peaktrade_daemon.config.overrides import apply_overrides, blamed_key
 from peaktrade_daemon.errors import ConfigError
 from peaktrade_daemon.portfolio import params
 from peaktrade_daemon.portfolio.params import PaperParams
@@ -161,23 +161,6 @@ def refused_live_value(base: Mapping[str, Any], live: Mapping[str, Any]) -> Conf
     except ConfigError as exc:
         return exc
     return None
-
-
-def blamed_key(candidates: Sequence[str], refused_keys: Sequence[str]) -> str | None:
-    """Which of ``candidates`` (keys being changed, in order) to give up for a component's
-    refusal naming ``refused_keys``: that key, else the last candidate in its table (the
-    refusal may name the table or a sibling: ``oversold`` above ``overbought``), else the last
-    candidate; None when there is none."""
-    for refused in refused_keys:
-        if refused in candidates:
-            return refused
-        table = refused.rsplit(".", 1)[0]
-        near = [
-            k for k in candidates if k.startswith(f"{refused}.") or k.rsplit(".", 1)[0] == table
-        ]
-        if near:
-            return near[-1]
-    return candidates[-1] if candidates else None
 
 
 def live_table_refusal(base: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], str | None]:

@@ -23,6 +23,7 @@ from peaktrade_daemon.config.overrides import (
     AppliedOverride,
     OverrideWarning,
     apply_overrides,
+    blamed_key,
     flatten,
     is_live_like,
     is_missing,
@@ -289,18 +290,10 @@ class _Layering:
 def _blamed(
     changes: list[tuple[AppliedOverride, Source]], key: str | None
 ) -> tuple[AppliedOverride, Source]:
-    """The entry to drop for a refusal naming ``key``: the latest for that key, else the
-    latest in its table, else the latest of all."""
-    table = key.rsplit(".", 1)[0] if key else None
-    for matches in (
-        lambda change: change.key == key,
-        lambda change: table is not None and change.key.rsplit(".", 1)[0] == table,
-        lambda change: True,
-    ):
-        found = [entry for entry in changes if matches(entry[0])]
-        if found:
-            return found[-1]
-    raise AssertionError("no change to drop")  # the caller passes a non-empty list
+    """The entry to drop for a refusal naming ``key``: the latest one for the key
+    :func:`blamed_key` picks among the changed keys."""
+    chosen = blamed_key([change.key for change, _ in changes], (key,) if key else ())
+    return [entry for entry in changes if entry[0].key == chosen][-1]
 
 
 def _start(base_path: Path, mode_override: str | None) -> _Layering:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,3 +174,20 @@ def is_live_like(base: Mapping[str, Any]) -> bool:
 def is_offline(base: Mapping[str, Any]) -> bool:
     """Offline learning overrides apply only in backtest or drill (§2.4)."""
     return environment_mode(base) in OFFLINE_MODES
+
+
+def blamed_key(candidates: Sequence[str], refused_keys: Sequence[str]) -> str | None:
+    """Which of ``candidates`` (keys being changed, in order) to give up for a component's
+    refusal naming ``refused_keys``: that key, else the last candidate in its table (the
+    refusal may name the table or a sibling: ``oversold`` above ``overbought``), else the last
+    candidate; None when there is none."""
+    for refused in refused_keys:
+        if refused in candidates:
+            return refused
+        table = refused.rsplit(".", 1)[0]
+        near = [
+            k for k in candidates if k.startswith(f"{refused}.") or k.rsplit(".", 1)[0] == table
+        ]
+        if near:
+            return near[-1]
+    return candidates[-1] if candidates else None

@@ -29,17 +29,16 @@ from typing import Any
 import numpy as np
 
 from peaktrade_daemon.market.bars import IntArray, to_ns
-from peaktrade_daemon.portfolio.params import ConfigLookup, ConfigOverlay, PaperParams, Schedule
+from peaktrade_daemon.portfolio.params import (
+    KEYS,
+    ConfigLookup,
+    ConfigOverlay,
+    PaperParams,
+    Schedule,
+)
 
 #: The live keys the book reads at trade time (the capital only matters at the first bar).
-TIMED_KEYS = (
-    "portfolio.leverage",
-    "portfolio.fee_bps",
-    "portfolio.max_position_pct",
-    "risk.stop_loss",
-    "strategy.trigger_delay",
-    "macro.regime_weight",
-)
+TIMED_KEYS = tuple(key for key in KEYS if key != "portfolio.initial_capital")
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from peaktrade_daemon.config.overrides import blamed_key
 from peaktrade_daemon.errors import ComponentRefusal, SafetyRefusal
 from peaktrade_daemon.governance.evidence import EvidenceVerdict
 from peaktrade_daemon.governance.holds import effective_mode, evidence_hold
@@ -49,7 +50,7 @@ from peaktrade_daemon.promotion.proposals import (
     record_outcomes,
 )
 from peaktrade_daemon.promotion.writer import GateContext, OverridesWriter
-from peaktrade_daemon.trading_config import blamed_key, refused_live_value
+from peaktrade_daemon.trading_config import refused_live_value
 
 logger = logging.getLogger(__name__)
 
