@@ -81,9 +81,13 @@ async def test_applies_by_other_processes_are_watched_and_reverted_when_degradin
     series.value = dict(BASE)
     regime = project_root / "regime.json"
     regime.write_text(patches_to_json([make_patch("macro.regime_weight", 0.35)]))
+    proposals = project_root / "reports/live_promotion"
+    before = set(proposals.iterdir())
     code, _, err = await run_cli(project_root, "promote", "--input", str(regime))
     assert code == 0, err
-    [proposal] = sorted((project_root / "reports/live_promotion").iterdir())[-1:]
+    # The new proposal, not the newest name: two proposals made in one second sort by their
+    # random suffix, so the leverage one could come last.
+    [proposal] = set(proposals.iterdir()) - before
     code, _, err = await run_cli(
         project_root, "proposals", "approve", proposal.name, "--by", "alice"
     )
