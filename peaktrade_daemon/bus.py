@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
+from peaktrade_daemon.errors import present
 from peaktrade_daemon.events import Event
 
 logger = logging.getLogger(__name__)
@@ -126,11 +127,11 @@ class Subscription(Generic[E]):
         queue = self._queue
         handler = self._handler
         loop = asyncio.get_running_loop()
-        assert self._idle is not None
+        idle = present(self._idle, "the bus's idle event")
         while True:
             handled = 0
             while queue:
-                self._idle.clear()
+                idle.clear()
                 event = queue.popleft()
                 try:
                     if self._is_async:
@@ -146,7 +147,7 @@ class Subscription(Generic[E]):
                 handled += 1
                 if handled % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
-            self._idle.set()
+            idle.set()
             self._waiter = loop.create_future()
             try:
                 await self._waiter

@@ -55,9 +55,16 @@ from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.alerts.oneshot import OneShotAlerts
 from peaktrade_daemon.alerts.outbox import OutboxWorker
 from peaktrade_daemon.bus import EventBus
+from peaktrade_daemon.bytecode import compile_hint, missing_bytecode
 from peaktrade_daemon.clock import Clock, SystemClock
 from peaktrade_daemon.component import Component
-from peaktrade_daemon.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, SafetyRefusal
+from peaktrade_daemon.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    SafetyRefusal,
+    present,
+)
 from peaktrade_daemon.events import (
     RUN_STATE_TRANSITIONS,
     ComponentFailed,
@@ -199,6 +206,11 @@ class Daemon:
             raise RuntimeError("the daemon has not loaded its configuration yet")
         return self._snapshot
 
+    @property
+    def _alerts(self) -> AlertDispatcher:
+        """The alert dispatcher ``_build`` made (every alert after start-up goes through it)."""
+        return present(self._dispatcher, "the alert dispatcher")
+
     # -- state, health ------------------------------------------------------------------------
 
     def _transition(self, new: RunState, reason: str = "") -> None:
@@ -283,6 +295,14 @@ class Daemon:
                 backups=settings.logs.backups,
             )
             stack.callback(detach, self._log_handler)
+            for source in missing_bytecode():
+                logger.warning(
+                    "no bytecode for python -O level %d next to %s: every start compiles these "
+                    "modules from source (slower, and more memory than -OO saves); run: %s",
+                    sys.flags.optimize,
+                    source,
+                    compile_hint(source),
+                )
             if not self.options.dry_run:
                 removed = clean_stale_temp_files(
                     settings.root / "config",
@@ -405,8 +425,7 @@ class Daemon:
         self.bus.publish(
             ComponentFailed(component=name, error=error, restarts=restarts, backoff_s=backoff_s)
         )
-        assert self._dispatcher is not None
-        await self._dispatcher.emit(
+        await self._alerts.emit(
             AlertLevel.CRITICAL,
             SOURCE,
             f"component {name} failed; restarting",
@@ -431,14 +450,13 @@ class Daemon:
 
     async def _serve(self, database: Database | None) -> int:
         self._build(database)
-        assert self._dispatcher is not None
         code = EXIT_FAILED
         try:
             await self._start_components()
             self._started_at = self.clock.now()
             self._progress_at = self.clock.monotonic()  # on time until the grace has passed
             self._transition(RunState.RUNNING, "started")
-            await self._dispatcher.emit(
+            await self._alerts.emit(
                 AlertLevel.INFO,
                 SOURCE,
                 "daemon started",
@@ -461,7 +479,7 @@ class Daemon:
                     await asyncio.gather(watchdog, return_exceptions=True)
         except Exception as exc:
             logger.exception("daemon failed")
-            await self._dispatcher.emit(
+            await self._alerts.emit(
                 AlertLevel.CRITICAL,
                 SOURCE,
                 "daemon failed",
@@ -493,8 +511,7 @@ class Daemon:
         return judge(since_progress_s=since, grace_s=grace_s(self.snapshot.settings), ended=ended)
 
     async def _withheld(self, reason: str) -> None:
-        assert self._dispatcher is not None
-        await self._dispatcher.emit(
+        await self._alerts.emit(
             AlertLevel.CRITICAL,
             SOURCE,
             "systemd watchdog withheld: the daemon is not making progress",
@@ -551,11 +568,11 @@ class Daemon:
             await sleep_unless(self._intake_closed, self.clock, interval)
 
     async def _one_cycle(self) -> bool:
-        assert self._runner is not None and self._dispatcher is not None
+        runner = present(self._runner, "the cycle runner")
         started = self.clock.monotonic()
         summary = ""
         try:
-            result = await self._runner.run_cycle()
+            result = await runner.run_cycle()
             success = bool(result.success)
             line = getattr(result, "line", None)
             summary = str(line() if callable(line) else result)
@@ -568,7 +585,7 @@ class Daemon:
             success = False
             summary = f"{type(exc).__name__}: {exc}"
             logger.exception("autonomous cycle failed")
-            await self._dispatcher.emit(
+            await self._alerts.emit(
                 AlertLevel.CRITICAL, SOURCE, "autonomous cycle failed", {"error": summary}
             )
         self._progress_at = self.clock.monotonic()  # a finished cycle, failed or not
@@ -584,10 +601,9 @@ class Daemon:
         return success
 
     async def _report_config_warnings(self, snapshot: Snapshot) -> None:
-        assert self._dispatcher is not None
         for warning in snapshot.warnings:
             critical = warning.key is None or warning.critical
-            await self._dispatcher.emit(
+            await self._alerts.emit(
                 AlertLevel.CRITICAL if critical else AlertLevel.WARNING,
                 "config",
                 f"override not applied: {warning.reason}",
@@ -595,7 +611,6 @@ class Daemon:
             )
 
     async def _do_reload(self) -> None:
-        assert self._dispatcher is not None
         self._transition(RunState.RELOADING, "SIGHUP")
         self.notifier.reloading()
         if self._log_handler is not None:
@@ -604,10 +619,10 @@ class Daemon:
         try:
             new = await asyncio.to_thread(load_snapshot, self.spec, generation=old.generation + 1)
         except Exception as exc:
-            self._dispatcher.reopen_log()
+            self._alerts.reopen_log()
             self.metrics.reloads.labels(outcome="failed").inc()
             logger.error("reload refused, keeping generation %d: %s", old.generation, exc)
-            await self._dispatcher.emit(
+            await self._alerts.emit(
                 AlertLevel.CRITICAL,
                 SOURCE,
                 "configuration reload failed; keeping the previous configuration",
@@ -620,7 +635,7 @@ class Daemon:
             self.bus.publish(ConfigReloadFailed(error=str(exc), generation=old.generation))
         else:
             self._snapshot = new
-            self._dispatcher.reopen_log(new.settings)
+            self._alerts.reopen_log(new.settings)
             if self._log_handler is not None:
                 self._log_handler.reopen(new.settings.path(new.settings.paths.daemon_log))
                 self._log_handler.rotate_at(new.settings.logs.max_bytes, new.settings.logs.backups)
@@ -639,7 +654,7 @@ class Daemon:
                         exc,
                     )
                     logger.debug("component %s reload traceback", component.name, exc_info=True)
-                    await self._dispatcher.emit(
+                    await self._alerts.emit(
                         AlertLevel.CRITICAL,
                         SOURCE,
                         f"component {component.name} failed to reload",
@@ -648,7 +663,7 @@ class Daemon:
             await self._report_config_warnings(new)
             later = new.restart_only_changes(old)
             if later:
-                await self._dispatcher.emit(
+                await self._alerts.emit(
                     AlertLevel.WARNING,
                     SOURCE,
                     "changed settings take effect only at the next restart",
@@ -704,18 +719,17 @@ class Daemon:
     async def _shutdown(self) -> None:
         if self.state in (RunState.STOPPING, RunState.STOPPED):
             return
-        assert self._dispatcher is not None
         reason = self.stop_reason or ("cycle finished" if self.options.once else "shutdown")
         self._transition(RunState.STOPPING, reason)
         self.notifier.stopping()
         self._intake_closed.set()
         # Emitted before the drain so the outbox's final pass can still deliver it.
-        await self._dispatcher.emit(AlertLevel.INFO, SOURCE, "daemon stopping", {"reason": reason})
+        await self._alerts.emit(AlertLevel.INFO, SOURCE, "daemon stopping", {"reason": reason})
         timeout_s = self.snapshot.settings.daemon.drain_timeout_s
         cancelled = await self._drain(timeout_s)
         if cancelled:
             logger.warning("shutdown cancelled: %s", ", ".join(cancelled))
-            await self._dispatcher.emit(
+            await self._alerts.emit(
                 AlertLevel.WARNING,
                 SOURCE,
                 "shutdown cancelled unfinished work",

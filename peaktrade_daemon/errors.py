@@ -28,7 +28,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -168,3 +170,15 @@ def other_problems(errors: Sequence[Mapping[str, Any]], shown: int = 10) -> str:
     )
     beyond = f"; and {len(rest) - shown} more" if len(rest) > shown else ""
     return f" (and also {named}{beyond})"
+
+
+def present(value: T | None, what: str) -> T:
+    """``value``, or a :class:`RuntimeError` naming ``what`` when it is None.
+
+    For values the order of start-up guarantees (a component used before it was built is a bug).
+    Not an ``assert``: the daemon is deployed under ``python -OO``, which strips asserts, and a
+    check that vanishes in production is no check.
+    """
+    if value is None:
+        raise RuntimeError(f"{what} is used before it was set up (a bug)")
+    return value

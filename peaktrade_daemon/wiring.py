@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 
 from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.config.loader import PeakConfig
-from peaktrade_daemon.errors import ConfigError, UsageError
+from peaktrade_daemon.errors import ConfigError, UsageError, present
 from peaktrade_daemon.governance.policy import AutoApplyMode, AutoApplyPolicy
 from peaktrade_daemon.learning.models import PatchesPublished
 from peaktrade_daemon.market.calendar_watch import CalendarWatch
@@ -200,8 +200,7 @@ class DaemonCycle:
 
     async def run_cycle(self) -> CycleSummary:
         """Run one cycle (printed, stored, published unless dry run)."""
-        cycle = self.side.runtime.cycle
-        assert cycle is not None
+        cycle = present(self.side.runtime.cycle, "the cycle engine")
         options = self.rt.options
         return await cycle.run_cycle(
             symbols=list(options.symbols) or None,
@@ -256,8 +255,7 @@ class Assembly:
         if not _continuous(rt) or rt.options.no_scheduler or not settings.scheduler.enabled:
             return None
         side = self.side(rt)
-        jobs = rt.snapshot().extras[JOBS]
-        assert isinstance(jobs, JobsFile)
+        jobs = _jobs(rt)
         return JobScheduler(
             settings=settings,
             runner=side.runtime.runner,
@@ -331,7 +329,8 @@ class Assembly:
 
 def _jobs(rt: Runtime) -> JobsFile:
     jobs = rt.snapshot().extras[JOBS]
-    assert isinstance(jobs, JobsFile)
+    if not isinstance(jobs, JobsFile):
+        raise TypeError(f"the snapshot's {JOBS!r} extra is a {type(jobs).__name__}, not a JobsFile")
     return jobs
 
 

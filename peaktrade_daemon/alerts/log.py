@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from peaktrade_daemon.alerts.model import Alert, AlertLevel
+from peaktrade_daemon.errors import present
 from peaktrade_daemon.rotation import rotation_due, shift_backups
 
 logger = logging.getLogger(__name__)
@@ -147,9 +148,9 @@ class AlertLog:
             logger.error("cannot write alert log %s: %s", self.path, exc)
 
     def _rotation_due(self, line: str) -> bool:
-        assert self._file is not None
+        file = present(self._file, "the open alert log")
         size = len(line.encode("utf-8"))
-        return rotation_due(self._file.fileno(), self.path, size, self.max_bytes)
+        return rotation_due(file.fileno(), self.path, size, self.max_bytes)
 
     def reopen(self, path: Path | None = None) -> None:
         """Close and reopen (logrotate), optionally at a new path (reload changed it)."""

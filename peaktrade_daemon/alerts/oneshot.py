@@ -28,6 +28,7 @@ from peaktrade_daemon.alerts.dispatcher import AlertDispatcher
 from peaktrade_daemon.alerts.log import AlertLog
 from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.clock import Clock, SystemClock
+from peaktrade_daemon.errors import present
 from peaktrade_daemon.settings import DaemonSettings
 from peaktrade_daemon.storage.alert_store import AlertStore
 from peaktrade_daemon.storage.db import Database, database_missing, open_database
@@ -88,8 +89,9 @@ class OneShotAlerts:
         """Record one alert (log line, console, database and outbox when available)."""
         if self._dispatcher is None:
             await self.open()
-        assert self._dispatcher is not None
-        await self._dispatcher.emit(level, source, message, context)
+        await present(self._dispatcher, "the alert dispatcher").emit(
+            level, source, message, context
+        )
 
     async def close(self) -> None:
         """Write de-duplication summaries, close the log and a database opened here."""

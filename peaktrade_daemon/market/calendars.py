@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from peaktrade_daemon.errors import DataError
+from peaktrade_daemon.errors import DataError, present
 from peaktrade_daemon.market.exchange_table import DAYS_PER_YEAR, ExchangeTable, load_table
 from peaktrade_daemon.settings import CalendarSettings
 
@@ -57,8 +57,8 @@ class TradingCalendar:
         #: The exchange's table (``kind = "exchange"``), else None.
         self.table: ExchangeTable | None = None
         if settings.kind == "exchange":
-            assert settings.exchange is not None  # the settings validate it
-            self.table = load_table(settings.exchange)
+            # The settings refuse kind = "exchange" without an exchange.
+            self.table = load_table(present(settings.exchange, "the calendar's exchange"))
         self.zone = ZoneInfo(self.table.timezone if self.table else settings.timezone)
         self._open_min = _minutes(settings.open)
         self._close_min = _minutes(settings.close)

@@ -37,7 +37,7 @@ import numpy as np
 from peaktrade_daemon.batcher import Batcher, each
 from peaktrade_daemon.clock import Clock
 from peaktrade_daemon.config import PeakConfig
-from peaktrade_daemon.errors import ConfigError, DataError
+from peaktrade_daemon.errors import ConfigError, DataError, present
 from peaktrade_daemon.lane import ComputeLane
 from peaktrade_daemon.market.bars import Bars, FloatArray, timeframe_seconds
 from peaktrade_daemon.market.feeds import MarketSource
@@ -304,8 +304,8 @@ class PaperPortfolio:
         return self._books.put(bars.symbol, bars, (params, tuple(schedule)), book)
 
     def _load_timeline(self) -> ParamsTimeline:
-        assert self._live_changes is not None
-        return params_timeline(self._config, self._live_changes())
+        live_changes = present(self._live_changes, "the schedule of live changes")
+        return params_timeline(self._config, live_changes())
 
     async def _params(self, symbol: str, bars: Bars) -> tuple[PaperParams, Schedule]:
         if self._live_changes is None or self._clock is None:

@@ -57,6 +57,7 @@ from peaktrade_daemon.errors import (
     GateRefusal,
     HandEditRefusal,
     UnparseableFileError,
+    present,
 )
 from peaktrade_daemon.governance.gate import check_table
 from peaktrade_daemon.governance.live_state import (
@@ -494,7 +495,7 @@ class OverridesWriter:
             return []
         base = {"time": _iso(now), "actor": "writer", "mode": "-", "proposal_id": None}
         if status == "aborted":
-            assert last is not None
+            last = present(last, "the interrupted write's audit record")
             logger.warning(
                 "auto.toml: write %s was interrupted; recording it as aborted", last.get("write_id")
             )

@@ -35,6 +35,7 @@ from typing import Any
 
 from peaktrade_daemon.bus import EventBus
 from peaktrade_daemon.clock import ManualClock
+from peaktrade_daemon.errors import present
 from peaktrade_daemon.governance.live_state import read_state
 from peaktrade_daemon.monitors.defaults import trading_config
 from peaktrade_daemon.promotion.worker import PromotionWorker
@@ -189,10 +190,8 @@ class ReplayDriver:
     async def _instant(self, now: datetime, *, cycle: bool, learn: bool) -> None:
         side, worker = self._side(), self._worker()
         if cycle:
-            assert side.runtime.cycle is not None
-            summary = await side.runtime.cycle.run_cycle(
-                symbols=self._symbols, act=False, tag="replay"
-            )
+            cycle_engine = present(side.runtime.cycle, "the replay's cycle engine")
+            summary = await cycle_engine.run_cycle(symbols=self._symbols, act=False, tag="replay")
             self._timeline.decision(summary)
             self.outcome.cycles += 1
             await self._settle()

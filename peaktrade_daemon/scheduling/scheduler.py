@@ -41,6 +41,7 @@ from apscheduler import (
 from apscheduler.datastores.sqlalchemy import SQLAlchemyDataStore
 
 from peaktrade_daemon.clock import Clock
+from peaktrade_daemon.errors import present
 from peaktrade_daemon.scheduling.jobs import JobConfig, JobsFile, load_jobs
 from peaktrade_daemon.scheduling.runner import JobRunner
 from peaktrade_daemon.scheduling.triggers import build_trigger, run_time
@@ -181,14 +182,14 @@ class JobScheduler:
         }
 
     async def _sync(self, scheduler: AsyncScheduler) -> SyncReport:
-        assert self.jobs is not None
+        jobs = present(self.jobs, "jobs.toml")
         report = SyncReport()
         default_zone = self.settings.scheduler.timezone or self.settings.daemon.timezone
         grace = self.settings.scheduler.misfire_grace_s
         fired = await self._runner.last_fire_times()
         wanted = {
             SCHEDULE_PREFIX + job.name: job
-            for job in self.jobs.jobs
+            for job in jobs.jobs
             if job.enabled
             and job.matches_tags(self._include, self._exclude)
             and not _once_done(job, fired.get(job.name), default_zone)

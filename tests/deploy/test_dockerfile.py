@@ -24,6 +24,7 @@ from dockerfile_parse import DockerfileParser
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from peaktrade_daemon.bytecode import DEPLOYED_FLAGS
 from peaktrade_daemon.logline import stderr_level
 from peaktrade_daemon.settings import LogsSection
 from tests.conftest import cli_command, subprocess_env
@@ -151,8 +152,27 @@ def test_daemon_is_pid_1_without_a_shell(instructions: list[dict[str, Any]]) -> 
     (cmd,) = values(instructions, "CMD")
     argv = exec_form(entrypoint) + exec_form(cmd)
     assert argv[0] not in SHELLS and "-c" not in argv
-    assert argv[0] in PYPROJECT["project"]["scripts"], "the entrypoint is the console script"
-    assert argv[1:] == ["--continuous"]
+    # the image's interpreter, as deployed everywhere: -OO (no docstrings or asserts), -P (the
+    # working directory off sys.path), then the package's own entry point
+    assert argv[:5] == ["python", *DEPLOYED_FLAGS, "-m", "peaktrade_daemon"]
+    assert argv[5:] == ["--continuous"]
+
+
+def test_the_image_holds_the_bytecode_the_daemon_runs_from(
+    instructions: list[dict[str, Any]],
+) -> None:
+    """PYTHONDONTWRITEBYTECODE: nothing is compiled at run time, so the build compiles levels 0
+    (one-shot commands) and 2 (the daemon) for the standard library and every installed
+    package (site-packages lies below it), then runs the entry point the way it runs."""
+    assert image_env(instructions)["PYTHONDONTWRITEBYTECODE"] == "1"
+    build = " ".join(values(instructions, "RUN"))
+    (step,) = re.findall(r"python -m compileall [^&]*", build)
+    (base,) = values(instructions, "FROM")
+    minor = re.fullmatch(r"python:(\d+\.\d+)\.\d+-slim-\w+", base)
+    assert minor, base
+    assert "-o 0" in step and "-o 2" in step
+    assert step.split()[-1] == f"/usr/local/lib/python{minor[1]}"  # the image's stdlib
+    assert "python -OO -P -m peaktrade_daemon --help" in build
 
 
 def test_the_cli_accepts_what_the_image_runs() -> None:

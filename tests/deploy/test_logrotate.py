@@ -55,7 +55,8 @@ def test_rotates_every_log_the_daemon_writes(
 ) -> None:
     pattern, _, _ = snippet
     service = parse_unit(UNIT.read_text(encoding="utf-8"))["Service"]
-    root = shlex.split(service["ExecStart"][0])[2]
+    argv = shlex.split(service["ExecStart"][0])
+    root = argv[argv.index("--root") + 1]
     paths = PathsSection()
     for log in (paths.alert_log, paths.daemon_log):
         assert fnmatch.fnmatch(f"{root}/{log}", pattern), log

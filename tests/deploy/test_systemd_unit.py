@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from peaktrade_daemon.bytecode import DEPLOYED_FLAGS
 from peaktrade_daemon.errors import EXIT_REFUSED, EXIT_USAGE
 from peaktrade_daemon.settings import DaemonSection, PathsSection
 
@@ -89,11 +90,21 @@ def test_reload_stop_and_restart(unit: Unit) -> None:
     assert prevent == {EXIT_USAGE, EXIT_REFUSED}  # restarting cannot fix config or safety refusals
 
 
-def test_runs_the_console_script_on_one_root_as_a_dedicated_user(unit: Unit) -> None:
+def exec_root(unit: Unit) -> str:
+    """The root directory ExecStart names (``--root``)."""
     argv = shlex.split(one(unit, "Service", "ExecStart"))
+    return argv[argv.index("--root") + 1]
+
+
+def test_runs_the_daemon_optimised_on_one_root_as_a_dedicated_user(unit: Unit) -> None:
+    argv = shlex.split(one(unit, "Service", "ExecStart"))
+    # The venv's interpreter, as deployed: -OO (no docstrings or asserts), -P (the working
+    # directory off sys.path), then the package's own entry point.
+    assert Path(argv[0]).is_absolute() and Path(argv[0]).name.startswith("python")
+    assert argv[1:5] == [*DEPLOYED_FLAGS, "-m", "peaktrade_daemon"]
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    assert Path(argv[0]).is_absolute() and Path(argv[0]).name in scripts["scripts"]
-    root = argv[argv.index("--root") + 1]
+    assert (Path(argv[0]).parent / "peaktrade-daemon").name in scripts["scripts"]
+    root = exec_root(unit)
     assert "--continuous" in argv
     assert one(unit, "Service", "WorkingDirectory") == root
     env = dict(
@@ -116,7 +127,7 @@ def test_hardening_leaves_only_the_runtime_directories_writable(unit: Unit) -> N
         assert one(unit, "Service", key) == "yes", key
     assert one(unit, "Service", "ProtectHome") in {"yes", "read-only", "tmpfs"}
     assert one(unit, "Service", "CapabilityBoundingSet") == ""
-    root = shlex.split(one(unit, "Service", "ExecStart"))[2]
+    root = exec_root(unit)
     writable = {p for value in service["ReadWritePaths"] for p in value.split()}
     paths = PathsSection()
     expected = {
@@ -134,6 +145,14 @@ def test_hardening_leaves_only_the_runtime_directories_writable(unit: Unit) -> N
         assert any(f"{root}/{written}".startswith(w + "/") for w in writable), written
 
 
+def test_install_steps_compile_the_bytecode_the_daemon_runs_from() -> None:
+    """Under -OO Python loads level-2 bytecode; without it every start compiles every module
+    from source. The install steps write it for the venv and the standard library."""
+    text = UNIT.read_text(encoding="utf-8").replace("\\\n#", " ")
+    (step,) = [line for line in text.splitlines() if "compileall" in line]
+    assert "-o 2" in step and "/opt/peaktrade/venv/lib" in step and '"stdlib"' in step
+
+
 def test_install_section(unit: Unit) -> None:
     assert one(unit, "Install", "WantedBy") == "multi-user.target"
     assert one(unit, "Unit", "After") == "network-online.target"
@@ -149,7 +168,7 @@ def test_systemd_analyze_verify_is_clean(tmp_path: Path) -> None:
     # verify insists that ExecStart's binary exists; point it at a real executable, change
     # nothing else, and require no warning at all (verify exits 0 even for unknown keys).
     binary = shlex.split(parse_unit(UNIT.read_text(encoding="utf-8"))["Service"]["ExecStart"][0])[0]
-    stand_in = tmp_path / "peaktrade-daemon"
+    stand_in = tmp_path / "python"
     stand_in.write_text("#!/bin/sh\nexit 0\n")
     stand_in.chmod(0o755)
     copy = tmp_path / UNIT.name
