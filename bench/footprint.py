@@ -1,15 +1,17 @@
 """What the daemon costs to run: start-to-READY time, RSS, idle CPU, RSS after one hour of cycles.
 
-Every figure is taken from a real ``python -m peaktrade_daemon --root <tmp> --continuous
---poll-interval 300`` subprocess on a temporary root holding the shipped ``config/`` and
-``data/`` (the embedded default: SQLite state, replay feed, scheduler, promotion worker, alert
-outbox; the HTTP listener is off, so neither aiohttp nor prometheus_client is imported).
+Every figure is taken from a real ``python -OO -P -m peaktrade_daemon --root <tmp> --continuous
+--poll-interval 300`` subprocess (the interpreter flags the systemd unit, the Docker image and
+``make run`` use: ``peaktrade_daemon.bytecode.DEPLOYED_FLAGS``) on a temporary root holding the
+shipped ``config/`` and ``data/`` (the embedded default: SQLite state, replay feed, scheduler,
+promotion worker, alert outbox; the HTTP listener is off, so neither aiohttp nor
+prometheus_client is imported).
 
 - **start to READY**: wall time from ``Popen`` to the ``READY=1`` datagram on a fake
   ``NOTIFY_SOCKET`` (an AF_UNIX datagram socket this script binds); the median of ``STARTS``
   fresh starts, each on a fresh root (so every start creates its database). The package's
-  bytecode is compiled first (``compileall``, into ``__pycache__``), which is the state an
-  installed daemon starts from: ``pip install .`` (the Docker image, the systemd unit's venv)
+  bytecode is compiled first (``compileall``, levels 0 and 2, into ``__pycache__``), which is
+  the state an installed daemon starts from: ``pip install .`` (the Docker image, the systemd unit's venv)
   byte-compiles every module, and an editable install writes its ``__pycache__`` on first run
   unless ``PYTHONDONTWRITEBYTECODE`` is set (it is in some CI and sandbox shells, and then every
   start would compile ~130 modules from source: about 0.3 s more).
@@ -18,6 +20,8 @@ outbox; the HTTP listener is off, so neither aiohttp nor prometheus_client is im
 - **CPU to READY**: ``utime + stime`` of the daemon at READY (median): the start-up's own cost,
   which a machine busy with other work inflates far less than the wall time.
 - **RSS after READY**: ``VmRSS`` from ``/proc/<pid>/status`` right after READY.
+- **RSS after READY, plain python**: the same started without the deployed flags (docstrings
+  and asserts kept): what -OO saves.
 - **idle CPU**: ``utime + stime`` from ``/proc/<pid>/stat`` over ``BENCH_IDLE_S`` seconds
   (default 60) that start ``SETTLE_S`` seconds after READY, so the first cycle (which runs at
   start) is over; with a poll interval of 300 s no further cycle falls in the window.
@@ -38,8 +42,9 @@ outbox; the HTTP listener is off, so neither aiohttp nor prometheus_client is im
 Baselines measured in the same run: ``python -c pass`` (start time, RSS), a bare uvloop
 process idling on a sleep (RSS, idle CPU), and for the start-up rows the *library floor*: a
 process that only imports the libraries the daemon starts with (SQLAlchemy's asyncio extension
-with aiosqlite, APScheduler's SQLAlchemy data store, numpy, pydantic-settings, uvloop), so a
-loaded or slow machine shows up in both columns and the difference is the daemon's own cost.
+with aiosqlite, APScheduler's SQLAlchemy data store, numpy, pydantic-settings, uvloop), under the
+same flags, so a loaded or slow machine shows up in both columns and the difference is the
+daemon's own cost.
 
 Run: ``python bench/footprint.py`` (``BENCH_IDLE_S=10`` for a quick look).
 """
@@ -56,10 +61,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from peaktrade_daemon.bytecode import DEPLOYED_FLAGS
 
 PROJECT = Path(__file__).resolve().parent.parent
 STARTS = 3
@@ -129,7 +136,7 @@ def notify_socket() -> Iterator[tuple[str, socket.socket]]:
 
 def compile_package() -> None:
     """Byte-compile the package into its ``__pycache__``, as ``pip install`` does."""
-    if not compileall.compile_dir(PROJECT / "peaktrade_daemon", quiet=1):
+    if not compileall.compile_dir(PROJECT / "peaktrade_daemon", quiet=1, optimize=[0, 2]):
         raise RuntimeError("the package does not byte-compile")
 
 
@@ -154,14 +161,16 @@ def daemon(
     poll_s: float,
     package_dir: Path = PROJECT,
     extra_env: Mapping[str, str] | None = None,
+    flags: Sequence[str] = DEPLOYED_FLAGS,
 ) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
-    """A running daemon and its start-to-READY time; stopped with SIGTERM afterwards."""
+    """A running daemon (started with the interpreter ``flags``) and its start-to-READY time;
+    stopped with SIGTERM afterwards."""
     with notify_socket() as (path, sock):
         env = dict(os.environ, NOTIFY_SOCKET=path, PYTHONPATH=str(package_dir), **(extra_env or {}))
         args = ["--root", str(root), "--continuous", "--poll-interval", str(poll_s)]
         start = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "peaktrade_daemon", *args],
+            [sys.executable, *flags, "-m", "peaktrade_daemon", *args],
             env=env,
             cwd=root,  # not the project: ``-m`` puts the working directory first on sys.path
             stdout=subprocess.DEVNULL,
@@ -202,7 +211,7 @@ def library_floor() -> float:
     times = []
     for _ in range(STARTS):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", LIBRARY_FLOOR], check=True)
+        subprocess.run([sys.executable, *DEPLOYED_FLAGS, "-c", LIBRARY_FLOOR], check=True)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -254,6 +263,15 @@ def source_only_ready() -> float:
     return statistics.median(times)
 
 
+def plain_rss() -> float:
+    """Median RSS right after READY of daemons started without the deployed flags."""
+    rss = []
+    for _ in range(STARTS):
+        with project_root() as root, daemon(root, 300, flags=()) as (proc, _):
+            rss.append(rss_mb(proc.pid))
+    return statistics.median(rss)
+
+
 def http_rss() -> float:
     """RSS right after READY of a daemon with the HTTP listener on (an ephemeral port)."""
     with project_root() as root:
@@ -299,6 +317,7 @@ def main() -> list[dict[str, Any]]:
                 idle_cpu = idle_cpu_percent(proc.pid, idle_s)
                 rss_idle = rss_mb(proc.pid)
     ready_source = source_only_ready()
+    rss_plain = plain_rss()
     rss_hour = hour_rss()
     rss_hour_deployed = hour_rss(DEPLOYED_ENV)
     rss_http = http_rss()
@@ -312,6 +331,8 @@ def main() -> list[dict[str, Any]]:
          "unit": "s", "target": None, "baseline": floor_s},
         {"name": "RSS after READY (median)", "value": statistics.median(rss_ready), "unit": "MiB",
          "target": 90.0, "baseline": pass_rss, "better": "lower"},
+        {"name": "RSS after READY, plain python (median)", "value": rss_plain, "unit": "MiB",
+         "target": None, "baseline": statistics.median(rss_ready), "better": "lower"},
         {"name": f"idle CPU over {idle_s:g} s (poll 300 s)", "value": idle_cpu, "unit": "%",
          "target": 0.3, "baseline": uv_cpu, "better": "lower"},
         {"name": "RSS after idle window", "value": rss_idle, "unit": "MiB",

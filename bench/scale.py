@@ -1,7 +1,8 @@
 """How the daemon scales with the number of symbols: 3, 30, 150 and 500 replayed symbols.
 
-Each size runs the real daemon (``python -m peaktrade_daemon --root <tmp> --continuous``) on a
-scratch root holding the shipped ``config/`` with its ``[symbols]`` table replaced by ``N``
+Each size runs the real daemon as deployed (``python -OO -P -m peaktrade_daemon --root <tmp>
+--continuous``: the interpreter flags of the systemd unit, the Docker image and ``make run``,
+``peaktrade_daemon.bytecode.DEPLOYED_FLAGS``) on a scratch root holding the shipped ``config/`` with its ``[symbols]`` table replaced by ``N``
 replay symbols, each reading its own copy of one of the bundled samples (BTCUSD monthly,
 EURUSD hourly, GOOG daily, in turn, with their timeframes and calendars), so every symbol's
 file is parsed on its own, as on a desk with ``N`` instruments. Figures per size:
@@ -9,7 +10,9 @@ file is parsed on its own, as on a desk with ``N`` instruments. Figures per size
 - **start to READY**: ``Popen`` to the ``READY=1`` datagram (the daemon reads no market data
   before READY, so this should not grow with ``N``); at 3 symbols, where it has a target, the
   median of ``READY_STARTS`` starts.
-- **RSS after READY**: ``VmRSS`` right after READY (at 3 symbols the median likewise).
+- **RSS after READY**: ``VmRSS`` right after READY (at 3 symbols the median likewise); at 3
+  symbols also started without the deployed flags (docstrings and asserts kept), to show what
+  -OO saves.
 - **first cycle**: the first autonomous cycle's duration as the daemon recorded it
   (``cycle_summaries.finished_at - started_at``): every file parsed, every indicator, strategy
   and paper book computed, the decision taken, the chosen workflow run and its report written.
@@ -26,8 +29,8 @@ file is parsed on its own, as on a desk with ``N`` instruments. Figures per size
   one.
 
 Baselines, measured in the same run: for the start-up rows the *library floor* (a process that
-only imports the libraries the daemon starts with, as in ``bench/footprint.py``: its wall time
-and its RSS), for the cycle and RSS rows the same figure at 3 symbols, so the table shows what
+only imports the libraries the daemon starts with, as in ``bench/footprint.py``, under the same
+flags: its wall time and its RSS), for the cycle and RSS rows the same figure at 3 symbols, so the table shows what
 each symbol adds. Targets (issue 17): at 500 symbols first cycle < 2 s, steady cycle < 0.3 s,
 RSS < 150 MiB; at 3 symbols READY < 1 s and RSS after READY < 80 MiB.
 
@@ -58,6 +61,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from bench.footprint import LIBRARY_FLOOR, compile_package, cpu_s, daemon, rss_mb  # noqa: E402
+from peaktrade_daemon.bytecode import DEPLOYED_FLAGS  # noqa: E402
 from peaktrade_daemon.workflows.engine import KEEP_SUMMARIES_IN_MEMORY  # noqa: E402
 
 SIZES = (3, 30, 150, 500)
@@ -188,12 +192,14 @@ def measure(count: int) -> Figures:
     )
 
 
-def ready_median(count: int, first: tuple[float, float]) -> tuple[float, float]:
-    """Median start-to-READY time and RSS after READY over ``READY_STARTS`` starts (``first``
-    is the one ``measure`` made), each on a fresh root."""
-    times, rss = [first[0]], [first[1]]
-    for _ in range(READY_STARTS - 1):
-        with scaled_root(count) as root, daemon(root, 300) as (proc, ready_s):
+def ready_median(
+    count: int, first: tuple[float, float] | None = None, *, flags: Sequence[str] = DEPLOYED_FLAGS
+) -> tuple[float, float]:
+    """Median start-to-READY time and RSS after READY over ``READY_STARTS`` starts with the
+    interpreter ``flags`` (``first``: one ``measure`` already made), each on a fresh root."""
+    times, rss = ([first[0]], [first[1]]) if first else ([], [])
+    while len(times) < READY_STARTS:
+        with scaled_root(count) as root, daemon(root, 300, flags=flags) as (proc, ready_s):
             times.append(ready_s)
             rss.append(rss_mb(proc.pid))
     return statistics.median(times), statistics.median(rss)
@@ -204,12 +210,12 @@ def library_floor() -> tuple[float, float]:
     times = []
     for _ in range(3):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", LIBRARY_FLOOR], check=True)
+        subprocess.run([sys.executable, *DEPLOYED_FLAGS, "-c", LIBRARY_FLOOR], check=True)
         times.append(time.perf_counter() - start)
     code = LIBRARY_FLOOR + "\nimport sys; sys.stdout.write('up\\n'); sys.stdout.flush()\n"
     code += "sys.stdin.read()\n"
     proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        [sys.executable, *DEPLOYED_FLAGS, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
     try:
         assert proc.stdout is not None
@@ -228,8 +234,11 @@ def sizes() -> Sequence[int]:
     return chosen if 3 in chosen else (3, *chosen)
 
 
-def rows(figures: Sequence[Figures], floor_s: float, floor_rss: float) -> list[dict[str, Any]]:
-    """One table: per size READY, RSS after READY, first cycle, steady cycle, RSS after cycles."""
+def rows(
+    figures: Sequence[Figures], floor_s: float, floor_rss: float, plain_rss: float
+) -> list[dict[str, Any]]:
+    """One table: per size READY, RSS after READY, first cycle, steady cycle, RSS after cycles;
+    and RSS after READY at 3 symbols without the deployed flags."""
     small = next(f for f in figures if f.symbols == 3)
     out: list[dict[str, Any]] = []
     for f in figures:
@@ -242,6 +251,9 @@ def rows(figures: Sequence[Figures], floor_s: float, floor_rss: float) -> list[d
             {"name": f"{n} symbols: RSS after READY" + (" (median of 3)" if n == 3 else ""),
              "value": f.rss_ready_mib, "unit": "MiB",
              "target": 80.0 if n == 3 else None, "baseline": floor_rss, "better": "lower"},
+            *([{"name": "3 symbols: RSS after READY, plain python (median of 3)",
+                "value": plain_rss, "unit": "MiB", "target": None,
+                "baseline": f.rss_ready_mib, "better": "lower"}] if n == 3 else []),
             {"name": f"{n} symbols: first cycle", "value": f.first_cycle_s, "unit": "s",
              "target": 2.0 if big else None, "baseline": small.first_cycle_s},
             {"name": f"{n} symbols: steady cycle (median of {STEADY_CYCLES})",
@@ -269,7 +281,8 @@ def main() -> list[dict[str, Any]]:
         dataclasses.replace(f, ready_s=ready_s, rss_ready_mib=rss_ready) if f is small else f
         for f in figures
     ]
-    return rows(figures, floor_s, floor_rss)
+    _, plain_rss = ready_median(3, flags=())
+    return rows(figures, floor_s, floor_rss, plain_rss)
 
 
 if __name__ == "__main__":
