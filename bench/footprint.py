@@ -11,8 +11,8 @@ prometheus_client is imported).
   ``NOTIFY_SOCKET`` (an AF_UNIX datagram socket this script binds); the median of ``STARTS``
   fresh starts, each on a fresh root (so every start creates its database). The package's
   bytecode is compiled first (``compileall``, levels 0 and 2, into ``__pycache__``), which is
-  the state an installed daemon starts from: ``pip install .`` (the Docker image, the systemd unit's venv)
-  byte-compiles every module, and an editable install writes its ``__pycache__`` on first run
+  the state an installed daemon starts from: ``pip install .`` and the install's ``compileall``
+  step (the Docker image, the systemd unit's venv) byte-compile every module, and an editable install writes its ``__pycache__`` on first run
   unless ``PYTHONDONTWRITEBYTECODE`` is set (it is in some CI and sandbox shells, and then every
   start would compile ~130 modules from source: about 0.3 s more).
 - **start to READY, source only**: the same, from a copy of the package without bytecode and

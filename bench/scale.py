@@ -2,10 +2,11 @@
 
 Each size runs the real daemon as deployed (``python -OO -P -m peaktrade_daemon --root <tmp>
 --continuous``: the interpreter flags of the systemd unit, the Docker image and ``make run``,
-``peaktrade_daemon.bytecode.DEPLOYED_FLAGS``) on a scratch root holding the shipped ``config/`` with its ``[symbols]`` table replaced by ``N``
-replay symbols, each reading its own copy of one of the bundled samples (BTCUSD monthly,
-EURUSD hourly, GOOG daily, in turn, with their timeframes and calendars), so every symbol's
-file is parsed on its own, as on a desk with ``N`` instruments. Figures per size:
+``peaktrade_daemon.bytecode.DEPLOYED_FLAGS``) on a scratch root holding the shipped ``config/``
+with its ``[symbols]`` table replaced by ``N`` replay symbols, each reading its own copy of one
+of the bundled samples (BTCUSD monthly, EURUSD hourly, GOOG daily, in turn, with their
+timeframes and calendars), so every symbol's file is parsed on its own, as on a desk with ``N``
+instruments. Figures per size:
 
 - **start to READY**: ``Popen`` to the ``READY=1`` datagram (the daemon reads no market data
   before READY, so this should not grow with ``N``); at 3 symbols, where it has a target, the
@@ -30,9 +31,9 @@ file is parsed on its own, as on a desk with ``N`` instruments. Figures per size
 
 Baselines, measured in the same run: for the start-up rows the *library floor* (a process that
 only imports the libraries the daemon starts with, as in ``bench/footprint.py``, under the same
-flags: its wall time and its RSS), for the cycle and RSS rows the same figure at 3 symbols, so the table shows what
-each symbol adds. Targets (issue 17): at 500 symbols first cycle < 2 s, steady cycle < 0.3 s,
-RSS < 150 MiB; at 3 symbols READY < 1 s and RSS after READY < 80 MiB.
+flags: its wall time and its RSS), for the cycle and RSS rows the same figure at 3 symbols, so
+the table shows what each symbol adds. Targets (issue 17): at 500 symbols first cycle < 2 s,
+steady cycle < 0.3 s, RSS < 150 MiB; at 3 symbols READY < 1 s and RSS after READY < 80 MiB.
 
 Run: ``python bench/scale.py`` (``BENCH_SCALE_SIZES=3,500`` for a subset).
 """

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from peaktrade_daemon.bytecode import DEPLOYED_FLAGS
 from peaktrade_daemon.errors import ConfigError
 from peaktrade_daemon.settings import DaemonSettings, load_settings
 from tests.conftest import subprocess_env
@@ -188,9 +189,9 @@ runpy.run_module("peaktrade_daemon", run_name="__main__", alter_sys=True)
 """
 
 
-def run_without_ccxt(*args: str) -> subprocess.CompletedProcess[str]:
+def run_without_ccxt(*args: str, flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", WITHOUT_CCXT, *args],
+        [sys.executable, *flags, "-c", WITHOUT_CCXT, *args],
         env=subprocess_env(),
         capture_output=True,
         text=True,
@@ -201,8 +202,10 @@ def run_without_ccxt(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_without_the_ccxt_extra_the_shipped_config_runs_a_cycle(project_root: Path) -> None:
-    # make run's default, once: the replay feed needs no ccxt.
-    done = run_without_ccxt("--root", str(project_root), "--once", "--poll-interval", "60")
+    # make run's default, once, as make run starts it: the replay feed needs no ccxt.
+    done = run_without_ccxt(
+        "--root", str(project_root), "--once", "--poll-interval", "60", flags=DEPLOYED_FLAGS
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "ModuleNotFoundError" not in done.stderr
 

@@ -106,7 +106,10 @@ def render(table: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Write one table per code; returns the exit code."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # Not __doc__: python -OO makes it None.
+    parser = argparse.ArgumentParser(
+        description="Generate the shipped trading-calendar tables from exchange_calendars."
+    )
     parser.add_argument("codes", nargs="*", default=list(CODES), metavar="CODE")
     parser.add_argument("--out", type=Path, default=OUT, help=f"default {OUT}")
     parser.add_argument(
