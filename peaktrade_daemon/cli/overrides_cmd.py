@@ -17,6 +17,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import tomlkit
+
 from peaktrade_daemon.alerts.model import AlertLevel
 from peaktrade_daemon.alerts.oneshot import OneShotAlerts
 from peaktrade_daemon.cli.context import config_file, settings_from_args
@@ -159,6 +161,15 @@ def diff_overrides(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _shown(value: Any) -> str:
+    """A value as ``show`` prints it: JSON, or TOML's own spelling for what JSON has no type
+    for (a hand-edited date or time must be shown, not crash the command that shows it)."""
+    try:
+        return json.dumps(value)
+    except TypeError:
+        return str(tomlkit.item(value).as_string())
+
+
 def show_overrides(args: argparse.Namespace) -> int:
     """The values auto.toml sets, frozen keys, and the last change of each key."""
     workspace, _ = workspace_from_args(args)
@@ -166,9 +177,7 @@ def show_overrides(args: argparse.Namespace) -> int:
     print(f"# {workspace.overrides_file}")
     for key, value in state.values.items():
         last = state.last_change.get(key)
-        print(
-            f"{key} = {json.dumps(value)}" + (f"    # changed {last.isoformat()}" if last else "")
-        )
+        print(f"{key} = {_shown(value)}" + (f"    # changed {last.isoformat()}" if last else ""))
     if not state.values:
         print("# no overrides")
     for key, reason in state.frozen.items():

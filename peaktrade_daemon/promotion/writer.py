@@ -145,7 +145,9 @@ def _flat_live_table(doc: TOMLDocument, *, normalise: bool, nested: bool) -> Tab
     if not isinstance(table, Table):
         # An inline table, or one split around [governance] (tomlkit's out-of-order proxy),
         # holds the same content in another spelling: carry its values into a plain table.
-        plain = table.unwrap() if table is not None else None
+        # tomlkit hands a boolean back as a plain bool (no unwrap): ``auto_applied = true``.
+        unwrap = getattr(table, "unwrap", None)
+        plain = unwrap() if unwrap is not None else table
         kept = live_values({LIVE_TABLE: plain}) if isinstance(plain, Mapping) else {}
         if LIVE_TABLE in doc:
             del doc[LIVE_TABLE]
