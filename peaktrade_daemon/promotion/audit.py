@@ -210,7 +210,18 @@ class AuditTrail:
     def damaged_tail(self) -> DamagedTail | None:
         """The damaged tail, if the trail has one (see the module docstring): torn or unreadable
         last lines, then records the anchor does not vouch for. A sound trail costs one small
-        read of its end and of the anchor."""
+        read of its end and of the anchor.
+
+        Read without the trail's lock, another process's append in progress looks exactly like
+        a torn last line (its anchor already vouches for the end it is writing): damage seen so
+        is confirmed under the lock, once that append has finished, and only then reported."""
+        if self._damaged_tail() is None:
+            return None
+        with sidecar_lock(self.path, timeout_s=self.lock_timeout_s):
+            return self._damaged_tail()
+
+    def _damaged_tail(self) -> DamagedTail | None:
+        """:meth:`damaged_tail` as read now: holding the lock, or as a first look."""
         torn = self._torn_tail()
         if torn is None and self._anchored():
             return None
@@ -329,13 +340,15 @@ class AuditTrail:
             return []
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with sidecar_lock(self.path, timeout_s=self.lock_timeout_s):
-            self.check_appendable()
+            self._refuse_damage(self._damaged_tail())
             return self._append_unlocked(records)
 
     def check_appendable(self) -> None:
         """Raise AuditError when the tail is damaged (an append would refuse): lets a command
         refuse before it writes anything else (a proposal's files)."""
-        damage = self.damaged_tail()
+        self._refuse_damage(self.damaged_tail())
+
+    def _refuse_damage(self, damage: DamagedTail | None) -> None:
         if damage is not None:
             raise AuditError(
                 f"{self.path}: {damage.reason}; refusing to append (run `overrides "
@@ -450,7 +463,7 @@ class AuditTrail:
         """Move a damaged tail aside (see the module docstring); returns the file it went to,
         None when the tail is sound. The repair itself is recorded in the chain."""
         with sidecar_lock(self.path, timeout_s=self.lock_timeout_s):
-            damage = self.damaged_tail()
+            damage = self._damaged_tail()
             if damage is None:
                 return None
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,48 @@ def test_an_anchor_that_cannot_be_written_fails_the_append_with_nothing_changed(
     monkeypatch.undo()
     assert audit.path.read_bytes() == before and audit.anchor_path.read_bytes() == anchor
     assert audit.verify().ok
+
+
+def test_an_append_in_progress_elsewhere_is_not_taken_for_a_torn_tail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in CI (tests/promotion/test_multiprocess.py, eight promoting processes): from
+    outside the trail's lock, another process's append half written looks exactly like a torn
+    last line. ``run_promotion``'s early ``check_appendable`` and the writer's reconcile read the
+    tail without the lock and refused ("the last line is incomplete"), or an emergency path
+    would have moved a sound append aside. Damage seen without the lock is now confirmed under
+    it, after the append in progress has finished."""
+    audit = _trail(tmp_path, n=2)
+    halfway, resume = threading.Event(), threading.Event()
+    whole = audit_module._append_whole
+
+    def slow_append(path: Path, payload: bytes) -> None:
+        with path.open("ab") as handle:  # the first half, then the writer is "descheduled"
+            handle.write(payload[: len(payload) // 2])
+        halfway.set()
+        assert resume.wait(10)
+        with path.open("rb+") as handle:
+            handle.truncate(len(path.read_bytes()) - len(payload) // 2)
+        whole(path, payload)
+
+    monkeypatch.setattr(audit_module, "_append_whole", slow_append)
+    writer = threading.Thread(target=audit.append, args=([{"event": "x", "n": 99}],))
+    writer.start()
+    try:
+        assert halfway.wait(10)
+        reader = AuditTrail(audit.path, anchor_path=audit.anchor_path)
+        results: list[object] = []
+        checker = threading.Thread(
+            target=lambda: results.append(reader.damaged_tail() or reader.check_appendable())
+        )
+        checker.start()
+        checker.join(0.3)
+        assert checker.is_alive(), "decided while the append was still in progress"
+        resume.set()
+        checker.join(10)
+        assert results == [None]
+    finally:
+        resume.set()
+        writer.join(10)
+    last = AuditTrail(audit.path, anchor_path=audit.anchor_path).records()[-1]
+    assert last["n"] == 99 and last["seq"] == 3
