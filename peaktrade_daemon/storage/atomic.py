@@ -194,8 +194,11 @@ def read_toml_values(path: Path) -> dict[str, Any] | None:
 
 
 def _toml_text(path: Path) -> str | None:
+    # Bytes, then decode: text mode would turn a bare CR into a line end, which the config
+    # loader's tomllib (reading bytes) refuses, and the writer would judge a file the loader
+    # does not read.
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         return None
     except UnicodeDecodeError as exc:
@@ -262,7 +265,7 @@ def update_toml_locked(
         atomic_write_text(target, rendered)
         # Compare text, not parsed values: a nan anywhere in the file (nan != nan) would
         # otherwise report a correct write as failed after it happened.
-        if target.read_text(encoding="utf-8") != rendered:
+        if target.read_bytes().decode("utf-8", errors="replace") != rendered:
             raise UnparseableFileError(f"{target}: verification after write failed")
         if after_write is not None:
             after_write(result)

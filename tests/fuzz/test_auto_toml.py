@@ -142,8 +142,18 @@ def test_the_writer_refuses_without_touching_or_writes_a_sound_file(
 
 @pytest.mark.parametrize(
     "raw",
-    [b"[auto_applied\n", b"\xff\xfe", "[auto_applied]\n".encode("utf-16"), b"a = 1\na = 2\n"],
-    ids=["truncated", "binary", "utf-16", "duplicate-key"],
+    [
+        b"[auto_applied\n",
+        b"\xff\xfe",
+        "[auto_applied]\n".encode("utf-16"),
+        b"a = 1\na = 2\n",
+        # Found by the fuzz test above in CI: a bare CR is no line end to the loader's tomllib,
+        # but reading the file as text turned it into one, so the writer took the file for sound
+        # and then failed on its bytes (an unexpected TOMLDecodeError).
+        b'[auto_applied]\n"portfolio.leverage" = 1.5\r',
+        b'[auto_applied]\r"portfolio.leverage" = 1.5\n',
+    ],
+    ids=["truncated", "binary", "utf-16", "duplicate-key", "bare-cr-at-end", "bare-cr-line-end"],
 )
 def test_unparseable_auto_toml_is_a_warning_for_the_loader_and_a_refusal_for_the_writer(
     project_root: Path, raw: bytes
