@@ -36,6 +36,16 @@ def deployed(*args: str) -> list[str]:
     return [sys.executable, *DEPLOYED_FLAGS, "-m", "peaktrade_daemon", *args]
 
 
+def _run(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        env=env if env is not None else subprocess_env(),
+        timeout=_TIMEOUT_S,
+    )
+
+
 def _package_sources() -> list[Path]:
     return sorted(PACKAGE.rglob("*.py"))
 
@@ -63,20 +73,8 @@ def test_nothing_in_the_package_or_its_tools_reads_a_docstring() -> None:
 
 @pytest.mark.parametrize("command", [(), ("overrides",), ("promote",), ("proposals",)])
 def test_help_is_the_same_under_the_deployed_flags(command: tuple[str, ...]) -> None:
-    plain = subprocess.run(
-        cli_command(*command, "--help"),
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=_TIMEOUT_S,
-    )
-    optimised = subprocess.run(
-        deployed(*command, "--help"),
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=_TIMEOUT_S,
-    )
+    plain = _run(cli_command(*command, "--help"))
+    optimised = _run(deployed(*command, "--help"))
     assert plain.returncode == optimised.returncode == 0, optimised.stderr
     assert optimised.stdout == plain.stdout and "usage: peaktrade-daemon" in optimised.stdout
 
@@ -84,13 +82,7 @@ def test_help_is_the_same_under_the_deployed_flags(command: tuple[str, ...]) -> 
 def test_a_whole_cycle_runs_under_the_deployed_flags(project_root: Path) -> None:
     """Start-up (settings, the policy, the gate's check of auto.toml, the database, the
     scheduler), one cycle over the bundled data, the report and the drain."""
-    proc = subprocess.run(
-        deployed("--root", str(project_root), "--once"),
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=_TIMEOUT_S,
-    )
+    proc = _run(deployed("--root", str(project_root), "--once"))
     assert proc.returncode == 0, proc.stderr
     db = project_root / "state" / "peaktrade.db"
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
@@ -132,13 +124,7 @@ def test_a_daemon_without_its_bytecode_says_so_in_its_log(
     shutil.copytree(PACKAGE, copy / PACKAGE.name, ignore=shutil.ignore_patterns("__pycache__"))
     env = subprocess_env(PYTHONDONTWRITEBYTECODE="1")
     env["PYTHONPATH"] = str(copy)
-    proc = subprocess.run(
-        deployed("--root", str(project_root), "--once", "--dry-run"),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=_TIMEOUT_S,
-    )
+    proc = _run(deployed("--root", str(project_root), "--once", "--dry-run"), env)
     assert proc.returncode == 0, proc.stderr
     log = (project_root / "logs" / "daemon.log").read_text(encoding="utf-8")
     source = copy / PACKAGE.name / "__init__.py"

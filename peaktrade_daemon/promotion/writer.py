@@ -482,11 +482,11 @@ class OverridesWriter:
         """Bring the trail in line with the file before a write; returns the records this write
         must carry first (a resolved hand edit). Raises for a damaged trail or a hand edit the
         write may not resolve."""
-        if self.audit.damaged_tail() is not None:
+        damage = self.audit.damaged_tail()
+        if damage is not None:
             if kind not in EMERGENCY:
-                damage = self.audit.damaged_tail()
                 raise AuditError(
-                    f"{self.audit.path}: {damage.reason if damage else 'damaged'}; refusing "
+                    f"{self.audit.path}: {damage.reason}; refusing "
                     "to write (`overrides clear` and `rollback` still work)"
                 )
             self._repaired = self.audit.repair_tail(now)

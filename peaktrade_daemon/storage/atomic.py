@@ -263,9 +263,9 @@ def update_toml_locked(
         if previous is not None:
             atomic_write_bytes(target.with_name(target.name + ".backup"), previous)
         atomic_write_text(target, rendered)
-        # Compare text, not parsed values: a nan anywhere in the file (nan != nan) would
+        # Compare bytes, not parsed values: a nan anywhere in the file (nan != nan) would
         # otherwise report a correct write as failed after it happened.
-        if target.read_bytes().decode("utf-8", errors="replace") != rendered:
+        if target.read_bytes() != rendered.encode("utf-8"):
             raise UnparseableFileError(f"{target}: verification after write failed")
         if after_write is not None:
             after_write(result)
